@@ -1,0 +1,134 @@
+"""Ternary layers: drop-in behaviour, STTN pair ≡ merged ternary conv, in-place conversion and its report."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import tritnet
+from tritnet.nn import TernaryConv2d, TernaryLinear, merge_sttn_, select_layers
+from tritnet.quant import STTNConfig, TTNConfig, TWNConfig, sttn_binary_weights
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
+
+
+def test_ternary_conv_computes_with_ternary_weight_in_train_and_eval():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, 3, padding=1)
+    t = TernaryConv2d.from_float(conv, TWNConfig())
+    x = torch.randn(2, 4, 8, 8)
+    codes, alpha = t.ternary_codes()
+    expected = F.conv2d(x, codes.float() * alpha, conv.bias, padding=1)
+    for mode in (True, False):
+        t.train(mode)
+        with torch.no_grad():
+            assert torch.allclose(t(x), expected, atol=1e-5)
+    assert torch.equal(t.weight, conv.weight)  # the float shadow is kept
+    assert set(codes.unique().tolist()) <= {-1, 0, 1}
+
+
+def test_eval_cache_follows_weight_updates():
+    t = TernaryLinear.from_float(nn.Linear(8, 4), TWNConfig()).eval()
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        y0 = t(x)
+        t.weight.mul_(-1)  # in-place change, as an optimizer step does
+        y1 = t(x)
+    assert torch.allclose(y1 - t.bias, -(y0 - t.bias), atol=1e-6)
+
+
+def test_gradients_reach_the_float_weights():
+    net = tritnet.ternarize(small_net(), "ttn")
+    net(torch.randn(2, 3, 16, 16)).sum().backward()
+    for m in net.modules():
+        if isinstance(m, (TernaryConv2d, TernaryLinear)):
+            assert m.weight.grad is not None and m.weight.grad.abs().sum() > 0
+
+
+def test_sttn_pair_equals_merged_ternary_conv():
+    torch.manual_seed(1)
+    pair = TernaryConv2d.from_float(nn.Conv2d(8, 12, 3, padding=1, bias=True), STTNConfig())
+    with torch.no_grad():  # a pair that has trained away from its initial split
+        pair.weight.copy_(torch.rand_like(pair.weight) * 2 - 1)
+        pair.weight2.copy_(torch.rand_like(pair.weight2) * 2 - 1)
+    x = torch.randn(3, 8, 10, 10)
+    b1, b2 = sttn_binary_weights(pair.weight, pair.weight2)
+    two_binary_convs = F.conv2d(x, b1, pair.bias, padding=1) + F.conv2d(x, b2, None, padding=1)
+    merged = pair.merge().eval()
+    with torch.no_grad():
+        assert torch.allclose(pair.eval()(x), two_binary_convs, atol=1e-5)
+        assert torch.allclose(merged(x), two_binary_convs, atol=1e-5)
+    codes, scale = merged.ternary_codes()
+    assert scale.shape == (12, 1, 1, 1) and set(codes.unique().tolist()) <= {-1, 0, 1}
+    # the binary filters are ±m with m the shared per-channel scale; T = B1 + B2 has values {0, ±2m}
+    assert torch.allclose(b1.abs().amax(dim=(1, 2, 3)), b2.abs().amax(dim=(1, 2, 3)))
+
+
+def test_sttn_clamps_float_weights_in_training():
+    pair = TernaryConv2d(2, 2, 1, config=STTNConfig())
+    with torch.no_grad():
+        pair.weight.fill_(3.0)
+    pair.train()(torch.randn(1, 2, 2, 2))
+    assert pair.weight.abs().max() <= 1
+
+
+def test_sttn_split_starts_near_twn():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(16, 16, 3)
+    pair = TernaryConv2d.from_float(conv, STTNConfig())
+    twn_codes, _ = TernaryConv2d.from_float(conv, TWNConfig()).ternary_codes()
+    assert torch.equal(pair.ternary_codes()[0], twn_codes)
+    assert not torch.equal(pair.weight, pair.weight2)
+
+
+def test_merge_sttn_model():
+    net = tritnet.ternarize(small_net(), "sttn", layers="all_but_first_last").eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        y = net(x)
+        merge_sttn_(net)
+        assert torch.allclose(net(x), y, atol=1e-5)
+    assert net[3].config.method == "twn" and not hasattr(net[3], "weight2")
+
+
+def test_layer_selection_forms():
+    net = small_net()
+    assert select_layers(net, "all") == ["0", "3", "7"]
+    assert select_layers(net, "all_but_first_last") == ["3"]
+    assert select_layers(net, ["7", "0"]) == ["0", "7"]
+    assert select_layers(net, "0,7") == ["0", "7"]
+    assert select_layers(net, lambda name, m: isinstance(m, nn.Linear)) == ["7"]
+    with pytest.raises(ValueError, match="no Conv2d/Linear layer named '8'"):
+        select_layers(net, ["8"])
+    with pytest.raises(ValueError, match="unknown layer selection"):
+        select_layers(net, "some")
+    with pytest.raises(ValueError, match="unknown ternarization method"):
+        tritnet.ternarize(net, "bogus")
+
+
+def test_report_rows_and_reconfiguration():
+    net = tritnet.ternarize(small_net(), "twn", layers="all_but_first_last")
+    rows = tritnet.ternary_report(net)
+    assert [(r.name, r.ternary, r.method) for r in rows] == [("0", False, "float"), ("3", True, "twn"),
+                                                             ("7", False, "float")]
+    codes, alpha = net[3].ternary_codes()
+    assert rows[1].sparsity == pytest.approx(float((codes == 0).float().mean()))
+    assert rows[1].scale == pytest.approx(float(alpha))
+    shadow = net[3].weight.detach().clone()
+    tritnet.ternarize(net, "ttn", layers=["3"], t_ex=2)  # re-configure, keeping the float shadow
+    assert isinstance(net[3].config, TTNConfig) and torch.equal(net[3].weight, shadow)
+    assert len(net[3].ternary_terms()) == 2
+    with pytest.raises(ValueError, match="ternary_terms"):
+        net[3].ternary_codes()
+    assert "1 of 3 layers ternary" in tritnet.format_report(tritnet.ternary_report(net))
+
+
+def test_state_dict_keys_unchanged_for_twn():
+    net = small_net()
+    keys = list(net.state_dict())
+    tritnet.ternarize(net, "twn")
+    assert list(net.state_dict()) == keys

@@ -1,0 +1,1 @@
+from .classify import evaluate, topk_correct

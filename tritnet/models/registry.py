@@ -1,0 +1,61 @@
+"""One registry of model builders: ``create_model(name)``, ``list_models()``, timm style.
+
+Each entry carries the facts a loader and a trainer need about its inputs (size, mean, std, classes).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    builder: Callable[..., nn.Module]
+    input_size: tuple[int, int, int] = (3, 32, 32)
+    num_classes: int = 10
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    pretrained_glob: str | None = None  # file name pattern of its pretrained weights inside a folder
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, **info):
+    def wrap(builder):
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = ModelInfo(name, builder, **info)
+        return builder
+    return wrap
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    if name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint} Known models: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+def create_model(name: str, pretrained: str | Path | None = None, num_classes: int | None = None,
+                 **kwargs) -> nn.Module:
+    """Build a registered model; ``pretrained`` is a checkpoint file or a folder holding the model's file."""
+    info = get_model_info(name)
+    model = info.builder(num_classes=num_classes or info.num_classes, **kwargs)
+    model.model_info = info
+    if pretrained:
+        from .checkpoint import load_pretrained
+        load_pretrained(model, pretrained, info)
+    return model

@@ -1,0 +1,74 @@
+"""Ternarization settings: one plain dataclass per method, and a registry from method name to config.
+
+A config says *how* to ternarize a layer; which layers get ternarized is chosen by ``tritnet.ternarize``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TWNConfig:
+    """Ternary Weight Networks / darknetTWN: Δ = threshold·mean|W|, identity straight-through gradient."""
+    threshold: float = 0.7
+    per_channel: bool = False
+    method = "twn"
+
+    def __post_init__(self):
+        if not 0 < self.threshold < 10:
+            raise ValueError(f"TWN threshold factor must be in (0, 10), got {self.threshold}")
+
+
+@dataclass(frozen=True)
+class TTNConfig:
+    """He et al.'s TTN: Δ = threshold·max|W|, gradient zeroed where |W| ≥ clip; t_ex > 1 adds the
+    Residual Expansion Layer (t_ex ternary tensors at thresholds 0.05, 0.1, 0.15, 0.2)."""
+    threshold: float = 0.05
+    per_channel: bool = False
+    t_ex: int = 1
+    clip: float = 1.0
+    method = "ttn"
+
+    def __post_init__(self):
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"TTN threshold factor must be in (0, 1), got {self.threshold}")
+        if self.t_ex not in (1, 2, 4):
+            raise ValueError(f"TTN t_ex must be 1, 2 or 4, got {self.t_ex}")
+
+
+@dataclass(frozen=True)
+class STTNConfig:
+    """Soft Threshold Ternary Networks: two binary filters per ternary filter, per-channel scale.
+
+    ``init_threshold`` sets how a float layer is split into the pair when converted: weights below
+    init_threshold·mean|W| start with opposite signs in the two filters (so the pair starts close to the
+    TWN ternarization of the float layer, instead of from random filters).
+    """
+    init_threshold: float = 0.7
+    method = "sttn"
+
+
+METHODS = {"twn": TWNConfig, "ttn": TTNConfig, "sttn": STTNConfig}
+
+
+def make_config(method: str, **options):
+    """Config for a method by name, e.g. ``make_config("ttn", t_ex=2)``; unknown names are clear errors."""
+    key = str(method).lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown ternarization method {method!r}; choose one of {', '.join(METHODS)}")
+    cls = METHODS[key]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {key!r}; it takes {sorted(fields)}")
+    return cls(**options)
+
+
+def config_to_dict(config) -> dict:
+    return {"method": config.method, **dataclasses.asdict(config)}
+
+
+def config_from_dict(d: dict):
+    d = dict(d)
+    return make_config(d.pop("method"), **d)

@@ -1,0 +1,181 @@
+"""Ternarizers: pure functions of a weight tensor, each with its straight-through gradient rule.
+
+Every function here takes a float ("shadow") weight and returns the weight the layer computes with.
+Nothing here knows about modules, files or training: see ``tritnet.nn`` for the layers.
+
+Statistics (mean, max, scale) are computed in float32 whatever the weight's dtype, so fp16/bf16 weights
+give the same thresholds as fp32 and never overflow. Empty selections (an all-zero layer) give a scale of 0
+instead of darknet's 0/0 = NaN.
+
+Formulas follow ../shared/docs/methods.md:
+  TWN  (§1.1, §4):  Δ = f·mean|W| (strict >),  α = mean|W| over |W| > Δ,   identity STE.
+  TTN  (§2.1, §2.3): Δ = t·max|W| (≥),          α = mean|W| over |W| ≥ Δ,  STE zeroed where |W| ≥ clip;
+                     the Residual Expansion Layer sums t_ex such ternary tensors (thresholds 0.05, 0.1, …).
+  STTN (§3):        two binary filters with a shared per-channel scale m; T = B1 + B2 ∈ {−2m, 0, 2m}.
+"""
+from __future__ import annotations
+
+import torch
+
+# Thresholds of TTN's Residual Expansion Layer, indexed by expansion (methods.md §2.3).
+REL_THRESHOLDS = {1: (0.05,), 2: (0.05, 0.1), 4: (0.05, 0.1, 0.15, 0.2)}
+
+
+def _reduce_dims(w: torch.Tensor, per_channel: bool) -> tuple[int, ...] | None:
+    """Dims that one scale spans: the whole tensor, or all but the output-channel dim 0."""
+    if per_channel and w.dim() > 1:
+        return tuple(range(1, w.dim()))
+    return None
+
+
+def _mean(x: torch.Tensor, dims) -> torch.Tensor:
+    return x.mean() if dims is None else x.mean(dim=dims, keepdim=True)
+
+
+def _sum(x: torch.Tensor, dims) -> torch.Tensor:
+    return x.sum() if dims is None else x.sum(dim=dims, keepdim=True)
+
+
+def _masked_mean(absw: torch.Tensor, mask: torch.Tensor, dims) -> torch.Tensor:
+    kept = mask.to(absw.dtype)
+    return _sum(absw * kept, dims) / _sum(kept, dims).clamp_min(1.0)
+
+
+# --------------------------------------------------------------------------- thresholds and scales
+
+def twn_params(w: torch.Tensor, factor: float = 0.7, per_channel: bool = False):
+    """TWN threshold and scale: Δ = factor·mean|W|, α = mean|W| over |W| > Δ (strict).
+
+    Returns (codes, alpha): int8 codes in {-1, 0, 1} shaped like w, and float32 alpha (a scalar, or
+    shaped (C, 1, 1, …) when per_channel).
+    """
+    with torch.no_grad():
+        absw = w.detach().float().abs()
+        dims = _reduce_dims(w, per_channel)
+        delta = factor * _mean(absw, dims)
+        mask = absw > delta
+        alpha = _masked_mean(absw, mask, dims)
+        codes = (torch.sign(w.detach().float()) * mask).to(torch.int8)
+    return codes, alpha
+
+
+def ttn_params(w: torch.Tensor, factor: float = 0.05, per_channel: bool = False):
+    """TTN threshold and scale: Δ = factor·max|W|, α = mean|W| over |W| ≥ Δ. Same returns as twn_params."""
+    with torch.no_grad():
+        absw = w.detach().float().abs()
+        dims = _reduce_dims(w, per_channel)
+        wmax = absw.amax() if dims is None else absw.amax(dim=dims, keepdim=True)
+        delta = factor * wmax
+        # An all-zero tensor has Δ = 0 and every |W| ≥ 0: keep nothing rather than everything.
+        mask = (absw >= delta) & (absw > 0)
+        alpha = _masked_mean(absw, mask, dims)
+        codes = (torch.sign(w.detach().float()) * mask).to(torch.int8)
+    return codes, alpha
+
+
+def sttn_scale(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """Shared per-output-channel scale of a binary pair: m_k = (‖W1_k‖₁ + ‖W2_k‖₁) / (2n)."""
+    with torch.no_grad():
+        dims = tuple(range(1, w1.dim())) if w1.dim() > 1 else None
+        n = w1[0].numel() if w1.dim() > 1 else w1.numel()
+        m = (_sum(w1.detach().float().abs(), dims) + _sum(w2.detach().float().abs(), dims)) / (2 * n)
+    return m
+
+
+def sttn_params(w1: torch.Tensor, w2: torch.Tensor):
+    """The ternary filter a binary pair stands for: codes = (sign W1 + sign W2)/2, scale 2m (per channel)."""
+    with torch.no_grad():
+        m = sttn_scale(w1, w2)
+        s = torch.sign(w1.detach().float()) + torch.sign(w2.detach().float())
+        # sign(W1)+sign(W2) is in {-2,0,2} (±1 only where a weight is exactly 0; rounds away from 0).
+        codes = torch.where(s.abs() >= 1, torch.sign(s), torch.zeros_like(s)).to(torch.int8)
+    return codes, 2 * m
+
+
+# --------------------------------------------------------------------------- ternarizers with gradients
+
+def twn_ternarize(w: torch.Tensor, factor: float = 0.7, per_channel: bool = False) -> torch.Tensor:
+    """α·T for TWN; the gradient flows to w unchanged (identity STE, no clipping, as darknetTWN)."""
+    codes, alpha = twn_params(w, factor, per_channel)
+    t = (codes.float() * alpha).to(w.dtype)
+    return w + (t - w).detach()
+
+
+def ttn_ternarize(w: torch.Tensor, factor: float = 0.05, per_channel: bool = False,
+                  t_ex: int = 1, clip: float = 1.0) -> torch.Tensor:
+    """Σ_j α_j·T_j over the REL thresholds (t_ex = 1 is plain TTN).
+
+    The gradient is the STE zeroed where |W| ≥ clip. With t_ex > 1 each of the t_ex ternary tensors passes
+    that gradient, so ∂L/∂W = t_ex·(clipped ∂L/∂T), as in the reference code where the layer sums t_ex
+    convolutions of the same float W.
+    """
+    if t_ex not in REL_THRESHOLDS:
+        raise ValueError(f"TTN t_ex must be one of {sorted(REL_THRESHOLDS)}, got {t_ex}")
+    factors = REL_THRESHOLDS[t_ex] if t_ex > 1 else (factor,)
+    total = None
+    for f in factors:
+        codes, alpha = ttn_params(w, f, per_channel)
+        t = codes.float() * alpha
+        total = t if total is None else total + t
+    keep = (w.detach().abs() < clip).to(w.dtype)
+    passthrough = (w - w.detach()) * keep * len(factors)
+    return total.to(w.dtype).detach() + passthrough
+
+
+class _BinaryPair(torch.autograd.Function):
+    """STTN: B_i = m·sign(W_i) with a shared scale m; returns T = B1 + B2.
+
+    Backward follows the reference code (methods.md §3.2): each member receives
+    g' = g·1[|W| ≤ 1.96] + sign(W)·mean_filter(sign(W)·g), where g = ∂L/∂B = ∂L/∂T (the two convolutions
+    of a pair see the same input, so their weight gradients are equal).
+    """
+
+    @staticmethod
+    def forward(ctx, w1, w2):
+        m = sttn_scale(w1, w2)
+        s1, s2 = torch.sign(w1), torch.sign(w2)
+        ctx.save_for_backward(w1, w2)
+        return ((s1 + s2) * m.to(w1.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        w1, w2 = ctx.saved_tensors
+        dims = tuple(range(1, g.dim())) if g.dim() > 1 else None
+
+        def rule(w):
+            s = torch.sign(w)
+            mask = (w.abs() <= 1.96).to(g.dtype)
+            return g * mask + s * _mean(s * g, dims)
+
+        return rule(w1), rule(w2)
+
+
+def sttn_ternarize(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """The merged ternary weight of a binary pair, B1 + B2, with STTN's gradient rule for both members."""
+    return _BinaryPair.apply(w1, w2)
+
+
+def sttn_binary_weights(w1: torch.Tensor, w2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two binary filters B1 = m·sign(W1), B2 = m·sign(W2) themselves (no gradient)."""
+    m = sttn_scale(w1, w2)
+    return (torch.sign(w1.detach()) * m).to(w1.dtype), (torch.sign(w2.detach()) * m).to(w2.dtype)
+
+
+# --------------------------------------------------------------------------- ternary activation
+
+class _TernaryActivation(torch.autograd.Function):
+    """−1 below −0.5, +1 at or above 0.5, 0 between; gradient passed where −1 ≤ x ≤ 1 (STTN's CUDA kernel)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x >= 0.5).to(x.dtype) - (x < -0.5).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() <= 1).to(g.dtype)
+
+
+def ternary_activation(x: torch.Tensor) -> torch.Tensor:
+    return _TernaryActivation.apply(x)

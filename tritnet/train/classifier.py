@@ -1,0 +1,259 @@
+"""Classifier training, readable top to bottom: settings → data → model → ternarize → optimiser → loop.
+
+    cfg = ClassifierTrainConfig(data="../shared/data/cifar10/cifar10-jpeg.tar.gz", model="resnet20",
+                                weights="../shared/data/pretrained/resnet_cifar10", method="twn", epochs=3)
+    result = train_classifier(cfg)
+
+Runs under torchrun too (one process per device, DistributedDataParallel); only rank 0 writes files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..eval import evaluate, topk_correct
+from ..models import create_model, load_into, model_checkpoint, read_checkpoint, save_atomic
+from ..models.checkpoint import CheckpointError
+from ..nn import format_report, ternarize, ternary_report
+from . import distributed as dist
+from .runs import CsvLog, new_run_dir, plot_curves, write_args
+
+LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "valid_loss", "top1", "top5", "epoch_time_s",
+              "images_per_s"]
+
+
+@dataclass
+class ClassifierTrainConfig:
+    data: str                               # image folder / .tar.gz, CIFAR pickle folder, or darknet .data
+    model: str = "resnet20"                 # registered model name (see `tritnet models`)
+    weights: str | None = None              # initial weights: a checkpoint, or a folder of pretrained files
+    method: str | None = None               # twn | ttn | sttn; None trains the float model
+    layers: str = "all"                     # all | all_but_first_last | comma-separated layer names
+    threshold: float | None = None          # ternarizer threshold factor (method default when None)
+    per_channel: bool = False
+    t_ex: int = 1                           # TTN residual expansion (1, 2, 4)
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"                  # sgd | adam
+    lr: float | None = None                 # default: 0.1 from scratch, 0.01 fine-tuning from weights (sgd)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"                # cosine | multistep | constant
+    milestones: tuple[float, ...] = (0.5, 0.75)  # multistep: fractions of the run (or epochs if > 1)
+    gamma: float = 0.1
+    train_per_class: int | None = None      # use only the first N training images of each class
+    valid_per_class: int | None = None
+    workers: int = 2
+    cache_dir: str | None = None            # where decoded images are cached between runs
+    project: str = "runs/classify"
+    name: str = "train"
+    resume: str | None = None               # a run folder (or its weights/last.pt) to continue
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+
+def _seed_all(seed: int):
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _quant_options(cfg: ClassifierTrainConfig) -> dict:
+    opts = {}
+    if cfg.method in ("twn", "ttn"):
+        opts["per_channel"] = cfg.per_channel
+        if cfg.threshold is not None:
+            opts["threshold"] = cfg.threshold
+    if cfg.method == "ttn":
+        opts["t_ex"] = cfg.t_ex
+    return opts
+
+
+def build_model(cfg: ClassifierTrainConfig, num_classes: int) -> nn.Module:
+    model = create_model(cfg.model, num_classes=num_classes)
+    if cfg.weights:
+        path = Path(cfg.weights)
+        if path.is_dir():
+            from ..models import load_pretrained
+            load_pretrained(model, path, model.model_info)
+        else:
+            load_into(model, path)
+    if cfg.method:
+        ternarize(model, cfg.method, cfg.layers, **_quant_options(cfg))
+    return model
+
+
+def make_optimizer(cfg: ClassifierTrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    lr = cfg.lr if cfg.lr is not None else (0.01 if cfg.weights else 0.1)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr if cfg.lr is not None else 1e-3,
+                                weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose sgd or adam")
+
+
+def lr_factor(cfg: ClassifierTrainConfig, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at ``step`` of ``total`` optimiser steps."""
+    frac = step / max(total, 1)
+    if cfg.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * frac))
+    if cfg.schedule == "multistep":
+        marks = [m / cfg.epochs if m > 1 else m for m in cfg.milestones]
+        return cfg.gamma ** sum(frac >= m for m in marks)
+    if cfg.schedule == "constant":
+        return 1.0
+    raise ValueError(f"unknown schedule {cfg.schedule!r}; choose cosine, multistep or constant")
+
+
+def _resolve_resume(resume: str) -> tuple[Path, Path]:
+    p = Path(resume)
+    ckpt = p / "weights" / "last.pt" if p.is_dir() else p
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "weights" else ckpt.parent
+    if not ckpt.is_file():
+        raise CheckpointError(f"{ckpt}: nothing to resume (no last checkpoint)")
+    return run_dir, ckpt
+
+
+def train_classifier(cfg: ClassifierTrainConfig) -> dict:
+    """Train (or fine-tune, or ternarize-and-fine-tune) a classifier; returns the final metrics and paths."""
+    from ..data import build_classification_loaders
+
+    # ------------------------------------------------------------------ processes and device
+    world = dist.setup()
+    device = dist.pick_device(cfg.device)
+    _seed_all(cfg.seed + world.rank)
+
+    # ------------------------------------------------------------------ resume or new run folder
+    start_epoch, best_top1, state = 0, -1.0, None
+    if cfg.resume:
+        run_dir, ckpt_path = _resolve_resume(cfg.resume)
+        state = read_checkpoint(ckpt_path)
+        saved = dict(state.get("config", {}))
+        saved.pop("resume", None)
+        cfg = ClassifierTrainConfig(**{**saved, "resume": cfg.resume, "progress": cfg.progress,
+                                       "workers": cfg.workers, "device": cfg.device})
+        start_epoch, best_top1 = int(state["epoch"]) + 1, float(state.get("best_top1", -1.0))
+    elif world.is_main:
+        run_dir = new_run_dir(cfg.project, cfg.name)
+    else:
+        run_dir = None
+    run_dir = Path(dist.broadcast_object(str(run_dir) if run_dir else None, world))
+
+    # ------------------------------------------------------------------ data
+    data = build_classification_loaders(
+        cfg.data, batch_size=cfg.batch_size, workers=cfg.workers, train_per_class=cfg.train_per_class,
+        valid_per_class=cfg.valid_per_class, cache_dir=cfg.cache_dir, distributed=world.size > 1,
+        rank=world.rank, world_size=world.size, seed=cfg.seed)
+    class_names = list(data.class_names)
+
+    # ------------------------------------------------------------------ model, ternarization, optimiser
+    model = build_model(cfg if state is None else dataclasses.replace(cfg, weights=None), len(class_names))
+    if state is not None:
+        load_into(model, ckpt_path, state)
+    model.to(device)
+    if world.is_main and cfg.method:
+        tqdm.write(format_report(ternary_report(model)))
+    net = dist.wrap(model, world, device)
+    opt = make_optimizer(cfg, model)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    if state is not None and "optimizer" in state:
+        opt.load_state_dict(state["optimizer"])
+        base_lrs = list(state.get("base_lrs", base_lrs))
+
+    log = CsvLog(run_dir / "results.csv", LOG_FIELDS)
+    if world.is_main:
+        if state is None:
+            write_args(run_dir, cfg.to_dict())
+        else:
+            log.truncate_after(start_epoch - 1)
+
+    steps_per_epoch = len(data.train)
+    total_steps = steps_per_epoch * cfg.epochs
+    last = {}
+    # ------------------------------------------------------------------ the loop
+    for epoch in range(start_epoch, cfg.epochs):
+        data.set_epoch(epoch)
+        net.train()
+        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        bar = tqdm(data.train, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.is_main),
+                   unit="batch", dynamic_ncols=True, leave=False)
+        for i, (x, y) in enumerate(bar):
+            step = epoch * steps_per_epoch + i
+            for g, base in zip(opt.param_groups, base_lrs):
+                g["lr"] = base * lr_factor(cfg, step, total_steps)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            out = net(x)
+            loss = F.cross_entropy(out, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}, step {i}; "
+                                         "lower the learning rate")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(y)
+            loss_sum += float(loss) * len(y)
+            correct += topk_correct(out.detach(), y, ks=(1,))[0]
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
+                            lr=f"{opt.param_groups[0]['lr']:.2g}")
+        bar.close()
+        train_time = time.time() - t0
+
+        metrics = evaluate(model, data.valid, device)
+        # every process evaluated the same model on its own shard: combine the counts
+        metrics = dist.average_metrics(metrics, world)
+        if world.is_main:
+            row = {"epoch": epoch + 1, "lr": f"{opt.param_groups[0]['lr']:.6g}",
+                   "train_loss": f"{loss_sum / max(seen, 1):.5f}", "train_top1": f"{100 * correct / max(seen, 1):.3f}",
+                   "valid_loss": f"{metrics['loss']:.5f}", "top1": f"{metrics['top1']:.3f}",
+                   "top5": f"{metrics['top5']:.3f}", "epoch_time_s": f"{train_time:.1f}",
+                   "images_per_s": f"{seen * world.size / max(train_time, 1e-9):.1f}"}
+            log.append(row)
+            is_best = metrics["top1"] > best_top1
+            best_top1 = max(best_top1, metrics["top1"])
+            ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics,
+                                    class_names=class_names, config=cfg.to_dict(), optimizer=opt.state_dict(),
+                                    base_lrs=base_lrs)
+            save_atomic(ckpt, run_dir / "weights" / "last.pt")
+            if is_best:
+                save_atomic(ckpt, run_dir / "weights" / "best.pt")
+            plot_curves(log.rows(), run_dir / "curves.png", f"{cfg.model} {cfg.method or 'float'}")
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  train loss {loss_sum / max(seen, 1):.4f}  "
+                       f"valid loss {metrics['loss']:.4f}  top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
+                       f"({row['images_per_s']} img/s)")
+        last = metrics
+        dist.barrier(world)
+
+    if not last:  # resumed a finished run, or zero epochs: report the model as it is
+        last = dist.average_metrics(evaluate(model, data.valid, device), world)
+    dist.teardown(world)
+    return {"run_dir": str(run_dir), "top1": last["top1"], "top5": last["top5"], "loss": last["loss"],
+            "best_top1": max(best_top1, last["top1"]), "epochs": cfg.epochs}
+
+
+def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
+    """A trained classifier from a tritnet checkpoint (architecture, ternary layers and class names included)."""
+    state = read_checkpoint(path)
+    if state.get("format") != "tritnet-checkpoint":
+        raise CheckpointError(f"{path}: not a tritnet checkpoint (no architecture recorded); "
+                              "pass --model and the weights instead")
+    names = state.get("class_names") or []
+    model = create_model(state["arch"], num_classes=len(names) or None)
+    load_into(model, path, state)
+    return model.to(device).eval(), state
+
