@@ -4,10 +4,24 @@
     model = tritnet.create_model("resnet20", pretrained="../shared/data/pretrained/resnet_cifar10")
     tritnet.ternarize(model, method="twn", layers="all")
     print(tritnet.format_report(tritnet.ternary_report(model)))
+
+Names are imported on first use, so torch-free parts (``tritnet.darknet``'s cfg and weights readers,
+``tritnet.quant.packing``) can be imported on a machine without torch.
 """
-from .nn import (TernaryActivation, TernaryConv2d, TernaryLinear, format_report, merge_sttn_, ternarize,
-                 ternary_report)
-from .models import create_model, list_models
-from .quant import STTNConfig, TTNConfig, TWNConfig, make_config
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "ternarize": "nn", "ternary_report": "nn", "format_report": "nn", "merge_sttn_": "nn",
+    "TernaryConv2d": "nn", "TernaryLinear": "nn", "TernaryActivation": "nn",
+    "create_model": "models", "list_models": "models",
+    "TWNConfig": "quant", "TTNConfig": "quant", "STTNConfig": "quant", "make_config": "quant",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'tritnet' has no attribute {name!r}")

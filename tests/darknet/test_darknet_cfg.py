@@ -1,0 +1,376 @@
+"""tritnet.darknet.cfg / shapes: parsing, defaults, errors with file:line, shapes, counts, round trips."""
+import json
+import re
+import warnings
+
+import pytest
+
+from tritnet.darknet import (CfgError, CfgWarning, Section, count_params, dump_cfg, infer_layers, layer_table,
+                             parse_cfg, parse_cfg_string, set_ternary, ternary_layers)
+
+NET = """
+[net]
+width=32
+height=32
+channels=3
+"""
+
+
+def _all_cfgs(root):
+    return sorted(list((root / "cfg").glob("*.cfg")) + list((root / "weights").glob("*.cfg"))
+                  + list((root / "reference" / "cfg").glob("*.cfg")))
+
+
+# ---- real files ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,count", [
+    ("yolov2-voc", 50_676_061), ("yolov3-voc", 61_678_657), ("yolov2-tiny-voc", 15_867_885),
+    ("yolov3-tiny", 8_858_734), ("ttt5_224_160", 4_373_741), ("ttt5_pre", 5_301_824)])
+def test_param_counts_darknet_implies(darknet_data, name, count):
+    assert count_params(parse_cfg(darknet_data / "cfg" / f"{name}.cfg")) == count
+
+
+def test_every_shared_cfg_parses(darknet_data):
+    cfgs = _all_cfgs(darknet_data)
+    assert len(cfgs) >= 22
+    for p in cfgs:
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            cfg = parse_cfg(p)
+        msgs = [str(w.message) for w in rec]
+        if p.name == "ttt4.cfg":  # 10 anchors for num=1: the heap overflow the reference README describes
+            assert len(msgs) == 1 and "ttt4.cfg:84" in msgs[0] and "anchor" in msgs[0]
+        else:
+            assert msgs == [], (p, msgs)
+        assert cfg.net.type == "net" and len(cfg) > 2
+
+
+def test_staged_cfgs_keep_the_network(darknet_data):
+    # M0..M3 differ from the original only by ternary flags and training keys
+    for base, stages in (("yolov2-voc", "0123"), ("yolov3-voc", "012")):
+        ref = infer_layers(parse_cfg(darknet_data / "cfg" / f"{base}.cfg"))
+        for m in stages:
+            cfg = parse_cfg(darknet_data / "cfg" / f"{base}_M{m}.cfg")
+            got = infer_layers(cfg)
+            assert [(i.type, i.out_shape, i.n_params) for i in got] == [(i.type, i.out_shape, i.n_params) for i in ref]
+    m3 = parse_cfg(darknet_data / "cfg" / "yolov2-voc_M3.cfg")
+    convs = [i.index for i in infer_layers(m3) if i.type == "convolutional"]
+    assert ternary_layers(m3) == convs  # full ternary, the 1x1 detection head included
+    m0 = parse_cfg(darknet_data / "cfg" / "yolov2-voc_M0.cfg")
+    assert ternary_layers(m0) == [23, 24, 26, 29]
+
+
+def test_set_ternary_writes_the_next_stage(darknet_data):
+    m0 = parse_cfg(darknet_data / "cfg" / "yolov3-tiny-voc_M0.cfg")
+    for m in "123":
+        target = parse_cfg(darknet_data / "cfg" / f"yolov3-tiny-voc_M{m}.cfg")
+        stage = m0.copy()
+        set_ternary(stage, on=False)
+        set_ternary(stage, ternary_layers(target))
+        again = parse_cfg_string(dump_cfg(stage))
+        assert ternary_layers(again) == ternary_layers(target)
+        assert [[(o.key, o.value) for o in s.options] for s in again[1:]] == \
+            [[(o.key, o.value) for o in s.options] for s in target[1:]]
+    assert ternary_layers(m0) == [14, 15, 18, 21, 22]  # the copies did not touch M0
+
+
+@pytest.mark.parametrize("tag,cfgname", [
+    ("ttt4/ttt4", "reference/cfg/ttt4_b1.cfg"),
+    ("cifar_minin/cifar_minin_20", "reference/cfg/cifar_minin_b1.cfg"),
+    ("yolov2-tiny-voc_random_seed0/yolov2-tiny-voc_random_seed0", "cfg/yolov2-tiny-voc.cfg"),
+    ("yolov3-tiny_random_seed0/yolov3-tiny_random_seed0", "cfg/yolov3-tiny.cfg")])
+def test_shapes_match_what_darknet_built(darknet_data, tag, cfgname):
+    """The reference summaries hold darknet's own layer structs (w, h, c, out_*, n, size, pad, nweights...)."""
+    layers = json.loads((darknet_data / "reference" / f"{tag}__summary.json").read_text())["layers"]
+    infos = infer_layers(parse_cfg(darknet_data / cfgname))
+    assert len(infos) == len(layers)
+    for info, ref in zip(infos, layers):
+        assert info.type == ref["type"].lower() or (info.type, ref["type"]) == ("convolutional", "CONVOLUTIONAL")
+        assert info.out_shape == (ref["out_c"], ref["out_h"], ref["out_w"]), info.index
+        assert (info.inputs, info.outputs) == (ref["inputs"], ref["outputs"]), info.index
+        if info.type in ("convolutional", "maxpool", "upsample", "yolo", "region", "avgpool"):
+            assert info.in_shape == (ref["c"], ref["h"], ref["w"]), info.index
+        a = info.attrs
+        if info.type == "convolutional":
+            assert (a["filters"], a["size"], a["stride"], a["padding"], a["groups"], a["nweights"]) == (
+                ref["n"], ref["size"], ref["stride"], ref["pad"], ref["groups"], ref["nweights"])
+            assert a["batch_normalize"] == bool(ref["batch_normalize"])
+            assert a["activation"] == ref["activation"].lower()
+        if info.type == "maxpool":
+            assert (a["size"], a["stride"], a["padding"]) == (ref["size"], ref["stride"], ref["pad"])
+        if info.type == "yolo":
+            assert (len(a["mask"]), a["num"], a["classes"]) == (ref["n"], ref["total"], ref["classes"])
+        if info.type == "region":
+            assert (a["num"], a["classes"], a["coords"], a["softmax"]) == (
+                ref["n"], ref["classes"], ref["coords"], bool(ref["softmax"]))
+
+
+def test_layer_table_ttt5(darknet_data):
+    t = layer_table(parse_cfg(darknet_data / "cfg" / "ttt5_224_160.cfg"))
+    assert t.total_params == 4_373_741
+    assert round(t.total_bflops, 3) == 0.457  # darknet_ttt netdump: 0.457 BFLOPs
+    r = t.rows[8]
+    assert (r.type, r.filters, r.size, r.stride, r.input, r.output) == ("conv", 256, 1, 1, (512, 5, 7), (256, 5, 7))
+    assert r.bflops == pytest.approx(2 * 256 * 512 * 35 / 1e9)
+    assert [r.type for r in t.rows[:4]] == ["conv", "max", "conv", "max"]
+    assert t.rows[11].type == "detection" and not any(r.ternary for r in t.rows)
+    text = str(t)
+    assert "  224 x 160 x   3   ->   224 x 160 x  16" in text and "Total: 4373741 params" in text
+
+
+def test_dump_parse_roundtrip_every_cfg(darknet_data):
+    for p in _all_cfgs(darknet_data):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CfgWarning)
+            a = parse_cfg(p)
+            b = parse_cfg_string(dump_cfg(a), path="dumped.cfg")
+        assert [(s.type, s.header, [(o.key, o.value) for o in s.options]) for s in a] == \
+               [(s.type, s.header, [(o.key, o.value) for o in s.options]) for s in b]
+        ia, ib = infer_layers(a), infer_layers(b)
+        assert [(i.in_shape, i.out_shape, i.n_params, i.attrs) for i in ia] == \
+               [(i.in_shape, i.out_shape, i.n_params, i.attrs) for i in ib]
+        assert dump_cfg(b) == dump_cfg(a)
+
+
+# ---- syntax ------------------------------------------------------------------------------------------------
+def test_syntax_comments_whitespace_aliases_lines(write_cfg):
+    p = write_cfg(NET + """
+        # comment
+        ; also a comment
+        [conv]
+          filters = 8     
+        size	=3
+        pad=1
+        activation = leaky
+
+        [max]
+        size=2
+        stride=2
+        [soft]
+        [cost]
+        """)
+    cfg = parse_cfg(p)
+    assert [s.type for s in cfg] == ["net", "convolutional", "maxpool", "softmax", "cost"]
+    assert [s.header for s in cfg] == ["net", "conv", "max", "soft", "cost"]
+    conv = cfg[1]
+    assert conv.line == 8 and conv.line_of("filters") == 9 and conv.line_of("activation") == 12
+    assert conv.get("filters") == "8" and conv.param("filters") == 8
+    assert conv.path == str(p) and cfg.path == str(p)
+    assert conv.param("stride") == 1 and conv.param("activation") == "leaky" and conv.param("ternary") == 0
+    info = infer_layers(cfg)
+    assert info[0].out_shape == (8, 32, 32) and info[1].out_shape == (8, 16, 16)
+    assert info[2].outputs == 8 * 16 * 16 and info[3].out_shape == (0, 0, 0)
+
+
+def test_anchor_values_lose_their_spaces():
+    cfg = parse_cfg_string(NET + """
+        [convolutional]
+        filters=18
+        size=1
+        activation=linear
+        [yolo]
+        mask = 0, 1,2
+        anchors = 10,14,  23,27,  37,58
+        classes=1
+        num=3
+        """.replace("        ", ""))
+    y = cfg[2]
+    assert y.get("anchors") == "10,14,23,27,37,58"
+    assert y.param("mask") == [0, 1, 2] and y.param("anchors") == [10, 14, 23, 27, 37, 58]
+
+
+def test_defaults_follow_darknet():
+    cfg = parse_cfg_string(NET + "[convolutional]\n[maxpool]\nstride=2\n[maxpool]\nsize=3\n[region]\n"
+                           "[upsample]\n[yolo]\n", validate=False)  # shapes do not fit; only defaults are read
+    net, conv, mp1, mp2 = cfg[0], cfg[1], cfg[2], cfg[3]
+    assert (net.param("batch"), net.param("subdivisions"), net.param("decay"), net.param("policy")) == (
+        1, 1, 0.0001, "constant")
+    assert net.param("inputs") == 32 * 32 * 3 and net.param("max_crop") == 64 and net.param("power") == 4
+    p = conv.params()
+    assert (p["filters"], p["size"], p["stride"], p["pad"], p["padding"], p["groups"], p["activation"],
+            p["batch_normalize"], p["ternary"]) == (1, 1, 1, 0, 0, 1, "logistic", 0, 0)
+    assert (mp1.param("size"), mp1.param("padding")) == (2, 1)   # size defaults to stride, padding to size-1
+    assert (mp2.param("stride"), mp2.param("padding")) == (1, 2)
+    r = cfg[4].params()
+    assert (r["coords"], r["classes"], r["num"], r["max"], r["thresh"], r["jitter"]) == (4, 20, 1, 30, 0.5, 0.2)
+    assert cfg[5].param("stride") == 2 and cfg[6].param("max") == 90 and cfg[6].param("ignore_thresh") == 0.5
+    with pytest.raises(KeyError):
+        conv.param("output")
+
+
+def test_first_key_wins_and_duplicates_warn():
+    with pytest.warns(CfgWarning, match=r"t\.cfg:8: .*duplicate key 'filters'.*line 7"):
+        cfg = parse_cfg_string(NET + "[convolutional]\nfilters=4\nfilters=9\n", path="t.cfg")
+    assert cfg[1].param("filters") == 4
+
+
+def test_unknown_key_warns_with_file_and_line(write_cfg):
+    p = write_cfg(NET + "[convolutional]\nfilters=4\nfliters=9\n")
+    with pytest.warns(CfgWarning, match=re.escape(f"{p}:7:") + r".*unknown key 'fliters'"):
+        parse_cfg(p)
+
+
+def test_ternary_on_connected_is_an_unknown_key():
+    with pytest.warns(CfgWarning, match=r":8: .*unknown key 'ternary'"):
+        parse_cfg_string(NET + "[connected]\noutput=4\nternary=1\n")
+
+
+def test_crlf_warns_but_parses():
+    with pytest.warns(CfgWarning, match="CRLF"):
+        cfg = parse_cfg_string((NET + "[convolutional]\nactivation=leaky\n").replace("\n", "\r\n"))
+    assert cfg[1].param("activation") == "leaky"
+
+
+# ---- errors ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body,line,pattern", [
+    ("[convolutional]\nfilters=abc\n", 7, r"bad value for filters: 'abc' is not an integer"),
+    ("[convolutional]\nfilters=16.0\n", 7, r"not an integer"),
+    ("[convolutional]\nactivation=swish\n", 7, r"not a darknet activation"),
+    ("[maxpool]\nsize=2\nstride=x\n", 8, r"bad value for stride"),
+    ("[foo]\n", 6, r"unknown section \[foo\]"),
+    ("[Convolutional]\n", 6, r"unknown section"),
+    ("[lstm]\n", 6, r"does not support"),
+    ("[convolutional]\nbinary=1\n", 7, r"binary=1 .* not supported"),
+    ("[convolutional]\nxnor=1\n", 7, r"xnor=1 .* not supported"),
+    ("[convolutional]\ndilation=2\n", 7, r"dilation"),
+    ("[convolutional]\nternary=2\n", 7, r"ternary must be 0 or 1"),
+    ("[convolutional]\nfilters=4\n[route]\nlayers=-2\n", 9, r"layer -2 \(absolute -1\) does not exist"),
+    ("[convolutional]\nfilters=4\n[route]\nlayers=1\n", 9, r"does not exist before layer 1"),
+    ("[convolutional]\nfilters=4\n[route]\n", 8, r"needs layers="),
+    ("[convolutional]\n[maxpool]\nstride=2\n[route]\nlayers=0,1\n", 10, r"width and height differ"),
+    ("[convolutional]\n[shortcut]\nfrom=-5\n", 8, r"does not exist"),
+    ("[convolutional]\nfilters=18\nsize=1\n[yolo]\nclasses=2\nnum=3\n", 9, r"len\(mask\)\*\(classes\+5\) = 21"),
+    ("[convolutional]\nfilters=18\nsize=1\n[yolo]\nclasses=1\nmask=0,3\nnum=3\n", 11, r"mask value 3"),
+    ("[convolutional]\nfilters=6\n[region]\nclasses=2\n", 8, r"has 6 channels but num\*\(classes\+coords\+1\) = 7"),
+    ("[convolutional]\nsize=65\nstride=1\n", 6, r"does not fit a 32x32 input"),
+    ("[maxpool]\nsize=40\nstride=2\npadding=0\n", 6, r"does not fit"),
+    ("[convolutional]\ngroups=2\nfilters=4\n", 7, r"groups=2 must divide"),
+    ("[reorg]\nstride=3\n", 7, r"divisible by 3"),
+    ("[softmax]\n[convolutional]\n", 7, r"must output an image"),
+    ("[convolutional]\nfilters\n", 7, r"expected key=value"),
+    ("[convolutional]\nfilters=\n", 7, r"expected key=value"),
+    ("[convolutional\n", 6, r"bad section header"),
+    ("[net]\n", 6, r"first section and appear only once"),
+])
+def test_errors_name_file_and_line(body, line, pattern):
+    text = NET.lstrip("\n") + "\n" + body
+    with pytest.raises(CfgError, match=rf"^x\.cfg:{line}: .*{pattern}") as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CfgWarning)
+            parse_cfg_string(text, path="x.cfg")
+    assert e.value.line == line and e.value.path == "x.cfg"
+    assert isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("", r"no sections"),
+    ("batch=1\n", r"before the first \[section\]"),
+    ("[convolutional]\n", r"first section must be \[net\]"),
+    ("[net]\nwidth=2\n", r"no layers"),
+    ("[net]\nbatch=1\n[convolutional]\n", r"No input parameters"),
+    ("[net]\nwidth=8\nheight=8\nchannels=3\npolicy=steps\nsteps=1,2\n[avgpool]\n", r"steps= and scales="),
+    ("[net]\nwidth=8\nheight=8\nchannels=3\npolicy=step2\n[avgpool]\n", r"learning-rate policy"),
+])
+def test_structural_errors(text, pattern):
+    with pytest.raises(CfgError, match=pattern):
+        parse_cfg_string(text, path="y.cfg")
+
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "bin.cfg"
+    p.write_bytes(b"\xff\xfe\x00[net]")
+    with pytest.raises(CfgError, match="not a text file"):
+        parse_cfg(p)
+
+
+# ---- shapes --------------------------------------------------------------------------------------------------
+def test_conv_padding_and_stride_arithmetic():
+    cfg = parse_cfg_string("[net]\nwidth=15\nheight=9\nchannels=4\n"
+                           "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\ngroups=2\nbatch_normalize=1\n"
+                           "[convolutional]\nfilters=5\nsize=3\nstride=1\npadding=0\n"
+                           "[convolutional]\nfilters=2\nsize=4\nstride=1\npadding=2\npad=0\n")
+    a, b, c = infer_layers(cfg)
+    assert a.out_shape == (6, 5, 8) and a.attrs["padding"] == 1  # (9+2-3)/2+1, (15+2-3)/2+1
+    assert a.n_params == 6 * 4 + 4 // 2 * 6 * 9                 # biases+BN triplet, weights c/groups*n*k*k
+    assert a.bflops == (2.0 * 6 * 3 * 3 * 4 / 2 * 5 * 8) / 1e9
+    assert b.out_shape == (5, 3, 6) and b.n_params == 5 + 6 * 5 * 9
+    assert c.out_shape == (2, 4, 7)
+
+
+def test_maxpool_route_reorg_upsample_shortcut_shapes():
+    cfg = parse_cfg_string("[net]\nwidth=13\nheight=13\nchannels=8\n"
+                           "[maxpool]\nsize=2\nstride=2\n"                 # 0: (13+1-2)/2+1 = 7
+                           "[maxpool]\nsize=3\nstride=1\n"                 # 1: 7
+                           "[upsample]\n"                                  # 2: 14
+                           "[reorg]\nstride=2\n"                           # 3: 32x7x7
+                           "[route]\nlayers=-1,1\n"                        # 4: 40x7x7
+                           "[upsample]\nstride=-7\n"                       # 5: downsample to 1x1
+                           "[shortcut]\nfrom=3\nactivation=leaky\n"        # 6: 7x7 -> 1x1: stride 7, ok
+                           "[avgpool]\n[connected]\noutput=10\nbatch_normalize=1\n[dropout]\nprobability=.4\n"
+                           "[softmax]\ngroups=2\n[cost]\ntype=masked\n")
+    i = infer_layers(cfg)
+    assert [x.out_shape for x in i[:7]] == [(8, 7, 7), (8, 7, 7), (8, 14, 14), (32, 7, 7), (40, 7, 7),
+                                            (40, 1, 1), (40, 1, 1)]
+    assert i[4].attrs["layers"] == [3, 1] and i[4].in_shape == (0, 0, 0) and i[4].outputs == 40 * 49
+    assert i[6].attrs["from"] == 3 and i[6].attrs["activation"] == "leaky"
+    assert i[8].in_shape == (40, 1, 1) and i[8].out_shape == (10, 1, 1)
+    assert i[8].n_params == 10 + 40 * 10 + 30
+    assert i[9].out_shape == (10, 1, 1) and i[10].out_shape == (0, 0, 0) and i[11].outputs == 10
+
+
+def test_shortcut_needs_one_integer_scale():
+    bad = ("[net]\nwidth=12\nheight=8\nchannels=2\n[convolutional]\nfilters=2\n[maxpool]\nsize=1\nstride=2\n"
+           "[upsample]\nstride=-3\n[shortcut]\nfrom=-2\n")   # 6x4 -> 2x1: w ratio 3, h ratio 4
+    with pytest.raises(CfgError, match=r":13: .*integer scale"):
+        parse_cfg_string(bad)
+
+
+def test_reorg_reverse_and_extra():
+    cfg = parse_cfg_string("[net]\nwidth=4\nheight=4\nchannels=8\n[reorg]\nstride=2\nreverse=1\n"
+                           "[reorg]\nstride=1\nextra=5\n")
+    a, b = infer_layers(cfg)
+    assert a.out_shape == (2, 8, 8) and b.out_shape == (0, 0, 0) and b.outputs == 128 + 5
+
+
+def test_anchor_count_warnings():
+    text = NET + "[convolutional]\nfilters=7\nsize=1\n[region]\nclasses=2\nnum=1\nanchors=1,2,3,4\n"
+    with pytest.warns(CfgWarning, match=r":12: .*4 anchor values for 1 anchors"):
+        cfg = parse_cfg_string(text)
+    assert infer_layers(cfg)[1].attrs["anchors"] == [1, 2]
+    with pytest.warns(CfgWarning, match="rest at 0.5"):
+        parse_cfg_string(text.replace("num=1\n", "num=2\n").replace("filters=7", "filters=14")
+                         .replace("anchors=1,2,3,4", "anchors=1,2"))
+
+
+# ---- editing -----------------------------------------------------------------------------------------------
+def test_set_clear_ternary_and_dump():
+    cfg = parse_cfg_string(NET + "[convolutional]\nfilters=4\n[maxpool]\n[convolutional]\nfilters=2\nternary=0\n")
+    assert ternary_layers(cfg) == []
+    assert set_ternary(cfg) == [0, 2]
+    assert ternary_layers(cfg) == [0, 2] and cfg[3].get("ternary") == "1"
+    assert [o.key for o in cfg[3].options] == ["filters", "ternary"]  # replaced in place, not appended
+    set_ternary(cfg, [2], on=False)
+    assert ternary_layers(cfg) == [0]
+    with pytest.raises(ValueError, match="only exists in \\[convolutional\\]"):
+        set_ternary(cfg, [1])
+    with pytest.raises(IndexError):
+        set_ternary(cfg, [3])
+    cfg[1].ternary = False
+    text = dump_cfg(cfg)
+    assert text.startswith("[net]\nwidth=32\n") and "[convolutional]\nfilters=4\nternary=0\n" in text
+    assert ternary_layers(parse_cfg_string(text)) == []
+
+
+def test_section_set_and_remove():
+    s = Section("convolutional")
+    s.set("filters", 8)
+    s.set("anchors", [1.5, 2])
+    s.set("batch_normalize", True)
+    assert s.get("anchors") == "1.5,2" and s.param("batch_normalize") == 1 and s.param("filters") == 8
+    s.options.append(type(s.options[0])("filters", "9"))
+    s.set("filters", 3)
+    assert [o.key for o in s.options].count("filters") == 1 and s.param("filters") == 3
+    s.remove("filters")
+    assert "filters" not in s and s.param("filters") == 1
+    with pytest.raises(ValueError):
+        s.set("activation", "a=b")
+    assert "[convolutional]" in dump_cfg([s], canonical=True)

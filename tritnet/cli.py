@@ -1,0 +1,199 @@
+"""The ``tritnet`` command: argv → one library call per verb, darknet style (``tritnet classifier train …``).
+
+Every verb that reports figures prints them as JSON with ``--json``. Errors the user can fix (a bad file, an
+unknown name) print one line naming the file or field and exit with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_quant_args(p: argparse.ArgumentParser):
+    p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None,
+                   help="ternarization method (default: train the float model)")
+    p.add_argument("--layers", default="all",
+                   help="all | all_but_first_last | comma-separated layer names (default: all)")
+    p.add_argument("--threshold", type=float, default=None, help="threshold factor (TWN 0.7, TTN 0.05)")
+    p.add_argument("--per-channel", action="store_true", help="one scale per output channel (TWN/TTN)")
+    p.add_argument("--t-ex", type=int, default=1, choices=[1, 2, 4], help="TTN residual expansion")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tritnet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    # ------------------------------------------------------------------ demo (the main job)
+    p = sub.add_parser("demo", help="ternarize the pretrained CIFAR ResNet-20 and compare it with float")
+    p.add_argument("--data", default="../shared/data/cifar10/cifar10-jpeg.tar.gz")
+    p.add_argument("--pretrained", default="../shared/data/pretrained/resnet_cifar10")
+    p.add_argument("--model", default="resnet20")
+    p.add_argument("--method", choices=["twn", "ttn", "sttn"], default="twn")
+    p.add_argument("--train-per-class", type=int, default=1000,
+                   help="training images per class for the fine-tuning (default 1000)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--project", default="runs/demo")
+    p.add_argument("--json", action="store_true")
+
+    # ------------------------------------------------------------------ classifier train | valid | predict
+    cls = sub.add_parser("classifier", help="train, validate and run image classifiers")
+    csub = cls.add_subparsers(dest="action", required=True)
+
+    t = csub.add_parser("train", help="train or fine-tune a classifier, float or ternary")
+    t.add_argument("data", help="image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or .data")
+    t.add_argument("--model", default="resnet20", help="registered model (see `tritnet models`)")
+    t.add_argument("--weights", default=None, help="initial weights: checkpoint file or pretrained folder")
+    _add_quant_args(t)
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    t.add_argument("--lr", type=float, default=None, help="default 0.1 (scratch) / 0.01 (from weights)")
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--schedule", choices=["cosine", "multistep", "constant"], default="cosine")
+    t.add_argument("--milestones", type=float, nargs="+", default=[0.5, 0.75],
+                   help="multistep: epochs, or fractions of the run if ≤ 1")
+    t.add_argument("--gamma", type=float, default=0.1)
+    t.add_argument("--train-per-class", type=int, default=None)
+    t.add_argument("--valid-per-class", type=int, default=None)
+    t.add_argument("--workers", type=int, default=2)
+    t.add_argument("--cache-dir", default=None, help="keep decoded images here between runs")
+    t.add_argument("--project", default="runs/classify")
+    t.add_argument("--name", default="train")
+    t.add_argument("--resume", default=None, help="run folder (or its weights/last.pt) to continue")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--json", action="store_true")
+
+    v = csub.add_parser("valid", help="top-1 / top-5 of a checkpoint on a dataset's test split")
+    v.add_argument("data")
+    v.add_argument("weights", help="tritnet checkpoint, or pretrained file/folder with --model")
+    v.add_argument("--model", default=None, help="architecture, when the weights file does not record it")
+    _add_quant_args(v)
+    v.add_argument("--valid-per-class", type=int, default=None)
+    v.add_argument("--batch-size", type=int, default=256)
+    v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--cache-dir", default=None)
+    v.add_argument("--json", action="store_true")
+
+    pr = csub.add_parser("predict", help="top-5 classes of one image")
+    pr.add_argument("weights")
+    pr.add_argument("image")
+    pr.add_argument("--model", default=None)
+    pr.add_argument("--labels", default=None, help="file with one class name per line")
+    pr.add_argument("--top", type=int, default=5)
+    pr.add_argument("--json", action="store_true")
+
+    sub.add_parser("models", help="list the built-in models")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------- verbs
+
+def _print(result: dict, as_json: bool, text: str):
+    print(json.dumps(result, indent=2) if as_json else text)
+
+
+def cmd_demo(a):
+    from .demo import run_demo
+    result = run_demo(a.data, a.pretrained, model_name=a.model, method=a.method,
+                      train_per_class=a.train_per_class, epochs=a.epochs, lr=a.lr, workers=a.workers,
+                      project=a.project, progress=not a.json)
+    if a.json:
+        print(json.dumps(result, indent=2))
+
+
+def cmd_classifier_train(a):
+    from .train import ClassifierTrainConfig, train_classifier
+    cfg = ClassifierTrainConfig(
+        data=a.data, model=a.model, weights=a.weights, method=a.method, layers=a.layers, threshold=a.threshold,
+        per_channel=a.per_channel, t_ex=a.t_ex, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
+        lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
+        milestones=tuple(a.milestones), gamma=a.gamma, train_per_class=a.train_per_class,
+        valid_per_class=a.valid_per_class, workers=a.workers, cache_dir=a.cache_dir, project=a.project,
+        name=a.name, resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
+    r = train_classifier(cfg)
+    _print(r, a.json, f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  (best top-1 {r['best_top1']:.2f}%)\n"
+                      f"run folder: {r['run_dir']}")
+
+
+def _load_for_eval(weights, model_name, num_classes, a):
+    from .models import create_model, load_into, load_pretrained
+    from .nn import ternarize
+    from .train import load_classifier
+    from pathlib import Path
+    if model_name is None:
+        model, state = load_classifier(weights)
+        return model, state.get("class_names")
+    model = create_model(model_name, num_classes=num_classes)
+    p = Path(weights)
+    state = load_pretrained(model, p, model.model_info) if p.is_dir() else load_into(model, p)
+    if getattr(a, "method", None):
+        opts = {"per_channel": a.per_channel} if a.method in ("twn", "ttn") else {}
+        if a.threshold is not None:
+            opts["threshold"] = a.threshold
+        if a.method == "ttn":
+            opts["t_ex"] = a.t_ex
+        ternarize(model, a.method, a.layers, **opts)
+    return model.eval(), state.get("class_names")
+
+
+def cmd_classifier_valid(a):
+    from .data import build_classification_loaders
+    from .eval import evaluate
+    data = build_classification_loaders(a.data, batch_size=a.batch_size, workers=a.workers,
+                                        valid_per_class=a.valid_per_class, cache_dir=a.cache_dir, train=False)
+    model, names = _load_for_eval(a.weights, a.model, len(data.class_names), a)
+    r = evaluate(model, data.valid)
+    _print(r, a.json, f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  "
+                      f"({r['images']} images)")
+
+
+def cmd_classifier_predict(a):
+    from pathlib import Path
+    from .data import load_image_for_model
+    from .models import get_model_info
+    import torch
+    labels = Path(a.labels).read_text().split() if a.labels else None
+    model, names = _load_for_eval(a.weights, a.model, len(labels) if labels else None, a)
+    names = labels or names or [str(i) for i in range(model(torch.zeros(1, *model.model_info.input_size)).shape[1])]
+    info = model.model_info if hasattr(model, "model_info") else get_model_info(a.model)
+    x = load_image_for_model(a.image, info.input_size[1:], info.mean, info.std)
+    with torch.no_grad():
+        probs = torch.softmax(model(x[None]), dim=1)[0]
+    top = probs.topk(min(a.top, len(probs)))
+    result = {"image": a.image, "top": [{"class": names[int(i)], "index": int(i), "probability": float(p)}
+                                        for p, i in zip(top.values, top.indices)]}
+    _print(result, a.json, "\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in result["top"]))
+
+
+def cmd_models(a):
+    from .models import get_model_info, list_models
+    for name in list_models():
+        info = get_model_info(name)
+        print(f"{name:<16} {'x'.join(map(str, info.input_size)):<12} {info.notes}")
+
+
+VERBS = {("demo", None): cmd_demo, ("classifier", "train"): cmd_classifier_train,
+         ("classifier", "valid"): cmd_classifier_valid, ("classifier", "predict"): cmd_classifier_predict,
+         ("models", None): cmd_models}
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    handler = VERBS[(a.verb, getattr(a, "action", None))]
+    try:
+        handler(a)
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        # Every user-fixable error in tritnet is a ValueError subclass that names its file or field.
+        print(f"tritnet: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

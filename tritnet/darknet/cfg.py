@@ -1,0 +1,364 @@
+"""Darknet ``.cfg`` text <-> a list of :class:`Section` (no torch, no numpy).
+
+Reading follows pjreddie/darknet ``read_cfg``: each line has its spaces and tabs removed (also inside
+values, so ``anchors = 1,2,  3,4`` reads as ``1,2,3,4``); empty lines and lines starting with ``#`` or
+``;`` are skipped; ``[name]`` opens a section; anything else is ``key=value``. When a key appears twice
+darknet uses the first one. Darknet is lenient where tritnet is strict:
+
+* a bad value (``filters=abc``, which darknet reads as 0), an unknown section, an unknown activation
+  (darknet: ReLU), an unknown policy (darknet: constant), a route/shortcut to a layer that does not
+  exist, a shape that does not fit, ``binary=1``/``xnor=1`` -> :class:`CfgError` naming file and line;
+* an unknown key -> a :class:`CfgWarning` naming file and line (darknet prints "Unused field").
+
+Example::
+
+    cfg = parse_cfg("yolov2-voc.cfg")
+    set_ternary(cfg, [16, 17, 19, 22])   # layer indices, as in darknet's layer table
+    text = dump_cfg(cfg)
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+from ._schema import (ACTIVATIONS, COST_TYPES, DARKNET_UNSUPPORTED_SECTIONS, POLICIES, SECTION_ALIASES,
+                      key_spec, known_keys)
+
+__all__ = ["CfgError", "CfgWarning", "Option", "Section", "Cfg", "parse_cfg", "parse_cfg_string",
+           "validate_cfg", "dump_cfg", "set_ternary", "ternary_layers"]
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class CfgError(ValueError):
+    """A cfg darknet would reject, crash on, or silently misread. The message starts with ``file:line:``."""
+
+    def __init__(self, message: str, path: Optional[str] = None, line: Optional[int] = None):
+        self.path, self.line, self.reason = path, line, message
+        super().__init__(f"{_where(path, line)}: {message}")
+
+    def __reduce__(self):
+        return type(self), (self.reason, self.path, self.line)
+
+
+class CfgWarning(UserWarning):
+    """Something darknet accepts but probably is not what was meant (an unknown key, a duplicate key...)."""
+
+
+def _where(path, line) -> str:
+    p = path if path else "<cfg>"
+    return f"{p}:{line}" if line else f"{p}:<no line>"
+
+
+def _user_stacklevel() -> int:
+    """stacklevel pointing at the first caller outside this package (for warnings.warn)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn(msg, path, line):
+    warnings.warn(f"{_where(path, line)}: {msg}", CfgWarning, stacklevel=_user_stacklevel())
+
+
+@dataclass
+class Option:
+    key: str
+    value: str
+    line: Optional[int] = None  # None for an option set from code
+
+
+class Section:
+    """One ``[type]`` block: canonical ``type``, the ``header`` as written, ordered ``options``."""
+
+    def __init__(self, type: str, options: Optional[Iterable[Option]] = None, *, line: Optional[int] = None,
+                 path: Optional[str] = None, header: Optional[str] = None):
+        canonical = SECTION_ALIASES.get(type)
+        if canonical is None:
+            raise ValueError(f"unknown section type {type!r}")
+        self.type = canonical
+        self.header = header or type
+        self.line = line
+        self.path = path
+        self.options: list[Option] = list(options or [])
+
+    def __repr__(self):
+        return f"Section([{self.header}] line {self.line}, {len(self.options)} options)"
+
+    # ---- raw access ---------------------------------------------------------------------------
+    def _find(self, key) -> Optional[Option]:
+        for o in self.options:
+            if o.key == key:
+                return o
+        return None
+
+    def __contains__(self, key) -> bool:
+        return self._find(key) is not None
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        """Raw string value of ``key`` (the first occurrence, as darknet), or ``default``."""
+        o = self._find(key)
+        return default if o is None else o.value
+
+    def line_of(self, key: Optional[str] = None) -> Optional[int]:
+        """Line of ``key`` (of the header when ``key`` is None or absent)."""
+        o = self._find(key) if key else None
+        return o.line if o is not None and o.line else self.line
+
+    def where(self, key: Optional[str] = None) -> str:
+        return _where(self.path, self.line_of(key))
+
+    def error(self, message: str, key: Optional[str] = None) -> CfgError:
+        return CfgError(f"[{self.header}]: {message}", self.path, self.line_of(key))
+
+    def set(self, key: str, value) -> None:
+        """Set ``key`` (replacing the first occurrence, dropping later duplicates) or append it."""
+        value = _format_value(value)
+        o = self._find(key)
+        if o is None:
+            self.options.append(Option(key, value))
+            return
+        o.value = value
+        self.options = [x for x in self.options if x.key != key or x is o]
+
+    def remove(self, key: str) -> None:
+        self.options = [o for o in self.options if o.key != key]
+
+    # ---- typed access with darknet's defaults -------------------------------------------------
+    def param(self, key: str):
+        """Typed value of ``key`` with darknet's default when absent; CfgError on a bad value."""
+        spec = key_spec(self.type, key)
+        if spec is None:
+            raise KeyError(f"darknet does not read {key!r} in [{self.type}]")
+        kind, default = spec
+        o = self._find(key)
+        if o is None:
+            return default(self.param) if callable(default) else (list(default) if isinstance(default, list)
+                                                                    else default)
+        return _convert(kind, o.value, self, key)
+
+    def params(self) -> dict:
+        """Every key darknet reads in this section, typed, with defaults filled in."""
+        return {k: self.param(k) for k in known_keys(self.type)}
+
+    @property
+    def ternary(self) -> bool:
+        return self.type == "convolutional" and bool(self.param("ternary"))
+
+    @ternary.setter
+    def ternary(self, on: bool) -> None:
+        if self.type != "convolutional":
+            raise ValueError(f"{self.where()}: ternary=1 only exists in [convolutional], not [{self.header}]")
+        self.set("ternary", 1 if on else 0)
+
+
+def _format_value(v) -> str:
+    if isinstance(v, bool):
+        v = int(v)
+    if isinstance(v, (list, tuple)):
+        return ",".join(_format_value(x) for x in v)
+    s = str(v) if not isinstance(v, float) else repr(v)
+    s = "".join(s.split())
+    if not s or any(ch in s for ch in "[]=#;\n"):
+        raise ValueError(f"cannot write value {v!r} to a darknet cfg")
+    return s
+
+
+def _convert(kind, text, section, key):
+    def bad(what):
+        return section.error(f"bad value for {key}: {text!r} is not {what}", key)
+
+    if kind == "int":
+        if not _INT_RE.fullmatch(text):
+            raise bad("an integer")
+        return int(text)
+    if kind == "float":
+        if not _FLOAT_RE.fullmatch(text):
+            raise bad("a number")
+        return float(text)
+    if kind in ("ints", "floats"):
+        parts = text.split(",")
+        rx, cast = (_INT_RE, int) if kind == "ints" else (_FLOAT_RE, float)
+        if not all(rx.fullmatch(p) for p in parts):
+            raise bad("a comma-separated list of " + ("integers" if kind == "ints" else "numbers"))
+        return [cast(p) for p in parts]
+    if kind == "activation":
+        if text not in ACTIVATIONS:
+            raise bad("a darknet activation (" + ", ".join(ACTIVATIONS) + ")")
+        return text
+    if kind == "policy":
+        if text not in POLICIES:
+            raise bad("a learning-rate policy (" + ", ".join(POLICIES) + ")")
+        return text
+    if kind == "cost":
+        if text not in COST_TYPES:
+            raise bad("a cost type (" + ", ".join(COST_TYPES) + ")")
+        return text
+    return text
+
+
+class Cfg(list):
+    """The parsed cfg: a list of :class:`Section` (``[net]`` first) that remembers its ``path``."""
+
+    def __init__(self, sections: Iterable[Section] = (), path: Optional[str] = None):
+        super().__init__(sections)
+        self.path = path
+
+    @property
+    def net(self) -> Section:
+        return self[0]
+
+    @property
+    def layers(self) -> list[Section]:
+        """Layer sections; ``cfg.layers[i]`` is darknet's layer ``i``."""
+        return list(self[1:])
+
+    def copy(self) -> "Cfg":
+        """Deep copy (sections and options), so a staged plan can edit M1 without touching M0."""
+        return copy.deepcopy(self)
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+def parse_cfg(path, *, validate: bool = True) -> Cfg:
+    """Read a darknet .cfg file. With ``validate`` (default) also check every value and infer shapes."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise CfgError(f"not a text file ({e})", path) from None
+    return parse_cfg_string(text, path=path, validate=validate)
+
+
+def parse_cfg_string(text: str, path: Optional[str] = None, *, validate: bool = True) -> Cfg:
+    """Parse cfg text; ``path`` is only used in messages."""
+    path = str(path) if path is not None else None
+    sections: list[Section] = []
+    crlf_line = None
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+            crlf_line = crlf_line or lineno
+        line = raw.replace(" ", "").replace("\t", "")  # darknet's strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            m = re.fullmatch(r"\[([^\[\]]+)\]", line)
+            if not m:
+                raise CfgError(f"bad section header {raw.strip()!r}", path, lineno)
+            name = m.group(1)
+            if name not in SECTION_ALIASES:
+                if name in DARKNET_UNSUPPORTED_SECTIONS:
+                    raise CfgError(f"section [{name}] is a darknet layer that tritnet does not support", path, lineno)
+                raise CfgError(f"unknown section [{name}] (darknet: 'Type not recognized')", path, lineno)
+            sections.append(Section(SECTION_ALIASES[name], line=lineno, path=path, header=name))
+            continue
+        if not sections:
+            raise CfgError(f"option {raw.strip()!r} before the first [section]", path, lineno)
+        key, eq, value = line.partition("=")
+        if not eq or not key or not value:
+            raise CfgError(f"expected key=value, got {raw.strip()!r} (darknet: 'Config file error')", path, lineno)
+        sections[-1].options.append(Option(key, value, lineno))
+    if crlf_line:
+        _warn("CRLF line endings: pjreddie darknet keeps the '\\r' (it would misread this file)", path, crlf_line)
+    cfg = Cfg(sections, path)
+    if validate:
+        validate_cfg(cfg)
+    return cfg
+
+
+def validate_cfg(sections) -> list:
+    """Check every section (keys, values, refused options) and infer shapes; returns the layer infos."""
+    if not sections:
+        raise CfgError("config file has no sections", getattr(sections, "path", None), None)
+    first = sections[0]
+    if first.type != "net":
+        raise first.error("the first section must be [net] or [network]")
+    if len(sections) < 2:
+        raise first.error("the network has no layers")
+    for s in sections:
+        _check_section(s, first_net=s is first)
+    from .shapes import infer_layers  # shapes imports this module
+    return infer_layers(sections, warn=True)
+
+
+def _check_section(s: Section, first_net: bool) -> None:
+    if s.type == "net" and not first_net:
+        raise s.error("[net] must be the first section and appear only once")
+    seen = {}
+    for o in s.options:
+        if o.key in seen:
+            _warn(f"[{s.header}]: duplicate key {o.key!r}; darknet uses the first value (line {seen[o.key]})",
+                  s.path, o.line)
+            continue
+        seen[o.key] = o.line
+        if key_spec(s.type, o.key) is None:
+            _warn(f"[{s.header}]: unknown key {o.key!r} (darknet ignores it: 'Unused field')", s.path, o.line)
+        else:
+            s.param(o.key)  # raises CfgError on a bad value
+    if s.type == "convolutional":
+        for k, what in (("binary", "binary weights"), ("xnor", "XNOR-net")):
+            if s.param(k):
+                raise s.error(f"{k}={s.get(k)} ({what}) is not supported by tritnet", k)
+        if s.param("dilation") != 1:
+            raise s.error("dilation is not supported (pjreddie darknet ignores it, AlexeyAB's changes shapes)",
+                          "dilation")
+        if s.param("ternary") not in (0, 1):
+            raise s.error(f"ternary must be 0 or 1, not {s.get('ternary')}", "ternary")
+    elif s.type == "net":
+        if not s.param("inputs") and not (s.param("height") and s.param("width") and s.param("channels")):
+            raise s.error("no input size: set height, width and channels (darknet: 'No input parameters supplied')")
+        if s.param("policy") == "steps":
+            steps, scales = s.param("steps"), s.param("scales")
+            if steps is None or scales is None:
+                raise s.error("policy=steps needs both steps= and scales=", "policy")
+            if len(scales) < len(steps):
+                raise s.error(f"{len(steps)} steps but only {len(scales)} scales", "scales")
+        if s.param("subdivisions") < 1 or s.param("batch") < 1:
+            raise s.error("batch and subdivisions must be >= 1", "batch")
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+def dump_cfg(sections, *, canonical: bool = False) -> str:
+    """Cfg text: one ``[header]`` per section, ``key=value`` lines, a blank line between sections.
+
+    Comments are not kept. Headers are written as read (``[max]`` stays ``[max]``) unless ``canonical``.
+    Parsing the result gives the same sections and the same network.
+    """
+    out = []
+    for s in sections:
+        out.append(f"[{s.type if canonical else s.header}]")
+        out.extend(f"{o.key}={o.value}" for o in s.options)
+        out.append("")
+    return "\n".join(out)
+
+
+def set_ternary(sections, layers: Optional[Iterable[int]] = None, on: bool = True) -> list[int]:
+    """Set (``on``) or clear ``ternary`` on the given layer indices (default: every conv layer).
+
+    Indices are darknet layer indices (``sections[i + 1]``). A non-conv index is an error. Returns the
+    indices changed.
+    """
+    body = list(sections[1:])
+    if layers is None:
+        layers = [i for i, s in enumerate(body) if s.type == "convolutional"]
+    done = []
+    for i in layers:
+        if not 0 <= i < len(body):
+            raise IndexError(f"layer {i} does not exist (the network has {len(body)} layers)")
+        body[i].ternary = on
+        done.append(i)
+    return done
+
+
+def ternary_layers(sections) -> list[int]:
+    """Indices of the layers with ``ternary=1``."""
+    return [i for i, s in enumerate(sections[1:]) if s.ternary]
