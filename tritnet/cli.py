@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from . import darknet_cli
+
 
 def _add_quant_args(p: argparse.ArgumentParser):
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None,
@@ -80,15 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--cache-dir", default=None)
     v.add_argument("--json", action="store_true")
 
-    pr = csub.add_parser("predict", help="top-5 classes of one image")
-    pr.add_argument("weights")
-    pr.add_argument("image")
+    pr = csub.add_parser("predict", help="top-5 classes of one image",
+                         description="tritnet classifier predict WEIGHTS IMAGE, or darknet's order: "
+                                     "tritnet classifier predict DATA CFG WEIGHTS IMAGE")
+    pr.add_argument("args", nargs="+", metavar="[DATA CFG] WEIGHTS IMAGE")
     pr.add_argument("--model", default=None)
     pr.add_argument("--labels", default=None, help="file with one class name per line")
     pr.add_argument("--top", type=int, default=5)
     pr.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the built-in models")
+    darknet_cli.add_parsers(sub)
     return parser
 
 
@@ -154,21 +158,37 @@ def cmd_classifier_valid(a):
 
 
 def cmd_classifier_predict(a):
+    if len(a.args) == 4:
+        return _predict_darknet(a, *a.args)
+    if len(a.args) != 2:
+        raise ValueError(f"predict takes WEIGHTS IMAGE or DATA CFG WEIGHTS IMAGE, got {len(a.args)} arguments")
+    weights, image = a.args
+    if a.model and a.model.endswith(".cfg"):
+        return _predict_darknet(a, None, a.model, weights, image)
+    import torch
     from pathlib import Path
     from .data import load_image_for_model
-    from .models import get_model_info
-    import torch
     labels = Path(a.labels).read_text().split() if a.labels else None
-    model, names = _load_for_eval(a.weights, a.model, len(labels) if labels else None, a)
-    names = labels or names or [str(i) for i in range(model(torch.zeros(1, *model.model_info.input_size)).shape[1])]
-    info = model.model_info if hasattr(model, "model_info") else get_model_info(a.model)
-    x = load_image_for_model(a.image, info.input_size[1:], info.mean, info.std)
+    model, names = _load_for_eval(weights, a.model, len(labels) if labels else None, a)
+    info = model.model_info
+    x = load_image_for_model(image, info.input_size[1:], info.mean, info.std)
     with torch.no_grad():
         probs = torch.softmax(model(x[None]), dim=1)[0]
+    names = labels or names or [str(i) for i in range(len(probs))]
     top = probs.topk(min(a.top, len(probs)))
-    result = {"image": a.image, "top": [{"class": names[int(i)], "index": int(i), "probability": float(p)}
-                                        for p, i in zip(top.values, top.indices)]}
+    result = {"image": image, "top": [{"class": names[int(i)], "index": int(i), "probability": float(p)}
+                                      for p, i in zip(top.values, top.indices)]}
     _print(result, a.json, "\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in result["top"]))
+
+
+def _predict_darknet(a, data, cfg, weights, image):
+    """A darknet classifier cfg: letterbox, forward, darknet's top-k, printed as darknet prints it."""
+    from .darknet import format_classifier_line, names_from_data, predict_darknet_classifier
+    from .darknet.datafile import read_names
+    names = read_names(a.labels) if a.labels else (names_from_data(data) if data else None)
+    top = predict_darknet_classifier(cfg, weights, image, labels=names, top=a.top)
+    result = {"image": image, "top": [{"class": n, "value": float(v)} for n, v in top]}
+    _print(result, a.json, "\n".join(format_classifier_line(n, v) for n, v in top))
 
 
 def cmd_models(a):
@@ -180,7 +200,7 @@ def cmd_models(a):
 
 VERBS = {("demo", None): cmd_demo, ("classifier", "train"): cmd_classifier_train,
          ("classifier", "valid"): cmd_classifier_valid, ("classifier", "predict"): cmd_classifier_predict,
-         ("models", None): cmd_models}
+         ("models", None): cmd_models, **darknet_cli.VERBS}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,13 @@
+"""The darknet references for the detection tests (skipped when the shared data is absent)."""
+from pathlib import Path
+
+import pytest
+
+REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"
+
+
+@pytest.fixture
+def ref() -> Path:
+    if not REF.is_dir():
+        pytest.skip(f"darknet references not found at {REF}")
+    return REF

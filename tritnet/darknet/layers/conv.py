@@ -1,0 +1,175 @@
+"""Layers with weights: ``[convolutional]`` (float or ternary), ``[connected]`` and ``[batchnorm]``.
+
+Batch normalisation follows darknet's CPU code (``normalize_cpu``, ``variance_cpu``), which is what the
+reference outputs were computed with: x̂ = (x − μ) / (sqrt(var) + 1e-6) — the epsilon is added to the
+standard deviation, not to the variance as in ``nn.BatchNorm2d``. Training normalises with the batch
+variance divided by (n − 1) and moves the rolling statistics by 0.01 (darknet's .99/.01).
+
+Ternary layers (``ternary=1``) are :class:`~tritnet.nn.TernaryConv2d`: the float shadow weight is the
+parameter and every forward uses its ternary values α·T. A ``.weights`` file gets α·T, as darknetTWN writes
+it, so stock darknet runs the file; loading α·T back gives the same ternary layer (TWN is idempotent).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ...nn import TernaryConv2d
+from .activations import Activation
+from .base import DarknetLayer, copy_into, register_section, to_numpy
+
+
+class DarknetBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm with darknet's CPU formula; works on (B, C, H, W) and on (B, C) (connected layers).
+
+    ``bias=False`` drops β (a ``[batchnorm]`` layer: darknet neither loads nor saves its biases).
+    """
+
+    def __init__(self, num_features: int, bias: bool = True, eps: float = 1e-6, momentum: float = 0.01,
+                 device=None, dtype=None):
+        super().__init__(num_features, eps=eps, momentum=momentum, device=device, dtype=dtype)
+        if not bias:
+            self.bias = None
+
+    def forward(self, x):
+        dims = [0] + list(range(2, x.dim()))
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        if self.training:
+            mean = x.mean(dims)
+            var = x.var(dims, unbiased=True)   # darknet's variance_cpu divides by batch*spatial - 1
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean.detach())
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var.detach())
+                self.num_batches_tracked += 1
+        else:
+            mean, var = self.running_mean, self.running_var
+        y = (x - mean.view(shape)) / (var.sqrt().view(shape) + self.eps)
+        y = y * self.weight.view(shape)
+        return y if self.bias is None else y + self.bias.view(shape)
+
+
+def _bn_load(bn: DarknetBatchNorm2d, arrays: dict) -> None:
+    for name, t in (("scales", bn.weight), ("rolling_mean", bn.running_mean), ("rolling_variance", bn.running_var)):
+        if name in arrays:          # absent with dontloadscales
+            copy_into(t, arrays[name])
+
+
+def _bn_arrays(bn: DarknetBatchNorm2d) -> dict:
+    return {"scales": to_numpy(bn.weight), "rolling_mean": to_numpy(bn.running_mean),
+            "rolling_variance": to_numpy(bn.running_var)}
+
+
+def _load_sttn_pair(conv: TernaryConv2d) -> None:
+    """Turn the loaded weight of an STTN layer into its binary pair (W1, W2).
+
+    A file written by a ternary layer holds α_k·T per output channel k. The pair
+    W1 = α_k/2·(T + (1−|T|)), W2 = α_k/2·(T − (1−|T|)) (T in {−1, 0, 1}) has exactly those ternary values
+    under STTN's rule (codes = (sign W1 + sign W2)/2, scale = (‖W1_k‖₁ + ‖W2_k‖₁)/n). A float file
+    (more than one magnitude in a channel) is split the way ``from_float`` splits a float layer.
+    """
+    w = conv.weight.detach()
+    flat = w.abs().flatten(1)
+    alpha = flat.amax(1)
+    is_ternary = bool(((flat == 0) | (flat == alpha[:, None])).all()) and bool((alpha <= 2).all())
+    with torch.no_grad():
+        if is_ternary:
+            codes = torch.sign(w)
+            zero = 1 - codes.abs()
+            half = (alpha / 2).view(-1, *([1] * (w.dim() - 1)))
+            w1, w2 = half * (codes + zero), half * (codes - zero)
+        else:
+            plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, bias=False,
+                              groups=conv.groups, device=w.device, dtype=w.dtype)
+            plain.weight.copy_(w)
+            pair = TernaryConv2d.from_float(plain, conv.config)
+            w1, w2 = pair.weight, pair.weight2
+        conv.weight.copy_(w1)
+        conv.weight2.copy_(w2)
+
+
+@register_section("convolutional")
+class Convolutional(DarknetLayer):
+    """conv → (BN with β | bias) → activation. ``ternary=1`` → TernaryConv2d with the build's method."""
+
+    def __init__(self, info, ctx):
+        super().__init__(info)
+        a = info.attrs
+        bn = a["batch_normalize"]
+        args = (info.in_shape[0], a["filters"], a["size"])
+        kw = dict(stride=a["stride"], padding=a["padding"], groups=a["groups"], bias=not bn, **ctx.factory)
+        self.ternary = bool(a["ternary"]) and ctx.ternary is not None
+        self.conv = TernaryConv2d(*args, config=ctx.ternary, **kw) if self.ternary else nn.Conv2d(*args, **kw)
+        self.bn = DarknetBatchNorm2d(a["filters"], **ctx.factory) if bn else None
+        self.act = Activation(a["activation"])
+
+    def forward(self, x, outs):
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x)
+
+    def load_arrays(self, arrays):
+        copy_into(self.bn.bias if self.bn is not None else self.conv.bias, arrays["biases"])
+        if self.bn is not None:
+            _bn_load(self.bn, arrays)
+        copy_into(self.conv.weight, arrays["weights"])
+        if self.ternary and self.conv.config.method == "sttn":
+            _load_sttn_pair(self.conv)
+
+    def arrays(self):
+        out = {"biases": to_numpy(self.bn.bias if self.bn is not None else self.conv.bias)}
+        if self.bn is not None:
+            out.update(_bn_arrays(self.bn))
+        # Ternary layers are written as their ternary values α·T (darknetTWN's save_convolutional_weights).
+        weight = self.conv.to_float().weight if self.ternary else self.conv.weight
+        out["weights"] = to_numpy(weight)
+        return out
+
+
+@register_section("connected")
+class Connected(DarknetLayer):
+    """Fully connected on the flattened CHW input; output (B, out, 1, 1) like darknet's out_c = outputs."""
+
+    def __init__(self, info, ctx):
+        super().__init__(info)
+        a = info.attrs
+        self.fc = nn.Linear(info.inputs, a["output"], bias=not a["batch_normalize"], **ctx.factory)
+        self.bn = DarknetBatchNorm2d(a["output"], **ctx.factory) if a["batch_normalize"] else None
+        self.act = Activation(a["activation"])
+
+    def forward(self, x, outs):
+        y = self.fc(x.flatten(1))
+        if self.bn is not None:
+            y = self.bn(y)
+        return self.act(y)[:, :, None, None]
+
+    def load_arrays(self, arrays):
+        copy_into(self.bn.bias if self.bn is not None else self.fc.bias, arrays["biases"])
+        copy_into(self.fc.weight, arrays["weights"])
+        if self.bn is not None:
+            _bn_load(self.bn, arrays)
+
+    def arrays(self):
+        out = {"biases": to_numpy(self.bn.bias if self.bn is not None else self.fc.bias),
+               "weights": to_numpy(self.fc.weight)}
+        if self.bn is not None:
+            out.update(_bn_arrays(self.bn))
+        return out
+
+
+@register_section("batchnorm")
+class BatchNorm(DarknetLayer):
+    """A standalone ``[batchnorm]``: scales and rolling statistics, no β (darknet keeps its biases at 0)."""
+
+    def __init__(self, info, ctx):
+        super().__init__(info)
+        self.bn = DarknetBatchNorm2d(info.in_shape[0], bias=False, **ctx.factory)
+
+    def forward(self, x, outs):
+        return self.bn(x)
+
+    def load_arrays(self, arrays):
+        _bn_load(self.bn, arrays)
+
+    def arrays(self):
+        return _bn_arrays(self.bn)

@@ -1,0 +1,119 @@
+"""``DarknetNet``: a darknet ``.cfg`` as one PyTorch module, computing what darknet computes.
+
+The cfg is the model: shape inference (``shapes.py``) resolves every section, and the layer registry
+(``layers/``) turns each into a small module. The network only wires them (each layer gets the previous
+output and the list of all earlier outputs, for ``route``/``shortcut``) and moves ``.weights`` arrays in
+and out through the layers' own ``load_arrays``/``arrays``::
+
+    net = build_darknet("yolov3-tiny.cfg", "yolov3-tiny.weights")   # eval mode
+    out = net(x)                         # like network_predict: the last non-cost layer's output
+    outs = net.forward_all(x)            # every layer's output (region/yolo ones feed tritnet.detect)
+    net.save_weights("out.weights")      # ternary layers as α·T, so stock darknet runs the file
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from ..quant import make_config
+from .cfg import Cfg, parse_cfg
+from .layers import BuildContext, build_layer
+from .shapes import infer_layers
+from .weights import DarknetWeights, WeightsHeader, encode_weights, load_weights
+
+__all__ = ["DarknetNet", "build_darknet"]
+
+
+class DarknetNet(nn.Module):
+    """The network of a darknet cfg (a path or a parsed :class:`Cfg`).
+
+    ``method`` ("twn", "ttn", "sttn"; options such as ``per_channel=True`` go to its config, or pass a
+    ready ``config``) is used for the ``ternary=1`` conv layers; ``method=None`` builds them as float
+    convs, which is what darknet itself runs at inference (it ternarizes only while training).
+    """
+
+    def __init__(self, cfg, method: Optional[str] = "twn", *, config=None, device=None, dtype=None,
+                 **method_options):
+        super().__init__()
+        self.cfg: Cfg = cfg if isinstance(cfg, list) else parse_cfg(cfg)
+        self.infos = infer_layers(self.cfg)
+        if config is None and method is not None:
+            config = make_config(method, **method_options)
+        ctx = BuildContext(config, device, dtype)
+        self.layers = nn.ModuleList(build_layer(info, ctx) for info in self.infos)
+        net = self.cfg.net
+        self.channels, self.height, self.width = net.param("channels"), net.param("height"), net.param("width")
+        self.header = WeightsHeader()          # replaced by the header of a loaded file
+        # network_predict returns the last layer that is not a COST layer (get_network_output)
+        kept = [i.index for i in self.infos if i.type != "cost"]
+        self.output_index = kept[-1] if kept else len(self.infos) - 1
+        self.head_indices = [i.index for i in self.infos if i.type in ("region", "yolo")]
+
+    # ------------------------------------------------------------------ forward
+    def forward_all(self, x: torch.Tensor) -> list:
+        """Every layer's output, in order (region/yolo outputs in darknet's [anchor][entry][row][col])."""
+        outs: list = []
+        for layer in self.layers:
+            x = layer(x, outs)
+            outs.append(x)
+        return outs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_all(x)[self.output_index]
+
+    def heads(self, outs: list) -> list:
+        """[(LayerInfo, output)] of the region/yolo layers, what ``tritnet.detect.get_network_boxes`` takes."""
+        return [(self.infos[i], outs[i]) for i in self.head_indices]
+
+    # ------------------------------------------------------------------ .weights
+    @property
+    def seen(self) -> int:
+        return self.header.seen
+
+    def load_weights(self, path, upto: Optional[int] = None) -> DarknetWeights:
+        """Read a darknet ``.weights`` file into the network (a shorter file fills a prefix: see ``filled``)."""
+        weights = load_weights(self.cfg, path, upto)
+        self.load_darknet(weights)
+        return weights
+
+    def load_darknet(self, weights) -> None:
+        """Take a :class:`DarknetWeights` (or ``{layer: {name: array}}``) into the layers."""
+        layers = weights.layers if isinstance(weights, DarknetWeights) else weights
+        for index, arrays in layers.items():
+            self.layers[index].load_arrays(arrays)
+        if isinstance(weights, DarknetWeights):
+            self.header = weights.header
+
+    def darknet_layers(self) -> dict:
+        """``{layer: {name: float32 array}}`` as darknet would write them (ternary layers as α·T)."""
+        with torch.no_grad():
+            return {i: a for i, a in ((layer.index, layer.arrays()) for layer in self.layers) if a}
+
+    def encode_weights(self, upto: Optional[int] = None, seen: Optional[int] = None) -> bytes:
+        return encode_weights(self.cfg, self.darknet_layers(), upto=upto, header=self.header, seen=seen)
+
+    def save_weights(self, path, upto: Optional[int] = None, seen: Optional[int] = None) -> int:
+        """Write a ``.weights`` file (layers ``< upto``); returns its size in bytes.
+
+        The header is the one read (so read → write gives the same bytes) or darknet's 0.2.0 for a new
+        network; ``seen`` overrides the image count.
+        """
+        data = self.encode_weights(upto, seen)
+        Path(path).write_bytes(data)
+        return len(data)
+
+    def param_count(self) -> int:
+        """Floats in a complete ``.weights`` file for this network (darknet's parameter count)."""
+        return sum(a.size for i, arrays in self.darknet_layers().items() for a in arrays.values()
+                   if not self.infos[i].section.param("dontsave"))
+
+
+def build_darknet(cfg, weights=None, method: Optional[str] = "twn", **kwargs) -> DarknetNet:
+    """Build the network of ``cfg`` (path or :class:`Cfg`), load ``weights`` (path) if given; eval mode."""
+    net = DarknetNet(cfg, method, **kwargs)
+    if weights is not None:
+        net.load_weights(weights)
+    return net.eval()

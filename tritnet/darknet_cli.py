@@ -1,0 +1,108 @@
+"""The darknet verbs of the ``tritnet`` command: ``detector test``, ``partial``, ``info``.
+
+``add_parsers(subparsers)`` adds them to the main parser; ``VERBS`` maps ``(verb, action)`` to the
+function that runs one. Each function is argv → one library call → printed result, nothing else.
+Darknet's own argument order is kept (``detector test DATA CFG WEIGHTS IMAGE``, ``partial CFG WEIGHTS
+OUT N``), so a darknet command line works after replacing ``./darknet`` with ``tritnet`` (the flags
+are ``--thresh``/``--nms`` instead of ``-thresh``/``-nms``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def add_parsers(sub) -> None:
+    det = sub.add_parser("detector", help="run darknet detectors (region/yolo cfgs)")
+    dsub = det.add_subparsers(dest="action", required=True)
+    t = dsub.add_parser("test", help="detect objects in one image, as `darknet detector test`")
+    t.add_argument("data", help=".data file (names=, classes=)")
+    t.add_argument("cfg", help="darknet .cfg")
+    t.add_argument("weights", help="darknet .weights")
+    t.add_argument("image")
+    t.add_argument("--thresh", type=float, default=0.24, help="probability threshold (default .24)")
+    t.add_argument("--hier", type=float, default=0.5,
+                   help="hierarchy threshold; only used by softmax trees, which tritnet does not support")
+    t.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default .45; 0 disables)")
+    t.add_argument("--nms-kind", choices=["sort", "obj"], default="sort",
+                   help="sort: per class, as `detector test` (default); obj: by objectness, as python/darknet.py")
+    t.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
+                   help="ternarizer for ternary=1 layers; float runs the stored weights as darknet does")
+    t.add_argument("--out", default="predictions.jpg", help="image with the boxes ('' to skip)")
+    t.add_argument("--json", action="store_true", help="print the detections as JSON")
+
+    p = sub.add_parser("partial", help="the first N layers of a .weights file, as `darknet partial`")
+    p.add_argument("cfg")
+    p.add_argument("weights")
+    p.add_argument("out")
+    p.add_argument("n", type=int, help="keep layers 0..N-1")
+    p.add_argument("--zero-ternary", action="store_true",
+                   help="write zeros for ternary=1 convs, as darknetTWN's partial does (its bug)")
+
+    i = sub.add_parser("info", help="darknet's layer table (filters, size, input -> output, BFLOPs, ternary)")
+    i.add_argument("cfg")
+    i.add_argument("weights", nargs="?", help="also check a .weights file against the cfg")
+    i.add_argument("--json", action="store_true")
+
+
+def _check_fraction(name: str, v: float) -> None:
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"--{name} must be between 0 and 1, got {v}")
+
+
+def cmd_detector_test(a: argparse.Namespace) -> None:
+    from .darknet import build_darknet, detect_image, names_from_data
+    from .detect import draw_detections, format_detection
+    _check_fraction("thresh", a.thresh)
+    _check_fraction("nms", a.nms)
+    names = names_from_data(a.data)
+    net = build_darknet(a.cfg, a.weights, None if a.method == "float" else a.method)
+    start = time.time()
+    dets = detect_image(net, a.image, a.thresh, a.nms, names, a.nms_kind)
+    took = time.time() - start
+    if a.out:
+        classes = net.infos[net.head_indices[-1]].attrs["classes"]
+        im = draw_detections(a.image, dets, classes)
+        im.save(a.out, **({"quality": 80} if a.out.lower().endswith((".jpg", ".jpeg")) else {}))
+    if a.json:
+        print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets],
+                          "output": a.out or None}, indent=2))
+        return
+    print(f"{a.image}: Predicted in {took:f} seconds.")
+    for d in dets:
+        print(format_detection(d))
+
+
+def cmd_partial(a: argparse.Namespace) -> None:
+    from .darknet import partial
+    if a.n < 0:
+        raise ValueError(f"N must be >= 0, got {a.n}")
+    size = partial(a.cfg, a.weights, a.out, a.n, zero_ternary=a.zero_ternary)
+    print(f"Saving weights to {a.out} ({size} bytes)")
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from .darknet import layer_table, load_weights, parse_cfg
+    cfg = parse_cfg(a.cfg)
+    table = layer_table(cfg)
+    w = load_weights(cfg, a.weights) if a.weights else None
+    if a.json:
+        out = {"cfg": a.cfg, "layers": [asdict(r) for r in table.rows], "total_params": table.total_params,
+               "total_bflops": table.total_bflops}
+        if w is not None:
+            out["weights"] = {"path": a.weights, "header": asdict(w.header), "filled": w.filled,
+                              "complete": w.complete, "end_layer": w.end_layer}
+        print(json.dumps(out, indent=2))
+        return
+    print(table)
+    if w is not None:
+        h = w.header
+        state = "complete" if w.complete else f"a prefix: ends before layer {w.end_layer}"
+        print(f"Weights: {a.weights}: v{h.major}.{h.minor}.{h.revision}, seen {h.seen}, "
+              f"{w.filled} layers with values ({state})")
+
+
+VERBS = {("detector", "test"): cmd_detector_test, ("partial", None): cmd_partial, ("info", None): cmd_info}

@@ -1,0 +1,79 @@
+"""Images in, network input out, exactly as darknet's ``image.c`` (numpy only).
+
+* :func:`load_image`: Pillow, RGB (grayscale becomes R=G=B), planar CHW float32 ``u8/255``. Darknet
+  decodes JPEGs with stb_image, which differs from libjpeg (Pillow) by up to 3/255 on a few percent of
+  the pixels; PNGs decode identically.
+* :func:`letterbox`: ``letterbox_image``: keep the aspect ratio, ``resize_image``, embed centred in a
+  canvas of 0.5. ``resize_image`` is bilinear with align-corners scale (W−1)/(w−1), separable (rows of
+  the source first, then columns), float32 throughout; the last output column copies the last input
+  column, and the last output row is (1−dy)·row[iy] alone. Every operation below is the same float32
+  operation in the same order, so the result is bit for bit darknet's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["load_image", "letterbox", "letterbox_size", "resize_image"]
+
+_F = np.float32
+
+
+def load_image(path) -> np.ndarray:
+    """(3, H, W) float32 in [0, 1], RGB, like darknet's ``load_image_color(path, 0, 0)``."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            u8 = np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError as e:        # an OSError; tell the user which file, as a ValueError
+        raise ValueError(f"{path}: not an image Pillow can read ({e})") from None
+    return from_uint8(u8)
+
+
+def from_uint8(u8: np.ndarray) -> np.ndarray:
+    """HWC uint8 RGB → CHW float32 ``u8/255`` (the same float as darknet's ``(float)u8/255.``)."""
+    return (np.asarray(u8, np.uint8).transpose(2, 0, 1) / 255.0).astype(_F)
+
+
+def letterbox_size(im_w: int, im_h: int, net_w: int, net_h: int) -> tuple[int, int]:
+    """(new_w, new_h) of the resized image inside the canvas (also what ``correct_*_boxes`` undo)."""
+    if _F(net_w) / _F(im_w) < _F(net_h) / _F(im_h):
+        return net_w, (im_h * net_w) // im_w
+    return (im_w * net_h) // im_h, net_h
+
+
+def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Darknet's ``resize_image`` of a (C, H, W) float32 image to (C, h, w)."""
+    im = np.asarray(im, _F)
+    c, ih, iw = im.shape
+    part = np.empty((c, ih, w), _F)
+    if iw == 1 or w == 1:
+        part[:] = im[:, :, iw - 1:iw]
+    else:
+        w_scale = _F(iw - 1) / _F(w - 1)
+        sx = np.arange(w - 1, dtype=_F) * w_scale
+        ix = np.minimum(sx.astype(np.int64), iw - 2)
+        dx = sx - ix.astype(_F)
+        part[:, :, :w - 1] = (_F(1) - dx) * im[:, :, ix] + dx * im[:, :, ix + 1]
+        part[:, :, w - 1] = im[:, :, iw - 1]
+    out = np.empty((c, h, w), _F)
+    h_scale = _F(ih - 1) / _F(h - 1) if h > 1 else _F(0)
+    sy = np.arange(h, dtype=_F) * h_scale
+    iy = np.minimum(sy.astype(np.int64), ih - 1)
+    dy = (sy - iy.astype(_F))[:, None]
+    out[:] = (_F(1) - dy) * part[:, iy, :]
+    if ih > 1:
+        rows = np.arange(h - 1)                              # the last row gets no second term
+        nxt = np.minimum(iy[rows] + 1, ih - 1)
+        out[:, rows, :] += dy[rows] * part[:, nxt, :]
+    return out
+
+
+def letterbox(im: np.ndarray, net_w: int, net_h: int) -> np.ndarray:
+    """Darknet's ``letterbox_image``: (C, H, W) float32 → (C, net_h, net_w) float32."""
+    c, ih, iw = im.shape
+    new_w, new_h = letterbox_size(iw, ih, net_w, net_h)
+    resized = resize_image(im, new_w, new_h)
+    canvas = np.full((c, net_h, net_w), 0.5, _F)
+    dx, dy = (net_w - new_w) // 2, (net_h - new_h) // 2
+    canvas[:, dy:dy + new_h, dx:dx + new_w] = resized
+    return canvas
