@@ -25,6 +25,7 @@ from ..models import create_model, load_into, model_checkpoint, read_checkpoint,
 from ..models.checkpoint import CheckpointError
 from ..nn import format_report, ternarize, ternary_report
 from . import distributed as dist
+from .calibrate import recalibrate_batchnorm
 from .runs import CsvLog, new_run_dir, plot_curves, write_args
 
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "valid_loss", "top1", "top5", "epoch_time_s",
@@ -41,6 +42,7 @@ class ClassifierTrainConfig:
     threshold: float | None = None          # ternarizer threshold factor (method default when None)
     per_channel: bool = False
     t_ex: int = 1                           # TTN residual expansion (1, 2, 4)
+    bn_recalibrate: int = 20                # batches to re-estimate BN statistics after ternarizing weights
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"                  # sgd | adam
@@ -167,6 +169,8 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     if state is not None:
         load_into(model, ckpt_path, state)
     model.to(device)
+    if state is None and cfg.method and cfg.weights and cfg.bn_recalibrate > 0:
+        recalibrate_batchnorm(model, data.train, cfg.bn_recalibrate, device)
     if world.is_main and cfg.method:
         tqdm.write(format_report(ternary_report(model)))
     net = dist.wrap(model, world, device)
@@ -207,7 +211,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             loss.backward()
             opt.step()
             seen += len(y)
-            loss_sum += float(loss) * len(y)
+            loss_sum += float(loss.detach()) * len(y)
             correct += topk_correct(out.detach(), y, ks=(1,))[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                             lr=f"{opt.param_groups[0]['lr']:.2g}")

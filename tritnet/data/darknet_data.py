@@ -1,0 +1,165 @@
+"""darknet classifier datasets: a `.data` file naming image lists and a labels file.
+
+    classes = 10
+    train   = data/cifar/train.list    # one image path per line
+    valid   = data/cifar/test.list
+    labels  = data/cifar/labels.txt    # one class name per line
+    backup  = backup/
+    top     = 2
+
+As in darknet's fill_truth (src/data.c), an image's class is the label whose name
+appears as a substring of its path as written in the list (strstr); darknet only
+prints a warning when zero or several labels match, we refuse the image instead.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .datasets import ImageList, take_per_class
+from .errors import DataError
+from .transforms import to_tensor
+
+
+def resolve(value: str, *bases: Path) -> Path:
+    """darknet opens paths relative to the working directory; a .data file (or list)
+    moved elsewhere still works when its paths are relative to one of `bases`."""
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    for base in bases:
+        if (base / p).exists():
+            return base / p
+    return p
+
+
+@dataclass
+class DataConfig:
+    """A parsed darknet .data file; paths are resolved (see resolve)."""
+    path: Path
+    options: dict[str, str] = field(default_factory=dict)
+    classes: int | None = None
+    train: Path | None = None
+    valid: Path | None = None
+    labels: Path | None = None
+    names: Path | None = None
+    backup: Path | None = None
+    top: int | None = None
+
+    def list_file(self, split: str) -> Path:
+        key = {"train": "train", "valid": "valid", "val": "valid", "test": "valid"}.get(split)
+        if key is None:
+            raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+        value = getattr(self, key)
+        if value is None:
+            raise DataError(self.path, f"no '{key}' list")
+        return value
+
+    def label_file(self) -> Path:
+        # Classifiers read 'labels' and detectors 'names'; accept either.
+        value = self.labels or self.names
+        if value is None:
+            raise DataError(self.path, "no 'labels' (or 'names') file")
+        return value
+
+
+def read_data_cfg(path) -> DataConfig:
+    """Parse `key = value` lines; '#' and ';' start comment lines, as in darknet."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as e:
+        raise DataError(path, f"cannot read .data file ({e.strerror or e})") from e
+    options: dict[str, str] = {}
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, eq, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key:
+            raise DataError(f"{path}:{lineno}", f"expected 'key = value', got {line!r}")
+        options.setdefault(key, value)  # darknet's option_find returns the first match
+
+    def integer(key):
+        if key not in options:
+            return None
+        try:
+            return int(options[key])
+        except ValueError:
+            raise DataError(path, f"'{key}' must be an integer, got {options[key]!r}") from None
+
+    base = path.parent
+    paths = {k: resolve(options[k], base) if options.get(k) else None
+             for k in ("train", "valid", "labels", "names", "backup")}
+    return DataConfig(path, options, classes=integer("classes"), top=integer("top"), **paths)
+
+
+def read_lines(path, what: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank lines of a text file."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise DataError(path, f"cannot read {what} ({e.strerror or e})") from e
+    return [(n, s.strip()) for n, s in enumerate(lines, 1) if s.strip()]
+
+
+def read_labels(path) -> list[str]:
+    """One class name per line, in class-index order."""
+    labels = [text for _, text in read_lines(path, "labels file")]
+    if not labels:
+        raise DataError(path, "labels file is empty")
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise DataError(path, f"duplicate labels {dup}")
+    return labels
+
+
+def label_of(image_path: str, labels: list[str], where: str) -> int:
+    """The index of the one label that is a substring of image_path (darknet's rule)."""
+    hits = [i for i, name in enumerate(labels) if name in image_path]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise DataError(where, f"no label appears in image path {image_path!r} (labels: {labels})")
+    raise DataError(where, f"ambiguous: labels {[labels[i] for i in hits]} all appear in "
+                           f"image path {image_path!r}")
+
+
+class DarknetList(ImageList):
+    """The train or valid image list of a darknet .data file, labelled by path substring.
+
+    data: a .data path or a DataConfig. Every listed image must exist (checked here,
+    naming list file and line); decoding errors surface when an image is loaded.
+    per_class: keep the first N images of each class in list order.
+    """
+
+    def __init__(self, data, split: str = "train", *, per_class: int | None = None,
+                 size=None, transform=to_tensor):
+        cfg = data if isinstance(data, DataConfig) else read_data_cfg(data)
+        list_path = cfg.list_file(split)
+        labels = read_labels(cfg.label_file())
+        if cfg.classes is not None and cfg.classes != len(labels):
+            raise DataError(cfg.path, f"classes = {cfg.classes} but {cfg.label_file()} "
+                                      f"lists {len(labels)} labels")
+        refs, targets = [], []
+        for lineno, text in read_lines(list_path, "image list"):
+            where = f"{list_path}:{lineno}"
+            image = resolve(text, list_path.parent, cfg.path.parent)
+            if not image.is_file():
+                raise DataError(where, f"image not found: {text}")
+            refs.append(str(image))
+            targets.append(label_of(text, labels, where))
+        keep = take_per_class(targets, per_class)
+        refs, targets = [refs[i] for i in keep], [targets[i] for i in keep]
+        super().__init__(refs, targets, labels, read=_read_file, where=str, origin=str(list_path),
+                         name=f"{cfg.path.stem}-{split}",
+                         stamp=lambda: [(s.st_size, s.st_mtime_ns) for s in map(os.stat, refs)],
+                         size=size, transform=transform)
+        self.config, self.split = cfg, split
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
