@@ -121,6 +121,7 @@ def cmd_classifier_train(a):
         valid_per_class=a.valid_per_class, workers=a.workers, cache_dir=a.cache_dir, project=a.project,
         name=a.name, resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
     r = train_classifier(cfg)
+    r.pop("model")
     _print(r, a.json, f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  (best top-1 {r['best_top1']:.2f}%)\n"
                       f"run folder: {r['run_dir']}")
 

@@ -34,15 +34,13 @@ def select_layers(model: nn.Module, layers: LayerSpec = "all") -> list[str]:
             return names
         if layers in ("all_but_first_last", "inner"):
             return names[1:-1]
-        layers = [s for s in layers.split(",") if s.strip()] if "," in layers or layers in names else None
-        if layers is None:
-            raise ValueError(f"unknown layer selection; use one of {LAYER_CHOICES}, a comma-separated list "
-                             f"of layer names, or a predicate")
+        layers = [s for s in layers.split(",") if s.strip()]
     chosen = [str(s).strip() for s in layers]
     for name in chosen:
         if name not in names:
             close = difflib.get_close_matches(name, names, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; the model's layers: {', '.join(names)}"
+            hint = (f"; did you mean {', '.join(close)}?" if close else
+                    f"; choose {' or '.join(LAYER_CHOICES)}, or names among: {', '.join(names)}")
             raise ValueError(f"no Conv2d/Linear layer named {name!r} in the model{hint}")
     return [n for n in names if n in set(chosen)]
 

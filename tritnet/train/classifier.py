@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,11 @@ class ClassifierTrainConfig:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)
         return d
+
+
+def log_line(message: str):
+    """Progress messages go to stderr (beside the bar), so stdout carries only results (e.g. --json)."""
+    tqdm.write(message, file=sys.stderr)
 
 
 def _seed_all(seed: int):
@@ -133,7 +139,10 @@ def _resolve_resume(resume: str) -> tuple[Path, Path]:
 
 
 def train_classifier(cfg: ClassifierTrainConfig) -> dict:
-    """Train (or fine-tune, or ternarize-and-fine-tune) a classifier; returns the final metrics and paths."""
+    """Train (or fine-tune, or ternarize-and-fine-tune) a classifier.
+
+    Returns {"run_dir", "top1", "top5", "loss", "best_top1", "epochs", "model"} (the trained model itself).
+    """
     from ..data import build_classification_loaders
 
     # ------------------------------------------------------------------ processes and device
@@ -172,7 +181,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     if state is None and cfg.method and cfg.weights and cfg.bn_recalibrate > 0:
         recalibrate_batchnorm(model, data.train, cfg.bn_recalibrate, device)
     if world.is_main and cfg.method:
-        tqdm.write(format_report(ternary_report(model)))
+        log_line(format_report(ternary_report(model)))
     net = dist.wrap(model, world, device)
     opt = make_optimizer(cfg, model)
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -185,7 +194,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         if state is None:
             write_args(run_dir, cfg.to_dict())
         else:
-            log.truncate_after(start_epoch - 1)
+            log.truncate_after(start_epoch)  # CSV epochs count from 1: keep the finished ones
 
     steps_per_epoch = len(data.train)
     total_steps = steps_per_epoch * cfg.epochs
@@ -218,6 +227,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         bar.close()
         train_time = time.time() - t0
 
+        dist.sync_buffers(model, world)
         metrics = evaluate(model, data.valid, device)
         # every process evaluated the same model on its own shard: combine the counts
         metrics = dist.average_metrics(metrics, world)
@@ -237,7 +247,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             if is_best:
                 save_atomic(ckpt, run_dir / "weights" / "best.pt")
             plot_curves(log.rows(), run_dir / "curves.png", f"{cfg.model} {cfg.method or 'float'}")
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  train loss {loss_sum / max(seen, 1):.4f}  "
+            log_line(f"epoch {epoch + 1}/{cfg.epochs}  train loss {loss_sum / max(seen, 1):.4f}  "
                        f"valid loss {metrics['loss']:.4f}  top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
                        f"({row['images_per_s']} img/s)")
         last = metrics
@@ -247,7 +257,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         last = dist.average_metrics(evaluate(model, data.valid, device), world)
     dist.teardown(world)
     return {"run_dir": str(run_dir), "top1": last["top1"], "top5": last["top5"], "loss": last["loss"],
-            "best_top1": max(best_top1, last["top1"]), "epochs": cfg.epochs}
+            "best_top1": max(best_top1, last["top1"]), "epochs": cfg.epochs, "model": model}
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:

@@ -68,6 +68,24 @@ def average_metrics(metrics: dict, world: World) -> dict:
     return {**{k: float(t[i]) / n for i, k in enumerate(keys)}, "images": int(n)}
 
 
+def sync_buffers(model: nn.Module, world: World):
+    """Average floating-point buffers (BN running statistics) over the processes.
+
+    DDP copies rank 0's buffers into every replica at each forward, but the last forward of an epoch updates
+    each replica's statistics from its own shard; averaging them before evaluating and saving makes every
+    replica identical and uses every shard's statistics.
+    """
+    if world.size <= 1:
+        return
+    with torch.no_grad():
+        for b in model.buffers():
+            if b.is_floating_point():
+                tdist.all_reduce(b)
+                b.div_(world.size)
+            else:
+                tdist.broadcast(b, src=0)
+
+
 def barrier(world: World):
     if world.size > 1:
         tdist.barrier()

@@ -1,0 +1,99 @@
+"""A short real training run: the loss falls and the run folder holds every artefact; resume continues it."""
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+import tritnet
+from tritnet.cli import main
+from tritnet.models import read_checkpoint
+from tritnet.train import ClassifierTrainConfig, train_classifier
+from tritnet.train import classifier as classifier_module
+
+
+def small_cfg(shared_data, tmp_path, **kw):
+    base = dict(data=str(shared_data / "cifar10/cifar10-jpeg.tar.gz"), model="resnet20", method="twn",
+                train_per_class=30, valid_per_class=10, epochs=3, batch_size=50, lr=0.05, workers=0,
+                project=str(tmp_path / "runs"), name="t", progress=False)
+    base.update(kw)
+    return ClassifierTrainConfig(**base)
+
+
+def test_short_training_run_learns_and_writes_artefacts(shared_data, tmp_path):
+    r = train_classifier(small_cfg(shared_data, tmp_path))
+    run = tmp_path / "runs" / "t"
+    assert r["run_dir"] == str(run)
+    rows = list(csv.DictReader(open(run / "results.csv")))
+    assert [int(x["epoch"]) for x in rows] == [1, 2, 3]
+    assert set(rows[0]) >= {"train_loss", "valid_loss", "top1", "top5", "lr", "epoch_time_s"}
+    losses = [float(x["train_loss"]) for x in rows]
+    assert losses[-1] < 0.9 * losses[0], losses  # 300 images, 3 epochs from scratch: the loss must fall
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert yaml.safe_load((run / "args.yaml").read_text())["method"] == "twn"
+    last = read_checkpoint(run / "weights" / "last.pt")
+    assert last["epoch"] == 2 and last["arch"] == "resnet20" and len(last["ternary"]) == 20
+    assert read_checkpoint(run / "weights" / "best.pt")["best_top1"] == max(float(x["top1"]) for x in rows)
+    model, state = tritnet.train.load_classifier(run / "weights" / "last.pt")
+    assert state["class_names"][0] == "airplane" and tritnet.ternary_report(model)[0].ternary
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(shared_data, tmp_path, monkeypatch):
+    real_evaluate, calls = classifier_module.evaluate, []
+
+    def dies_in_epoch_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real_evaluate(*a, **k)
+
+    monkeypatch.setattr(classifier_module, "evaluate", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(small_cfg(shared_data, tmp_path, epochs=3, method=None))
+    run = tmp_path / "runs" / "t"
+    assert read_checkpoint(run / "weights" / "last.pt")["epoch"] == 0
+    monkeypatch.setattr(classifier_module, "evaluate", real_evaluate)
+    r = train_classifier(ClassifierTrainConfig(data="ignored", resume=str(run), progress=False, workers=0))
+    assert r["run_dir"] == str(run)
+    assert [int(x["epoch"]) for x in csv.DictReader(open(run / "results.csv"))] == [1, 2, 3]
+    assert read_checkpoint(run / "weights" / "last.pt")["epoch"] == 2
+    assert not (tmp_path / "runs" / "t2").exists()
+
+
+def test_cli_train_valid_predict_with_json(shared_data, tmp_path, capsys):
+    data = str(shared_data / "cifar10/cifar10-jpeg.tar.gz")
+    assert main(["classifier", "train", data, "--weights", str(shared_data / "pretrained/resnet_cifar10"),
+                 "--method", "ttn", "--layers", "all_but_first_last", "--epochs", "1", "--train-per-class", "10",
+                 "--valid-per-class", "5", "--workers", "0", "--project", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["top1"] <= 100 and out["epochs"] == 1
+    ckpt = f"{out['run_dir']}/weights/best.pt"
+    assert main(["classifier", "valid", data, ckpt, "--valid-per-class", "5", "--workers", "0", "--json"]) == 0
+    valid = json.loads(capsys.readouterr().out)
+    assert valid["images"] == 50 and valid["top1"] == pytest.approx(out["best_top1"])
+    img = tmp_path / "cat.png"
+    import numpy as np
+    from PIL import Image
+    Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype("uint8")).save(img)
+    assert main(["classifier", "predict", ckpt, str(img), "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    assert len(pred["top"]) == 5 and abs(sum(t["probability"] for t in pred["top"]) - 1) < 0.5
+    assert pred["top"][0]["class"] in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                       "ship", "truck")
+
+
+def test_cli_errors_are_one_line_naming_the_problem(shared_data, tmp_path, capsys):
+    data = str(shared_data / "cifar10/cifar10-jpeg.tar.gz")
+    assert main(["classifier", "train", data, "--layers", "conv9", "--method", "twn", "--epochs", "1",
+                 "--train-per-class", "2", "--valid-per-class", "1", "--workers", "0",
+                 "--project", str(tmp_path)]) == 2
+    assert "no Conv2d/Linear layer named 'conv9'" in capsys.readouterr().err
+    assert main(["classifier", "valid", data, str(tmp_path / "missing.pt"), "--workers", "0"]) == 2
+    assert "missing.pt: no such checkpoint file" in capsys.readouterr().err
+    assert main(["classifier", "train", str(tmp_path / "nowhere"), "--epochs", "1"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "bare.pt")
+    assert main(["classifier", "valid", data, str(tmp_path / "bare.pt"), "--workers", "0",
+                 "--valid-per-class", "1"]) == 2
+    assert "bare.pt: not a tritnet checkpoint" in capsys.readouterr().err
