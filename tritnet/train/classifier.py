@@ -190,11 +190,13 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         base_lrs = list(state.get("base_lrs", base_lrs))
 
     log = CsvLog(run_dir / "results.csv", LOG_FIELDS)
+    step_log = CsvLog(run_dir / "steps.csv", ["epoch", "step", "loss"])  # every step: for loss curves
     if world.is_main:
         if state is None:
             write_args(run_dir, cfg.to_dict())
         else:
             log.truncate_after(start_epoch)  # CSV epochs count from 1: keep the finished ones
+            step_log.truncate_after(start_epoch)
 
     steps_per_epoch = len(data.train)
     total_steps = steps_per_epoch * cfg.epochs
@@ -203,7 +205,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         data.set_epoch(epoch)
         net.train()
-        t0, seen, loss_sum, correct = time.time(), 0, 0.0, 0
+        t0, seen, loss_sum, correct, step_losses = time.time(), 0, 0.0, 0, []
         bar = tqdm(data.train, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.is_main),
                    unit="batch", dynamic_ncols=True, leave=False)
         for i, (x, y) in enumerate(bar):
@@ -221,6 +223,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             opt.step()
             seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
+            step_losses.append((step + 1, float(loss.detach())))
             correct += topk_correct(out.detach(), y, ks=(1,))[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                             lr=f"{opt.param_groups[0]['lr']:.2g}")
@@ -238,6 +241,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
                    "top5": f"{metrics['top5']:.3f}", "epoch_time_s": f"{train_time:.1f}",
                    "images_per_s": f"{seen * world.size / max(train_time, 1e-9):.1f}"}
             log.append(row)
+            step_log.extend([{"epoch": epoch + 1, "step": k, "loss": f"{v:.5f}"} for k, v in step_losses])
             is_best = metrics["top1"] > best_top1
             best_top1 = max(best_top1, metrics["top1"])
             ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics,

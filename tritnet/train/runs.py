@@ -51,8 +51,10 @@ class CsvLog:
         self._write(keep)
 
     def append(self, row: dict):
-        rows = self.rows() + [{k: row.get(k, "") for k in self.fields}]
-        self._write(rows)
+        self.extend([row])
+
+    def extend(self, rows: list[dict]):
+        self._write(self.rows() + [{k: row.get(k, "") for k in self.fields} for row in rows])
 
     def _write(self, rows):
         tmp = self.path.with_suffix(".csv.tmp")
