@@ -1,0 +1,107 @@
+"""The packed file: round trips at 2 and 1.6 bits, and clear errors for bad files."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+import tritnet
+from tritnet.export import to_packed
+from tritnet_rt.format import FormatError, decode_packed, encode_packed, load_packed, save_packed
+from tests.runtime.helpers import random_bn_
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = random_bn_(tritnet.create_model("resnet20").eval())
+    tritnet.ternarize(m, "twn", "all_but_first_last", per_channel=True)
+    return m
+
+
+@pytest.mark.parametrize("bits", [2, 1.6])
+def test_round_trip_gives_the_same_ternary_values(model, tmp_path, bits):
+    pm = to_packed(model, bits=bits, float_dtype="f16")
+    size = save_packed(pm, tmp_path / "m.tnp")
+    back = load_packed(tmp_path / "m.tnp")
+    assert size == (tmp_path / "m.tnp").stat().st_size
+    assert back.model == pm.model and back.graph == pm.graph
+    conv = model.layer2[0].conv1
+    codes, alpha = conv.ternary_codes()
+    got = back.tensors["layer2.0.conv1.codes"]
+    assert back.dtypes["layer2.0.conv1.codes"] == ("tern2" if bits == 2 else "tern1.6")
+    assert got.dtype == np.int8 and np.array_equal(got, codes.numpy())
+    # float layers (first conv, classifier) stored as float16 on request, the folded scale as float32
+    assert back.tensors["conv1.weight"].dtype == np.float16
+    assert back.tensors["layer2.0.conv1.scale"].shape == (32,)
+    for name, arr in pm.tensors.items():
+        if pm.dtypes[name] == "f16":
+            assert np.array_equal(back.tensors[name], arr.astype(np.float16))
+        elif pm.dtypes[name] != "f16":
+            assert np.array_equal(back.tensors[name], arr)
+
+
+def test_bn_is_folded_into_scale_and_bias(model):
+    pm = to_packed(model)
+    conv, bn = model.layer1[0].conv1, model.layer1[0].bn1
+    codes, alpha = conv.ternary_codes()
+    g = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+    assert np.allclose(pm.tensors["layer1.0.conv1.scale"], (alpha.reshape(-1) * g).numpy(), rtol=1e-6)
+    assert np.allclose(pm.tensors["layer1.0.conv1.bias"], (bn.bias - bn.running_mean * g).detach().numpy(), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def blob(model):
+    return encode_packed(to_packed(model))
+
+
+def test_truncated_file_is_a_clear_error(blob, tmp_path):
+    for cut in (10, 70, len(blob) // 2, len(blob) - 1):
+        (tmp_path / "t.tnp").write_bytes(blob[:cut])
+        with pytest.raises(FormatError, match="truncated"):
+            load_packed(tmp_path / "t.tnp")
+
+
+def test_corrupted_file_fails_its_checksum(blob):
+    for pos in (100, len(blob) - 5):
+        bad = bytearray(blob)
+        bad[pos] ^= 0x10
+        with pytest.raises(FormatError, match="checksum|corrupted"):
+            decode_packed(bytes(bad))
+
+
+def test_newer_version_and_foreign_files_are_refused(blob, tmp_path):
+    newer = bytearray(blob)
+    newer[8:10] = struct.pack("<H", 2)
+    with pytest.raises(FormatError, match="version 2.0 is newer"):
+        decode_packed(bytes(newer))
+    with pytest.raises(FormatError, match="not a tritnet packed file"):
+        decode_packed(b"GIF89a" + bytes(100))
+    with pytest.raises(FileNotFoundError, match="no_such.tnp"):
+        load_packed(tmp_path / "no_such.tnp")
+
+
+def test_a_graph_naming_a_missing_tensor_is_refused(blob):
+    import json
+    hlen = struct.unpack_from("<Q", blob, 16)[0]
+    header = json.loads(blob[64:64 + hlen])
+    header["graph"]["nodes"][0]["tensors"]["weight"] = "nope"
+    hj = json.dumps(header).encode()
+    pad = (-len(hj)) % 64
+    data = blob[64 + hlen + (-hlen) % 64:]
+    fixed = bytearray(blob[:64])
+    struct.pack_into("<IQ", fixed, 12, zlib.crc32(hj), len(hj))
+    with pytest.raises(FormatError, match="missing tensor 'nope'"):
+        decode_packed(bytes(fixed) + hj + b"\0" * pad + data)
+
+
+def test_file_size_vs_float_weights(shared_data):
+    """yolov2-tiny-voc, all layers ternary: ≥15× smaller than float32 .weights at 2 bits, ≥19× at 1.6 bits."""
+    from tritnet.darknet import count_params
+    from tests.runtime.helpers import darknet_net
+    net = darknet_net(shared_data, "yolov2-tiny-voc")
+    float_bytes = 20 + 4 * count_params(net.cfg)
+    r2 = float_bytes / len(encode_packed(to_packed(net, bits=2)))
+    r16 = float_bytes / len(encode_packed(to_packed(net, bits=1.6)))
+    assert r2 >= 15 and r16 >= 19, (r2, r16)

@@ -1,0 +1,59 @@
+/* Runs the AVX-512 and NEON kernels (compiled against SIMDe's emulation, -DTN_SIMDE) on random problems and
+ * compares them with the serial kernels; prints "N passed, M failed". Built by test_emulated_isas.py. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tn.h"
+
+static unsigned rng = 12345;
+static int rnd(int n) { rng = rng * 1103515245u + 12345u; return (int)((rng >> 8) % (unsigned)n); }
+
+static int run_case(const char *name, tn_gemm_fn ref, tn_gemm_fn fn, int tt, int M, int N, int S, int L, int KW) {
+    int NB = tt ? (N + 7) / 8 : (N + 15) / 16, Np = NB * (tt ? 8 : 16);
+    size_t abytes = tt ? (size_t)M * 2 * KW * 8 : (size_t)(M + S) * S * L + 64, wbytes = tt ? (size_t)Np * KW * 16 : (size_t)Np * S * L;
+    uint8_t *a = malloc(abytes);
+    int8_t *w = malloc(tt ? wbytes * 8 : wbytes);
+    int32_t *pix = malloc(sizeof(int32_t) * M), *seg = malloc(sizeof(int32_t) * S), *wsum = calloc(Np, 4);
+    float *scale = malloc(4 * Np), *bias = calloc(Np, 4), *o1 = calloc((size_t)M * N, 4), *o2 = calloc((size_t)M * N, 4);
+    for (size_t i = 0; i < abytes; i++) a[i] = (uint8_t)rnd(256);
+    if (tt) {
+        uint64_t *ww = (uint64_t *)w;
+        for (size_t i = 0; i < wbytes; i++) ww[i] = ((uint64_t)rnd(1 << 30) << 34) ^ ((uint64_t)rnd(1 << 30) << 4) ^ (uint64_t)rnd(16);
+    } else {
+        for (size_t i = 0; i < wbytes; i++) w[i] = (int8_t)(rnd(3) - 1);
+    }
+    for (int i = 0; i < M; i++) pix[i] = i * L;
+    for (int s = 0; s < S; s++) seg[s] = s * L;
+    for (int n = 0; n < Np; n++) scale[n] = 1.f;
+    if (!tt)                                   /* wsum = Σ codes of each channel, as the runtime packs it */
+        for (int nb = 0; nb < NB; nb++)
+            for (int k4 = 0; k4 < S * L / 4; k4++)
+                for (int i = 0; i < 16; i++)
+                    for (int t = 0; t < 4; t++) wsum[nb * 16 + i] += w[((size_t)nb * (S * L / 4) + k4) * 64 + 4 * i + t];
+    tn_gemm_args g = {0};
+    g.a = a; g.pix = pix; g.seg = seg; g.S = S; g.L = L; g.w = w; g.N = N; g.KW = KW; g.wsum = wsum;
+    g.zp = tt ? 0 : rnd(256); g.scale = scale; g.bias = bias; g.act = TN_ACT_LINEAR; g.ldo = N;
+    g.out = o1; ref(&g, 0, M, 0, NB);
+    g.out = o2; fn(&g, 0, M, 0, NB);
+    int ok = memcmp(o1, o2, sizeof(float) * M * N) == 0;
+    if (!ok) printf("FAIL %s M=%d N=%d S=%d L=%d KW=%d\n", name, M, N, S, L, KW);
+    free(a); free(w); free(pix); free(seg); free(wsum); free(scale); free(bias); free(o1); free(o2);
+    return ok;
+}
+
+int main(void) {
+    int passed = 0, failed = 0;
+    int shapes[][4] = {{1, 16, 1, 4}, {13, 40, 9, 16}, {29, 16, 9, 4}, {7, 33, 1, 1024}, {50, 64, 9, 64}, {3, 8, 2, 300}};
+    for (int k = 0; k < 6; k++) {
+        int M = shapes[k][0], N = shapes[k][1], S = shapes[k][2], L = shapes[k][3] - shapes[k][3] % 4;
+        int KW = 1 + (S * L) / 64;
+        struct { const char *n; tn_gemm_fn r, f; int tt; } c[] = {
+            {"t8_avx512", tn_gemm_t8_serial, tn_gemm_t8_avx512, 0}, {"tt_avx512", tn_gemm_tt_serial, tn_gemm_tt_avx512, 1},
+            {"t8_neon", tn_gemm_t8_serial, tn_gemm_t8_neon, 0}, {"tt_neon", tn_gemm_tt_serial, tn_gemm_tt_neon, 1}};
+        for (int i = 0; i < 4; i++) {
+            if (run_case(c[i].n, c[i].r, c[i].f, c[i].tt, M, N, S, L, KW)) passed++; else failed++;
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}

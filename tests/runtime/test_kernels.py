@@ -1,0 +1,141 @@
+"""Every compiled ISA path this CPU runs, forced one at a time, against the serial path (bit-identical) and
+against an exact numpy model of the int8 and popcount convolutions."""
+import numpy as np
+import pytest
+
+import tritnet_rt
+from tritnet_rt.format import PackedModel
+from tritnet_rt.net import Net
+
+ISAS = tritnet_rt.capabilities()["supported"]
+
+
+@pytest.fixture(autouse=True)
+def restore():
+    isa, th = tritnet_rt.get_isa(), tritnet_rt.get_num_threads()
+    yield
+    tritnet_rt.set_isa(isa)
+    tritnet_rt.set_num_threads(th)
+
+
+def conv_model(rng, c, n, h, w, k=3, stride=1, pad=1, act="leaky", residual=False, ternary_in=False, per_layer=False):
+    pm = PackedModel({"input": {"shape": [c, h, w]}}, {"kind": "graph"}, {"inputs": ["input"], "outputs": ["y"], "nodes": []})
+    codes = rng.integers(-1, 2, (n, c, k, k)).astype(np.int8)
+    t = {"weight": pm.add("w", codes, "tern2"),
+         "scale": pm.add("s", rng.uniform(0.5, 2, 1 if per_layer else n).astype(np.float32), "f32"),
+         "bias": pm.add("b", rng.normal(0, 1, n).astype(np.float32), "f32")}
+    attrs = {"in_channels": c, "out_channels": n, "kernel": [k, k], "stride": stride, "pad": [pad] * 4, "activation": act}
+    inputs = ["input"]
+    if act == "prelu":
+        t["prelu"] = pm.add("p", rng.uniform(0, .3, n).astype(np.float32), "f32")
+    if ternary_in:
+        t["act_a"] = pm.add("a", rng.uniform(0.5, 2, c).astype(np.float32), "f32")
+        t["act_b"] = pm.add("bb", rng.normal(0, .3, c).astype(np.float32), "f32")
+        attrs["input"] = "ternary"
+    if residual:
+        inputs.append("input")
+        attrs["residual"] = {"stride": stride, "channel_offset": (n - c) // 2}
+    pm.graph["nodes"].append({"name": "y", "op": "conv", "inputs": inputs, "attrs": attrs, "tensors": t})
+    return pm, codes
+
+
+def oracle(pm, codes, x):
+    """Exact numpy model of one image: the runtime's quantization, integer conv, float32 epilogue."""
+    node = pm.graph["nodes"][0]
+    a = node["attrs"]
+    n, c, k, _ = codes.shape
+    s, p = a["stride"], a["pad"][0]
+    f32 = np.float32
+    if a.get("input") == "ternary":
+        v = pm.tensors["a"][:, None, None] * x + pm.tensors["bb"][:, None, None]
+        u = ((v >= 0.5).astype(np.int64) - (v < -0.5).astype(np.int64))
+        zp, asc = 0, f32(1)
+    else:
+        mn, mx = min(f32(x.min()), f32(0)), max(f32(x.max()), f32(0))
+        asc = f32((mx - mn) / f32(255))
+        zp = int(np.clip(np.rint(-mn / asc), 0, 255))
+        v = np.clip(x * (f32(1) / asc), -512, 512).astype(f32)
+        v = ((v + f32(12582912)) - f32(12582912)) + f32(zp)
+        u = np.clip(v, 0, 255).astype(np.int64)
+    up = np.pad(u, ((0, 0), (p, p), (p, p)), constant_values=zp)
+    ho, wo = (x.shape[1] + 2 * p - k) // s + 1, (x.shape[2] + 2 * p - k) // s + 1
+    acc = np.zeros((n, ho, wo), np.int64)
+    for dy in range(k):
+        for dx in range(k):
+            patch = up[:, dy:dy + s * ho:s, dx:dx + s * wo:s]
+            acc += np.einsum("nc,chw->nhw", codes[:, :, dy, dx].astype(np.int64), patch)
+    acc -= zp * codes.reshape(n, -1).sum(1)[:, None, None]
+    scale = (asc * np.broadcast_to(pm.tensors["s"], (n,))).astype(f32)
+    y = acc.astype(f32) * scale[:, None, None] + pm.tensors["b"][:, None, None]
+    if "residual" in a:
+        off = a["residual"]["channel_offset"]
+        y[off:off + c] += x[:, ::s, ::s]
+    if a["activation"] == "leaky":
+        y = np.where(y > 0, y, f32(0.1) * y)
+    elif a["activation"] == "relu":
+        y = np.where(y > 0, y, f32(0))
+    elif a["activation"] == "prelu":
+        y = np.where(y > 0, y, pm.tensors["p"][:, None, None] * y)
+    elif a["activation"] == "logistic":
+        y = 1 / (1 + np.exp(-y))
+    return y.astype(f32)
+
+
+CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", residual=True),
+         dict(c=32, n=64, h=9, w=7, stride=2, residual=True, act="relu"), dict(c=72, n=20, h=5, w=6, k=1, pad=0),
+         dict(c=300, n=17, h=3, w=3, act="linear", per_layer=True), dict(c=16, n=24, h=7, w=7, act="prelu"),
+         dict(c=16, n=32, h=8, w=8, act="prelu", ternary_in=True, residual=True),
+         dict(c=64, n=8, h=5, w=5, stride=2, ternary_in=True), dict(c=8, n=12, h=6, w=5, act="logistic")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_every_isa_matches_the_oracle_and_serial(case):
+    rng = np.random.default_rng(len(str(case)))
+    pm, codes = conv_model(rng, **case)
+    x = rng.normal(0, 1.5, (3, case["c"], case["h"], case["w"])).astype(np.float32)
+    net = Net(pm)
+    want = np.stack([oracle(pm, codes, xi) for xi in x])
+    results = {}
+    for isa in ISAS:
+        for threads in (1, 2):
+            tritnet_rt.set_isa(isa)
+            tritnet_rt.set_num_threads(threads)
+            results[isa, threads] = net(x)[0]
+    ref = results["serial", 1]
+    np.testing.assert_allclose(ref, want, rtol=1e-6, atol=1e-5 * np.abs(want).max())
+    for key, got in results.items():
+        assert np.array_equal(got, ref), f"{key} differs from serial"
+
+
+def test_batch_does_not_change_an_image_result():
+    rng = np.random.default_rng(1)
+    pm, _ = conv_model(rng, 16, 32, 8, 8)
+    net = Net(pm)
+    x = rng.normal(size=(4, 16, 8, 8)).astype(np.float32)
+    assert np.array_equal(net(x)[0][2:3], net(x[2:3])[0])
+
+
+def test_isa_switch_and_env(monkeypatch):
+    assert "serial" in ISAS and tritnet_rt.capabilities()["active"] in ISAS
+    with pytest.raises(ValueError, match="unknown ISA"):
+        tritnet_rt.set_isa("mmx")
+    for isa in set(tritnet_rt.capabilities()["compiled"]) - set(ISAS):
+        with pytest.raises(ValueError, match="not supported"):
+            tritnet_rt.set_isa(isa)
+    with pytest.raises(ValueError):
+        tritnet_rt.set_num_threads(0)
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import tritnet_rt; print(tritnet_rt.get_isa(), tritnet_rt.get_num_threads())"],
+                         env={**__import__("os").environ, "TRITNET_ISA": "serial", "TRITNET_NUM_THREADS": "3"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["serial", "3"]
+
+
+def test_runtime_imports_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; import tritnet_rt, tritnet_rt.net, tritnet_rt.heads, "
+            "tritnet.detect; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -1,0 +1,38 @@
+"""Export a PyTorch model (CIFAR ResNet, its STTN variant, or a darknet network) to the packed ternary
+format that ``tritnet_rt`` runs, and to ONNX; darknet ``.weights`` come from ``DarknetNet.save_weights``.
+
+    pm = tritnet.export.to_packed(model, bits=2)          # or bits=1.6
+    tritnet.export.save(pm, "resnet20.tnp")
+    tritnet.export.export_onnx(pm, "resnet20.onnx")
+"""
+from __future__ import annotations
+
+from tritnet_rt.format import PackedModel, load_packed, save_packed
+
+from .graph import export_classifier, export_darknet
+
+
+def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None) -> PackedModel:
+    """The packed model of a CIFAR ResNet (float, ternary, STTN) or a ``DarknetNet``."""
+    from tritnet.darknet.network import DarknetNet
+    if isinstance(model, DarknetNet):
+        return export_darknet(model, bits, float_dtype, class_names)
+    return export_classifier(model, bits, float_dtype, class_names)
+
+
+def save(pm: PackedModel, path) -> int:
+    return save_packed(pm, path)
+
+
+def torch_module(pm: PackedModel):
+    """The packed graph as a float32 PyTorch module (same values the runtime computes with)."""
+    from .torch_graph import GraphModule
+    return GraphModule(pm).eval()
+
+
+def export_onnx(pm: PackedModel, path, batch: int | None = None) -> str:
+    from .onnx import export_onnx as _export
+    return _export(pm, path, batch)
+
+
+__all__ = ["to_packed", "save", "load_packed", "save_packed", "torch_module", "export_onnx", "PackedModel"]

@@ -1,0 +1,236 @@
+"""PyTorch model → the packed graph (``tritnet_rt.format.PackedModel``): nodes in run order, BN folded.
+
+A conv node computes ``act(scale[n]·Σ code·x + bias[n] (+ residual))`` for a ternary weight, or
+``act(Σ w·x + bias[n] (+ residual))`` for a float one, where ``scale``/``bias`` hold the ternary α and the
+folded batch norm. Supported models: the CIFAR ResNets (option-A shortcuts), their STTN variant (ternary
+activations: the input BN is folded into ``act_a``/``act_b``, t = act_a·x + act_b), and ``DarknetNet``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from tritnet_rt.format import PackedModel
+
+ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic")
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def bn_affine(bn, darknet: bool = False):
+    """(g, h) with BN(x) = g·x + h; darknet divides by sqrt(var) + eps, PyTorch by sqrt(var + eps)."""
+    var, mean = _np(bn.running_var), _np(bn.running_mean)
+    std = np.sqrt(var) + bn.eps if darknet else np.sqrt(var + bn.eps)
+    w = _np(bn.weight) if bn.weight is not None else np.ones_like(mean)
+    b = _np(bn.bias) if bn.bias is not None else np.zeros_like(mean)
+    return w / std, b - w * mean / std
+
+
+class GraphBuilder:
+    def __init__(self, bits: float = 2, float_dtype: str = "f32"):
+        if bits not in (2, 1.6):
+            raise ValueError(f"ternary packing is 2 or 1.6 bits per weight, not {bits}")
+        if float_dtype not in ("f32", "f16"):
+            raise ValueError(f"float layers are stored as f32 or f16, not {float_dtype}")
+        self.tern = "tern2" if bits == 2 else "tern1.6"
+        self.fdt = float_dtype
+        self.pm = PackedModel({}, {"kind": "graph"}, {"inputs": ["input"], "outputs": [], "nodes": []})
+
+    def node(self, name, op, inputs, attrs=None, tensors=None) -> str:
+        self.pm.graph["nodes"].append({"name": name, "op": op, "inputs": list(inputs), "attrs": attrs or {},
+                                       "tensors": tensors or {}})
+        return name
+
+    def _t(self, name, arr, dtype) -> str:
+        return self.pm.add(name, arr, dtype)
+
+    def conv(self, name, x, conv: nn.Conv2d, g=None, h=None, act="linear", residual=None, prelu=None,
+             input_act=None) -> str:
+        """A conv (ternary or float) followed by y = g·conv + h, a residual (input name, stride, channel
+        offset) added before the activation, and for STTN an input ternarization (a, b)."""
+        from tritnet.nn.layers import is_ternary
+        if act not in ACTIVATIONS:
+            raise ValueError(f"{name}: activation {act!r} is not supported by the packed format "
+                             f"(supported: {', '.join(ACTIVATIONS)})")
+        if conv.groups != 1 or conv.dilation != (1, 1):
+            raise ValueError(f"{name}: grouped or dilated convolutions are not supported")
+        n = conv.out_channels
+        g = np.ones(n) if g is None else np.asarray(g, np.float64)
+        h = np.zeros(n) if h is None else np.asarray(h, np.float64)
+        cb = _np(conv.bias) if conv.bias is not None else np.zeros(n)
+        bias = g * cb + h
+        tensors = {}
+        if is_ternary(conv):
+            terms = conv.ternary_terms()
+            if len(terms) != 1:
+                raise ValueError(f"{name}: TTN with t_ex={len(terms)} (a sum of ternary tensors) is not supported "
+                                 "by the packed format; export a t_ex=1 model")
+            codes, alpha = terms[0]
+            a = _np(alpha).reshape(-1)
+            scale = a * g if (a.size > 1 or not np.allclose(g, g[0])) else a * g[:1]
+            tensors["weight"] = self._t(f"{name}.codes", codes.cpu().numpy().astype(np.int8), self.tern)
+            tensors["scale"] = self._t(f"{name}.scale", scale.astype(np.float32), "f32")
+        else:
+            w = _np(conv.weight) * g[:, None, None, None]
+            tensors["weight"] = self._t(f"{name}.weight", w.astype(np.float32), self.fdt)
+        tensors["bias"] = self._t(f"{name}.bias", bias.astype(np.float32), "f32")
+        if prelu is not None:
+            tensors["prelu"] = self._t(f"{name}.prelu", np.broadcast_to(_np(prelu.weight), (n,)).astype(np.float32), "f32")
+            act = "prelu"
+        inputs = [x]
+        kh, kw = conv.kernel_size
+        attrs = {"in_channels": conv.in_channels, "out_channels": n, "kernel": [kh, kw], "stride": conv.stride[0],
+                 "pad": [conv.padding[0], conv.padding[1], conv.padding[0], conv.padding[1]], "activation": act}
+        if residual is not None:
+            src, stride, offset = residual
+            inputs.append(src)
+            attrs["residual"] = {"stride": stride, "channel_offset": offset}
+        if input_act is not None:
+            a, b = input_act
+            tensors["act_a"] = self._t(f"{name}.act_a", np.asarray(a, np.float32), "f32")
+            tensors["act_b"] = self._t(f"{name}.act_b", np.asarray(b, np.float32), "f32")
+            attrs["input"] = "ternary"
+        return self.node(name, "conv", inputs, attrs, tensors)
+
+    def linear(self, name, x, fc: nn.Linear, act="linear") -> str:
+        from tritnet.nn.layers import is_ternary
+        w = fc.to_float().weight if is_ternary(fc) else fc.weight
+        b = _np(fc.bias) if fc.bias is not None else np.zeros(fc.out_features)
+        if is_ternary(fc):
+            codes, alpha = fc.ternary_codes()
+            t = {"weight": self._t(f"{name}.codes", codes.cpu().numpy().astype(np.int8), self.tern),
+                 "scale": self._t(f"{name}.scale", _np(alpha).reshape(-1).astype(np.float32), "f32")}
+        else:
+            t = {"weight": self._t(f"{name}.weight", _np(w).astype(np.float32), self.fdt)}
+        t["bias"] = self._t(f"{name}.bias", b.astype(np.float32), "f32")
+        return self.node(name, "linear", [x], {"in_features": fc.in_features, "out_features": fc.out_features,
+                                               "activation": act}, t)
+
+
+# ----------------------------------------------------------------------------------- CIFAR ResNets
+
+def _cifar_resnet(b: GraphBuilder, model) -> None:
+    from tritnet.models.resnet_cifar import ZeroPadShortcut
+    x = b.conv("conv1", "input", model.conv1, *bn_affine(model.bn1), act="relu")
+    for si, stage in enumerate((model.layer1, model.layer2, model.layer3), 1):
+        for bi, blk in enumerate(stage):
+            p = f"layer{si}.{bi}"
+            y = b.conv(f"{p}.conv1", x, blk.conv1, *bn_affine(blk.bn1), act="relu")
+            if isinstance(blk.shortcut, ZeroPadShortcut):
+                res = (x, 2, blk.shortcut.extra // 2)
+            else:
+                res = (x, 1, 0)
+            x = b.conv(f"{p}.conv2", y, blk.conv2, *bn_affine(blk.bn2), act="relu", residual=res)
+    x = b.node("pool", "avgpool", [x])
+    b.pm.graph["outputs"] = [b.linear("linear", x, model.linear)]
+
+
+def _sttn_resnet(b: GraphBuilder, model, size: int) -> None:
+    from tritnet.models.resnet_sttn import MaxPoolZeroShortcut
+    x = b.conv("conv1", "input", model.conv1, *bn_affine(model.bn1), prelu=model.prelu)
+    hw = size
+    for si, stage in enumerate((model.layer1, model.layer2, model.layer3), 1):
+        for bi, blk in enumerate(stage):
+            for ui, unit in enumerate(blk):
+                p, src, s = f"layer{si}.{bi}.{ui}", x, unit.conv.stride[0]
+                if isinstance(unit.shortcut, MaxPoolZeroShortcut) and unit.shortcut.stride > 1:
+                    k = unit.shortcut.stride
+                    src = b.node(f"{p}.shortcut", "maxpool", [x], {"size": k, "stride": k, "pad": [0, 0],
+                                                                 "out": [hw // k, hw // k]})
+                x = b.conv(f"{p}.conv", x, unit.conv, *bn_affine(unit.bn_out), prelu=unit.prelu,
+                           residual=(src, 1, 0), input_act=bn_affine(unit.bn_in))
+                hw = (hw - 1) // s + 1
+    x = b.node("pool", "avgpool", [x])
+    b.pm.graph["outputs"] = [b.linear("linear", x, model.linear)]
+
+
+def export_classifier(model, bits=2, float_dtype="f32", class_names=None) -> PackedModel:
+    """A CIFAR ResNet (float, ternary or STTN) → PackedModel (uncompiled: tensors still numpy)."""
+    from tritnet.models.resnet_cifar import CifarResNet
+    from tritnet.models.resnet_sttn import SttnCifarResNet
+    b = GraphBuilder(bits, float_dtype)
+    info = getattr(model, "model_info", None)
+    model = model.eval()
+    with torch.no_grad():
+        if isinstance(model, SttnCifarResNet):
+            _sttn_resnet(b, model, info.input_size[1] if info else 32)
+            family = "cifar_resnet_sttn"
+        elif isinstance(model, CifarResNet):
+            _cifar_resnet(b, model)
+            family = "cifar_resnet"
+        else:
+            raise ValueError(f"cannot export a {type(model).__name__}: the exporter knows the CIFAR ResNets, "
+                             "their STTN variant and darknet networks")
+    size = list(info.input_size) if info else [3, 32, 32]
+    n_out = model.linear.out_features
+    b.pm.model = {"name": info.name if info else type(model).__name__, "family": family, "task": "classify",
+                  "input": {"shape": size, "mean": list(info.mean) if info else None,
+                            "std": list(info.std) if info else None, "preprocess": "normalize"},
+                  "classes": list(class_names) if class_names else [str(i) for i in range(n_out)]}
+    return b.pm
+
+
+# ----------------------------------------------------------------------------------- darknet
+
+def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
+    """A ``DarknetNet`` → PackedModel; the cfg text is kept as the architecture."""
+    from tritnet.darknet.cfg import dump_cfg
+    b = GraphBuilder(bits, float_dtype)
+    names_of = {}
+    prev = "input"
+    net = net.eval()
+    with torch.no_grad():
+        for info, layer in zip(net.infos, net.layers):
+            i, a, t = info.index, info.attrs, info.type
+            nm = f"l{i}"
+            src = [names_of[j] for j in a.get("layers", [])]
+            if t == "convolutional":
+                g, h = bn_affine(layer.bn, darknet=True) if layer.bn is not None else (None, None)
+                out = b.conv(nm, prev, layer.conv, g, h, act=a["activation"])
+            elif t == "maxpool":
+                c, hh, ww = info.out_shape
+                out = b.node(nm, "maxpool", [prev], {"size": a["size"], "stride": a["stride"],
+                                                     "pad": [a["padding"] // 2] * 2, "out": [hh, ww]})
+            elif t == "avgpool":
+                out = b.node(nm, "avgpool", [prev])
+            elif t == "route":
+                out = b.node(nm, "concat", src) if len(src) > 1 else b.node(nm, "identity", src)
+            elif t == "shortcut":
+                if tuple(net.infos[a["from"]].out_shape) != tuple(info.in_shape):
+                    raise ValueError(f"layer {i}: shortcut between different shapes is not supported")
+                out = b.node(nm, "add", [prev, names_of[a["from"]]], {"alpha": a["alpha"], "beta": a["beta"],
+                                                                       "activation": a["activation"]})
+            elif t == "upsample":
+                if a["reverse"]:
+                    raise ValueError(f"layer {i}: upsample with a negative stride is not supported")
+                out = b.node(nm, "upsample", [prev], {"stride": a["stride"], "scale": a["scale"]})
+            elif t == "reorg":
+                if a["reverse"]:
+                    raise ValueError(f"layer {i}: reverse reorg is not supported")
+                out = b.node(nm, "reorg", [prev], {"stride": a["stride"]})
+            elif t == "connected":
+                if layer.bn is not None:
+                    raise ValueError(f"layer {i}: connected with batch_normalize is not supported")
+                out = b.linear(nm, prev, layer.fc, act=a["activation"])
+            elif t in ("region", "yolo"):
+                keep = {k: v for k, v in a.items() if not k.startswith("_")}
+                out = b.node(nm, t, [prev], {**keep, "shape": list(info.out_shape)})
+            elif t == "softmax":
+                out = b.node(nm, "softmax", [prev], {"groups": a["groups"], "temperature": a["temperature"]})
+            elif t in ("dropout", "cost"):
+                out = b.node(nm, "identity", [prev])
+            elif t == "activation":
+                out = b.node(nm, "act", [prev], {"activation": a["activation"]})
+            else:
+                raise ValueError(f"layer {i}: [{t}] is not supported by the packed format")
+            names_of[i] = prev = out
+    heads = [names_of[j] for j in net.head_indices]
+    b.pm.graph["outputs"] = heads or [names_of[net.output_index]]
+    b.pm.arch = {"kind": "darknet", "cfg": dump_cfg(net.cfg)}
+    b.pm.model = {"name": "darknet", "family": "darknet", "task": "detect" if heads else "classify",
+                  "input": {"shape": [net.channels, net.height, net.width], "preprocess": "letterbox"},
+                  "classes": list(names) if names else None}
+    return b.pm

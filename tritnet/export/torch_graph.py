@@ -1,0 +1,104 @@
+"""The packed graph as a PyTorch module (NCHW, float32): what ONNX export traces and what `tritnet bench`
+times as "PyTorch float32". Ternary weights become float weights code·scale, so this is the same model the
+runtime runs, computed in float. Region/yolo/softmax nodes are outputs (their activations are applied in
+numpy afterwards, by ``tritnet_rt.heads``, for every backend alike)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+_NEG = -3.4028234663852886e38
+
+
+def _act(name, x, prelu=None):
+    if name == "relu":
+        return F.relu(x)
+    if name == "leaky":
+        return F.leaky_relu(x, 0.1)
+    if name == "prelu":
+        return torch.where(x > 0, x, x * prelu.view(1, -1, 1, 1))
+    if name == "logistic":
+        return torch.sigmoid(x)
+    return x
+
+
+def dense_weight(pm, node) -> np.ndarray:
+    """The float weight a node computes with: codes·scale for ternary, the stored floats otherwise."""
+    t = node["tensors"]
+    w = pm.tensors[t["weight"]].astype(np.float32)
+    if "scale" in t:
+        s = pm.tensors[t["scale"]].astype(np.float32)
+        w = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+    return w
+
+
+class GraphModule(nn.Module):
+    def __init__(self, pm):
+        super().__init__()
+        self.nodes = pm.graph["nodes"]
+        self.outputs = pm.graph["outputs"]
+        self.params = nn.ParameterDict()
+        for node in self.nodes:
+            key = node["name"].replace(".", "_")
+            t = node["tensors"]
+            if node["op"] in ("conv", "linear"):
+                self.params[key + "_w"] = nn.Parameter(torch.from_numpy(dense_weight(pm, node)), requires_grad=False)
+                self.params[key + "_b"] = nn.Parameter(torch.from_numpy(pm.tensors[t["bias"]].astype(np.float32)),
+                                                       requires_grad=False)
+            for extra in ("prelu", "act_a", "act_b"):
+                if extra in t:
+                    self.params[f"{key}_{extra}"] = nn.Parameter(
+                        torch.from_numpy(pm.tensors[t[extra]].astype(np.float32)), requires_grad=False)
+
+    def _p(self, node, what):
+        return self.params[node["name"].replace(".", "_") + "_" + what]
+
+    def forward(self, x):
+        env = {"input": x}
+        for node in self.nodes:
+            op, a, ins = node["op"], node["attrs"], [env[i] for i in node["inputs"]]
+            x = ins[0]
+            if op == "conv":
+                if a.get("input") == "ternary":
+                    t = x * self._p(node, "act_a").view(1, -1, 1, 1) + self._p(node, "act_b").view(1, -1, 1, 1)
+                    x = (t >= 0.5).float() - (t < -0.5).float()
+                pt, pl, pb, pr = a["pad"]
+                if (pt, pl) == (pb, pr):
+                    y = F.conv2d(x, self._p(node, "w"), self._p(node, "b"), a["stride"], (pt, pl))
+                else:
+                    y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), self._p(node, "w"), self._p(node, "b"), a["stride"])
+                if "residual" in a:
+                    r, s, off = ins[1], a["residual"]["stride"], a["residual"]["channel_offset"]
+                    r = r[:, :, ::s, ::s] if s > 1 else r
+                    r = F.pad(r, (0, 0, 0, 0, off, y.shape[1] - off - r.shape[1]))
+                    y = y + r
+                x = _act(a["activation"], y, self.params[node["name"].replace(".", "_") + "_prelu"]
+                         if a["activation"] == "prelu" else None)
+            elif op == "maxpool":
+                k, s, (pt, pl), (oh, ow) = a["size"], a["stride"], a["pad"], a["out"]
+                pb, pr = (oh - 1) * s + k - x.shape[2] - pt, (ow - 1) * s + k - x.shape[3] - pl
+                x = F.max_pool2d(F.pad(x, (pl, pr, pt, pb), value=_NEG), k, s)
+            elif op == "avgpool":
+                x = x.mean((2, 3), keepdim=True)
+            elif op == "concat":
+                x = torch.cat(ins, 1)
+            elif op == "add":
+                x = _act(a["activation"], a["alpha"] * ins[0] + a["beta"] * ins[1])
+            elif op == "upsample":
+                s = a["stride"]
+                x = x.repeat_interleave(s, 2).repeat_interleave(s, 3)
+                x = x * a["scale"] if a["scale"] != 1 else x
+            elif op == "reorg":
+                s = a["stride"]
+                b, c, h, w = x.shape
+                x = x.reshape(b, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4).reshape(b, c * s * s, h // s, w // s)
+            elif op == "linear":
+                x = _act(a["activation"], F.linear(x.flatten(1), self._p(node, "w"), self._p(node, "b")))
+            elif op == "act":
+                x = _act(a["activation"], x)
+            # identity, region, yolo, softmax: pass the input on (heads are decoded afterwards)
+            env[node["name"]] = x
+        outs = tuple(env[o] for o in self.outputs)
+        return outs[0] if len(outs) == 1 else outs

@@ -1,0 +1,163 @@
+"""The runtime verbs of the ``tritnet`` command: ``export``, ``run``, ``bench``.
+
+    tritnet export yolov2-tiny-voc.cfg out.tnp --weights w.weights --method twn --onnx out.onnx
+    tritnet export resnet20 r20.tnp --pretrained ../shared/data/pretrained/resnet_cifar10 --method twn
+    tritnet run out.tnp image.jpg                 # top-5 classes, or the detections (+ predictions.jpg)
+    tritnet bench out.tnp --batch 1 --threads 2   # runtime vs PyTorch fp32 vs ONNX Runtime fp32 / int8
+
+``add_parsers(sub)`` adds them; ``VERBS`` maps (verb, None) to the function that runs one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    e = sub.add_parser("export", help="write a packed ternary file (and ONNX, darknet .weights, STTN merge)")
+    e.add_argument("source", help="darknet .cfg (with --weights), a tritnet checkpoint, or a model name")
+    e.add_argument("out", help="the packed file to write (.tnp)")
+    e.add_argument("--weights", help="darknet .weights for a .cfg source")
+    e.add_argument("--pretrained", help="pretrained file or folder for a model-name source")
+    e.add_argument("--method", choices=["twn", "ttn", "sttn", "none"], default="twn",
+                   help="ternarize with this method before export (darknet: the ternary=1 layers, or all "
+                        "convs with --all-ternary); 'none' keeps the model as it is")
+    e.add_argument("--layers", default="all", help="classifiers: all | all_but_first_last | names")
+    e.add_argument("--all-ternary", action="store_true", help="darknet: make every conv ternary")
+    e.add_argument("--per-channel", action="store_true", help="one scale per output channel")
+    e.add_argument("--bits", type=float, choices=[2, 1.6], default=2, help="2 bits a weight or 1.6 (5 trits/byte)")
+    e.add_argument("--float-dtype", choices=["f32", "f16"], default="f32", help="storage of float layers")
+    e.add_argument("--names", help="class names file (one per line)")
+    e.add_argument("--onnx", help="also write ONNX here")
+    e.add_argument("--darknet-weights", help="darknet source: also write .weights with the ternary values")
+    e.add_argument("--sttn-merged", help="STTN source: also write the merged checkpoint (one ternary conv a pair)")
+    e.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("run", help="run a packed file on one image with tritnet_rt (no PyTorch)")
+    r.add_argument("file")
+    r.add_argument("image")
+    r.add_argument("--top", type=int, default=5)
+    r.add_argument("--thresh", type=float, default=0.24)
+    r.add_argument("--nms", type=float, default=0.45)
+    r.add_argument("--out", default="predictions.jpg", help="detectors: image with the boxes ('' to skip)")
+    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, neon)")
+    r.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bench", help="time tritnet_rt against PyTorch fp32 and ONNX Runtime fp32/int8")
+    b.add_argument("file")
+    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--rounds", type=int, default=10, help="interleaved rounds (median reported)")
+    b.add_argument("--calls", type=int, default=5, help="timed calls per tool per round")
+    b.add_argument("--tools", default="runtime,torch,ort_fp32,ort_int8")
+    b.add_argument("--json", action="store_true")
+
+
+def _check_file(path, what="file"):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+
+
+def _load_source(a):
+    import tritnet
+    src = a.source
+    method = None if a.method == "none" else a.method
+    opts = {"per_channel": a.per_channel} if method in ("twn", "ttn") else {}
+    if src.endswith(".cfg"):
+        from tritnet.darknet import build_darknet, parse_cfg, set_ternary
+        _check_file(src, "cfg file")
+        if a.weights:
+            _check_file(a.weights, "weights file")
+        cfg = parse_cfg(src)
+        if a.all_ternary:
+            set_ternary(cfg)
+        return build_darknet(cfg, a.weights, method, **opts), "darknet"
+    from tritnet.models import list_models
+    if src in list_models():
+        model = tritnet.create_model(src, pretrained=a.pretrained)
+    else:
+        _check_file(src, "checkpoint")
+        from tritnet.train import load_classifier
+        model, _ = load_classifier(src)
+    if method and not any(getattr(m, "config", None) for m in model.modules()):
+        tritnet.ternarize(model, method, a.layers, **opts)
+    return model.eval(), "classifier"
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from tritnet.export import export_onnx, save, to_packed
+    model, kind = _load_source(a)
+    names = Path(a.names).read_text().split() if a.names else None
+    pm = to_packed(model, bits=a.bits, float_dtype=a.float_dtype, class_names=names)
+    written = {"packed": a.out, "bytes": save(pm, a.out)}
+    if a.onnx:
+        written["onnx"] = export_onnx(pm, a.onnx)
+    if a.darknet_weights:
+        if kind != "darknet":
+            raise ValueError("--darknet-weights needs a darknet .cfg source")
+        written["darknet_weights"] = a.darknet_weights
+        written["darknet_weights_bytes"] = model.save_weights(a.darknet_weights)
+    if a.sttn_merged:
+        from tritnet import merge_sttn_
+        from tritnet.models import model_checkpoint, save_atomic
+        save_atomic(model_checkpoint(merge_sttn_(model)), a.sttn_merged)
+        written["sttn_merged"] = a.sttn_merged
+    ternary = sum(pm.dtypes[n["tensors"]["weight"]].startswith("tern") for n in pm.graph["nodes"]
+                  if "weight" in n.get("tensors", {}))
+    written["ternary_layers"] = ternary
+    print(json.dumps(written, indent=2) if a.json else
+          "\n".join(f"{k}: {v}" for k, v in written.items()))
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    import time
+
+    import tritnet_rt
+    _check_file(a.file, "packed file")
+    _check_file(a.image, "image")
+    if a.isa:
+        tritnet_rt.set_isa(a.isa)
+    if a.threads:
+        tritnet_rt.set_num_threads(a.threads)
+    net = tritnet_rt.load(a.file)
+    start = time.perf_counter()
+    if net.model.get("task") == "detect":
+        dets = net.detect(a.image, a.thresh, a.nms)
+        took = time.perf_counter() - start
+        if a.out:
+            from tritnet.detect import draw_detections
+            classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
+            draw_detections(a.image, dets, classes).save(a.out)
+        if a.json:
+            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": a.out or None,
+                              "seconds": took, "isa": tritnet_rt.get_isa()}, indent=2))
+            return
+        from tritnet.detect import format_detection
+        print(f"{a.image}: Predicted in {took:f} seconds ({tritnet_rt.get_isa()}).")
+        for d in dets:
+            print(format_detection(d))
+        return
+    top = net.classify(a.image, a.top)
+    if a.json:
+        print(json.dumps({"image": a.image, "top": top, "isa": tritnet_rt.get_isa()}, indent=2))
+        return
+    print("\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top))
+
+
+def cmd_bench(a: argparse.Namespace) -> None:
+    _check_file(a.file, "packed file")
+    from tritnet.export.bench import bench_file
+    r = bench_file(a.file, batch=a.batch, threads=a.threads, rounds=a.rounds, calls=a.calls,
+                   tools=[t.strip() for t in a.tools.split(",") if t.strip()])
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return
+    print(f"{r['file']}: batch {r['batch']}, {r['threads']} thread(s), {r['rounds']} rounds, isa {r['isa']}")
+    for t, v in r["tools"].items():
+        print(f"  {t:<10} median {v['median_ms']:9.3f} ms   min {v['min_ms']:9.3f} ms   "
+              f"{v.get('speedup_of_runtime', float('nan')):5.2f}x runtime speed-up")
+
+
+VERBS = {("export", None): cmd_export, ("run", None): cmd_run, ("bench", None): cmd_bench}

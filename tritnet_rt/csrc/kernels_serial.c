@@ -1,0 +1,83 @@
+/* Serial reference kernels: the portable fallback and the oracle every SIMD path is tested against. */
+#include "tn_epilogue.h"
+
+static int tn_popcount64(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcountll(x);
+#else
+    int c = 0;
+    while (x) { x &= x - 1; c++; }
+    return c;
+#endif
+}
+
+void tn_gemm_t8_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    const int8_t *w = (const int8_t *)g->w;
+    int K4 = g->S * g->L / 4;
+    int32_t acc[16];
+    for (int nb = nb0; nb < nb1; nb++) {
+        const int8_t *wb = w + (size_t)nb * K4 * 64;
+        for (int m = m0; m < m1; m++) {
+            for (int i = 0; i < 16; i++) acc[i] = 0;
+            int k4 = 0;
+            for (int s = 0; s < g->S; s++) {
+                const uint8_t *a = g->a + g->pix[m] + g->seg[s];
+                for (int j = 0; j < g->L; j += 4, k4++) {
+                    const int8_t *wk = wb + (size_t)k4 * 64;
+                    for (int i = 0; i < 16; i++)
+                        for (int t = 0; t < 4; t++) acc[i] += (int32_t)a[j + t] * wk[4 * i + t];
+                }
+            }
+            tn_epilogue(g, acc, 16, m, 1, nb * 16, 16);
+        }
+    }
+}
+
+void tn_gemm_tt_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    const uint64_t *w = (const uint64_t *)g->w, *A = (const uint64_t *)g->a;
+    int KW = g->KW;
+    int32_t acc[8];
+    for (int nb = nb0; nb < nb1; nb++) {
+        const uint64_t *wb = w + (size_t)nb * KW * 16;
+        for (int m = m0; m < m1; m++) {
+            const uint64_t *anz = A + (size_t)m * 2 * KW, *asg = anz + KW;
+            for (int i = 0; i < 8; i++) {
+                int32_t s = 0;
+                for (int k = 0; k < KW; k++) {
+                    uint64_t both = anz[k] & wb[k * 16 + i];
+                    uint64_t neg = both & (asg[k] ^ wb[k * 16 + 8 + i]);
+                    s += tn_popcount64(both) - 2 * tn_popcount64(neg);
+                }
+                acc[i] = s;
+            }
+            tn_epilogue(g, acc, 8, m, 1, nb * 8, 8);
+        }
+    }
+}
+
+void tn_quant_u8_serial(const float *x, uint8_t *o, int n, float inv, int zp) {
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * inv;
+        v = v < -512.f ? -512.f : v > 512.f ? 512.f : v;
+        v = ((v + 12582912.f) - 12582912.f) + (float)zp;     /* 1.5·2^23: round half to even */
+        o[i] = (uint8_t)(v < 0.f ? 0.f : v > 255.f ? 255.f : v);
+    }
+}
+
+void tn_minmax_f32_serial(const float *x, size_t n, float *mn, float *mx) {
+    float a = 0.f, b = 0.f;
+    for (size_t i = 0; i < n; i++) { a = x[i] < a ? x[i] : a; b = x[i] > b ? x[i] : b; }
+    *mn = a; *mx = b;
+}
+
+void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg) {
+    for (int c = 0; c < C; c += 8) {
+        uint8_t n = 0, g = 0;
+        for (int i = 0; i < 8; i++) {
+            float v = a[c + i] * x[c + i] + b[c + i];
+            if (v >= 0.5f) n |= (uint8_t)(1u << i);
+            else if (v < -0.5f) { n |= (uint8_t)(1u << i); g |= (uint8_t)(1u << i); }
+        }
+        nz[c >> 3] = n; sg[c >> 3] = g;
+    }
+}

@@ -1,0 +1,142 @@
+/* CPython binding: _tnrt.Plan(ops).run(), ISA selection, thread count. Buffers come in through the buffer
+ * protocol (numpy arrays, but numpy is not needed here), are held for the plan's life, never copied. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+#include "ops.h"
+
+static int current_isa = TN_ISA_SERIAL;
+
+typedef struct {
+    PyObject_HEAD
+    int nops;
+    tn_op *ops;
+    Py_buffer *views;
+    int nviews;
+} PlanObject;
+
+static void Plan_dealloc(PlanObject *self) {
+    for (int i = 0; i < self->nviews; i++) PyBuffer_Release(&self->views[i]);
+    PyMem_Free(self->views);
+    PyMem_Free(self->ops);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Plan(ops): ops is a list of (code, ints, floats, buffers); a buffer may be None (NULL) */
+static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return -1;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    self->ops = PyMem_Calloc(n ? n : 1, sizeof(tn_op));
+    self->views = PyMem_Calloc((n ? n : 1) * TN_MAX_BUFS, sizeof(Py_buffer));
+    if (!self->ops || !self->views) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *ints, *floats, *bufs;
+        tn_op *op = &self->ops[k];
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "iO!O!O!", &op->code, &PyTuple_Type, &ints,
+                              &PyTuple_Type, &floats, &PyTuple_Type, &bufs)) return -1;
+        if (PyTuple_GET_SIZE(ints) > TN_MAX_INTS || PyTuple_GET_SIZE(floats) > TN_MAX_FLOATS ||
+            PyTuple_GET_SIZE(bufs) > TN_MAX_BUFS) {
+            PyErr_Format(PyExc_ValueError, "op %zd: too many parameters", k);
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ints); j++) {
+            op->i[j] = (int)PyLong_AsLong(PyTuple_GET_ITEM(ints, j));
+            if (PyErr_Occurred()) return -1;
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(floats); j++) {
+            op->f[j] = (float)PyFloat_AsDouble(PyTuple_GET_ITEM(floats, j));
+            if (PyErr_Occurred()) return -1;
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(bufs); j++) {
+            PyObject *b = PyTuple_GET_ITEM(bufs, j);
+            if (b == Py_None) continue;
+            Py_buffer *v = &self->views[self->nviews];
+            if (PyObject_GetBuffer(b, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
+            self->nviews++;
+            op->b[j] = v->buf;
+        }
+        self->nops = (int)k + 1;
+    }
+    return 0;
+}
+
+static PyObject *Plan_run(PlanObject *self, PyObject *noargs) {
+    int isa = current_isa;
+    Py_BEGIN_ALLOW_THREADS
+    for (int k = 0; k < self->nops; k++) tn_run_op(&self->ops[k], isa);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Plan_methods[] = {
+    {"run", (PyCFunction)Plan_run, METH_NOARGS, "run every op, in order, with the current ISA and threads"},
+    {NULL}};
+
+static PyTypeObject PlanType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tritnet_rt._tnrt.Plan", .tp_basicsize = sizeof(PlanObject), .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew, .tp_init = (initproc)Plan_init, .tp_dealloc = (destructor)Plan_dealloc,
+    .tp_methods = Plan_methods, .tp_doc = "a compiled list of ops over preallocated buffers"};
+
+static PyObject *py_compiled(PyObject *m, PyObject *a) {
+    PyObject *out = PyList_New(0);
+    for (int i = 0; i < TN_ISA_COUNT; i++)
+        if (tn_isa_table[i].t8) PyList_Append(out, PyUnicode_FromString(tn_isa_table[i].name));
+    return out;
+}
+
+static PyObject *py_supported(PyObject *m, PyObject *a) {
+    PyObject *out = PyList_New(0);
+    for (int i = 0; i < TN_ISA_COUNT; i++)
+        if (tn_cpu_supports(i)) PyList_Append(out, PyUnicode_FromString(tn_isa_table[i].name));
+    return out;
+}
+
+static PyObject *py_set_isa(PyObject *m, PyObject *arg) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) return NULL;
+    for (int i = 0; i < TN_ISA_COUNT; i++)
+        if (!strcmp(name, tn_isa_table[i].name)) {
+            if (!tn_cpu_supports(i)) return PyErr_Format(PyExc_ValueError, "ISA %s is not %s", name,
+                                                         tn_isa_table[i].t8 ? "supported by this CPU" : "compiled in");
+            current_isa = i;
+            Py_RETURN_NONE;
+        }
+    return PyErr_Format(PyExc_ValueError, "unknown ISA %s", name);
+}
+
+static PyObject *py_get_isa(PyObject *m, PyObject *a) { return PyUnicode_FromString(tn_isa_table[current_isa].name); }
+
+static PyObject *py_set_threads(PyObject *m, PyObject *arg) {
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    tn_set_threads((int)n);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_get_threads(PyObject *m, PyObject *a) { return PyLong_FromLong(tn_get_threads()); }
+
+static PyMethodDef methods[] = {
+    {"compiled", py_compiled, METH_NOARGS, "ISA paths compiled into this build"},
+    {"supported", py_supported, METH_NOARGS, "ISA paths this build can run on this CPU"},
+    {"set_isa", py_set_isa, METH_O, "force an ISA path by name"},
+    {"get_isa", py_get_isa, METH_NOARGS, "the ISA path in use"},
+    {"set_threads", py_set_threads, METH_O, "number of threads (>= 1)"},
+    {"get_threads", py_get_threads, METH_NOARGS, "number of threads"},
+    {NULL}};
+
+static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_tnrt", "tritnet_rt kernels", -1, methods};
+
+PyMODINIT_FUNC PyInit__tnrt(void) {
+    if (PyType_Ready(&PlanType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&moddef);
+    if (!m) return NULL;
+    Py_INCREF(&PlanType);
+    PyModule_AddObject(m, "Plan", (PyObject *)&PlanType);
+    for (int i = TN_ISA_COUNT - 1; i >= 0; i--)       /* best supported path by default */
+        if (tn_cpu_supports(i)) { current_isa = i; break; }
+    return m;
+}

@@ -1,0 +1,329 @@
+/* Op implementations; each splits its work into tasks for the thread pool. Integer parameters are named
+ * by the enums below, in the order tritnet_rt/plan.py writes them. */
+#include "ops.h"
+#include <math.h>
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tn_epilogue.h"
+
+/* ---- conv parameters (shared by the three conv ops) */
+enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
+       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB };
+enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_RES, B_RESPIX, B_SCR, B_A, B_AFF_A,
+       B_AFF_B };
+
+typedef struct { const tn_op *op; int isa; float *mm; int chunks; const float *sc; const int *zp;
+                 tn_gemm_args *args; int mtasks, ntasks, nbper; } conv_ctx;
+
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(__clang__)
+#define TN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TN_CLONES
+#endif
+
+/* 1. min/max of every image (for the dynamic int8 scale) */
+TN_CLONES static void minmax_task(void *p, int t) {
+    conv_ctx *c = p; const int *I = c->op->i;
+    int b = t / c->chunks, k = t % c->chunks;
+    size_t n = (size_t)I[C_H] * I[C_W] * I[C_C], lo = n * k / c->chunks, hi = n * (k + 1) / c->chunks;
+    const float *x = (const float *)c->op->b[B_X] + (size_t)b * n;
+    float mn, mx;
+    tn_isa_table[c->isa].minmax(x + lo, hi - lo, &mn, &mx);
+    c->mm[2 * t] = mn; c->mm[2 * t + 1] = mx;
+}
+
+/* 2. quantize one padded row: u = clamp(round(x / scale) + zp), padding and extra channels = zp */
+TN_CLONES static void quant_task(void *p, int t) {
+    conv_ctx *c = p; const int *I = c->op->i;
+    int b = t / I[C_HP], y = t % I[C_HP], iy = y - I[C_PT], W = I[C_W], C = I[C_C], Cp = I[C_CP], Wp = I[C_WP];
+    uint8_t *row = (uint8_t *)c->op->b[B_Q] + ((size_t)b * I[C_HP] + y) * Wp * Cp;
+    uint8_t zp = (uint8_t)c->zp[b];
+    memset(row, zp, (size_t)Wp * Cp);
+    if (iy < 0 || iy >= I[C_H]) return;
+    const float *x = (const float *)c->op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
+    float inv = 1.f / c->sc[b];
+    for (int ix = 0; ix < W; ix++) {
+        uint8_t *o = row + (size_t)(ix + I[C_PL]) * Cp;
+        tn_isa_table[c->isa].quant(x + (size_t)ix * C, o, C, inv, zp);
+    }
+}
+
+static void gemm_task(void *p, int t) {
+    conv_ctx *c = p; const int *I = c->op->i;
+    int per_img = c->mtasks * c->ntasks, b = t / per_img, r = t % per_img, mt = r / c->ntasks, nt = r % c->ntasks;
+    int M = I[C_M], m0 = (int)((long)M * mt / c->mtasks), m1 = (int)((long)M * (mt + 1) / c->mtasks);
+    int nb0 = nt * c->nbper, nb1 = nb0 + c->nbper < I[C_NB] ? nb0 + c->nbper : I[C_NB];
+    if (m0 >= m1 || nb0 >= nb1) return;
+    tn_gemm_fn fn = c->op->code == OP_CONV_TT ? tn_isa_table[c->isa].tt : tn_isa_table[c->isa].t8;
+    fn(&c->args[b], m0, m1, nb0, nb1);
+}
+
+static void split_gemm(conv_ctx *c, int B, int M, int NB) {
+    int want = 3 * tn_get_threads();
+    c->mtasks = (M + 59) / 60;            /* 60 = a multiple of every tile height */
+    c->ntasks = 1;
+    if (B * c->mtasks < want) {
+        c->ntasks = (want + B * c->mtasks - 1) / (B * c->mtasks);
+        if (c->ntasks > NB) c->ntasks = NB;
+    }
+    c->nbper = (NB + c->ntasks - 1) / c->ntasks;
+    c->ntasks = (NB + c->nbper - 1) / c->nbper;
+}
+
+static void fill_args(tn_gemm_args *g, const tn_op *op, int b, const float *scale, int zp) {
+    const int *I = op->i;
+    memset(g, 0, sizeof *g);
+    g->pix = (const int32_t *)op->b[B_PIX]; g->seg = (const int32_t *)op->b[B_SEG];
+    g->S = I[C_S]; g->L = I[C_L]; g->w = op->b[B_W]; g->N = I[C_N]; g->KW = I[C_KW];
+    g->wsum = (const int32_t *)op->b[B_WSUM]; g->zp = zp; g->scale = scale; g->bias = (const float *)op->b[B_BIAS];
+    g->act = I[C_ACT]; g->prelu = (const float *)op->b[B_PRELU];
+    g->out = (float *)op->b[B_OUT] + (size_t)b * I[C_M] * I[C_N]; g->ldo = I[C_N];
+    if (I[C_RES]) {
+        g->res = (const float *)op->b[B_RES] + (size_t)b * I[C_RESIMG];
+        g->res_pix = (const int32_t *)op->b[B_RESPIX]; g->res_c = I[C_RESC]; g->res_off = I[C_RESOFF];
+    }
+}
+
+static void conv_t8(const tn_op *op, int isa) {
+    const int *I = op->i;
+    int B = I[C_B], N = I[C_N];
+    conv_ctx c = {op, isa};
+    float *scr = (float *)op->b[B_SCR];                 /* [B][N] scales, then B zps, B input scales */
+    int *zp = (int *)(scr + (size_t)B * N);
+    float *asc = (float *)(zp + B);
+    if (I[C_FIXQ]) {
+        for (int b = 0; b < B; b++) { zp[b] = I[C_FIXZP]; asc[b] = op->f[0]; }
+    } else {
+        int chunks = tn_get_threads() > 1 ? 2 * tn_get_threads() : 1;
+        float mm[2 * 64 * 128];
+        if (B * chunks > 64 * 128) chunks = 1;
+        c.mm = mm; c.chunks = chunks;
+        tn_parallel(B * chunks, minmax_task, &c);
+        for (int b = 0; b < B; b++) {
+            float mn = 0.f, mx = 0.f;
+            for (int k = 0; k < chunks; k++) {
+                mn = fminf(mn, mm[2 * (b * chunks + k)]); mx = fmaxf(mx, mm[2 * (b * chunks + k) + 1]);
+            }
+            float s = (mx - mn) / 255.f;
+            if (!(s > 0.f) || !isfinite(s)) s = 1.f;
+            int z = (int)lrintf(-mn / s);
+            zp[b] = z < 0 ? 0 : z > 255 ? 255 : z;
+            asc[b] = s;
+        }
+    }
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < N; n++) scr[(size_t)b * N + n] = asc[b] * ((const float *)op->b[B_WSCALE])[n];
+    c.sc = asc; c.zp = zp;
+    tn_parallel(B * I[C_HP], quant_task, &c);
+    tn_gemm_args args[B];
+    for (int b = 0; b < B; b++) {
+        fill_args(&args[b], op, b, scr + (size_t)b * N, zp[b]);
+        args[b].a = (const uint8_t *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * I[C_CP];
+    }
+    c.args = args;
+    split_gemm(&c, B, I[C_M], I[C_NB]);
+    tn_parallel(B * c.mtasks * c.ntasks, gemm_task, &c);
+}
+
+/* ---- popcount conv: ternarize (t = a·x + b; +1 if t >= .5, -1 if t < -.5) into bit planes, im2col, GEMM */
+TN_CLONES static void tact_task(void *p, int t) {
+    conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
+    int b = t / I[C_HP], y = t % I[C_HP], iy = y - I[C_PT], W = I[C_W], C = I[C_C], CB = C / 8, Wp = I[C_WP];
+    uint8_t *row = (uint8_t *)op->b[B_Q] + ((size_t)b * I[C_HP] + y) * Wp * 2 * CB;
+    memset(row, 0, (size_t)Wp * 2 * CB);
+    if (iy < 0 || iy >= I[C_H]) return;
+    const float *x = (const float *)op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
+    const float *A = (const float *)op->b[B_AFF_A], *Bv = (const float *)op->b[B_AFF_B];
+    tn_tact_fn tact = tn_isa_table[c->isa].tact;
+    for (int ix = 0; ix < W; ix++) {
+        uint8_t *nz = row + (size_t)(ix + I[C_PL]) * 2 * CB;
+        tact(x + (size_t)ix * C, A, Bv, C, nz, nz + CB);
+    }
+}
+
+static void im2bits_task(void *p, int t) {
+    conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
+    int M = I[C_M], KW = I[C_KW], CB = I[C_C] / 8, S = I[C_S];
+    int b = t / ((M + 63) / 64), m0 = (t % ((M + 63) / 64)) * 64, m1 = m0 + 64 < M ? m0 + 64 : M;
+    const uint8_t *img = (const uint8_t *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * 2 * CB;
+    const int32_t *pix = (const int32_t *)op->b[B_PIX], *seg = (const int32_t *)op->b[B_SEG];
+    for (int m = m0; m < m1; m++) {
+        uint8_t *nz = (uint8_t *)op->b[B_A] + ((size_t)b * M + m) * 2 * KW * 8, *sg = nz + (size_t)KW * 8;
+        memset(nz, 0, (size_t)2 * KW * 8);
+        for (int s = 0; s < S; s++) {
+            const uint8_t *src = img + (size_t)(pix[m] + seg[s]) * 2 * CB;
+            for (int i = 0; i < CB; i++) { nz[s * CB + i] = src[i]; sg[s * CB + i] = src[CB + i]; }
+        }
+    }
+}
+
+static void conv_tt(const tn_op *op, int isa) {
+    const int *I = op->i;
+    int B = I[C_B], M = I[C_M];
+    conv_ctx c = {op, isa};
+    tn_parallel(B * I[C_HP], tact_task, &c);
+    tn_parallel(B * ((M + 63) / 64), im2bits_task, &c);
+    tn_gemm_args args[B];
+    for (int b = 0; b < B; b++) {
+        fill_args(&args[b], op, b, (const float *)op->b[B_WSCALE], 0);
+        args[b].a = (const uint8_t *)op->b[B_A] + (size_t)b * M * 2 * I[C_KW] * 8;
+    }
+    c.args = args;
+    split_gemm(&c, B, M, I[C_NB]);
+    tn_parallel(B * c.mtasks * c.ntasks, gemm_task, &c);
+}
+
+/* ---- float conv (layers kept float): padded copy, then out[m][n] = Σ x·w over w laid out [S·C][N] */
+static void fpad_task(void *p, int t) {
+    conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
+    int b = t / I[C_HP], y = t % I[C_HP], iy = y - I[C_PT], W = I[C_W], C = I[C_C], Wp = I[C_WP];
+    float *row = (float *)op->b[B_Q] + ((size_t)b * I[C_HP] + y) * Wp * C;
+    memset(row, 0, sizeof(float) * (size_t)Wp * C);
+    if (iy < 0 || iy >= I[C_H]) return;
+    memcpy(row + (size_t)I[C_PL] * C, (const float *)op->b[B_X] + ((size_t)b * I[C_H] + iy) * W * C,
+           sizeof(float) * (size_t)W * C);
+}
+
+TN_CLONES static void fgemm_task(void *p, int t) {
+    conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
+    int M = I[C_M], N = I[C_N], L = I[C_L], S = I[C_S], tasks = (M + 15) / 16;
+    int b = t / tasks, m0 = (t % tasks) * 16, m1 = m0 + 16 < M ? m0 + 16 : M;
+    const float *x = (const float *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * I[C_C];
+    const float *w = (const float *)op->b[B_W], *bias = (const float *)op->b[B_BIAS];
+    const int32_t *pix = (const int32_t *)op->b[B_PIX], *seg = (const int32_t *)op->b[B_SEG];
+    float *acc = malloc(sizeof(float) * N);
+    for (int m = m0; m < m1; m++) {
+        for (int n = 0; n < N; n++) acc[n] = 0.f;
+        for (int s = 0; s < S; s++) {
+            const float *a = x + pix[m] + seg[s];
+            for (int ch = 0; ch < L; ch++) {
+                const float av = a[ch], *wr = w + ((size_t)s * L + ch) * N;
+                for (int n = 0; n < N; n++) acc[n] += av * wr[n];
+            }
+        }
+        float *o = (float *)op->b[B_OUT] + ((size_t)b * M + m) * N;
+        const float *res = I[C_RES] ? (const float *)op->b[B_RES] + (size_t)b * I[C_RESIMG] + ((const int32_t *)op->b[B_RESPIX])[m] : NULL;
+        for (int n = 0; n < N; n++) {
+            float v = acc[n] + bias[n];
+            if (res && n >= I[C_RESOFF] && n < I[C_RESOFF] + I[C_RESC]) v += res[n - I[C_RESOFF]];
+            o[n] = tn_act(I[C_ACT], v, (const float *)op->b[B_PRELU], n);
+        }
+    }
+    free(acc);
+}
+
+static void conv_f32(const tn_op *op) {
+    const int *I = op->i;
+    conv_ctx c = {op, 0};
+    tn_parallel(I[C_B] * I[C_HP], fpad_task, &c);
+    tn_parallel(I[C_B] * ((I[C_M] + 15) / 16), fgemm_task, &c);
+}
+
+/* ---- the other ops: one task per (image, output row) or per image */
+static void maxpool_task(void *p, int t) {   /* i: B H W C Ho Wo size stride pad_t pad_l; darknet placement */
+    const tn_op *op = p; const int *I = op->i;
+    int H = I[1], W = I[2], C = I[3], Ho = I[4], Wo = I[5], k = I[6], s = I[7];
+    int b = t / Ho, oy = t % Ho;
+    const float *x = (const float *)op->b[0] + (size_t)b * H * W * C;
+    float *o = (float *)op->b[1] + (((size_t)b * Ho + oy) * Wo) * C;
+    for (int ox = 0; ox < Wo; ox++, o += C) {
+        for (int ch = 0; ch < C; ch++) o[ch] = -FLT_MAX;
+        for (int dy = 0; dy < k; dy++) {
+            int iy = oy * s - I[8] + dy;
+            if (iy < 0 || iy >= H) continue;
+            for (int dx = 0; dx < k; dx++) {
+                int ix = ox * s - I[9] + dx;
+                if (ix < 0 || ix >= W) continue;
+                const float *v = x + ((size_t)iy * W + ix) * C;
+                for (int ch = 0; ch < C; ch++) o[ch] = v[ch] > o[ch] ? v[ch] : o[ch];
+            }
+        }
+    }
+}
+
+static void avgpool_task(void *p, int b) {   /* i: B H W C */
+    const tn_op *op = p; const int *I = op->i;
+    size_t P = (size_t)I[1] * I[2]; int C = I[3];
+    const float *x = (const float *)op->b[0] + b * P * C;
+    float *o = (float *)op->b[1] + (size_t)b * C;
+    for (int ch = 0; ch < C; ch++) o[ch] = 0.f;
+    for (size_t q = 0; q < P; q++)
+        for (int ch = 0; ch < C; ch++) o[ch] += x[q * C + ch];
+    for (int ch = 0; ch < C; ch++) o[ch] /= (float)P;
+}
+
+static void concat_task(void *p, int b) {    /* i: B P nin Cout C0 C1 ...; b: out in0 in1 ... */
+    const tn_op *op = p; const int *I = op->i;
+    size_t P = I[1]; int nin = I[2], Co = I[3], off = 0;
+    for (int k = 0; k < nin; k++) {
+        int C = I[4 + k];
+        const float *x = (const float *)op->b[1 + k] + b * P * C;
+        float *o = (float *)op->b[0] + b * P * Co + off;
+        for (size_t q = 0; q < P; q++) memcpy(o + q * Co, x + q * C, sizeof(float) * C);
+        off += C;
+    }
+}
+
+static void add_task(void *p, int t) {       /* i: n_total act chunks; f: alpha beta; b: a x out */
+    const tn_op *op = p; const int *I = op->i;
+    size_t n = I[0], lo = n * t / I[2], hi = n * (t + 1) / I[2];
+    const float *a = op->b[0], *x = op->b[1];
+    float *o = op->b[2];
+    for (size_t j = lo; j < hi; j++) o[j] = tn_act(I[1], op->f[0] * a[j] + op->f[1] * x[j], NULL, 0);
+}
+
+static void upsample_task(void *p, int t) {  /* i: B H W C s; f: scale */
+    const tn_op *op = p; const int *I = op->i;
+    int H = I[1], W = I[2], C = I[3], s = I[4], b = t / (H * s), oy = t % (H * s);
+    const float *x = (const float *)op->b[0] + (((size_t)b * H + oy / s) * W) * C;
+    float *o = (float *)op->b[1] + (((size_t)b * H * s + oy) * W * s) * C;
+    for (int ox = 0; ox < W * s; ox++)
+        for (int ch = 0; ch < C; ch++) o[(size_t)ox * C + ch] = x[(size_t)(ox / s) * C + ch] * op->f[0];
+}
+
+static void gather_task(void *p, int b) {    /* i: B n_out n_in; b: x idx out */
+    const tn_op *op = p; const int *I = op->i;
+    const float *x = (const float *)op->b[0] + (size_t)b * I[2];
+    const int32_t *idx = op->b[1];
+    float *o = (float *)op->b[2] + (size_t)b * I[1];
+    for (int j = 0; j < I[1]; j++) o[j] = x[idx[j]];
+}
+
+static void linear_task(void *p, int b) {    /* i: B K N act; b: x w[N][K] bias out */
+    const tn_op *op = p; const int *I = op->i;
+    int K = I[1], N = I[2];
+    const float *x = (const float *)op->b[0] + (size_t)b * K, *w = op->b[1], *bias = op->b[2];
+    float *o = (float *)op->b[3] + (size_t)b * N;
+    for (int n = 0; n < N; n++) {
+        float s = 0.f;
+        for (int k = 0; k < K; k++) s += w[(size_t)n * K + k] * x[k];
+        o[n] = tn_act(I[3], s + bias[n], NULL, 0);
+    }
+}
+
+static void act_task(void *p, int t) {       /* i: n_total act chunks; b: x out */
+    const tn_op *op = p; const int *I = op->i;
+    size_t n = I[0], lo = n * t / I[2], hi = n * (t + 1) / I[2];
+    const float *x = op->b[0];
+    float *o = op->b[1];
+    for (size_t j = lo; j < hi; j++) o[j] = tn_act(I[1], x[j], NULL, 0);
+}
+
+void tn_run_op(const tn_op *op, int isa) {
+    void *p = (void *)op;
+    const int *I = op->i;
+    switch (op->code) {
+    case OP_CONV_T8: conv_t8(op, isa); break;
+    case OP_CONV_TT: conv_tt(op, isa); break;
+    case OP_CONV_F32: conv_f32(op); break;
+    case OP_MAXPOOL: tn_parallel(I[0] * I[4], maxpool_task, p); break;
+    case OP_AVGPOOL: tn_parallel(I[0], avgpool_task, p); break;
+    case OP_CONCAT: tn_parallel(I[0], concat_task, p); break;
+    case OP_ADD: tn_parallel(I[2], add_task, p); break;
+    case OP_UPSAMPLE: tn_parallel(I[0] * I[1] * I[4], upsample_task, p); break;
+    case OP_GATHER: tn_parallel(I[0], gather_task, p); break;
+    case OP_LINEAR: tn_parallel(I[0], linear_task, p); break;
+    case OP_ACT: tn_parallel(I[2], act_task, p); break;
+    }
+}

@@ -1,0 +1,21 @@
+/* The executor's ops. Activations are float32 NHWC; Python (tritnet_rt/plan.py) builds the op list once
+ * per batch size with every buffer preallocated, and one call runs the whole network in C. */
+#ifndef TN_OPS_H
+#define TN_OPS_H
+#include "tn.h"
+
+enum { OP_CONV_T8 = 1, OP_CONV_TT, OP_CONV_F32, OP_MAXPOOL, OP_AVGPOOL, OP_CONCAT, OP_ADD, OP_UPSAMPLE,
+       OP_GATHER, OP_LINEAR, OP_ACT };
+#define TN_MAX_INTS 40
+#define TN_MAX_BUFS 20
+#define TN_MAX_FLOATS 8
+
+typedef struct {
+    int code;
+    int i[TN_MAX_INTS];
+    float f[TN_MAX_FLOATS];
+    void *b[TN_MAX_BUFS];
+} tn_op;
+
+void tn_run_op(const tn_op *op, int isa);
+#endif

@@ -1,0 +1,100 @@
+/* A small thread pool: tn_set_threads(n) keeps n-1 workers; tn_parallel hands out tasks through an atomic
+ * counter, the calling thread working too. Idle workers spin briefly, then sleep on a condition variable,
+ * so they cost nothing while other libraries (PyTorch, ONNX Runtime) run. */
+#include "tn.h"
+#include <stdint.h>
+#include <stdlib.h>
+#ifdef _WIN32
+int tn_get_threads(void) { return 1; }
+void tn_set_threads(int n) { (void)n; }
+void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) { for (int t = 0; t < ntasks; t++) fn(ctx, t); }
+#else
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sched.h>
+
+/* A job is (fn, ctx, ntasks) plus a generation. Tasks are claimed by CAS on state = generation<<32 | next,
+ * so a worker that wakes late can never run a task of a later job; the caller runs tasks too and then
+ * waits only for tasks already claimed, never for a worker the OS has not scheduled. */
+#define TN_MAX_THREADS 64
+static pthread_t workers[TN_MAX_THREADS];
+static int nthreads = 1, nworkers = 0;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static _Atomic uint64_t state;
+static atomic_uint generation;
+static atomic_int done_tasks, sleepers, quit;
+static tn_task_fn job_fn;
+static void *job_ctx;
+static int job_tasks;
+
+static void run_tasks(uint32_t gen) {
+    for (;;) {
+        uint64_t s = atomic_load(&state);
+        if ((uint32_t)(s >> 32) != gen || (int)(uint32_t)s >= job_tasks) return;
+        if (!atomic_compare_exchange_weak(&state, &s, s + 1)) continue;
+        job_fn(job_ctx, (int)(uint32_t)s);
+        atomic_fetch_add(&done_tasks, 1);
+    }
+}
+
+static void *worker(void *arg) {
+    unsigned seen = (unsigned)(uintptr_t)arg;
+    for (;;) {
+        int spins = 0;
+        while (atomic_load(&generation) == seen && !atomic_load(&quit)) {
+            if (++spins > 20000) {           /* ~ tens of microseconds, then sleep */
+                pthread_mutex_lock(&mu);
+                atomic_fetch_add(&sleepers, 1);
+                while (atomic_load(&generation) == seen && !atomic_load(&quit)) pthread_cond_wait(&wake, &mu);
+                atomic_fetch_sub(&sleepers, 1);
+                pthread_mutex_unlock(&mu);
+            }
+        }
+        if (atomic_load(&quit)) return NULL;
+        seen = atomic_load(&generation);
+        run_tasks(seen);
+    }
+}
+
+int tn_get_threads(void) { return nthreads; }
+
+void tn_set_threads(int n) {
+    if (n < 1) n = 1;
+    if (n > TN_MAX_THREADS) n = TN_MAX_THREADS;
+    if (n == nthreads) return;
+    if (nworkers) {                           /* stop the old workers */
+        pthread_mutex_lock(&mu);
+        atomic_store(&quit, 1);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&mu);
+        for (int i = 0; i < nworkers; i++) pthread_join(workers[i], NULL);
+        atomic_store(&quit, 0);
+        nworkers = 0;
+    }
+    nthreads = n;
+    for (int i = 0; i < n - 1; i++)
+        if (pthread_create(&workers[nworkers], NULL, worker, (void *)(uintptr_t)atomic_load(&generation)) == 0)
+            nworkers++;
+}
+
+void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) {
+    if (nworkers == 0 || ntasks <= 1) {
+        for (int t = 0; t < ntasks; t++) fn(ctx, t);
+        return;
+    }
+    job_fn = fn; job_ctx = ctx; job_tasks = ntasks;
+    atomic_store(&done_tasks, 0);
+    unsigned gen = atomic_load(&generation) + 1;
+    atomic_store(&state, (uint64_t)gen << 32);
+    atomic_store(&generation, gen);
+    if (atomic_load(&sleepers)) {
+        pthread_mutex_lock(&mu);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&mu);
+    }
+    run_tasks(gen);
+    for (int spins = 0; atomic_load(&done_tasks) < ntasks; spins++)
+        if (spins > 1000) sched_yield();
+}
+#endif

@@ -1,0 +1,16 @@
+/* x86 intrinsics for one ISA file. Natively, a `#pragma GCC target` (set by the including file) lets one
+ * build hold every path; with -DTN_SIMDE the same source compiles against SIMDe's portable emulation, so
+ * the AVX-512 code can be tested on a CPU without AVX-512. */
+#ifndef TN_SIMD_X86_H
+#define TN_SIMD_X86_H
+#ifdef TN_SIMDE
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#else
+#include <immintrin.h>
+#endif
+#include <stdint.h>
+#include <string.h>
+static inline int32_t tn_load4(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static inline int64_t tn_load8(const uint64_t *p) { int64_t v; memcpy(&v, p, 8); return v; }
+#endif

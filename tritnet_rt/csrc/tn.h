@@ -1,0 +1,68 @@
+/* tritnet_rt kernels: types shared by every ISA file, the executor and the Python binding.
+ *
+ * Two GEMM families, each with a serial reference (the test oracle) and SIMD versions named
+ * tn_<op>_<dtype>_<isa>:
+ *   tn_gemm_t8_*  int8 activations (u8, zero point zp) x ternary weights (s8 codes), int32 sums
+ *   tn_gemm_tt_*  ternary activations x ternary weights as bit planes (popcount)
+ * Both finish with the same epilogue: v = (acc - zp*wsum[n]) * scale[n] + bias[n] (+ residual), activation.
+ */
+#ifndef TN_H
+#define TN_H
+#include <stdint.h>
+#include <stddef.h>
+
+enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_COUNT };
+enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGISTIC };
+
+typedef struct {
+    /* A(m, s, j) = a[pix[m] + seg[s] + j]: output pixel m, segment (kernel tap) s, byte j < L */
+    const uint8_t *a; const int32_t *pix; const int32_t *seg; int S, L;
+    /* int8 path: w packed [N/16][S*L/4][16][4] s8.  popcount path: a is [M][2][KW] u64, w [N/8][KW][2][8] u64 */
+    const void *w; int N; int KW;
+    const int32_t *wsum; int zp;                 /* acc - zp*wsum[n] is the true sum over (u - zp)*w */
+    const float *scale, *bias;                   /* per output channel (already times the input scale) */
+    int act; const float *prelu;
+    const float *res; const int32_t *res_pix; int res_c, res_off;   /* optional residual, added before act */
+    float *out; int ldo;                         /* out[m*ldo + n] */
+} tn_gemm_args;
+
+typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+
+/* m in [m0, m1); channel blocks nb in [nb0, nb1) of 16 (t8) or 8 (tt) channels */
+void tn_gemm_t8_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+void tn_gemm_tt_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
+void tn_gemm_t8_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+void tn_gemm_tt_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#endif
+#if defined(__aarch64__) || defined(TN_SIMDE)
+void tn_gemm_t8_neon(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+void tn_gemm_tt_neon(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#endif
+
+/* o[i] = clamp(round_half_even(clamp(x[i]·inv, ±512)) + zp, 0, 255); and the min/max of x (with 0) */
+typedef void (*tn_quant_fn)(const float *x, uint8_t *o, int n, float inv, int zp);
+typedef void (*tn_minmax_fn)(const float *x, size_t n, float *mn, float *mx);
+/* one pixel's ternary activation as bit planes: t = a·x + b; nonzero where t >= .5 or t < -.5, sign where t < -.5 */
+typedef void (*tn_tact_fn)(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+void tn_quant_u8_serial(const float *x, uint8_t *o, int n, float inv, int zp);
+void tn_minmax_f32_serial(const float *x, size_t n, float *mn, float *mx);
+#if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
+void tn_tact_bits_avx2(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp);
+void tn_minmax_f32_avx2(const float *x, size_t n, float *mn, float *mx);
+#endif
+
+typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact; } tn_kernels;
+extern const tn_kernels tn_isa_table[TN_ISA_COUNT];   /* NULL entries: not compiled in */
+int tn_cpu_supports(int isa);                          /* compiled in and this CPU runs it */
+
+/* thread pool: run fn(ctx, task) for task in [0, ntasks) on up to tn_threads threads */
+typedef void (*tn_task_fn)(void *ctx, int task);
+void tn_parallel(int ntasks, tn_task_fn fn, void *ctx);
+void tn_set_threads(int n);
+int tn_get_threads(void);
+#endif

@@ -1,0 +1,97 @@
+"""``Net``: a packed model ready to run. ``forward`` takes NCHW float32 images and returns the graph
+outputs (NCHW, heads raw); ``classify`` and ``detect`` add the pre- and post-processing of one image."""
+from __future__ import annotations
+
+
+import numpy as np
+
+from . import _ext
+from .format import PackedModel, load_packed
+from .heads import HEADS_OPS, detect as _detect_heads
+from .plan import Prepared, build
+
+
+class Net:
+    def __init__(self, pm: PackedModel, ternary_activations: bool = True):
+        self.pm = pm
+        self.model = pm.model
+        self.prep = Prepared(pm, ternary_activations)
+        self.outputs = list(pm.graph["outputs"])
+        self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
+        self._plans = {}
+
+    @classmethod
+    def load(cls, path, **kw) -> "Net":
+        return cls(load_packed(path), **kw)
+
+    @property
+    def input_shape(self):
+        return tuple(self.prep.shapes["input"])
+
+    def _plan(self, batch):
+        if batch not in self._plans:
+            ops, buf, keep = build(self.prep, batch)
+            self._plans[batch] = (_ext().Plan(ops), buf, keep)
+        return self._plans[batch]
+
+    def forward(self, x: np.ndarray) -> list:
+        x = np.asarray(x, np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
+        plan, buf, _ = self._plan(x.shape[0])
+        buf["input"][...] = x.transpose(0, 2, 3, 1)
+        plan.run()
+        return [buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs]
+
+    __call__ = forward
+
+    def memory_bytes(self, batch: int = 1) -> int:
+        """Bytes held by the prepared weights and the buffers of one batch size."""
+        _, buf, keep = self._plan(batch)
+        arrays = {id(a): a for a in list(buf.values()) + keep}
+        for d in self.prep.data.values():
+            arrays.update({id(v): v for v in d.values() if isinstance(v, np.ndarray)})
+        return sum(a.nbytes for a in arrays.values())
+
+    # ------------------------------------------------------------------ one image
+    def preprocess(self, image):
+        """(x (1, C, H, W), image width, image height) for an image path or an HWC uint8 array."""
+        from tritnet.detect import from_uint8, letterbox, load_image
+        inp = self.model["input"]
+        c, h, w = inp["shape"]
+        im = load_image(image) if not isinstance(image, np.ndarray) else from_uint8(image)
+        if inp.get("preprocess") == "letterbox":
+            return letterbox(im, w, h)[None], im.shape[2], im.shape[1]
+        if im.shape[1:] != (h, w):
+            from PIL import Image
+            u8 = (im.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+            im = np.asarray(Image.fromarray(u8).resize((w, h), Image.BILINEAR), np.float32).transpose(2, 0, 1) / 255
+        mean = np.asarray(inp.get("mean") or [0] * c, np.float32)[:, None, None]
+        std = np.asarray(inp.get("std") or [1] * c, np.float32)[:, None, None]
+        return ((im - mean) / std)[None].astype(np.float32), im.shape[2], im.shape[1]
+
+    def classify(self, image, top: int = 5) -> list:
+        x, _, _ = self.preprocess(image)
+        out = self.forward(x)[0].reshape(-1)
+        node = self._nodes[self.outputs[0]]
+        if node["op"] == "softmax":
+            from .heads import activate
+            out = activate(node, out.reshape(-1, 1, 1))
+        e = np.exp(out - out.max())
+        probs = e / e.sum() if node["op"] != "softmax" else out
+        names = self.model.get("classes") or [str(i) for i in range(out.size)]
+        order = np.argsort(-out, kind="stable")[:top]
+        return [{"class": names[i] if i < len(names) else str(i), "index": int(i), "probability": float(probs[i])}
+                for i in order]
+
+    def detect(self, image, thresh: float = 0.24, nms: float = 0.45, names=None) -> list:
+        heads = [self._nodes[o] for o in self.outputs if self._nodes[o]["op"] in HEADS_OPS]
+        if not heads:
+            raise ValueError("this model has no region/yolo head to detect with")
+        x, im_w, im_h = self.preprocess(image)
+        outs = self.forward(x)
+        _, h, w = self.input_shape
+        return _detect_heads(heads, [o[0] for o in outs], im_w, im_h, w, h, thresh, nms,
+                             names or self.model.get("classes"))
