@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from . import darknet_cli
+from . import darknet_cli, detector_cli, runtime_cli, stage_cli
 
 
 def _add_quant_args(p: argparse.ArgumentParser):
@@ -23,7 +23,9 @@ def _add_quant_args(p: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tritnet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tritnet", description="Ternary-weight networks: train and evaluate classifiers and darknet "
+        "detectors, ternarize in stages, export packed files and run them on the CPU.")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     # ------------------------------------------------------------------ demo (the main job)
@@ -92,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the built-in models")
-    darknet_cli.add_parsers(sub)
+    detector_sub = darknet_cli.add_parsers(sub)
+    detector_cli.add_parsers(detector_sub)
+    detector_cli.add_top_parsers(sub)
+    stage_cli.add_parsers(sub)
+    runtime_cli.add_parsers(sub)
     return parser
 
 
@@ -201,7 +207,8 @@ def cmd_models(a):
 
 VERBS = {("demo", None): cmd_demo, ("classifier", "train"): cmd_classifier_train,
          ("classifier", "valid"): cmd_classifier_valid, ("classifier", "predict"): cmd_classifier_predict,
-         ("models", None): cmd_models, **darknet_cli.VERBS}
+         ("models", None): cmd_models, **darknet_cli.VERBS, **detector_cli.VERBS, **stage_cli.VERBS,
+         **runtime_cli.VERBS}
 
 
 def main(argv=None) -> int:

@@ -13,7 +13,8 @@ import json
 import time
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub):
+    """Add the darknet verbs; returns the `detector` sub-parsers so training verbs can join them."""
     det = sub.add_parser("detector", help="run darknet detectors (region/yolo cfgs)")
     dsub = det.add_subparsers(dest="action", required=True)
     t = dsub.add_parser("test", help="detect objects in one image, as `darknet detector test`")
@@ -44,6 +45,7 @@ def add_parsers(sub) -> None:
     i.add_argument("cfg")
     i.add_argument("weights", nargs="?", help="also check a .weights file against the cfg")
     i.add_argument("--json", action="store_true")
+    return dsub
 
 
 def _check_fraction(name: str, v: float) -> None:

@@ -17,6 +17,7 @@ import torch.nn as nn
 from ...nn import TernaryConv2d
 from .activations import Activation
 from .base import DarknetLayer, copy_into, register_section, to_numpy
+from .bn_train import darknet_bn_train
 
 
 class DarknetBatchNorm2d(nn.BatchNorm2d):
@@ -32,17 +33,16 @@ class DarknetBatchNorm2d(nn.BatchNorm2d):
             self.bias = None
 
     def forward(self, x):
-        dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
-            mean = x.mean(dims)
-            var = x.var(dims, unbiased=True)   # darknet's variance_cpu divides by batch*spatial - 1
+            # same formula, one autograd node (bn_train.py): darknet's variance_cpu divides by n - 1
+            y, mean, var = darknet_bn_train(x, self.weight, self.bias, self.eps)
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean.detach())
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var.detach())
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var)
                 self.num_batches_tracked += 1
-        else:
-            mean, var = self.running_mean, self.running_var
+            return y
+        mean, var = self.running_mean, self.running_var
         y = (x - mean.view(shape)) / (var.sqrt().view(shape) + self.eps)
         y = y * self.weight.view(shape)
         return y if self.bias is None else y + self.bias.view(shape)
@@ -87,6 +87,12 @@ def _load_sttn_pair(conv: TernaryConv2d) -> None:
         conv.weight2.copy_(w2)
 
 
+def _exact_ternary(conv: TernaryConv2d) -> torch.Tensor:
+    """Σ codes·scale over the layer's ternary terms (one for TWN/TTN/STTN, t_ex for TTN's REL)."""
+    terms = conv.ternary_terms()
+    return sum(codes.float() * scale for codes, scale in terms).to(conv.weight.dtype)
+
+
 @register_section("convolutional")
 class Convolutional(DarknetLayer):
     """conv → (BN with β | bias) → activation. ``ternary=1`` → TernaryConv2d with the build's method."""
@@ -120,8 +126,10 @@ class Convolutional(DarknetLayer):
         out = {"biases": to_numpy(self.bn.bias if self.bn is not None else self.conv.bias)}
         if self.bn is not None:
             out.update(_bn_arrays(self.bn))
-        # Ternary layers are written as their ternary values α·T (darknetTWN's save_convolutional_weights).
-        weight = self.conv.to_float().weight if self.ternary else self.conv.weight
+        # Ternary layers are written as their ternary values α·T (darknetTWN's save_convolutional_weights),
+        # rebuilt from codes and scales so the file holds exactly {−α, 0, α}: the straight-through sum the
+        # forward uses, w + (α·T − w), can be an ulp off α·T.
+        weight = _exact_ternary(self.conv) if self.ternary else self.conv.weight
         out["weights"] = to_numpy(weight)
         return out
 

@@ -1,0 +1,19 @@
+"""Fixtures for the detector tests (helpers in detector_helpers.py): a tiny synthetic dataset, and the shared
+real data (BCCD, darknet cfgs and weights), skipped when absent."""
+from pathlib import Path
+
+import pytest
+
+from detector_helpers import SHARED, make_dataset
+
+
+@pytest.fixture
+def shapes(tmp_path) -> Path:
+    return make_dataset(tmp_path / "shapes")
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not (SHARED / "bccd").is_dir():
+        pytest.skip(f"shared data not found at {SHARED}")
+    return SHARED

@@ -1,0 +1,145 @@
+"""Real training for a handful of iterations on tiny synthetic data: files, resume, ternary saving, v3 heads,
+learning, and the seed's ttt5 flow from its partial backbone."""
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from detector_helpers import YOLO_CFG, make_dataset, write_cfg
+from tritnet.darknet import load_weights, parse_cfg
+from tritnet.yolo import DetectorTrainConfig, map_detector, train_detector
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def run(data, cfg, **kw):
+    kw.setdefault("workers", 0)
+    kw.setdefault("progress", False)
+    return train_detector(DetectorTrainConfig(str(data), str(cfg), **kw))
+
+
+def test_training_writes_darknets_files_and_resumes_exactly(shapes, tmp_path, capsys):
+    cfg = write_cfg(tmp_path / "tiny.cfg", max_batches=4)
+    r = run(shapes, cfg, save_every=2)
+    backup = shapes.parent / "backup"
+    names = {p.name for p in backup.iterdir()}
+    assert {"tiny_final.weights", "tiny.minloss.weights", "tiny_2.weights", "tiny_4.weights", "tiny.ckpt",
+            "tiny_log.csv", "tiny_chart.png", "tiny_args.yaml"} <= names
+    log = rows(backup / "tiny_log.csv")
+    assert [int(x["iteration"]) for x in log] == [1, 2, 3, 4] and all(np.isfinite(float(x["loss"])) for x in log)
+    # avg loss = .9 avg + .1 loss, starting at the first loss; lr = .01·(b/2)^4 during burn_in=2
+    losses = [float(x["loss"]) for x in log]
+    assert float(log[1]["avg_loss"]) == pytest.approx(.9 * losses[0] + .1 * losses[1], rel=1e-5)
+    assert float(log[0]["lr"]) == pytest.approx(.01 * (1 / 2) ** 4) and float(log[2]["lr"]) == pytest.approx(.01)
+    # minloss only after burn_in (iteration > 2)
+    assert "minloss" not in log[1]["saved"] and log[2]["saved"].startswith("tiny.minloss.weights")
+    w = load_weights(parse_cfg(cfg), backup / "tiny_final.weights")
+    assert w.complete and w.header.seen == 32 and r["iterations"] == 4
+    assert "4: " in capsys.readouterr().out                    # darknet's per-iteration line without a bar
+
+    # "kill" after 4 iterations, then resume to 6: the same weights as 6 iterations in one go
+    cfg6 = write_cfg(tmp_path / "tiny.cfg", max_batches=6)
+    run(shapes, cfg6, resume=True)
+    resumed = (backup / "tiny_final.weights").read_bytes()
+    assert [int(x["iteration"]) for x in rows(backup / "tiny_log.csv")] == [1, 2, 3, 4, 5, 6]
+    run(shapes, cfg6, backup=str(tmp_path / "straight"))
+    assert (tmp_path / "straight" / "tiny_final.weights").read_bytes() == resumed
+
+
+def test_weights_header_continues_the_schedule_and_clear_restarts_it(shapes, tmp_path):
+    cfg = write_cfg(tmp_path / "tiny.cfg", max_batches=2)
+    run(shapes, cfg)
+    final = shapes.parent / "backup" / "tiny_final.weights"
+    cfg3 = write_cfg(tmp_path / "tiny.cfg", max_batches=3)
+    r = run(shapes, cfg3, weights=str(final))                     # seen = 16 in the header: iteration 2 → 3
+    assert r["iterations"] == 3 and r["seen"] == 24
+    r = run(shapes, cfg3, weights=str(final), clear=True)
+    assert r["iterations"] == 3 and r["seen"] == 24 and len(rows(shapes.parent / "backup" / "tiny_log.csv")) == 3
+
+
+def test_ternary_layers_train_float_and_save_ternary(shapes, tmp_path):
+    cfg = write_cfg(tmp_path / "tern.cfg", max_batches=2, ternary=True)
+    run(shapes, cfg)
+    w = load_weights(parse_cfg(cfg), shapes.parent / "backup" / "tern_final.weights")
+    for index in (0, 2, 4, 6):
+        values = np.unique(np.abs(w.layers[index]["weights"]))
+        assert len(values) == 2 and values[0] == 0        # {0, α}: darknetTWN writes α·T
+    m = map_detector(shapes, cfg, shapes.parent / "backup" / "tern_final.weights", workers=0)["result"]
+    assert 0 <= m.map11 <= 1 and m.truths == 6
+
+
+def test_yolo_v3_heads_and_multiscale_train(shapes, tmp_path):
+    cfg = write_cfg(tmp_path / "v3.cfg", YOLO_CFG, max_batches=2)
+    r = run(shapes, cfg, map=True, map_every=1)
+    log = rows(shapes.parent / "backup" / "v3_log.csv")
+    assert len(log) == 2 and log[0]["map"] != "" and r["best_map"] >= 0
+    assert "v3_best.weights" in log[0]["saved"]
+    # random=1 on a 48x32 cfg (stride 8, 4 grid rows): darknet_sdl's rule, ih = (rand % 4)/2 + 3 rows and
+    # iw = ih + 2 columns, the same size for 10 iterations
+    ms = write_cfg(tmp_path / "ms.cfg", max_batches=2, random=1)
+    ms.write_text(ms.read_text().replace("width=32", "width=48"))
+    run(shapes, ms)
+    log = rows(shapes.parent / "backup" / "ms_log.csv")
+    sizes = {(int(x["width"]), int(x["height"])) for x in log}
+    assert len(sizes) == 1 and sizes <= {(40, 24), (48, 32)}
+
+
+def test_a_tiny_detector_learns(tmp_path):
+    """30 iterations on 8 images of two coloured boxes (64x64 input): the loss falls, the assigned anchors'
+    boxes close in on the truths (darknet's "Avg IOU" from ~.25) and the boxes are found (mAP well above 0)."""
+    data = make_dataset(tmp_path / "d", n_train=8, n_valid=0, seed=3)
+    (tmp_path / "d" / "valid.txt").write_text((tmp_path / "d" / "train.txt").read_text())
+    cfg = write_cfg(tmp_path / "learn.cfg", max_batches=30, size=64, subdivisions=1)
+    text = cfg.read_text().replace("hue=.1", "hue=0").replace("saturation=1.5", "saturation=1") \
+        .replace("exposure=1.5", "exposure=1").replace("jitter=.2", "jitter=0")
+    cfg.write_text(text)
+    run(data, cfg)
+    log = rows(tmp_path / "d" / "backup" / "learn_log.csv")
+    assert float(log[-1]["avg_loss"]) < 0.35 * float(log[0]["loss"])
+    last = log[-5:]
+    assert np.mean([float(x["avg_iou"]) for x in last]) > 0.45 and np.mean([float(x["recall"]) for x in last]) > 0.5
+    m = map_detector(data, cfg, tmp_path / "d" / "backup" / "learn_final.weights", workers=0)["result"]
+    assert m.map11 > 0.1, m
+
+
+def test_ttt5_from_the_partial_backbone_on_bccd(shared, tmp_path):
+    """The seed's flow: ttt5_224_160 edited to BCCD's 3 classes, the 7-layer backbone loaded, 2 iterations."""
+    from tritnet import darknet as dn
+    from tritnet.yolo import set_classes, set_schedule, voc_label
+    r = voc_label([shared / "bccd"], tmp_path / "bccd", ["val"], ["test"], names=["RBC", "WBC", "Platelets"],
+                  name="bccd")
+    cfg = dn.parse_cfg(shared / "darknet" / "cfg" / "ttt5_224_160.cfg")
+    set_classes(cfg, 3)
+    set_schedule(cfg, batch=4, subdivisions=2, max_batches=2)
+    assert cfg.layers[-2].param("filters") == 40
+    path = tmp_path / "ttt5_bccd.cfg"
+    path.write_text(dn.dump_cfg(cfg))
+    out = run(r["data"], path, weights=str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"))
+    assert out["iterations"] == 2
+    w = load_weights(cfg, tmp_path / "bccd" / "backup" / "ttt5_bccd_final.weights")
+    first = load_weights(cfg, shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights")
+    assert w.complete and first.filled == 4
+    # the backbone moved (trained), but stayed close to where it started
+    delta = np.abs(w.layers[0]["weights"] - first.layers[0]["weights"]).max()
+    assert 0 < delta < 0.05
+
+
+def test_two_processes_average_gradients_and_count_images_like_darknet_gpus(shapes, tmp_path):
+    """torchrun through the real command: each process draws its own batch; seen grows by batch·processes, so
+    the iteration counter advances by 2 per step (darknet's -gpus), and the learning rate is doubled."""
+    import subprocess
+    import sys
+    cfg = write_cfg(tmp_path / "ddp.cfg", max_batches=4)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "tritnet",
+           "detector", "train", str(shapes), str(cfg), "--workers", "0", "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = rows(shapes.parent / "backup" / "ddp_log.csv")
+    assert [int(x["iteration"]) for x in log] == [2, 4]
+    assert float(log[0]["lr"]) == pytest.approx(2 * .01 * (2 / 2) ** 4)       # burn_in=2 reached, ×2 processes
+    w = load_weights(parse_cfg(cfg), shapes.parent / "backup" / "ddp_final.weights")
+    assert w.header.seen == 32

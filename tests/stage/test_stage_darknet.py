@@ -1,0 +1,103 @@
+"""A two-stage darknet plan on a tiny region detector and synthetic images, end to end: each stage trains
+from the previous stage's min-loss .weights (α·T in its ternary layers), a kill in stage B resumes from B's
+own checkpoint, and the report scores every stage with mAP@0.5 and average IoU."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from tritnet.darknet import DarknetNet, load_weights, parse_cfg, ternary_layers
+from tritnet.stage import plan_from_dict, run_plan
+from tritnet.yolo import train as yolo_train
+
+from stage_helpers import TINY_REGION_CFG, make_shapes
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dk")
+    data = make_shapes(root / "shapes")
+    cfg = root / "tiny.cfg"
+    cfg.write_text(TINY_REGION_CFG)
+    start = root / "float.weights"
+    torch.manual_seed(0)
+    DarknetNet(str(cfg), None).save_weights(start)          # a float network to start from
+    plan = plan_from_dict({"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start),
+                           "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16},
+                           "stages": [{"name": "A", "layers": [4]},
+                                      {"name": "B", "add": "0-2", "train": {"max_batches": 4}}]}, "tiny.yaml")
+    out = root / "out"
+    configs, starts = [], []
+    real_train, real_start, real_loader = yolo_train.train_detector, yolo_train.starting_point, yolo_train.train_loader
+
+    def train(c):
+        configs.append(c)
+        return real_train(c)
+
+    def starting_point(net, *a, **k):
+        s = real_start(net, *a, **k)
+        starts.append({n: p.detach().clone() for n, p in net.state_dict().items()})
+        return s
+
+    def loader(*a, **k):                                     # the first B run dies fetching its 2nd batch
+        batches = real_loader(*a, **k)
+        if len(configs) != 2:
+            return batches
+
+        def dies():
+            for n, item in enumerate(batches):
+                if n == 1:
+                    raise KeyboardInterrupt("simulated kill")
+                yield item
+        return dies()
+
+    quiet = dict(workers=0, progress=False, echo=lambda s: None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(yolo_train, "train_detector", train)
+        mp.setattr(yolo_train, "starting_point", starting_point)
+        mp.setattr(yolo_train, "train_loader", loader)
+        with pytest.raises(KeyboardInterrupt):
+            run_plan(plan, out, **quiet)
+        result = run_plan(plan, out, **quiet)
+    return {"out": out, "result": result, "configs": configs, "starts": starts, "start": start}
+
+
+def test_stages_chain_on_min_loss_weights(staged):
+    out, configs = staged["out"], staged["configs"]
+    assert [c.cfg.split("/")[-1] for c in configs] == ["tiny_A.cfg", "tiny_B.cfg", "tiny_B.cfg"]
+    assert configs[0].weights == str(staged["start"]) and configs[0].clear
+    assert configs[1].weights == str(out / "A" / "tiny_A.weights") and configs[1].clear and not configs[1].resume
+    assert configs[2].resume and not configs[2].clear                    # the rerun continues B
+    a = out / "A" / "tiny_A.weights"
+    assert a.read_bytes() == (out / "A" / "backup" / "tiny_A.minloss.weights").read_bytes()
+    saved = load_weights(parse_cfg(out / "B" / "tiny_B.cfg"), a).layers
+    b_start = staged["starts"][1]
+    for i in (0, 2, 4, 5):
+        assert np.array_equal(b_start[f"layers.{i}.conv.weight"].numpy().ravel(), saved[i]["weights"].ravel()), i
+    layer4 = saved[4]["weights"].ravel()                         # ternary in A: written as α·T
+    assert len(np.unique(np.abs(layer4[layer4 != 0]).round(6))) == 1
+
+
+def test_stage_cfgs_and_resumed_log(staged):
+    out = staged["out"]
+    assert ternary_layers(parse_cfg(out / "A" / "tiny_A.cfg")) == [4]
+    b = parse_cfg(out / "B" / "tiny_B.cfg")
+    assert ternary_layers(b) == [0, 2, 4] and b.net.param("max_batches") == 4
+    assert all(s.get("ternary") in ("0", "1") for s in b.layers if s.type == "convolutional")
+    log = list(csv.DictReader(open(out / "B" / "backup" / "tiny_B_log.csv")))
+    assert [int(r["iteration"]) for r in log] == [1, 2, 3, 4]
+
+
+def test_report_scores_each_stage(staged):
+    rows, out = staged["result"]["rows"], staged["out"]
+    assert [r["stage"] for r in rows] == ["start (float)", "A", "B"]
+    assert [r["ternary_layers"] for r in rows] == [0, 1, 3] and rows[0]["layers"] == 4
+    for r in rows:
+        assert 0 <= r["map"] <= 100 and 0 <= r["avg_iou"] <= 100
+    assert rows[2]["budget"] == 4 and rows[1]["train_seconds"] > 0
+    assert rows[2]["packed_2bit_bytes"] < rows[1]["packed_2bit_bytes"] < rows[0]["float32_bytes"]
+    md = (out / "report.md").read_text()
+    assert "mAP@0.5" in md and "avg IoU" in md and "| B | 3/4 |" in md
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "tiny.cfg").is_file() and ternary_layers(parse_cfg(out / "tiny.cfg")) == []

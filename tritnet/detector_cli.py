@@ -1,0 +1,220 @@
+"""The detector training and evaluation verbs of the ``tritnet`` command, in darknet's argument order::
+
+    tritnet detector train  DATA CFG [WEIGHTS] [--clear] [--map] [--gpus 0,1]
+    tritnet detector map    DATA CFG WEIGHTS [--thresh .25] [--json]
+    tritnet detector recall DATA CFG WEIGHTS
+    tritnet detector valid  DATA CFG WEIGHTS [--outdir results]
+    tritnet voc_label VOC_ROOT [VOC_ROOT ...] --out DIR [--train trainval] [--valid test]
+
+``add_parsers(detector_subparsers)`` adds the four actions under ``detector``; ``add_top_parsers(sub)`` adds
+``voc_label``; ``VERBS`` maps (verb, action) to the function running it. Each function is argv → one
+library call (``tritnet.yolo``) → printed result; user errors are ValueError/FileNotFoundError naming the
+file, which the main CLI prints before exiting with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _common(p, weights_required: bool = True):
+    p.add_argument("data", help=".data file (classes, train, valid, names, backup)")
+    p.add_argument("cfg", help="darknet .cfg")
+    if weights_required:
+        p.add_argument("weights", help="darknet .weights (or a training .ckpt)")
+    p.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
+                   help="ternarizer for ternary=1 layers (float: run the stored weights as they are)")
+
+
+def _eval_opts(p):
+    p.add_argument("--no-letterbox", dest="letterbox", action="store_false",
+                   help="stretch images to the network size instead of darknet's letterbox")
+    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def add_parsers(dsub) -> None:
+    t = dsub.add_parser("train", help="train a region/yolo detector, as `darknet detector train`")
+    _common(t, weights_required=False)
+    t.add_argument("weights", nargs="?", default=None, help="initial .weights (a prefix such as a backbone is fine)"
+                   " or a .ckpt to continue from")
+    t.add_argument("--clear", action="store_true", help="restart the iteration count (seen = 0)")
+    t.add_argument("--map", action="store_true", help="measure mAP@0.5 on the valid set during training; keep "
+                   "<base>_best.weights")
+    t.add_argument("--map-every", type=int, default=None, help="iterations between mAP measurements (default 4 epochs)")
+    t.add_argument("--thresh", type=float, default=0.25, help="confidence threshold of the --map counts")
+    t.add_argument("--gpus", default=None, help="CUDA device ids, e.g. 0,1 (one process each); or use torchrun")
+    t.add_argument("--backup", default=None, help="output folder (default: the .data file's backup=)")
+    t.add_argument("--resume", action="store_true", help="continue from <backup>/<cfg>.ckpt after a kill")
+    t.add_argument("--multiscale", choices=["auto", "darknet", "sdl", "off"], default="auto",
+                   help="with random=1: darknet's 320..608 squares, darknet_sdl's ttt5 sizes, or off")
+    t.add_argument("--save-every", type=int, default=None, help="write <base>_<i>.weights every N iterations")
+    t.add_argument("--minloss-epochs", action="store_true", help="also keep <base>_<epoch>.minloss.weights")
+    t.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
+    t.add_argument("--cache-mb", type=float, default=4096, help="decode all images into memory up to this size")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
+    t.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+
+    m = dsub.add_parser("map", help="per-class AP, mAP@0.5 (VOC2007 and AUC), precision/recall/F1, as AlexeyAB's map")
+    _common(m)
+    m.add_argument("--thresh", type=float, default=0.25, help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
+    m.add_argument("--iou-thresh", type=float, default=0.5)
+    _eval_opts(m)
+
+    r = dsub.add_parser("recall", help="darknet's recall report (proposals, recall, IoU)")
+    _common(r)
+    r.add_argument("--thresh", type=float, default=0.001, help="objectness threshold (darknet: .001)")
+    r.add_argument("--iou-thresh", type=float, default=0.5)
+    r.add_argument("--nms", type=float, default=0.4)
+    r.add_argument("--quiet", action="store_true", help="only the final line")
+    _eval_opts(r)
+
+    v = dsub.add_parser("valid", help="write VOC comp4 and COCO detection files; COCO mAP@[.5:.95]")
+    _common(v)
+    v.add_argument("--outdir", default="results")
+    v.add_argument("--prefix", default="comp4_det_test_")
+    v.add_argument("--format", default="voc,coco", help="voc, coco or voc,coco")
+    v.add_argument("--thresh", type=float, default=0.005)
+    v.add_argument("--nms", type=float, default=0.45)
+    v.add_argument("--no-coco-eval", dest="coco_eval", action="store_false", help="skip pycocotools")
+    _eval_opts(v)
+
+
+def add_top_parsers(sub) -> None:
+    p = sub.add_parser("voc_label", help="Pascal VOC tree(s) → darknet lists, labels and .data (voc_label.py)")
+    p.add_argument("roots", nargs="+", help="VOC trees (folders with Annotations/, ImageSets/Main/, JPEGImages/)")
+    p.add_argument("--out", required=True, help="output folder (never inside a VOC tree)")
+    p.add_argument("--train", default="trainval", help="image sets for training, comma-separated")
+    p.add_argument("--valid", default="test", help="image sets for validation, comma-separated")
+    p.add_argument("--names", default=None, help="class order: a .names file or comma-separated names "
+                   "(default: order of first appearance)")
+    p.add_argument("--name", default="voc", help="name of the .data and .names files")
+    p.add_argument("--copy", action="store_true", help="copy images instead of linking them")
+    p.add_argument("--json", action="store_true")
+
+
+def _plain_warnings() -> None:
+    """Skipped data entries print as one line each (``warning: FILE: problem; skipped``), not as a source
+    listing: the file at fault is the data file, not tritnet's."""
+    import warnings
+
+    from .yolo.labels import DataWarning
+    original = warnings.formatwarning
+    if getattr(original, "tritnet_plain", False):
+        return
+
+    def fmt(message, category, filename, lineno, line=None):
+        if issubclass(category, DataWarning):
+            return f"warning: {message}\n"
+        return original(message, category, filename, lineno, line)
+    fmt.tritnet_plain = True
+    warnings.formatwarning = fmt
+
+
+def _method(a):
+    return None if a.method == "float" else a.method
+
+
+def _check_unit(name, v):
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"--{name} must be between 0 and 1, got {v}")
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    _plain_warnings()
+    from .yolo import DetectorTrainConfig, launch
+    c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
+                            method=_method(a), backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
+                            multiscale=a.multiscale, save_every=a.save_every, minloss_epochs=a.minloss_epochs,
+                            resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
+    try:
+        r = launch(c, a.gpus)
+    except KeyboardInterrupt:
+        print("tritnet: interrupted; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    if a.json:
+        print(json.dumps(r, indent=2))
+    else:
+        extra = f", mAP@0.5 {100 * r['map']:.2f}% (best {100 * r['best_map']:.2f}%)" if "map" in r else ""
+        print(f"done: {r.get('iterations')} iterations, avg loss {r.get('avg_loss', 0):.4f}{extra}; "
+              f"weights in {r.get('backup')}")
+
+
+def cmd_map(a: argparse.Namespace) -> None:
+    _plain_warnings()
+    from .yolo import map_detector
+    from .yolo.report import format_map
+    _check_unit("thresh", a.thresh)
+    _check_unit("iou-thresh", a.iou_thresh)
+    r = map_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, method=_method(a),
+                     letterbox=a.letterbox, batch=a.batch, workers=a.workers, progress=not a.json)
+    if a.json:
+        print(json.dumps({**r["result"].to_dict(), "skipped": r["skipped"], "seconds": r["seconds"],
+                          "images_per_s": r["images_per_s"]}, indent=2))
+        return
+    print(format_map(r["result"]))
+    print(f"Total Detection Time: {r['seconds']:.1f} Seconds ({r['images_per_s']:.1f} images/s)")
+
+
+def cmd_recall(a: argparse.Namespace) -> None:
+    _plain_warnings()
+    from .yolo import recall_detector
+    from .yolo.report import format_recall_line
+    _check_unit("thresh", a.thresh)
+    r = recall_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, nms=a.nms,
+                        method=_method(a), letterbox=a.letterbox, batch=a.batch, workers=a.workers)
+    if a.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "lines"}, indent=2))
+        return
+    lines = r["lines"] if not a.quiet else r["lines"][-1:]
+    for line in lines:
+        print(format_recall_line(line))
+
+
+def cmd_valid(a: argparse.Namespace) -> None:
+    _plain_warnings()
+    from .yolo import valid_detector
+    formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
+    bad = set(formats) - {"voc", "coco"}
+    if bad or not formats:
+        raise ValueError(f"--format takes voc, coco or voc,coco, got {a.format!r}")
+    r = valid_detector(a.data, a.cfg, a.weights, a.outdir, prefix=a.prefix, formats=formats, thresh=a.thresh,
+                       nms=a.nms, coco_eval=a.coco_eval, method=_method(a), letterbox=a.letterbox, batch=a.batch,
+                       workers=a.workers)
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return
+    for name, path in r["written"].items():
+        print(f"{name}: {path}")
+    if "coco_results" in r:
+        print(f"COCO results: {r['coco_results']}")
+    if "coco" in r:
+        c = r["coco"]
+        print(f"COCO mAP@[.50:.95] = {c['AP']:.4f}  AP50 = {c['AP50']:.4f}  AP75 = {c['AP75']:.4f}")
+
+
+def cmd_voc_label(a: argparse.Namespace) -> None:
+    _plain_warnings()
+    from pathlib import Path
+
+    from .darknet import read_names
+    from .yolo import voc_label
+    names = None
+    if a.names:
+        names = read_names(a.names) if Path(a.names).is_file() else [n.strip() for n in a.names.split(",") if n.strip()]
+    split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
+    r = voc_label(a.roots, a.out, split(a.train), split(a.valid), names, a.name, a.copy)
+    if a.json:
+        print(json.dumps(r, indent=2))
+        return
+    print(f"{r['images']} images, {r['boxes']} boxes ({r['difficult_boxes']} difficult), {r['skipped']} skipped; "
+          f"classes: {', '.join(r['classes'])}")
+    print(f"data file: {r['data']}")
+
+
+VERBS = {("detector", "train"): cmd_train, ("detector", "map"): cmd_map, ("detector", "recall"): cmd_recall,
+         ("detector", "valid"): cmd_valid, ("voc_label", None): cmd_voc_label}

@@ -1,0 +1,137 @@
+"""From a plan to the stages the runner trains: layer sets resolved against the model, ``train`` merged
+(plan, then stage, then command-line overrides) and checked by the backend, one fingerprint per stage.
+Stage k trains with ``seed + k``, so the stages do not all see the same batches first (with darknet's
+min-loss rule that made every short stage keep the weights of its first few iterations).
+
+The fingerprint covers everything that decides a stage's result (its layers, method, chain, settings and
+the fingerprint of the stage before it, or the initial weights), so a rerun skips a finished stage only if
+it would train the same thing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Optional, Union
+
+from .plan import Plan, PlanError, Stage, did_you_mean, where
+
+__all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields"]
+
+
+@dataclass
+class StageRun:
+    index: int
+    name: str
+    ternary: list               # layer ids (darknet indices / classifier positions), sorted
+    method: Optional[str]       # None for a stage without ternary layers
+    chain: str
+    train: dict                 # merged and checked settings
+    fingerprint: str
+
+
+def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None) -> list:
+    layers = backend.layers
+    src = plan.source
+    base = backend.check_train(plan.train, where(src, "train"))
+    try:
+        forced = backend.check_train(overrides or {}, "--set")
+    except PlanError as e:                      # "--set max_batchs: ...", as typed on the command line
+        raise PlanError(str(e).replace("--set.", "--set ", 1)) from None
+    runs, previous, prev_print = [], [], plan.weights or ""
+    for i, st in enumerate(plan.stages):
+        path = f"stages[{i}]"
+        key = "layers" if st.layers is not None else "add"
+        picked = layers.resolve(getattr(st, key), where(src, f"{path}.{key}"))
+        chosen = sorted(set(picked) | set(previous)) if key == "add" else picked
+        dropped = sorted(set(previous) - set(chosen))
+        if dropped:
+            names = ", ".join(layers.name_of(d) for d in dropped[:4])
+            raise PlanError(f"{where(src, path + '.layers')}: drops layers that {plan.stages[i - 1].name} made ternary "
+                            f"({names}); a stage can only add ternary layers")
+        chain = st.chain or plan.default_chain
+        if chain not in backend.chains:
+            raise PlanError(f"{where(src, path + '.chain')}: {chain!r} is not available for {plan.kind} plans "
+                            f"(choose {' or '.join(backend.chains)})")
+        train = {**base, **backend.check_train(st.train, where(src, path + ".train")), **forced}
+        if i:   # stage k shuffles with seed + k: the same seed would replay the same first batches every stage
+            train["seed"] = train.get("seed", 0) + i
+        method = (st.method or plan.method) if chosen else None
+        run = StageRun(i, st.name, chosen, method, chain, train, "")
+        backend.check_stage(run, where(src, path))
+        blob = json.dumps([prev_print, chosen, method, chain, train, plan.model, plan.classes, plan.data],
+                          sort_keys=True, default=str)
+        run.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        runs.append(run)
+        previous, prev_print = chosen, run.fingerprint
+    return runs
+
+
+def direct_plan(plan: Plan, backend, runs: list) -> Plan:
+    """The comparison run: every layer ternary in one stage, trained for the plan's total budget (the sum
+    of the stages' epochs or max_batches) with the first stage's schedule stretched to it, then the plan's
+    ``direct:`` overrides."""
+    total = sum(backend.budget(r.train) for r in runs)
+    train = {**backend.stretch(runs[0].train, total), **plan.direct}
+    stage = Stage(name="direct", layers="all", chain=plan.stages[-1].chain, train=train)
+    return dataclasses.replace(plan, stages=[stage], train={}, direct={})
+
+
+# ---------------------------------------------------------------------------------------------- values
+def coerce_fields(cls, values: dict, where_: str, reserved=()) -> dict:
+    """``values`` checked against the fields of dataclass ``cls`` (types from its annotations); unknown or
+    reserved keys and values of the wrong type are PlanErrors naming ``where_.key``."""
+    hints = typing.get_type_hints(cls)
+    allowed = [f.name for f in dataclasses.fields(cls) if f.name not in reserved]
+    out = {}
+    for k, v in values.items():
+        if k in reserved:
+            raise PlanError(f"{where_}.{k}: set by the stage runner, not by the plan")
+        if k not in allowed:
+            raise PlanError(f"{where_}.{k}: unknown setting{did_you_mean(k, allowed)}")
+        out[k] = _coerce(v, hints[k], f"{where_}.{k}")
+    return out
+
+
+def _coerce(v, hint, at):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        if v is None and type(None) in args:
+            return None
+        error = None
+        for a in args:
+            if a is not type(None):
+                try:
+                    return _coerce(v, a, at)
+                except PlanError as e:
+                    error = error or e
+        raise error
+    if hint is bool:
+        if isinstance(v, bool):
+            return v
+        raise PlanError(f"{at}: expected true or false, got {v!r}")
+    if hint is int:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        raise PlanError(f"{at}: expected an integer, got {v!r}")
+    if hint is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, str):      # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                return float(v)
+            except ValueError:
+                pass
+        raise PlanError(f"{at}: expected a number, got {v!r}")
+    if hint is str:
+        if isinstance(v, str):
+            return v
+        raise PlanError(f"{at}: expected a string, got {v!r}")
+    if origin is tuple:
+        seq = v if isinstance(v, (list, tuple)) else [v]
+        return tuple(_coerce(x, args[0], at) for x in seq)
+    return v
+

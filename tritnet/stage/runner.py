@@ -1,0 +1,162 @@
+"""Run a staged plan unattended, the seeds' darknet.sh as a loop::
+
+    for each stage:  write its cfg → start from the previous stage's chosen weights (the first stage from
+                     the plan's weights) → train with its own schedule → keep the chain checkpoint
+                     (min-loss, best or last) → score it → record it in state.json
+    then:            report.md / report.csv / loss.png
+
+Output folder (default ``runs/stage/<plan name>``)::
+
+    stages.yaml          the resolved plan: every stage's ternary layers, method, chain and settings
+    state.json           finished stages (a rerun skips them), the running one (a rerun resumes it)
+    <name>.cfg           darknet: the base network, all float (what the float row is scored with)
+    <stage>/             one folder per stage (see darknet_backend / classifier_backend)
+    report.md, report.csv, loss.png
+
+Resume: a stage killed in the middle continues from its own last checkpoint (``detector train --resume``,
+``classifier train --resume``); a finished stage is never trained again. The stages must be the same as
+in the first run (a fingerprint per stage checks it), else the runner stops and says so.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from .plan import Plan, PlanError, plan_from_dict, plan_to_dict
+from .report import write_report
+from .resolve import direct_plan, resolve_stages
+from .state import State, copy_atomic, write_text_atomic
+
+__all__ = ["run_plan", "make_backend", "format_plan", "compact"]
+
+
+def _find(value: Optional[str], plan: Plan, key: str) -> Optional[str]:
+    """An absolute path for a plan's file: as given (relative to the working folder), else relative to the
+    plan file's folder."""
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    tries = [p] if p.is_absolute() else [Path.cwd() / p] + ([Path(plan.source).parent / p] if plan.source else [])
+    for t in tries:
+        if t.exists():
+            return str(t.resolve())
+    raise FileNotFoundError(f"{plan.source or '<plan>'}: {key}: {value}: no such file "
+                            f"(looked in {', '.join(str(t.parent) for t in tries)}); pass --{key} PATH")
+
+
+def make_backend(plan: Plan, *, device="auto", workers=2, progress=True):
+    if plan.kind == "darknet":
+        from .darknet_backend import DarknetBackend
+        return DarknetBackend(plan, Path(plan.model), device=device, workers=workers, progress=progress)
+    from .classifier_backend import ClassifierBackend
+    return ClassifierBackend(plan, device=device, workers=workers, progress=progress)
+
+
+def compact(ids) -> str:
+    """[2, 4, 5, 6, 8] → '2, 4-6, 8'."""
+    parts, ids, i = [], sorted(ids), 0
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        parts.append(str(ids[i]) if i == j else f"{ids[i]}-{ids[j]}")
+        i = j + 1
+    return ", ".join(parts) or "-"
+
+
+def format_plan(plan: Plan, backend, runs) -> str:
+    n = len(backend.layers.ids)
+    lines = [f"plan {plan.name}: {plan.kind} {plan.model}, {n} weight layers, method {plan.method}",
+             f"{'stage':<10} {'ternary':>8} {'share':>6} {backend.budget_key:>12}  {'chain':<8} new ternary layers"]
+    previous = set()
+    for r in runs:
+        new = sorted(set(r.ternary) - previous)
+        lines.append(f"{r.name:<10} {len(r.ternary):>4}/{n:<3} {100 * len(r.ternary) / n:>5.0f}% "
+                     f"{backend.budget(r.train):>12}  {r.chain:<8} {compact(new)}")
+        if backend.layers.by_name and new:
+            lines.append(" " * 50 + f"({', '.join(backend.layers.names[i] for i in new)})")
+        previous = set(r.ternary)
+    return "\n".join(lines)
+
+
+def _stages_yaml(plan, backend, runs) -> str:
+    return yaml.safe_dump({"plan": plan.name, "kind": plan.kind, "model": plan.model, "data": plan.data,
+                           "weights": plan.weights, "stages": [
+                               {"name": r.name, "method": r.method, "chain": r.chain, "ternary": r.ternary,
+                                "ternary_names": [backend.layers.name_of(i) for i in r.ternary],
+                                "train": {k: list(v) if isinstance(v, tuple) else v for k, v in r.train.items()},
+                                "fingerprint": r.fingerprint} for r in runs]}, sort_keys=False, default_flow_style=None)
+
+
+def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run: bool = False, direct: bool = False,
+             device: str = "auto", workers: int = 2, progress: bool = True, echo: Callable = print) -> dict:
+    """Run (or with ``dry_run`` only write and print) every stage of ``plan``; ``direct`` instead trains one
+    stage with every layer ternary for the plan's total budget. ``overrides`` ({key: value}) replace
+    ``train`` settings in every stage. Returns {"out", "stages", "plan", and after a run "rows",
+    "markdown", "report_md", "report_csv", "loss_png"}."""
+    plan = plan_from_dict(plan_to_dict(plan), plan.source)          # the same checks as a YAML file
+    if plan.kind == "darknet":
+        plan.model = _find(plan.model, plan, "model")
+    if not dry_run:
+        if not plan.data:
+            raise PlanError(f"{plan.source or '<plan>'}: data: missing (a .data file or data set); pass --data")
+        if plan.kind == "darknet" or not plan.data.isidentifier():  # classifier data may be a name ("cifar10")
+            plan.data = _find(plan.data, plan, "data")
+        plan.weights = _find(plan.weights, plan, "weights")
+    backend = make_backend(plan, device=device, workers=workers, progress=progress)
+    runs = resolve_stages(plan, backend, overrides)
+    if direct:
+        plan = direct_plan(plan, backend, runs)
+        runs = resolve_stages(plan, backend)                     # overrides are in the stretched schedule
+    out = Path(out or Path("runs") / "stage" / (plan.name + ("-direct" if direct else ""))).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "stages.yaml", _stages_yaml(plan, backend, runs))
+    for r in runs:
+        backend.write_stage(r, out / r.name)
+    table = format_plan(plan, backend, runs)
+    echo(table)
+    result = {"out": str(out), "plan": table, "stages": [{"name": r.name, "ternary": r.ternary} for r in runs]}
+    if dry_run:
+        echo(f"dry run: stage files written to {out}")
+        return result
+
+    state = State(out / "state.json")
+    for r in runs:
+        rec = state.stage(r.name)
+        if rec and rec.get("fingerprint") not in (None, r.fingerprint):
+            raise PlanError(f"{state.path}: stage {r.name} was started with other settings, layers or starting "
+                            f"weights; run the changed plan in another --out folder (or delete {out})")
+    if plan.weights and (state.data.get("start") or {}).get("weights") != plan.weights:
+        echo(f"scoring the starting weights {plan.weights}")
+        state.data["start"] = {**backend.evaluate_start(plan.weights, out, runs[0]), "weights": plan.weights}
+        state.save()
+
+    start = plan.weights
+    for r in runs:
+        folder, rec = out / r.name, state.stage(r.name)
+        if rec and rec.get("status") == "done" and Path(rec["weights"]).is_file():
+            echo(f"stage {r.name}: finished in an earlier run, not repeated")
+            start = rec["weights"]
+            continue
+        resume = rec is not None and backend.has_partial(r, folder)
+        state.update(r.name, fingerprint=r.fingerprint, status="running", start=start)
+        echo(f"stage {r.name}: {len(r.ternary)}/{len(backend.layers.ids)} layers ternary, "
+             + (f"resuming from its last checkpoint in {folder}" if resume else f"starting from {start or 'scratch'}"))
+        t0 = time.time()
+        try:
+            backend.train(r, start, folder, resume)
+        finally:
+            state.add_seconds(r.name, time.time() - t0)
+        chosen = backend.chosen(r, folder)
+        saved = copy_atomic(chosen, folder / backend.weights_name(r))
+        scores = backend.evaluate(r, saved, folder)
+        state.update(r.name, status="done", chosen=str(chosen), weights=str(saved), **scores)
+        start = str(saved)
+
+    kind = "direct (all layers at once)" if direct else f"{len(runs)} stage{'s' if len(runs) > 1 else ''}"
+    report = write_report(out, backend, runs, state, f"{plan.name}: {kind}, {plan.model}")
+    echo(report["markdown"])
+    return {**result, **report}

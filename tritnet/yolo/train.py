@@ -1,0 +1,298 @@
+"""``detector train``: darknet's ``train_detector``, readable top to bottom.
+
+    cfg = DetectorTrainConfig(data="bccd.data", cfg="ttt5_bccd.cfg", weights="ttt5_pre_141_conv7.weights")
+    result = train_detector(cfg)
+
+The cfg is the model and the schedule: [net] batch (images per update), subdivisions (how many pieces
+it is split into), learning_rate/policy/burn_in/max_batches, momentum, decay, augmentation; the last
+head's jitter and random. One iteration = ``batch`` images = one SGD step; ``seen`` counts images and the
+iteration is seen / batch, as in darknet, so a .weights file's header resumes the schedule.
+
+Runs under torchrun (or ``--gpus 0,1``) with one process per device: each draws its own ``batch`` images,
+gradients are averaged and the rate multiplied by the process count (darknet's ``-gpus``).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm import tqdm
+
+from ..darknet import parse_cfg
+from ..darknet.network import DarknetNet
+from ..train import distributed as dist
+from .chart import plot_chart
+from .data import open_data
+from .evaluate import run_detector, score_map
+from .labels import Issues
+from .loader import ImageStore, TrainSampler, TrainSet, train_loader
+from .loss import DetectionLoss, HeadInputs
+from .saving import darknet_init_, periodic_save, save_state, save_weights_atomic
+from .schedule import learning_rate, make_optimizer, set_rate
+from .setup import augmentation, check_heads, multiscale_mode, starting_point
+
+__all__ = ["DetectorTrainConfig", "train_detector", "LOG_FIELDS"]
+
+LOG_FIELDS = ["iteration", "seen", "epoch", "loss", "avg_loss", "lr", "seconds", "images_per_s", "width", "height",
+              "avg_iou", "class", "obj", "no_obj", "recall", "count", "map", "map_auc", "saved"]
+
+
+@dataclass
+class DetectorTrainConfig:
+    data: str                              # darknet .data file
+    cfg: str                               # darknet .cfg (ternary=1 layers train ternary)
+    weights: Optional[str] = None          # initial .weights (a prefix is fine) or a .ckpt
+    clear: bool = False                    # start the schedule at 0 whatever the weights' header says
+    map: bool = False                      # evaluate mAP@0.5 on the valid set during training
+    map_every: Optional[int] = None        # iterations between evaluations (default: 4 epochs)
+    thresh: float = 0.25                   # confidence threshold for the TP/FP/IoU counts of --map
+    method: Optional[str] = "twn"          # ternarizer of ternary=1 layers (twn | ttn | sttn; None: train float)
+    backup: Optional[str] = None           # overrides the .data file's backup folder
+    workers: int = 2
+    cache_mb: float = 4096                 # decode all images into memory if they fit in this
+    multiscale: str = "auto"               # auto | darknet | sdl | off (with random=1 in the last head)
+    save_every: Optional[int] = None       # <base>_<i>.weights every N iterations (default darknetTWN's)
+    minloss_epochs: bool = False           # also keep <base>_<epoch>.minloss.weights (darknetTWN)
+    resume: bool = False                   # continue from <backup>/<base>.ckpt
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _Log:
+    """CSV log, one row per iteration, appended and flushed (cheap at any length)."""
+
+    def __init__(self, path: Path, keep_upto: Optional[int]):
+        self.path, self.rows = path, []
+        if keep_upto is not None and path.is_file():
+            with open(path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= keep_upto]
+        self._f = open(path, "w", newline="")
+        self._w = csv.DictWriter(self._f, LOG_FIELDS)
+        self._w.writeheader()
+        self._w.writerows(self.rows)
+        self._f.flush()
+
+    def append(self, row: dict):
+        row = {k: row.get(k, "") for k in LOG_FIELDS}
+        self.rows.append(row)
+        self._w.writerow(row)
+        self._f.flush()
+
+    def close(self):
+        self._f.close()
+
+
+def _mean_over_processes(value: float, world, device) -> float:
+    """darknet's multi-GPU loss: the mean of the processes' losses."""
+    if world.size <= 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return float(t[0]) / world.size
+
+
+def _fmt(v, spec=".6g"):
+    return "" if v is None else format(v, spec)
+
+
+def train_detector(c: DetectorTrainConfig) -> dict:
+    # ------------------------------------------------------------------ processes, data, network
+    world = dist.setup()
+    device = dist.pick_device(c.device)
+    torch.manual_seed(c.seed + world.rank)
+    data = open_data(c.data)
+    cfg = parse_cfg(c.cfg)
+    netp = cfg.net.param
+    if netp("adam"):
+        raise ValueError(f"{cfg.net.where('adam')}: adam=1 is not supported; tritnet trains with darknet's SGD")
+    batch, subdivisions, max_batches = netp("batch"), netp("subdivisions"), netp("max_batches")
+    if batch % subdivisions:
+        raise ValueError(f"{cfg.net.where('subdivisions')}: batch={batch} is not a multiple of "
+                         f"subdivisions={subdivisions}")
+    if max_batches < 1:
+        raise ValueError(f"{cfg.net.where('max_batches')}: max_batches must be set (> 0) for training")
+    net = DarknetNet(cfg, c.method)
+    check_heads(net, data)
+    darknet_init_(net, c.seed)
+    base = Path(c.cfg).stem
+    n_ternary = sum(1 for i in net.infos if i.ternary)
+    title = f"{base} ({n_ternary} ternary layers, {c.method})" if n_ternary and c.method else base
+    backup = Path(c.backup) if c.backup else data.backup
+    backup.mkdir(parents=True, exist_ok=True)
+    start = starting_point(net, c.weights, c.clear, c.resume, backup / f"{base}.ckpt")
+    net.to(device).train()
+    optimizer = make_optimizer(net)
+    st = start.state or {}
+    if "optimizer" in st:
+        optimizer.load_state_dict(st["optimizer"])
+    seen = start.seen
+    iteration = seen // batch
+    avg_loss, min_avg = float(st.get("avg_loss", -1.0)), float(st.get("min_avg_loss", 1e10))
+    best_map = float(st.get("best_map", -1.0))
+
+    issues = Issues()
+    train_records = [r.trainable() for r in data.records("train", issues)]
+    store = ImageStore([r.image for r in train_records], c.cache_mb, c.workers, issues)
+    valid_records = data.records("valid", issues) if c.map and world.is_main else None
+    valid_store = ImageStore([r.image for r in valid_records], c.cache_mb, c.workers, issues) if valid_records else None
+    n_images = len(train_records)
+    if len(store.bad) == n_images:
+        raise ValueError(f"{data.source('train')}: none of the {n_images} training images can be decoded")
+    mode, stride = multiscale_mode(net, c.multiscale)
+    loss_fn = DetectionLoss(net)
+    sampler = TrainSampler(n_images, batch, subdivisions, iteration, max_batches, c.seed, net.width, net.height, mode,
+                           stride, world.rank, world.size, exclude=store.bad)
+    loader = train_loader(TrainSet(train_records, store, augmentation(net), loss_fn.max_boxes), sampler, c.workers)
+    model = dist.wrap(HeadInputs(net), world, device)
+    map_every = c.map_every or max(1, round(4 * n_images / batch))
+    log = _Log(backup / f"{base}_log.csv", iteration if start.state else None) if world.is_main else None
+    if world.is_main:
+        (backup / f"{base}_args.yaml").write_text("".join(f"{k}: {v!r}\n" for k, v in c.to_dict().items()))
+        how = f"trained ternary with {c.method}" if c.method else "trained as float"
+        tqdm.write(f"{c.cfg}: {len(net.infos)} layers ({n_ternary} with ternary=1, {how}); start: {start.source} "
+                   f"({start.loaded_layers} layers), seen {seen}, iteration {iteration}/{max_batches}\n"
+                   f"{c.data}: {n_images} training images ({len(issues)} entries skipped), batch {batch} = "
+                   f"{subdivisions} x {batch // subdivisions}, multi-scale {mode}, backup {backup}")
+
+    def save_all(names):
+        for name in names:
+            save_weights_atomic(net, backup / name, seen)
+
+    def checkpoint():
+        save_state(backup / f"{base}.ckpt", net, optimizer, seen=seen, avg_loss=avg_loss, min_avg_loss=min_avg,
+                   best_map=best_map, config=c.to_dict())
+
+    # ------------------------------------------------------------------ the loop
+    bar = tqdm(total=max_batches, initial=iteration, unit="it", dynamic_ncols=True,
+               disable=not (c.progress and world.is_main))
+    batches = iter(loader)
+    last_ckpt = last_chart = time.time()
+    result_map = None
+    try:
+        while iteration < max_batches:
+            t0 = time.time()
+            cost, images, head_stats = 0.0, 0, []
+            for s in range(subdivisions):
+                x, truth, skipped = next(batches)
+                for path, problem in skipped:
+                    issues.report(path, problem)
+                pairs = model(x.to(device, non_blocking=True))
+                # darknet adds the sub-batch to seen before its forward (the region's prior phase reads it)
+                surrogate, sub_cost, stats = loss_fn(pairs, truth, seen + (s + 1) * len(x), x.shape[3], x.shape[2],
+                                                     batch)
+                surrogate.backward()
+                cost, images, head_stats = cost + sub_cost, images + len(x), head_stats + stats
+            seen += batch * world.size
+            iteration = seen // batch
+            if not math.isfinite(cost):           # darknet: assert(!isnan(avg_loss)); stop before the update
+                raise FloatingPointError(f"loss became {cost / images} at iteration {iteration}; lower "
+                                         f"learning_rate in {c.cfg}")
+            rate = learning_rate(cfg.net, iteration) * world.size
+            set_rate(optimizer, rate)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss = _mean_over_processes(cost / images, world, device)
+            avg_loss = loss if avg_loss < 0 else 0.9 * avg_loss + 0.1 * loss
+            seconds = time.time() - t0
+            if not world.is_main:
+                continue
+            # ---------------------------------------------------------- log, save, evaluate (rank 0)
+            saved = []
+            epoch = seen // max(n_images, 1)
+            if iteration > netp("burn_in") and avg_loss < min_avg:
+                min_avg = avg_loss
+                saved.append(f"{base}.minloss.weights")
+                if c.minloss_epochs:
+                    saved.append(f"{base}_{epoch}.minloss.weights")
+            if iteration % 100 == 0:
+                saved.append(f"{base}_last.weights")
+            if periodic_save(iteration, c.save_every):
+                saved.append(f"{base}_{iteration}.weights")
+            map_result = None
+            if valid_records and (iteration % map_every == 0 or iteration >= max_batches):
+                dets = run_detector(net, valid_records, store=valid_store, workers=c.workers, issues=issues)
+                map_result = score_map(dets, valid_records, data.names, 0.5, c.thresh)
+                result_map = map_result
+                if map_result.map11 > best_map:
+                    best_map = map_result.map11
+                    saved.append(f"{base}_best.weights")
+                tqdm.write(f"{iteration}: mAP@0.5 {100 * map_result.map11:.2f}% (VOC2007), {100 * map_result.map:.2f}% "
+                           f"(AUC), best {100 * best_map:.2f}%")
+            save_all(saved)
+            # darknet's per-layer print, averaged over heads and sub-batches; count = truths assigned in all
+            stat = {k: sum(h[k] for h in head_stats) / len(head_stats) for k in ("avg_iou", "class", "obj", "no_obj",
+                                                                              "recall")}
+            stat["count"] = sum(h["count"] for h in head_stats)
+            log.append({"iteration": iteration, "seen": seen, "epoch": f"{seen / max(n_images, 1):.3f}",
+                        "loss": _fmt(loss), "avg_loss": _fmt(avg_loss), "lr": _fmt(rate), "seconds": f"{seconds:.3f}",
+                        "images_per_s": f"{images * world.size / seconds:.2f}", "width": x.shape[3],
+                        "height": x.shape[2], **{k: _fmt(v, ".4f") for k, v in stat.items() if k != "count"},
+                        "count": stat["count"],
+                        "map": _fmt(map_result.map11 if map_result else None, ".4f"),
+                        "map_auc": _fmt(map_result.map if map_result else None, ".4f"), "saved": " ".join(saved)})
+            bar.update(iteration - bar.n)
+            bar.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} lr {rate:.2g} "
+                                f"{images * world.size / seconds:.1f} img/s {x.shape[3]}x{x.shape[2]}")
+            if not c.progress:
+                print(f"{iteration}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {seen} images",
+                      flush=True)
+            if iteration % 100 == 0 or time.time() - last_ckpt > 600 or map_result is not None:
+                checkpoint()
+                last_ckpt = time.time()
+            if iteration % 100 == 0 or map_result is not None or time.time() - last_chart > 60:
+                plot_chart(log.rows, backup / f"{base}_chart.png", title, max_batches)
+                last_chart = time.time()
+    except KeyboardInterrupt:
+        if world.is_main:
+            checkpoint()
+            tqdm.write(f"interrupted at iteration {iteration}: state saved to {backup / (base + '.ckpt')}; "
+                       f"continue with --resume")
+        raise
+    finally:
+        bar.close()
+    # ------------------------------------------------------------------ the end
+    result = {"iterations": iteration, "seen": seen, "avg_loss": avg_loss, "min_avg_loss": min_avg,
+              "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues)}
+    if world.is_main:
+        save_all([f"{base}_final.weights"])
+        checkpoint()
+        plot_chart(log.rows, backup / f"{base}_chart.png", title, max_batches)
+        log.close()
+        if result_map is not None:
+            result.update(map=result_map.map11, map_auc=result_map.map, best_map=best_map)
+    dist.barrier(world)
+    dist.teardown(world)
+    return result
+
+
+def launch(c: DetectorTrainConfig, gpus: Optional[str] = None) -> dict:
+    """``--gpus 0,1``: one process per listed CUDA device (torch.multiprocessing), else train here."""
+    ids = [int(g) for g in gpus.split(",") if g.strip()] if gpus else []
+    if len(ids) <= 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if ids:
+            c = dataclasses.replace(c, device=f"cuda:{ids[0]}")
+        return train_detector(c)
+    if torch.cuda.device_count() < max(ids) + 1:
+        raise ValueError(f"--gpus {gpus}: only {torch.cuda.device_count()} CUDA devices here; for several CPU "
+                         f"processes use torchrun --nproc_per_node N -m tritnet detector train ...")
+    import torch.multiprocessing as mp
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", "29511")
+    mp.spawn(_spawned, args=(c, ids), nprocs=len(ids), join=True)
+    return {"processes": len(ids)}
+
+
+def _spawned(rank: int, c: DetectorTrainConfig, ids: list):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(len(ids)))
+    train_detector(dataclasses.replace(c, device=f"cuda:{ids[rank]}", progress=c.progress and rank == 0))
