@@ -76,13 +76,44 @@ def test_sttn_clamps_float_weights_in_training():
     assert pair.weight.abs().max() <= 1
 
 
-def test_sttn_split_starts_near_twn():
+def test_sttn_split_starts_as_the_per_channel_twn_of_the_float_layer():
     torch.manual_seed(2)
     conv = nn.Conv2d(16, 16, 3)
+    with torch.no_grad():
+        conv.weight.mul_(torch.linspace(0.2, 3, 16).view(16, 1, 1, 1))  # channels of different magnitude
     pair = TernaryConv2d.from_float(conv, STTNConfig())
-    twn_codes, _ = TernaryConv2d.from_float(conv, TWNConfig()).ternary_codes()
-    assert torch.equal(pair.ternary_codes()[0], twn_codes)
-    assert not torch.equal(pair.weight, pair.weight2)
+    # independent reference: per-channel TWN by hand (Δ_k = 0.7·mean|W_k|, α_k = mean|W_k| over |W_k| > Δ_k)
+    w = conv.weight.detach().double()
+    delta = 0.7 * w.abs().mean(dim=(1, 2, 3), keepdim=True)
+    kept = w.abs() > delta
+    alpha = (w.abs() * kept).sum(dim=(1, 2, 3), keepdim=True) / kept.sum(dim=(1, 2, 3), keepdim=True)
+    reference = (torch.sign(w) * kept * alpha).float()
+    assert torch.allclose(pair.to_float().weight, reference, atol=1e-6)
+    x = torch.randn(2, 16, 9, 9)
+    with torch.no_grad():
+        assert torch.allclose(pair.eval()(x), F.conv2d(x, reference, conv.bias), atol=1e-4)
+    assert not torch.equal(pair.weight, pair.weight2) and pair.weight.abs().max() <= 1
+
+
+def test_sttn_weights_past_one_count_as_clamped_in_eval_merge_and_codes():
+    """An optimiser step can push a float weight past ±1; STTN clamps to [-1, 1] before binarizing, so eval,
+    merge and the exported codes must all see the clamped pair."""
+    torch.manual_seed(3)
+    pair = TernaryConv2d(4, 3, 3, padding=1, bias=False, config=STTNConfig())
+    with torch.no_grad():
+        pair.weight.copy_(torch.rand_like(pair.weight) * 2 - 1)
+        pair.weight2.copy_(torch.rand_like(pair.weight2) * 2 - 1)
+        pair.weight[0] += 3.0
+        pair.weight2[1] *= 5.0
+    w1, w2 = pair.weight.detach().clamp(-1, 1), pair.weight2.detach().clamp(-1, 1)
+    m = (w1.abs().sum(dim=(1, 2, 3)) + w2.abs().sum(dim=(1, 2, 3))) / (2 * w1[0].numel())
+    reference = (torch.sign(w1) + torch.sign(w2)) * m.view(-1, 1, 1, 1)
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        assert torch.allclose(pair.eval()(x), F.conv2d(x, reference, padding=1), atol=1e-5)
+        assert torch.allclose(pair.merge().eval()(x), F.conv2d(x, reference, padding=1), atol=1e-5)
+    codes, scale = pair.ternary_codes()
+    assert torch.allclose(codes.float() * scale, reference, atol=1e-6)
 
 
 def test_merge_sttn_model():

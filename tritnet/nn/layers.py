@@ -58,7 +58,9 @@ class _Ternary:
             return Q.twn_ternarize(self.weight, c.threshold, c.per_channel)
         if isinstance(c, TTNConfig):
             return Q.ttn_ternarize(self.weight, c.threshold, c.per_channel, c.t_ex, c.clip)
-        return Q.sttn_ternarize(self.weight, self.weight2)
+        # the pair's float weights live in [-1, 1]: training clamps them in place before every forward; the
+        # clamp here keeps evaluation, merge and export on the same values after an optimiser step
+        return Q.sttn_ternarize(self.weight.clamp(-1, 1), self.weight2.clamp(-1, 1))
 
     # -- integer view ----------------------------------------------------------------------------
     def ternary_terms(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -92,18 +94,27 @@ class _Ternary:
 
     # -- conversion ------------------------------------------------------------------------------
     def _split_into_pair(self):
-        """Split the float weight into STTN's two binary filters.
+        """Split the float weight into STTN's two binary filters so that the pair starts as the per-channel
+        TWN ternarization of W (codes and values).
 
-        W is normalised into [-1, 1]; then W1 = w + d, W2 = w − d with d = init_threshold·mean|w|, so both
-        filters share W's sign where |w| > d (ternary ±) and disagree below it (ternary 0): the pair starts
-        as the TWN ternarization of W, and the two filters differ, so their gradients differ too.
+        W1 = s·(w + d), W2 = s·(w − d) with d = init_threshold·mean|w_k| per output channel: both filters share
+        w's sign where |w| > d (ternary ±) and disagree below it (ternary 0), and differ, so their gradients
+        differ too. s scales each channel so that the pair's value 2m_k equals TWN's α_k.
         """
         with torch.no_grad():
             w = self.weight.float()
-            w = w / w.abs().amax().clamp_min(1e-12)
-            d = self.config.init_threshold * w.abs().mean()
-            self.weight.copy_((w + d).clamp(-1, 1))
-            self.weight2.copy_((w - d).clamp(-1, 1))
+            codes, alpha = Q.twn_params(w, self.config.init_threshold, per_channel=True)
+            dims = tuple(range(1, w.dim()))
+            d = self.config.init_threshold * w.abs().mean(dims, keepdim=True)
+            w1, w2 = w + d, w - d
+            m = Q.sttn_scale(w1, w2).view(alpha.shape)
+            scale = alpha / (2 * m).clamp_min(1e-12)
+            w1, w2 = w1 * scale, w2 * scale
+            peak = float(torch.maximum(w1.abs().amax(), w2.abs().amax()))
+            if peak > 1:  # the pair lives in [-1, 1]: shrink rather than clip (keeps the codes)
+                w1, w2 = w1 / peak, w2 / peak
+            self.weight.copy_(w1)
+            self.weight2.copy_(w2)
 
     def to_float_shadow(self) -> nn.Module:
         """A plain float layer holding the float shadow weight (for STTN, whose shadow is a pair: T itself)."""

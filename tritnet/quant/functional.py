@@ -82,13 +82,17 @@ def sttn_scale(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
     return m
 
 
+def binary_sign(w: torch.Tensor) -> torch.Tensor:
+    """±1 with 0 → +1: a binary filter has no zero (torch.sign(0) = 0 would give the pair a fourth level)."""
+    return torch.where(w >= 0, 1.0, -1.0).to(w.dtype)
+
+
 def sttn_params(w1: torch.Tensor, w2: torch.Tensor):
     """The ternary filter a binary pair stands for: codes = (sign W1 + sign W2)/2, scale 2m (per channel)."""
     with torch.no_grad():
         m = sttn_scale(w1, w2)
-        s = torch.sign(w1.detach().float()) + torch.sign(w2.detach().float())
-        # sign(W1)+sign(W2) is in {-2,0,2} (±1 only where a weight is exactly 0; rounds away from 0).
-        codes = torch.where(s.abs() >= 1, torch.sign(s), torch.zeros_like(s)).to(torch.int8)
+        s = binary_sign(w1.detach().float()) + binary_sign(w2.detach().float())
+        codes = (s / 2).to(torch.int8)              # s is in {-2, 0, 2}
     return codes, 2 * m
 
 
@@ -133,7 +137,7 @@ class _BinaryPair(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w1, w2):
         m = sttn_scale(w1, w2)
-        s1, s2 = torch.sign(w1), torch.sign(w2)
+        s1, s2 = binary_sign(w1), binary_sign(w2)
         ctx.save_for_backward(w1, w2)
         return ((s1 + s2) * m.to(w1.dtype))
 
@@ -143,7 +147,7 @@ class _BinaryPair(torch.autograd.Function):
         dims = tuple(range(1, g.dim())) if g.dim() > 1 else None
 
         def rule(w):
-            s = torch.sign(w)
+            s = binary_sign(w)
             mask = (w.abs() <= 1.96).to(g.dtype)
             return g * mask + s * _mean(s * g, dims)
 
@@ -158,7 +162,7 @@ def sttn_ternarize(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
 def sttn_binary_weights(w1: torch.Tensor, w2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The two binary filters B1 = m·sign(W1), B2 = m·sign(W2) themselves (no gradient)."""
     m = sttn_scale(w1, w2)
-    return (torch.sign(w1.detach()) * m).to(w1.dtype), (torch.sign(w2.detach()) * m).to(w2.dtype)
+    return (binary_sign(w1.detach()) * m).to(w1.dtype), (binary_sign(w2.detach()) * m).to(w2.dtype)
 
 
 # --------------------------------------------------------------------------- ternary activation
