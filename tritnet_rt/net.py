@@ -2,6 +2,7 @@
 outputs (NCHW, heads raw); ``classify`` and ``detect`` add the pre- and post-processing of one image."""
 from __future__ import annotations
 
+import threading
 
 import numpy as np
 
@@ -19,6 +20,7 @@ class Net:
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}
+        self._lock = threading.Lock()      # a plan's buffers hold one call's input and outputs at a time
 
     @classmethod
     def load(cls, path, **kw) -> "Net":
@@ -40,10 +42,11 @@ class Net:
             x = x[None]
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
-        plan, buf, _ = self._plan(x.shape[0])
-        buf["input"][...] = x.transpose(0, 2, 3, 1)
-        plan.run()
-        return [buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs]
+        with self._lock:
+            plan, buf, _ = self._plan(x.shape[0])
+            buf["input"][...] = x.transpose(0, 2, 3, 1)
+            plan.run()
+            return [buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs]
 
     __call__ = forward
 

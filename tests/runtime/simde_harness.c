@@ -43,8 +43,8 @@ static int run_case(const char *name, tn_gemm_fn ref, tn_gemm_fn fn, int tt, int
 
 int main(void) {
     int passed = 0, failed = 0;
-    int shapes[][4] = {{1, 16, 1, 4}, {13, 40, 9, 16}, {29, 16, 9, 4}, {7, 33, 1, 1024}, {50, 64, 9, 64}, {3, 8, 2, 300}};
-    for (int k = 0; k < 6; k++) {
+    int shapes[][4] = {{1, 16, 1, 4}, {13, 40, 9, 16}, {29, 16, 9, 4}, {7, 33, 1, 1024}, {50, 64, 9, 64}, {3, 8, 2, 300}, {23, 80, 3, 12}};
+    for (int k = 0; k < (int)(sizeof shapes / sizeof shapes[0]); k++) {
         int M = shapes[k][0], N = shapes[k][1], S = shapes[k][2], L = shapes[k][3] - shapes[k][3] % 4;
         int KW = 1 + (S * L) / 64;
         struct { const char *n; tn_gemm_fn r, f; int tt; } c[] = {

@@ -85,7 +85,9 @@ CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", resi
          dict(c=32, n=64, h=9, w=7, stride=2, residual=True, act="relu"), dict(c=72, n=20, h=5, w=6, k=1, pad=0),
          dict(c=300, n=17, h=3, w=3, act="linear", per_layer=True), dict(c=16, n=24, h=7, w=7, act="prelu"),
          dict(c=16, n=32, h=8, w=8, act="prelu", ternary_in=True, residual=True),
-         dict(c=64, n=8, h=5, w=5, stride=2, ternary_in=True), dict(c=8, n=12, h=6, w=5, act="logistic")]
+         dict(c=64, n=8, h=5, w=5, stride=2, ternary_in=True), dict(c=8, n=12, h=6, w=5, act="logistic"),
+         # 64-channel groups plus a 16-channel tail, pixel tails, a residual straddling blocks
+         dict(c=40, n=80, h=7, w=9, act="prelu"), dict(c=24, n=72, h=5, w=5, residual=True, act="leaky")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
@@ -139,3 +141,28 @@ def test_runtime_imports_no_torch():
             "tritnet.detect; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_python_threads_running_plans_at_once_get_their_own_results():
+    """The pool and a plan's buffers are shared: runs from several Python threads (the GIL is released while a
+    plan runs) must queue, not interleave."""
+    import threading
+    rng = np.random.default_rng(5)
+    pm, _ = conv_model(rng, 32, 64, 12, 12)
+    net = Net(pm)
+    xs = [rng.normal(size=(2, 32, 12, 12)).astype(np.float32) for _ in range(4)]
+    tritnet_rt.set_num_threads(2)
+    want = [net(x)[0] for x in xs]
+    bad = []
+
+    def work(k):
+        for _ in range(30):
+            if not np.array_equal(net(xs[k])[0], want[k]):
+                bad.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad

@@ -55,10 +55,14 @@ def make_tools(pm, path, batch, threads, tools, workdir):
     return fns
 
 
-def time_interleaved(fns: dict, rounds: int, calls: int) -> dict:
+def time_interleaved(fns: dict, rounds: int, calls: int, gap_s: float = 0.2) -> dict:
+    """Per tool, the mean ms of ``calls`` calls in each round. Between tools the process sleeps ``gap_s``: the
+    thread pools of ONNX Runtime, OpenMP (PyTorch) and tritnet_rt spin for a while after their last call, and
+    on two cores a neighbour's spinning threads would otherwise steal the next tool's cores."""
     per = {k: [] for k in fns}
     for _ in range(rounds):
         for name, f in fns.items():
+            time.sleep(gap_s)
             f()                                           # warm-up of this round
             t = time.perf_counter()
             for _ in range(calls):

@@ -7,6 +7,63 @@
 #include "tn_epilogue.h"
 #include "epi_avx2.h"
 
+/* The epilogue 16 channels at a time (one zmm); same IEEE operations in the same order as tn_epilogue.
+ * Tiles that straddle a residual's channel range, and logistic, go through the AVX2 epilogue. */
+static void epi_avx512(const tn_gemm_args *g, const int32_t *acc, int lda, int m, int rows, int n0) {
+    int in_res = g->res && n0 >= g->res_off && n0 + 16 <= g->res_off + g->res_c;
+    int mixed = g->res && !in_res && n0 < g->res_off + g->res_c && n0 + 16 > g->res_off;
+    if (mixed || g->act == TN_ACT_LOGISTIC || n0 + 16 > g->N) {
+        epi_avx2(g, acc, lda, m, rows, n0, 16);
+        return;
+    }
+    __m512i zpw = _mm512_mullo_epi32(_mm512_set1_epi32(g->zp), _mm512_loadu_si512((const void *)(g->wsum + n0)));
+    __m512 sc = _mm512_loadu_ps(g->scale + n0), bi = _mm512_loadu_ps(g->bias + n0), zero = _mm512_setzero_ps();
+    __m512 slope = g->act == TN_ACT_PRELU ? _mm512_loadu_ps(g->prelu + n0) : _mm512_set1_ps(0.1f);
+    for (int r = 0; r < rows; r++) {
+        __m512i a = _mm512_sub_epi32(_mm512_loadu_si512((const void *)(acc + r * lda)), zpw);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(tn_cvtepi32_ps512(a), sc), bi);
+        if (in_res) v = _mm512_add_ps(v, _mm512_loadu_ps(g->res + g->res_pix[m + r] + n0 - g->res_off));
+        if (g->act == TN_ACT_RELU) v = _mm512_max_ps(v, zero);
+        else if (g->act == TN_ACT_LEAKY || g->act == TN_ACT_PRELU)
+            v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), _mm512_mul_ps(slope, v), v);
+        _mm512_storeu_ps(g->out + (size_t)(m + r) * g->ldo + n0, v);
+    }
+}
+
+/* 6 pixels x 64 channels (4 blocks of 16): 24 accumulators, and per step 4 weight loads and 6 broadcasts
+ * for 24 VPDPBUSD, where the 12 x 16 tile needs 13 loads for 12. Weight blocks nb..nb+3 lie wstride apart. */
+static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
+                                                              int m, int nb) {
+    __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
+    const int8_t *wk = wb;
+    for (int s = 0; s < g->S; s++) {
+        const uint8_t *p0 = g->a + g->pix[m] + g->seg[s], *p1 = g->a + g->pix[m + 1] + g->seg[s];
+        const uint8_t *p2 = g->a + g->pix[m + 2] + g->seg[s], *p3 = g->a + g->pix[m + 3] + g->seg[s];
+        const uint8_t *p4 = g->a + g->pix[m + 4] + g->seg[s], *p5 = g->a + g->pix[m + 5] + g->seg[s];
+        for (int j = 0; j < g->L; j += 4, wk += 64) {
+            __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + wstride));
+            __m512i w2 = _mm512_loadu_si512((const void *)(wk + 2 * wstride));
+            __m512i w3 = _mm512_loadu_si512((const void *)(wk + 3 * wstride));
+#define T8_ROW(P, A0, A1, A2, A3) { __m512i b_ = _mm512_set1_epi32(tn_load4(P + j)); \
+            A0 = _mm512_dpbusd_epi32(A0, b_, w0); A1 = _mm512_dpbusd_epi32(A1, b_, w1); \
+            A2 = _mm512_dpbusd_epi32(A2, b_, w2); A3 = _mm512_dpbusd_epi32(A3, b_, w3); }
+            T8_ROW(p0, c00, c01, c02, c03) T8_ROW(p1, c10, c11, c12, c13) T8_ROW(p2, c20, c21, c22, c23)
+            T8_ROW(p3, c30, c31, c32, c33) T8_ROW(p4, c40, c41, c42, c43) T8_ROW(p5, c50, c51, c52, c53)
+#undef T8_ROW
+        }
+    }
+    int32_t out[6 * 64];
+#define T8_OUT(R, A0, A1, A2, A3) { _mm512_storeu_si512((void *)(out + (R) * 64), A0); \
+    _mm512_storeu_si512((void *)(out + (R) * 64 + 16), A1); _mm512_storeu_si512((void *)(out + (R) * 64 + 32), A2); \
+    _mm512_storeu_si512((void *)(out + (R) * 64 + 48), A3); }
+    T8_OUT(0, c00, c01, c02, c03) T8_OUT(1, c10, c11, c12, c13) T8_OUT(2, c20, c21, c22, c23)
+    T8_OUT(3, c30, c31, c32, c33) T8_OUT(4, c40, c41, c42, c43) T8_OUT(5, c50, c51, c52, c53)
+#undef T8_OUT
+    for (int q = 0; q < 4; q++) epi_avx512(g, out + q * 16, 64, m, 6, (nb + q) * 16);
+}
+
 #define T8_MR 12
 static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g, const int8_t *wb, int m, int mr, int nb) {
     __m512i acc[T8_MR];
@@ -23,13 +80,21 @@ static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g,
     }
     int32_t out[T8_MR * 16];
     for (int p = 0; p < mr; p++) _mm512_storeu_si512((void *)(out + p * 16), acc[p]);
-    epi_avx2(g, out, 16, m, mr, nb * 16, 16);
+    epi_avx512(g, out, 16, m, mr, nb * 16);
 }
 
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
-    size_t K4 = (size_t)g->S * g->L / 4;
-    for (int nb = nb0; nb < nb1; nb++) {
-        const int8_t *wb = (const int8_t *)g->w + nb * K4 * 64;
+    size_t K4 = (size_t)g->S * g->L / 4, wstride = K4 * 64;
+    int nb = nb0;
+    for (; nb + 4 <= nb1; nb += 4) {          /* groups of 64 channels: the weights stay in L2 across pixels */
+        const int8_t *wb = (const int8_t *)g->w + nb * wstride;
+        int m = m0;
+        for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb);
+        for (int q = 0; q < 4; q++)
+            for (int r = m; r < m1; r++) t8_tile(g, wb + q * wstride, r, 1, nb + q);
+    }
+    for (; nb < nb1; nb++) {
+        const int8_t *wb = (const int8_t *)g->w + nb * wstride;
         int m = m0;
         for (; m + T8_MR <= m1; m += T8_MR) t8_tile(g, wb, m, T8_MR, nb);
         for (; m + 4 <= m1; m += 4) t8_tile(g, wb, m, 4, nb);

@@ -7,6 +7,18 @@
 
 static int current_isa = TN_ISA_SERIAL;
 
+/* One plan runs at a time: the thread pool is global, and a plan's buffers are its own scratch space, so two
+ * Python threads running plans (or one changing the thread count) at once would corrupt each other. */
+#ifdef _WIN32
+static void run_lock(void) {}
+static void run_unlock(void) {}
+#else
+#include <pthread.h>
+static pthread_mutex_t run_mutex = PTHREAD_MUTEX_INITIALIZER;
+static void run_lock(void) { pthread_mutex_lock(&run_mutex); }
+static void run_unlock(void) { pthread_mutex_unlock(&run_mutex); }
+#endif
+
 typedef struct {
     PyObject_HEAD
     int nops;
@@ -64,7 +76,9 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
 static PyObject *Plan_run(PlanObject *self, PyObject *noargs) {
     int isa = current_isa;
     Py_BEGIN_ALLOW_THREADS
+    run_lock();
     for (int k = 0; k < self->nops; k++) tn_run_op(&self->ops[k], isa);
+    run_unlock();
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
@@ -112,7 +126,9 @@ static PyObject *py_set_threads(PyObject *m, PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred()) return NULL;
     Py_BEGIN_ALLOW_THREADS
+    run_lock();
     tn_set_threads((int)n);
+    run_unlock();
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }

@@ -43,9 +43,18 @@ TN_CLONES static void quant_task(void *p, int t) {
     if (iy < 0 || iy >= I[C_H]) return;
     const float *x = (const float *)c->op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
     float inv = 1.f / c->sc[b];
-    for (int ix = 0; ix < W; ix++) {
-        uint8_t *o = row + (size_t)(ix + I[C_PL]) * Cp;
-        tn_isa_table[c->isa].quant(x + (size_t)ix * C, o, C, inv, zp);
+    tn_quant_fn quant = tn_isa_table[c->isa].quant;
+    if (C == Cp) {                           /* the row's pixels are contiguous on both sides: one call */
+        quant(x, row + (size_t)I[C_PL] * Cp, W * C, inv, zp);
+        return;
+    }
+    /* channels padded (e.g. 3 -> 4): quantize runs of pixels contiguously, then spread them out */
+    uint8_t tmp[4096];
+    int per = (int)sizeof tmp / C;
+    for (int ix0 = 0; ix0 < W; ix0 += per) {
+        int n = W - ix0 < per ? W - ix0 : per;
+        quant(x + (size_t)ix0 * C, tmp, n * C, inv, zp);
+        for (int k = 0; k < n; k++) memcpy(row + (size_t)(ix0 + k + I[C_PL]) * Cp, tmp + (size_t)k * C, C);
     }
 }
 
@@ -59,15 +68,17 @@ static void gemm_task(void *p, int t) {
     fn(&c->args[b], m0, m1, nb0, nb1);
 }
 
+/* Tasks = images x pixel ranges x channel ranges. Channels are split first, in groups of 4 blocks (the
+ * AVX-512 tile's 64 channels), so each weight byte is read once per pixel range; pixels are split into ranges
+ * of at most 4096 (a multiple of every tile height) so that large layers still balance across threads. */
 static void split_gemm(conv_ctx *c, int B, int M, int NB) {
-    int want = 3 * tn_get_threads();
-    c->mtasks = (M + 59) / 60;            /* 60 = a multiple of every tile height */
-    c->ntasks = 1;
-    if (B * c->mtasks < want) {
-        c->ntasks = (want + B * c->mtasks - 1) / (B * c->mtasks);
-        if (c->ntasks > NB) c->ntasks = NB;
-    }
-    c->nbper = (NB + c->ntasks - 1) / c->ntasks;
+    int want = 3 * tn_get_threads(), groups = (NB + 3) / 4;
+    int per_img = (want + B - 1) / B;
+    c->ntasks = per_img < groups ? per_img : groups;
+    int rows = (M + 4095) / 4096, more = (per_img + c->ntasks - 1) / c->ntasks, cap = (M + 59) / 60;
+    c->mtasks = rows > more ? rows : more;
+    if (c->mtasks > cap) c->mtasks = cap;
+    c->nbper = 4 * ((groups + c->ntasks - 1) / c->ntasks);
     c->ntasks = (NB + c->nbper - 1) / c->nbper;
 }
 
@@ -221,24 +232,26 @@ static void conv_f32(const tn_op *op) {
 }
 
 /* ---- the other ops: one task per (image, output row) or per image */
-static void maxpool_task(void *p, int t) {   /* i: B H W C Ho Wo size stride pad_t pad_l; darknet placement */
+TN_CLONES static void maxpool_task(void *p, int t) {   /* i: B H W C Ho Wo size stride pad_t pad_l; darknet placement */
     const tn_op *op = p; const int *I = op->i;
     int H = I[1], W = I[2], C = I[3], Ho = I[4], Wo = I[5], k = I[6], s = I[7];
     int b = t / Ho, oy = t % Ho;
     const float *x = (const float *)op->b[0] + (size_t)b * H * W * C;
     float *o = (float *)op->b[1] + (((size_t)b * Ho + oy) * Wo) * C;
+    int y0 = oy * s - I[8], y1 = y0 + k;                   /* the window, clipped to the image once */
+    if (y0 < 0) y0 = 0;
+    if (y1 > H) y1 = H;
     for (int ox = 0; ox < Wo; ox++, o += C) {
-        for (int ch = 0; ch < C; ch++) o[ch] = -FLT_MAX;
-        for (int dy = 0; dy < k; dy++) {
-            int iy = oy * s - I[8] + dy;
-            if (iy < 0 || iy >= H) continue;
-            for (int dx = 0; dx < k; dx++) {
-                int ix = ox * s - I[9] + dx;
-                if (ix < 0 || ix >= W) continue;
-                const float *v = x + ((size_t)iy * W + ix) * C;
-                for (int ch = 0; ch < C; ch++) o[ch] = v[ch] > o[ch] ? v[ch] : o[ch];
+        float *restrict out = o;
+        int x0 = ox * s - I[9], x1 = x0 + k;
+        if (x0 < 0) x0 = 0;
+        if (x1 > W) x1 = W;
+        for (int ch = 0; ch < C; ch++) out[ch] = -FLT_MAX;
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+                const float *restrict v = x + ((size_t)iy * W + ix) * C;
+                for (int ch = 0; ch < C; ch++) out[ch] = v[ch] > out[ch] ? v[ch] : out[ch];
             }
-        }
     }
 }
 

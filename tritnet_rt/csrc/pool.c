@@ -26,12 +26,12 @@ static atomic_uint generation;
 static atomic_int done_tasks, sleepers, quit;
 static tn_task_fn job_fn;
 static void *job_ctx;
-static int job_tasks;
+static atomic_int job_tasks;          /* read by late workers before their CAS fails */
 
 static void run_tasks(uint32_t gen) {
     for (;;) {
         uint64_t s = atomic_load(&state);
-        if ((uint32_t)(s >> 32) != gen || (int)(uint32_t)s >= job_tasks) return;
+        if ((uint32_t)(s >> 32) != gen || (int)(uint32_t)s >= atomic_load(&job_tasks)) return;
         if (!atomic_compare_exchange_weak(&state, &s, s + 1)) continue;
         job_fn(job_ctx, (int)(uint32_t)s);
         atomic_fetch_add(&done_tasks, 1);
@@ -83,11 +83,14 @@ void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) {
         for (int t = 0; t < ntasks; t++) fn(ctx, t);
         return;
     }
-    job_fn = fn; job_ctx = ctx; job_tasks = ntasks;
-    atomic_store(&done_tasks, 0);
+    /* The new generation goes into the claim word first: a worker still looping over the previous job (all
+     * its tasks done) then fails the generation check or its CAS, and can never claim a task of this job
+     * under the old generation while the job's fields below are being written. */
     unsigned gen = atomic_load(&generation) + 1;
     atomic_store(&state, (uint64_t)gen << 32);
-    atomic_store(&generation, gen);
+    job_fn = fn; job_ctx = ctx; atomic_store(&job_tasks, ntasks);
+    atomic_store(&done_tasks, 0);
+    atomic_store(&generation, gen);              /* publishes the fields: workers start run_tasks(gen) */
     if (atomic_load(&sleepers)) {
         pthread_mutex_lock(&mu);
         pthread_cond_broadcast(&wake);
