@@ -59,8 +59,8 @@ def pack_2bit(codes) -> bytes:
 
 def unpack_2bit(data: bytes, count: int) -> np.ndarray:
     b = np.frombuffer(data, dtype=np.uint8)
-    if b.size * 4 < count:
-        raise ValueError(f"2-bit data holds {b.size * 4} weights, {count} asked for")
+    if b.size != -(-count // 4):
+        raise ValueError(f"{b.size} bytes of 2-bit data for {count} weights (want {-(-count // 4)})")
     u = np.stack([(b >> s) & 3 for s in (0, 2, 4, 6)], axis=1).reshape(-1)[:count]
     if (u == 3).any():
         raise ValueError("2-bit data holds the invalid code 3")
@@ -76,8 +76,8 @@ def pack_trits(codes) -> bytes:
 
 def unpack_trits(data: bytes, count: int) -> np.ndarray:
     b = np.frombuffer(data, dtype=np.uint8).astype(np.int16)
-    if b.size * 5 < count:
-        raise ValueError(f"trit data holds {b.size * 5} weights, {count} asked for")
+    if b.size != -(-count // 5):
+        raise ValueError(f"{b.size} bytes of trit data for {count} weights (want {-(-count // 5)})")
     if (b > 242).any():
         raise ValueError("trit data holds a byte above 242 (3^5 - 1)")
     digits = np.stack([(b // int(p)) % 3 for p in _POW3], axis=1).reshape(-1)[:count]
@@ -203,21 +203,137 @@ def read_header(data: bytes, path="<packed>") -> tuple[dict, memoryview]:
 
 def decode_packed(data: bytes, path="<packed>") -> PackedModel:
     header, view = read_header(data, path)
-    pm = PackedModel(header["model"], header["arch"], header["graph"], version=tuple(
-        int(v) for v in header["version"].split(".")))
-    for name, t in header["tensors"].items():
-        off, n = int(t["offset"]), int(t["nbytes"])
-        if off < 0 or off + n > len(view):
+    try:
+        version = tuple(int(v) for v in str(header["version"]).split("."))
+        tensors = {name: (int(t["offset"]), int(t["nbytes"]), str(t["dtype"]), tuple(int(d) for d in t["shape"]))
+                   for name, t in header["tensors"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise FormatError(f"{path}: malformed header ({type(e).__name__}: {e})") from None
+    pm = PackedModel(header["model"], header["arch"], header["graph"], version=version)
+    for name, (off, n, dtype, shape) in tensors.items():
+        if off < 0 or n < 0 or off + n > len(view):
             raise FormatError(f"{path}: tensor {name!r} lies outside the data")
-        pm.tensors[name] = _decode(bytes(view[off:off + n]), t["dtype"], tuple(t["shape"]), name, path)
-        pm.dtypes[name] = t["dtype"]
+        if dtype not in TERNARY_DTYPES and dtype not in FLOAT_DTYPES:
+            raise FormatError(f"{path}: tensor {name!r} has the unknown dtype {dtype!r}")
+        pm.tensors[name] = _decode(bytes(view[off:off + n]), dtype, shape, name, path)
+        pm.dtypes[name] = dtype
     _check_graph(pm, path)
     return pm
+
+
+ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic")
+_INPUTS = {"conv": (1, 2), "add": (2, 2), "concat": (1, 1 << 30)}       # (fewest, most) inputs
+_ONE_INPUT = ("maxpool", "avgpool", "upsample", "reorg", "linear", "act", "identity", "region", "yolo", "softmax")
+
+
+def graph_shapes(pm: PackedModel, path="<packed>") -> dict:
+    """(C, H, W) of every node, checking each node against its inputs and tensors on the way: a file whose
+    checksums are right but whose graph does not fit together (a weight of the wrong shape, a bias too short,
+    an unknown op or activation) is refused here, before any kernel could read past a buffer."""
+    shapes = {"input": tuple(int(v) for v in pm.model.get("input", {}).get("shape", ()))}
+    if len(shapes["input"]) != 3 or min(shapes["input"]) < 1:
+        raise FormatError(f"{path}: model input shape {shapes['input']} is not (C, H, W)")
+    for node in pm.graph.get("nodes", []):
+        name = node.get("name")
+        try:
+            shapes[name] = _node_shape(pm, node, shapes)
+        except FormatError as e:
+            raise FormatError(f"{path}: node {name!r}: {e}") from None
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise FormatError(f"{path}: node {name!r}: malformed ({type(e).__name__}: {e})") from None
+    return shapes
+
+
+def _node_shape(pm, node, shapes):
+    op, a, ins, t = node["op"], node.get("attrs", {}), node["inputs"], node.get("tensors", {})
+    if op not in _INPUTS and op not in _ONE_INPUT:
+        raise FormatError(f"unknown op {op!r}")
+    need = _INPUTS.get(op, (1, 1))
+    if not need[0] <= len(ins) <= need[1]:
+        raise FormatError(f"op {op} takes {need[0]}..{min(need[1], 99)} inputs, got {len(ins)}")
+    if "activation" in a and a["activation"] not in ACTIVATIONS:
+        raise FormatError(f"unknown activation {a['activation']!r} (supported: {', '.join(ACTIVATIONS)})")
+    c, h, w = shapes[ins[0]]
+
+    def size(role, *allowed):
+        got = pm.tensors[t[role]].size
+        if got not in allowed:
+            raise FormatError(f"tensor {role} ({t[role]!r}) holds {got} values, want {' or '.join(map(str, allowed))}")
+
+    if op == "conv":
+        (kh, kw), st, (pt, pl, pb, pr) = a["kernel"], int(a["stride"]), a["pad"]
+        n = int(a["out_channels"])
+        if int(a["in_channels"]) != c:
+            raise FormatError(f"in_channels {a['in_channels']} but the input has {c} channels")
+        wshape = pm.tensors[t["weight"]].shape
+        if tuple(wshape) != (n, c, kh, kw):
+            raise FormatError(f"weight shape {tuple(wshape)}, want {(n, c, kh, kw)}")
+        if min(st, kh, kw) < 1 or min(pt, pl, pb, pr) < 0:
+            raise FormatError("stride and kernel must be >= 1 and padding >= 0")
+        ho, wo = (h + pt + pb - kh) // st + 1, (w + pl + pr - kw) // st + 1
+        if min(ho, wo) < 1:
+            raise FormatError(f"a {kh}x{kw} kernel does not fit the {h}x{w} input")
+        size("bias", n)
+        if pm.dtypes[t["weight"]] in TERNARY_DTYPES:
+            size("scale", 1, n)
+        if a.get("activation") == "prelu" or "prelu" in t:
+            size("prelu", n)
+        if a.get("input") == "ternary":
+            size("act_a", c)
+            size("act_b", c)
+        if "residual" in a:
+            if len(ins) != 2:
+                raise FormatError("a residual needs a second input")
+            rc, rh, rw = shapes[ins[1]]
+            rs, off = int(a["residual"]["stride"]), int(a["residual"]["channel_offset"])
+            if off < 0 or off + rc > n or rs < 1 or (ho - 1) * rs >= rh or (wo - 1) * rs >= rw:
+                raise FormatError(f"residual input {(rc, rh, rw)} (stride {rs}, channel offset {off}) does not fit "
+                                  f"the output {(n, ho, wo)}")
+        elif len(ins) != 1:
+            raise FormatError("a second input without a residual")
+        return n, ho, wo
+    if op == "maxpool":
+        k, st, out = int(a["size"]), int(a["stride"]), tuple(int(v) for v in a["out"])
+        if min(k, st) < 1 or len(out) != 2 or min(out) < 1:
+            raise FormatError(f"bad maxpool size {k}, stride {st} or output {out}")
+        return c, out[0], out[1]
+    if op == "avgpool":
+        return c, 1, 1
+    if op == "concat":
+        for i in ins[1:]:
+            if shapes[i][1:] != (h, w):
+                raise FormatError(f"concat of {shapes[i][1:]} and {(h, w)} pixels")
+        return sum(shapes[i][0] for i in ins), h, w
+    if op == "add":
+        if shapes[ins[1]] != (c, h, w):
+            raise FormatError(f"add of {shapes[ins[1]]} and {(c, h, w)}")
+        return c, h, w
+    if op == "upsample":
+        st = int(a["stride"])
+        if st < 1:
+            raise FormatError(f"upsample stride {st}")
+        return c, h * st, w * st
+    if op == "reorg":
+        st = int(a["stride"])
+        if st < 1 or h % st or w % st:
+            raise FormatError(f"reorg stride {st} does not divide {h}x{w}")
+        return c * st * st, h // st, w // st
+    if op == "linear":
+        n = int(a["out_features"])
+        if tuple(pm.tensors[t["weight"]].shape) != (n, c * h * w):
+            raise FormatError(f"weight shape {pm.tensors[t['weight']].shape}, want {(n, c * h * w)}")
+        size("bias", n)
+        if pm.dtypes[t["weight"]] in TERNARY_DTYPES:
+            size("scale", 1, n)
+        return n, 1, 1
+    return c, h, w
 
 
 def _check_graph(pm: PackedModel, path):
     seen = set(pm.graph.get("inputs", []))
     for node in pm.graph.get("nodes", []):
+        if not isinstance(node, dict) or "name" not in node or "op" not in node or "inputs" not in node:
+            raise FormatError(f"{path}: malformed graph node {str(node)[:80]}")
         for i in node.get("inputs", []):
             if i not in seen:
                 raise FormatError(f"{path}: node {node.get('name')!r} reads {i!r}, which no earlier node makes")
@@ -228,6 +344,7 @@ def _check_graph(pm: PackedModel, path):
     for o in pm.graph.get("outputs", []):
         if o not in seen:
             raise FormatError(f"{path}: graph output {o!r} is not a node")
+    graph_shapes(pm, path)
 
 
 def load_packed(path) -> PackedModel:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .format import graph_shapes
+
 OP = {"conv_t8": 1, "conv_tt": 2, "conv_f32": 3, "maxpool": 4, "avgpool": 5, "concat": 6, "add": 7,
       "upsample": 8, "gather": 9, "linear": 10, "act": 11}
 ACT = {"linear": 0, "relu": 1, "leaky": 2, "prelu": 3, "logistic": 4}
@@ -61,33 +63,11 @@ class Prepared:
     def __init__(self, pm, ternary_activations: bool = True):
         self.pm = pm
         self.nodes = pm.graph["nodes"]
-        self.shapes = {"input": tuple(pm.model["input"]["shape"])}     # name -> (C, H, W)
+        self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
         self.data = {}
         for node in self.nodes:
-            self.shapes[node["name"]] = self._shape(node)
             if node["op"] in ("conv", "linear"):
                 self.data[node["name"]] = self._weights(node, ternary_activations)
-
-    def _shape(self, node):
-        a, op = node["attrs"], node["op"]
-        c, h, w = self.shapes[node["inputs"][0]]
-        if op == "conv":
-            (kh, kw), s, (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pad"]
-            return a["out_channels"], (h + pt + pb - kh) // s + 1, (w + pl + pr - kw) // s + 1
-        if op == "maxpool":
-            return (c, *a["out"])
-        if op == "avgpool":
-            return c, 1, 1
-        if op == "concat":
-            return sum(self.shapes[i][0] for i in node["inputs"]), h, w
-        if op == "upsample":
-            return c, h * a["stride"], w * a["stride"]
-        if op == "reorg":
-            s = a["stride"]
-            return c * s * s, h // s, w // s
-        if op == "linear":
-            return a["out_features"], 1, 1
-        return c, h, w
 
     def _weights(self, node, ternary_activations):
         t, a, pm = node["tensors"], node["attrs"], self.pm

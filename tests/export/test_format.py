@@ -82,18 +82,60 @@ def test_newer_version_and_foreign_files_are_refused(blob, tmp_path):
         load_packed(tmp_path / "no_such.tnp")
 
 
-def test_a_graph_naming_a_missing_tensor_is_refused(blob):
+def _rewrite(blob, edit_header=None, edit_data=None):
+    """The file with its header JSON and/or data edited, checksums recomputed (so only the checks of meaning,
+    not the CRCs, can catch it)."""
     import json
     hlen = struct.unpack_from("<Q", blob, 16)[0]
     header = json.loads(blob[64:64 + hlen])
-    header["graph"]["nodes"][0]["tensors"]["weight"] = "nope"
+    data = bytearray(blob[64 + hlen + (-hlen) % 64:])
+    if edit_header:
+        edit_header(header)
+    if edit_data:
+        edit_data(header, data)
     hj = json.dumps(header).encode()
-    pad = (-len(hj)) % 64
-    data = blob[64 + hlen + (-hlen) % 64:]
     fixed = bytearray(blob[:64])
-    struct.pack_into("<IQ", fixed, 12, zlib.crc32(hj), len(hj))
+    struct.pack_into("<IQQI", fixed, 12, zlib.crc32(hj), len(hj), len(data), zlib.crc32(bytes(data)))
+    return bytes(fixed) + hj + b"\0" * ((-len(hj)) % 64) + bytes(data)
+
+
+def _node(header, name):
+    return next(n for n in header["graph"]["nodes"] if n["name"] == name)
+
+
+def test_a_graph_naming_a_missing_tensor_is_refused(blob):
+    def edit(h):
+        h["graph"]["nodes"][0]["tensors"]["weight"] = "nope"
     with pytest.raises(FormatError, match="missing tensor 'nope'"):
-        decode_packed(bytes(fixed) + hj + b"\0" * pad + data)
+        decode_packed(_rewrite(blob, edit))
+
+
+def _swap_tensor(header, role_node, role, donor):
+    _node(header, role_node)["tensors"][role] = donor
+
+
+@pytest.mark.parametrize("edit, message", [
+    # a weight whose input channels do not match the input (16-channel layer given a 3-channel weight)
+    (lambda h: _swap_tensor(h, "layer1.0.conv1", "weight", "conv1.weight"), r"weight shape \(16, 3, 3, 3\), want"),
+    # a bias too short for its channels
+    (lambda h: _swap_tensor(h, "layer2.0.conv1", "bias", "conv1.bias"), "bias .* holds 16 values, want 32"),
+    (lambda h: _node(h, "layer1.0.conv1")["attrs"].update(activation="swish"), "unknown activation 'swish'"),
+    (lambda h: _node(h, "layer1.0.conv1").update(op="deconv"), "unknown op 'deconv'"),
+    (lambda h: _node(h, "layer1.0.conv2").update(inputs=[]), "takes 1..2 inputs, got 0"),
+    (lambda h: h.update(version="one"), "malformed header"),
+    (lambda h: h["tensors"]["conv1.bias"].pop("shape"), "malformed header"),
+])
+def test_files_with_good_checksums_but_a_graph_that_does_not_fit_are_refused(blob, edit, message):
+    with pytest.raises(FormatError, match=message):
+        decode_packed(_rewrite(blob, edit))
+
+
+def test_a_packed_tensor_with_extra_bytes_is_refused(blob):
+    def edit(h, data):
+        t = h["tensors"]["layer1.0.conv1.codes"]
+        t["nbytes"] += 1                     # the byte after it is alignment padding, still inside the data
+    with pytest.raises(FormatError, match="bytes of 2-bit data for 2304 weights"):
+        decode_packed(_rewrite(blob, edit_data=edit))
 
 
 def test_file_size_vs_float_weights(shared_data):

@@ -62,15 +62,17 @@ def random_bn_(model, seed=0):
 
 
 def darknet_net(shared, name, size=None, method="twn", seed=0):
-    """A darknet cfg from shared/, all convs ternary, random weights (BN statistics randomised), optionally resized."""
+    """A darknet cfg from shared/, all convs ternary (none with method=None), random weights (BN statistics
+    randomised), optionally resized."""
     from tritnet.darknet import build_darknet, parse_cfg, set_ternary
     cfg = parse_cfg(shared / "darknet" / "cfg" / f"{name}.cfg")
-    set_ternary(cfg)                                  # every conv ternary
+    if method:
+        set_ternary(cfg)                              # every conv ternary
     if size:
         cfg.net.set("width", size)
         cfg.net.set("height", size)
     torch.manual_seed(seed)
-    net = build_darknet(cfg, None, method=method, per_channel=True)
+    net = build_darknet(cfg, None, method=method or "twn", per_channel=True)
     with torch.no_grad():
         random_bn_(net, seed)
     return net

@@ -7,7 +7,7 @@ format that ``tritnet_rt`` runs, and to ONNX; darknet ``.weights`` come from ``D
 """
 from __future__ import annotations
 
-from tritnet_rt.format import PackedModel, load_packed, save_packed
+from tritnet_rt.format import PackedModel, graph_shapes, load_packed, save_packed
 
 from .graph import export_classifier, export_darknet
 
@@ -16,8 +16,11 @@ def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None
     """The packed model of a CIFAR ResNet (float, ternary, STTN) or a ``DarknetNet``."""
     from tritnet.darknet.network import DarknetNet
     if isinstance(model, DarknetNet):
-        return export_darknet(model, bits, float_dtype, class_names)
-    return export_classifier(model, bits, float_dtype, class_names)
+        pm = export_darknet(model, bits, float_dtype, class_names)
+    else:
+        pm = export_classifier(model, bits, float_dtype, class_names)
+    graph_shapes(pm, "<export>")           # the graph fits together, as every reader will check
+    return pm
 
 
 def save(pm: PackedModel, path) -> int:

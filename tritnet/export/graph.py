@@ -219,6 +219,8 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
                 keep = {k: v for k, v in a.items() if not k.startswith("_")}
                 out = b.node(nm, t, [prev], {**keep, "shape": list(info.out_shape)})
             elif t == "softmax":
+                if a.get("spatial"):
+                    raise ValueError(f"layer {i}: softmax with spatial=1 is not supported by the packed format")
                 out = b.node(nm, "softmax", [prev], {"groups": a["groups"], "temperature": a["temperature"]})
             elif t in ("dropout", "cost"):
                 out = b.node(nm, "identity", [prev])

@@ -21,7 +21,9 @@ def _act(name, x, prelu=None):
         return torch.where(x > 0, x, x * prelu.view(1, -1, 1, 1))
     if name == "logistic":
         return torch.sigmoid(x)
-    return x
+    if name == "linear":
+        return x
+    raise ValueError(f"activation {name!r} is not one of the packed format's")
 
 
 def dense_weight(pm, node) -> np.ndarray:
