@@ -30,6 +30,7 @@ def add_parsers(sub):
                    help="sort: per class, as `detector test` (default); obj: by objectness, as python/darknet.py")
     t.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                    help="ternarizer for ternary=1 layers; float runs the stored weights as darknet does")
+    t.add_argument("--per-channel", action="store_true", help="twn/ttn: one scale per output channel")
     t.add_argument("--out", default="predictions.jpg", help="image with the boxes ('' to skip)")
     t.add_argument("--json", action="store_true", help="print the detections as JSON")
 
@@ -59,7 +60,9 @@ def cmd_detector_test(a: argparse.Namespace) -> None:
     _check_fraction("thresh", a.thresh)
     _check_fraction("nms", a.nms)
     names = names_from_data(a.data)
-    net = build_darknet(a.cfg, a.weights, None if a.method == "float" else a.method)
+    from .darknet.network import quant_options
+    method = None if a.method == "float" else a.method
+    net = build_darknet(a.cfg, a.weights, method, **quant_options(method, a.per_channel))
     start = time.time()
     dets = detect_image(net, a.image, a.thresh, a.nms, names, a.nms_kind)
     took = time.time() - start

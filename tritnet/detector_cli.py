@@ -25,6 +25,8 @@ def _common(p, weights_required: bool = True):
         p.add_argument("weights", help="darknet .weights (or a training .ckpt)")
     p.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                    help="ternarizer for ternary=1 layers (float: run the stored weights as they are)")
+    p.add_argument("--per-channel", action="store_true",
+                   help="twn/ttn: one scale per output channel (evaluate as the detector was trained)")
 
 
 def _eval_opts(p):
@@ -128,7 +130,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     _plain_warnings()
     from .yolo import DetectorTrainConfig, launch
     c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
-                            method=_method(a), backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
+                            method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
                             multiscale=a.multiscale, save_every=a.save_every, minloss_epochs=a.minloss_epochs,
                             resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
     try:
@@ -151,7 +153,7 @@ def cmd_map(a: argparse.Namespace) -> None:
     _check_unit("thresh", a.thresh)
     _check_unit("iou-thresh", a.iou_thresh)
     r = map_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, method=_method(a),
-                     letterbox=a.letterbox, batch=a.batch, workers=a.workers, progress=not a.json)
+                     per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch, workers=a.workers, progress=not a.json)
     if a.json:
         print(json.dumps({**r["result"].to_dict(), "skipped": r["skipped"], "seconds": r["seconds"],
                           "images_per_s": r["images_per_s"]}, indent=2))
@@ -166,7 +168,8 @@ def cmd_recall(a: argparse.Namespace) -> None:
     from .yolo.report import format_recall_line
     _check_unit("thresh", a.thresh)
     r = recall_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, nms=a.nms,
-                        method=_method(a), letterbox=a.letterbox, batch=a.batch, workers=a.workers)
+                        method=_method(a), per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch,
+                        workers=a.workers)
     if a.json:
         print(json.dumps({k: v for k, v in r.items() if k != "lines"}, indent=2))
         return
@@ -183,7 +186,8 @@ def cmd_valid(a: argparse.Namespace) -> None:
     if bad or not formats:
         raise ValueError(f"--format takes voc, coco or voc,coco, got {a.format!r}")
     r = valid_detector(a.data, a.cfg, a.weights, a.outdir, prefix=a.prefix, formats=formats, thresh=a.thresh,
-                       nms=a.nms, coco_eval=a.coco_eval, method=_method(a), letterbox=a.letterbox, batch=a.batch,
+                       nms=a.nms, coco_eval=a.coco_eval, method=_method(a),
+                       per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch,
                        workers=a.workers)
     if a.json:
         print(json.dumps(r, indent=2))

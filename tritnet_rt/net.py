@@ -42,18 +42,35 @@ class Net:
             x = x[None]
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
+        step = self.micro_batch(x.shape[0])
+        parts = []
         with self._lock:
-            plan, buf, _ = self._plan(x.shape[0])
-            buf["input"][...] = x.transpose(0, 2, 3, 1)
-            plan.run()
-            return [buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs]
+            for i in range(0, x.shape[0], step):
+                plan, buf, _ = self._plan(min(step, x.shape[0] - i))
+                buf["input"][...] = x[i:i + step].transpose(0, 2, 3, 1)
+                plan.run()
+                parts.append([buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs])
+        return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]
+
+    def micro_batch(self, batch: int) -> int:
+        """Images run through the network together. Every op runs over the whole micro-batch before the
+        next, so a batch whose activations outgrow the caches streams them through memory at every layer: the
+        micro-batch keeps the largest activation under ``CACHE_BYTES`` (one image at a time for a 416x416
+        detector, a whole batch of 32x32 images at once, where batching feeds the threads)."""
+        largest = max(4 * c * h * w for c, h, w in self.prep.shapes.values())
+        return max(1, min(batch, self.CACHE_BYTES // largest))
+
+    CACHE_BYTES = 4 << 20
 
     __call__ = forward
 
     def memory_bytes(self, batch: int = 1) -> int:
-        """Bytes held by the prepared weights and the buffers of one batch size."""
-        _, buf, keep = self._plan(batch)
-        arrays = {id(a): a for a in list(buf.values()) + keep}
+        """Bytes held by the prepared weights and the buffers that running a batch of ``batch`` needs."""
+        step = self.micro_batch(batch)
+        arrays = {}
+        for size in {step, batch % step or step}:
+            _, buf, keep = self._plan(size)
+            arrays.update({id(a): a for a in list(buf.values()) + keep})
         for d in self.prep.data.values():
             arrays.update({id(v): v for v in d.values() if isinstance(v, np.ndarray)})
         return sum(a.nbytes for a in arrays.values())

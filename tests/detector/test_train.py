@@ -143,3 +143,29 @@ def test_two_processes_average_gradients_and_count_images_like_darknet_gpus(shap
     assert float(log[0]["lr"]) == pytest.approx(2 * .01 * (2 / 2) ** 4)       # burn_in=2 reached, ×2 processes
     w = load_weights(parse_cfg(cfg), shapes.parent / "backup" / "ddp_final.weights")
     assert w.header.seen == 32
+
+
+def test_per_channel_ternary_training_saves_per_channel_values_and_evaluates_them_as_saved(shapes, tmp_path):
+    """With per_channel, each output channel of a ternary layer has its own α; the file holds those values,
+    and evaluating with per_channel rebuilds exactly them (per-channel TWN of per-channel ternary values is
+    the identity), while a per-layer rebuild would not."""
+    from tritnet.darknet import build_darknet
+    cfg = write_cfg(tmp_path / "pc.cfg", max_batches=2, ternary=True)
+    run(shapes, cfg, per_channel=True)
+    final = shapes.parent / "backup" / "pc_final.weights"
+    w = load_weights(parse_cfg(cfg), final).layers[0]["weights"]
+    mags = [np.unique(np.abs(f[f != 0])) for f in w.reshape(w.shape[0], -1)]
+    assert all(len(m) == 1 for m in mags) and len({float(m[0]) for m in mags}) > 1
+    net = build_darknet(str(cfg), str(final), "twn", per_channel=True)
+    assert np.allclose(net.darknet_layers()[0]["weights"], w, rtol=1e-6, atol=0)   # α = mean of α's: an ulp
+    per_layer = build_darknet(str(cfg), str(final), "twn")
+    assert np.abs(per_layer.darknet_layers()[0]["weights"] - w).max() > 1e-3
+    r = map_detector(shapes, str(cfg), str(final), per_channel=True, workers=0)
+    assert 0 <= r["result"].map11 <= 1
+
+
+def test_running_a_partial_backbone_warns_how_much_it_holds(shared):
+    from tritnet.darknet import build_darknet
+    with pytest.warns(UserWarning, match=r"ttt5_pre_141_conv7.weights: holds the weights of layers 0-6 only"):
+        build_darknet(str(shared / "darknet" / "cfg" / "ttt5_224_160.cfg"),
+                      str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"), None)

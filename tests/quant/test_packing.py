@@ -30,5 +30,9 @@ def test_bad_input_is_refused():
         unpack_2bit(bytes([0xFF]), 4)
     with pytest.raises(ValueError, match="above 242"):
         unpack_trits(bytes([250]), 5)
-    with pytest.raises(ValueError, match="holds 4 weights"):
+    with pytest.raises(ValueError, match=r"1 bytes of 2-bit data for 5 weights \(want 2\)"):
         unpack_2bit(bytes([0]), 5)
+    with pytest.raises(ValueError, match=r"3 bytes of 2-bit data for 5 weights \(want 2\)"):   # extra bytes too
+        unpack_2bit(bytes([0x55, 0x55, 0x55]), 5)
+    with pytest.raises(ValueError, match=r"2 bytes of trit data for 5 weights \(want 1\)"):
+        unpack_trits(bytes([121, 121]), 5)

@@ -166,3 +166,14 @@ def test_python_threads_running_plans_at_once_get_their_own_results():
     for t in threads:
         t.join()
     assert not bad
+
+
+def test_a_batch_too_big_for_the_caches_runs_in_micro_batches_with_the_same_results():
+    rng = np.random.default_rng(2)
+    pm, _ = conv_model(rng, 16, 32, 40, 40)
+    net = Net(pm)
+    x = rng.normal(size=(5, 16, 40, 40)).astype(np.float32)
+    whole = net(x)[0]
+    net.CACHE_BYTES = 2 * 4 * 32 * 40 * 40         # two images of the largest activation at a time
+    assert net.micro_batch(5) == 2
+    assert np.array_equal(net(x)[0], whole) and net(x)[0].shape == (5, 32, 40, 40)

@@ -111,9 +111,26 @@ class DarknetNet(nn.Module):
                    if not self.infos[i].section.param("dontsave"))
 
 
+def quant_options(method: Optional[str], per_channel: bool = False) -> dict:
+    """The ternarizer options a build takes for ``method``: per-channel scales exist for TWN and TTN (STTN's
+    scale is per channel by construction); with no method (a float build) there is nothing to set."""
+    if not per_channel or method is None:
+        return {}
+    if method not in ("twn", "ttn"):
+        raise ValueError(f"per-channel scales are an option of twn and ttn, not of {method}")
+    return {"per_channel": True}
+
+
 def build_darknet(cfg, weights=None, method: Optional[str] = "twn", **kwargs) -> DarknetNet:
-    """Build the network of ``cfg`` (path or :class:`Cfg`), load ``weights`` (path) if given; eval mode."""
+    """Build the network of ``cfg`` (path or :class:`Cfg`), load ``weights`` (path) if given; eval mode.
+
+    A weights file shorter than the network (a ``partial`` backbone) fills a prefix; the layers after it keep
+    their initialisation, which is worth a warning when the network is built to be run."""
     net = DarknetNet(cfg, method, **kwargs)
     if weights is not None:
-        net.load_weights(weights)
+        w = net.load_weights(weights)
+        if not w.complete:
+            import warnings
+            warnings.warn(f"{weights}: holds the weights of layers 0-{w.end_layer - 1} only ({w.filled} layers with "
+                          f"parameters) of the {len(net.layers)} in the cfg; the rest are untrained", stacklevel=2)
     return net.eval()

@@ -153,17 +153,19 @@ class DarknetBackend:
     # ------------------------------------------------------------------ scores
     def evaluate(self, run, weights, folder: Path) -> dict:
         cfg = folder / f"{self.file_base(run)}.cfg"
-        return self._score(cfg, weights, run.method)
+        return self._score(cfg, weights, run.method, bool(run.train.get("per_channel")))
 
     def evaluate_start(self, weights, out: Path, first=None) -> dict:
         return self._score(self.write_start(out), weights, None)
 
-    def _score(self, cfg, weights, method) -> dict:
+    def _score(self, cfg, weights, method, per_channel: bool = False) -> dict:
         from ..nn.size import model_size
         from ..yolo import map_detector
         from ..darknet import build_darknet
-        r = map_detector(self.plan.data, str(cfg), str(weights), method=method, workers=self.workers)["result"]
-        size = model_size(build_darknet(str(cfg), str(weights), method))
+        from ..darknet.network import quant_options
+        r = map_detector(self.plan.data, str(cfg), str(weights), method=method, per_channel=per_channel,
+                         workers=self.workers)["result"]
+        size = model_size(build_darknet(str(cfg), str(weights), method, **quant_options(method, per_channel)))
         return {"metrics": {"map": 100 * r.map11, "map_auc": 100 * r.map, "avg_iou": 100 * r.avg_iou,
                             "precision": 100 * r.precision, "recall": 100 * r.recall}, "size": size}
 

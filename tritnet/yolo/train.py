@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from ..darknet import parse_cfg
-from ..darknet.network import DarknetNet
+from ..darknet.network import DarknetNet, quant_options
 from ..train import distributed as dist
 from .chart import plot_chart
 from .data import open_data
@@ -54,6 +54,7 @@ class DetectorTrainConfig:
     map_every: Optional[int] = None        # iterations between evaluations (default: 4 epochs)
     thresh: float = 0.25                   # confidence threshold for the TP/FP/IoU counts of --map
     method: Optional[str] = "twn"          # ternarizer of ternary=1 layers (twn | ttn | sttn; None: train float)
+    per_channel: bool = False              # twn/ttn: one scale per output channel instead of per layer
     backup: Optional[str] = None           # overrides the .data file's backup folder
     workers: int = 2
     cache_mb: float = 4096                 # decode all images into memory if they fit in this
@@ -122,7 +123,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                          f"subdivisions={subdivisions}")
     if max_batches < 1:
         raise ValueError(f"{cfg.net.where('max_batches')}: max_batches must be set (> 0) for training")
-    net = DarknetNet(cfg, c.method)
+    net = DarknetNet(cfg, c.method, **quant_options(c.method, c.per_channel))
     check_heads(net, data)
     darknet_init_(net, c.seed)
     base = Path(c.cfg).stem

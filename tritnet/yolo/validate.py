@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..darknet.network import build_darknet
+from ..darknet.network import build_darknet, quant_options
 from .coco import coco_evaluate, coco_ground_truth, coco_results, read_coco
 from .data import open_data, source_kind
 from .evaluate import run_detector, score_map, score_recall
@@ -25,17 +25,21 @@ from .setup import check_heads
 __all__ = ["load_detector", "map_detector", "recall_detector", "valid_detector", "voc_result_lines"]
 
 
-def load_detector(data, cfg, weights, method: Optional[str] = "twn"):
-    """(data, network in eval mode) for a .data file, a cfg and its .weights (or training .ckpt)."""
+def load_detector(data, cfg, weights, method: Optional[str] = "twn", per_channel: bool = False):
+    """(data, network in eval mode) for a .data file, a cfg and its .weights (or training .ckpt).
+
+    ``per_channel`` must match training: a per-channel ternary layer re-ternarized per layer is not the same
+    layer (per-layer TWN of per-layer ternary values gives them back, §1.1 of methods.md)."""
     data = open_data(data) if not hasattr(data, "records") else data
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: no such weights file")
+    opts = quant_options(method, per_channel)
     if str(weights).endswith(".ckpt"):
         from .saving import load_state
-        net = build_darknet(cfg, None, method)
+        net = build_darknet(cfg, None, method, **opts)
         net.load_state_dict(load_state(weights)["model"])
     else:
-        net = build_darknet(cfg, weights, method)
+        net = build_darknet(cfg, weights, method, **opts)
     check_heads(net, data)
     return data, net.eval()
 
@@ -54,16 +58,17 @@ def _speed(dets, n) -> dict:
 
 
 def map_detector(data, cfg, weights, *, thresh: float = 0.25, iou_thresh: float = 0.5, method: Optional[str] = "twn",
-                 letterbox: bool = True, batch: int = 8, workers: int = 2, progress: bool = False) -> dict:
-    data, net = load_detector(data, cfg, weights, method)
+                 per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2, progress: bool = False) -> dict:
+    data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, 0.005, 0.45, progress=progress)
     result = score_map(dets, records, data.names, iou_thresh, thresh)
     return {"result": result, "skipped": len(issues), **_speed(dets, len(records))}
 
 
 def recall_detector(data, cfg, weights, *, thresh: float = 0.001, iou_thresh: float = 0.5, nms: float = 0.4,
-                    method: Optional[str] = "twn", letterbox: bool = True, batch: int = 8, workers: int = 2) -> dict:
-    data, net = load_detector(data, cfg, weights, method)
+                    method: Optional[str] = "twn", per_channel: bool = False, letterbox: bool = True, batch: int = 8,
+                    workers: int = 2) -> dict:
+    data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, thresh, nms, "obj")
     return {**score_recall(dets, records, thresh, iou_thresh), "skipped": len(issues)}
 
@@ -89,8 +94,8 @@ def _write(path: Path, text: str):
 
 def valid_detector(data, cfg, weights, outdir="results", *, prefix: str = "comp4_det_test_", formats=("voc", "coco"),
                    thresh: float = 0.005, nms: float = 0.45, coco_eval: bool = True, method: Optional[str] = "twn",
-                   letterbox: bool = True, batch: int = 8, workers: int = 2) -> dict:
-    data, net = load_detector(data, cfg, weights, method)
+                   per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2) -> dict:
+    data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, thresh, nms)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
