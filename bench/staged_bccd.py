@@ -13,6 +13,10 @@ Scores: mAP@0.5 (VOC2007 11-point) and average IoU on BCCD's test split (72 imag
 skips every finished stage (the runner resumes), so a long benchmark can be run in pieces.
 
     python bench/staged_bccd.py --float-iters 150 --stage-iters 35 --out runs/bench/staged_bccd
+
+``--float-weights W`` starts from a float detector trained elsewhere (bench/detector_bccd.py's) instead of
+step 1; ``--stage-iters 600,1200,1800,2400`` gives the stages different budgets; ``--per-channel`` uses one
+TWN scale per output channel in every stage and in the direct run.
 """
 from __future__ import annotations
 
@@ -47,7 +51,9 @@ def main():
     ap.add_argument("--backbone", default=str(SHARED / "darknet/weights/ttt5_pre_141_conv7.weights"))
     ap.add_argument("--float-iters", type=int, default=150)
     ap.add_argument("--float-lr", type=float, default=0.002)
-    ap.add_argument("--stage-iters", type=int, default=35)
+    ap.add_argument("--stage-iters", default="35", help="iterations a stage, or one number per stage")
+    ap.add_argument("--float-weights", default=None, help="skip step 1: the float detector to start from")
+    ap.add_argument("--per-channel", action="store_true")
     ap.add_argument("--stage-lr", type=float, default=0.001)
     ap.add_argument("--chain", choices=["minloss", "best", "last"], default="last")
     ap.add_argument("--batch", type=int, default=16)
@@ -61,20 +67,28 @@ def main():
     data = bccd_data(out)
     times = {}
 
-    t = time.time()
-    float_plan = plan_from_dict({
-        "name": "ttt5-bccd", "model": a.cfg, "classes": 3, "data": str(data), "weights": a.backbone, "chain": "last",
-        "stages": [{"name": "float", "layers": [], "train": schedule(a.float_iters, a.batch, a.subdivisions,
-                                                                      a.float_lr, max(1, a.float_iters // 10))}]})
-    fl = run_plan(float_plan, out / "float", workers=a.workers, progress=False)   # skipped when finished
-    times["float"] = time.time() - t
-    float_weights = str(out / "float" / "float" / "ttt5-bccd_float.weights")
-    if a.only == "float":
-        return
+    if a.float_weights:
+        float_weights, fl = str(Path(a.float_weights).resolve()), None
+    else:
+        t = time.time()
+        float_plan = plan_from_dict({
+            "name": "ttt5-bccd", "model": a.cfg, "classes": 3, "data": str(data), "weights": a.backbone,
+            "chain": "last", "stages": [{"name": "float", "layers": [], "train": schedule(
+                a.float_iters, a.batch, a.subdivisions, a.float_lr, max(1, a.float_iters // 10))}]})
+        fl = run_plan(float_plan, out / "float", workers=a.workers, progress=False)   # skipped when finished
+        times["float"] = time.time() - t
+        float_weights = str(out / "float" / "float" / "ttt5-bccd_float.weights")
+        if a.only == "float":
+            return
 
-    stage_train = schedule(a.stage_iters, a.batch, a.subdivisions, a.stage_lr, max(1, a.stage_iters // 10))
-    plan = auto_plan(a.cfg, stages=4, classes=3, data=str(data), weights=float_weights, chain=a.chain,
-                     train=stage_train, name="ttt5-bccd")
+    iters = [int(v) for v in a.stage_iters.split(",")]
+    iters = iters * 4 if len(iters) == 1 else iters
+    plan = auto_plan(a.cfg, stages=len(iters), classes=3, data=str(data), weights=float_weights, chain=a.chain,
+                     train=schedule(iters[0], a.batch, a.subdivisions, a.stage_lr, max(1, iters[0] // 10)),
+                     name="ttt5-bccd")
+    for stage, n in zip(plan.stages, iters):
+        stage.train = {**schedule(n, a.batch, a.subdivisions, a.stage_lr, max(1, n // 10)),
+                       **({"per_channel": True} if a.per_channel else {})}
     t = time.time()
     staged = run_plan(plan, out / "staged", workers=a.workers, progress=False)
     times["staged"] = time.time() - t
@@ -83,8 +97,10 @@ def main():
     times["direct"] = time.time() - t
 
     keep = ("stage", "ternary_layers", "map", "avg_iou", "packed_2bit_bytes", "train_seconds", "budget")
-    f, s, d = fl["rows"][-1], staged["rows"][-1], direct["rows"][-1]
-    summary = {"budget": {"float_iterations": a.float_iters, "stage_iterations": a.stage_iters,
+    f = fl["rows"][-1] if fl else staged["rows"][0]          # the float start, scored by the staged run
+    s, d = staged["rows"][-1], direct["rows"][-1]
+    summary = {"budget": {"float_iterations": a.float_iters if fl else a.float_weights, "stage_iterations": iters,
+                          "per_channel": a.per_channel,
                           "direct_iterations": d["budget"], "batch": a.batch, "subdivisions": a.subdivisions,
                           "float_lr": a.float_lr, "stage_lr": a.stage_lr, "chain": a.chain,
                           "train_images": "BCCD trainval (292)",
