@@ -1,20 +1,13 @@
-"""Builds tritnet_rt's C extension at install time. One build holds every path for its architecture: the x86
-kernel files select AVX2 / AVX-512 per file with `#pragma GCC target`, the NEON file is compiled only on ARM,
-and the serial C path is always there; the path is chosen at run time (cpuid), see tritnet_rt/__init__.py."""
-import platform
+"""tritnet with its runtime: the ``tritnet`` packages, and ``tritnet_rt`` from runtime/ (the same package
+that ``pip install ./runtime`` installs alone, without PyTorch, on a device)."""
 import sys
+from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import find_packages, setup
 
-machine = platform.machine().lower()
-sources = ["module.c", "ops.c", "pool.c", "cpu.c", "kernels_serial.c"]
-if machine in ("x86_64", "amd64"):
-    sources += ["kernels_avx2.c", "kernels_avx512.c"]
-elif machine in ("aarch64", "arm64"):
-    sources += ["kernels_neon.c"]
-# -ffp-contract=off: no fused multiply-adds in the epilogue, so every ISA path gives bit-identical floats
-args = [] if sys.platform == "win32" else ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno"]
-libs = [] if sys.platform == "win32" else ["pthread", "m"]
+sys.path.insert(0, str(Path(__file__).resolve().parent / "runtime"))
+from build_ext import extension  # noqa: E402
 
-setup(ext_modules=[Extension("tritnet_rt._tnrt", [f"tritnet_rt/csrc/{s}" for s in sources],
-                             extra_compile_args=args, libraries=libs, optional=False)])
+setup(packages=find_packages(include=["tritnet", "tritnet.*"]) + ["tritnet_rt", "tritnet_rt.detect"],
+      package_dir={"tritnet_rt": "runtime/tritnet_rt"},
+      ext_modules=[extension("runtime/tritnet_rt/csrc")])

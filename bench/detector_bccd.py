@@ -109,7 +109,7 @@ def main(argv=None) -> dict:
     p.add_argument("--resume", action="store_true", help="keep finished variants; continue killed runs")
     a = p.parse_args(argv)
     import torch
-    from tritnet.detect import from_uint8, letterbox
+    from tritnet_rt.detect import from_uint8, letterbox
     from tritnet.yolo import DetectorTrainConfig, map_detector, open_data, train_detector, voc_label
     from tritnet.yolo.loader import decode
 

@@ -56,7 +56,7 @@ def _check_fraction(name: str, v: float) -> None:
 
 def cmd_detector_test(a: argparse.Namespace) -> None:
     from .darknet import build_darknet, detect_image, names_from_data
-    from .detect import draw_detections, format_detection
+    from tritnet_rt.detect import draw_detections, format_detection
     _check_fraction("thresh", a.thresh)
     _check_fraction("nms", a.nms)
     names = names_from_data(a.data)

@@ -34,16 +34,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--sttn-merged", help="STTN source: also write the merged checkpoint (one ternary conv a pair)")
     e.add_argument("--json", action="store_true")
 
-    r = sub.add_parser("run", help="run a packed file on one image with tritnet_rt (no PyTorch)")
-    r.add_argument("file")
-    r.add_argument("image")
-    r.add_argument("--top", type=int, default=5)
-    r.add_argument("--thresh", type=float, default=0.24)
-    r.add_argument("--nms", type=float, default=0.45)
-    r.add_argument("--out", default="predictions.jpg", help="detectors: image with the boxes ('' to skip)")
-    r.add_argument("--threads", type=int, default=None)
-    r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, neon)")
-    r.add_argument("--json", action="store_true")
+    from tritnet_rt.cli import add_run_arguments
+    add_run_arguments(sub.add_parser("run", help="run a packed file on one image with tritnet_rt (no PyTorch)"))
 
     b = sub.add_parser("bench", help="time tritnet_rt against PyTorch fp32 and ONNX Runtime fp32/int8")
     b.add_argument("file")
@@ -112,38 +104,8 @@ def cmd_export(a: argparse.Namespace) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> None:
-    import time
-
-    import tritnet_rt
-    _check_file(a.file, "packed file")
-    _check_file(a.image, "image")
-    if a.isa:
-        tritnet_rt.set_isa(a.isa)
-    if a.threads:
-        tritnet_rt.set_num_threads(a.threads)
-    net = tritnet_rt.load(a.file)
-    start = time.perf_counter()
-    if net.model.get("task") == "detect":
-        dets = net.detect(a.image, a.thresh, a.nms)
-        took = time.perf_counter() - start
-        if a.out:
-            from tritnet.detect import draw_detections
-            classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
-            draw_detections(a.image, dets, classes).save(a.out)
-        if a.json:
-            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": a.out or None,
-                              "seconds": took, "isa": tritnet_rt.get_isa()}, indent=2))
-            return
-        from tritnet.detect import format_detection
-        print(f"{a.image}: Predicted in {took:f} seconds ({tritnet_rt.get_isa()}).")
-        for d in dets:
-            print(format_detection(d))
-        return
-    top = net.classify(a.image, a.top)
-    if a.json:
-        print(json.dumps({"image": a.image, "top": top, "isa": tritnet_rt.get_isa()}, indent=2))
-        return
-    print("\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top))
+    from tritnet_rt.cli import run
+    run(a)
 
 
 def cmd_bench(a: argparse.Namespace) -> None:

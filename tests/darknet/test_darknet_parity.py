@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from tritnet.darknet import build_darknet, format_classifier_line, predict_darknet_classifier, top_k
-from tritnet.detect import (Head, do_nms_obj, do_nms_sort, from_uint8, get_network_boxes, letterbox,
+from tritnet_rt.detect import (Head, do_nms_obj, do_nms_sort, from_uint8, get_network_boxes, letterbox,
                             select_detections)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

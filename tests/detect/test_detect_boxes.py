@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tritnet.darknet import infer_layers, parse_cfg
-from tritnet.detect import (Candidates, Detection, Head, box_iou, do_nms_obj, do_nms_sort, format_detection,
+from tritnet_rt.detect import (Candidates, Detection, Head, box_iou, do_nms_obj, do_nms_sort, format_detection,
                             get_network_boxes, select_detections)
 
 REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"

@@ -2,8 +2,8 @@
 import numpy as np
 from PIL import Image
 
-from tritnet.detect import Detection, draw_detections
-from tritnet.detect.draw import class_rgb, get_color
+from tritnet_rt.detect import Detection, draw_detections
+from tritnet_rt.detect.draw import class_rgb, get_color
 
 
 def test_colors_are_darknets():

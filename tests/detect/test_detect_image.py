@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tritnet.detect import from_uint8, letterbox, letterbox_size, load_image, resize_image
+from tritnet_rt.detect import from_uint8, letterbox, letterbox_size, load_image, resize_image
 
 REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"
 

@@ -3,7 +3,7 @@ computation."""
 import numpy as np
 import pytest
 
-from tritnet.detect.metrics import average_precision, evaluate_map
+from tritnet.eval.detection import average_precision, evaluate_map
 
 NAMES = ["a", "b"]
 

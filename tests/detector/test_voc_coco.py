@@ -7,7 +7,7 @@ from PIL import Image
 
 from tritnet.yolo import Issues, open_data, parse_voc_xml, voc_label, voc_set_records
 from tritnet.yolo.coco import coco_evaluate, coco_ground_truth, coco_records, coco_results, darknet_image_id
-from tritnet.detect.boxes import Candidates
+from tritnet_rt.detect import Candidates
 
 from detector_helpers import make_voc
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CSRC = Path(__file__).resolve().parents[2] / "tritnet_rt" / "csrc"
+CSRC = Path(__file__).resolve().parents[2] / "runtime" / "tritnet_rt" / "csrc"
 
 
 @pytest.mark.skipif(not Path("/usr/include/simde/x86/avx512.h").exists() or not shutil.which("gcc"),

@@ -138,7 +138,7 @@ def test_runtime_imports_no_torch():
     import subprocess
     import sys
     code = ("import sys; sys.modules['torch'] = None; import tritnet_rt, tritnet_rt.net, tritnet_rt.heads, "
-            "tritnet.detect; print('ok')")
+            "tritnet_rt.detect; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
 

@@ -7,7 +7,7 @@ and out through the layers' own ``load_arrays``/``arrays``::
 
     net = build_darknet("yolov3-tiny.cfg", "yolov3-tiny.weights")   # eval mode
     out = net(x)                         # like network_predict: the last non-cost layer's output
-    outs = net.forward_all(x)            # every layer's output (region/yolo ones feed tritnet.detect)
+    outs = net.forward_all(x)            # every layer's output (region/yolo ones feed tritnet_rt.detect)
     net.save_weights("out.weights")      # ternary layers as α·T, so stock darknet runs the file
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ class DarknetNet(nn.Module):
         return self.forward_all(x)[self.output_index]
 
     def heads(self, outs: list) -> list:
-        """[(LayerInfo, output)] of the region/yolo layers, what ``tritnet.detect.get_network_boxes`` takes."""
+        """[(LayerInfo, output)] of the region/yolo layers, what ``tritnet_rt.detect.get_network_boxes`` takes."""
         return [(self.infos[i], outs[i]) for i in self.head_indices]
 
     # ------------------------------------------------------------------ .weights

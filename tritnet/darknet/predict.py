@@ -1,6 +1,6 @@
 """Run a darknet network on one image, as ``darknet detector test`` and ``classifier predict`` do.
 
-Both letterbox the image to the network size (``tritnet.detect.letterbox``, bit-exact with darknet),
+Both letterbox the image to the network size (``tritnet_rt.detect.letterbox``, bit-exact with darknet),
 run the network, and then either decode the region/yolo heads (thresholds, NMS, the printed list) or
 rank the output with darknet's ``top_k``.
 """
@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..detect import Head, do_nms_obj, do_nms_sort, get_network_boxes, letterbox, load_image, select_detections
+from tritnet_rt.detect import Head, do_nms_obj, do_nms_sort, get_network_boxes, letterbox, load_image, select_detections
 from .datafile import read_names
 from .network import DarknetNet, build_darknet
 

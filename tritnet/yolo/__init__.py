@@ -9,7 +9,7 @@
 
 Files, one job each: ``labels``/``voc``/``coco``/``data`` read ground truth; ``augment``/``loader`` feed
 images; ``region_loss``/``yolo_loss``/``loss`` are darknet's losses; ``schedule`` its learning rate and SGD;
-``train`` the loop; ``evaluate``/``validate``/``report`` the scores (numbers in ``tritnet.detect.metrics``).
+``train`` the loop; ``evaluate``/``validate``/``report`` the scores (numbers in ``tritnet.eval.detection``).
 """
 from .cfgedit import set_classes, set_schedule
 from .coco import coco_evaluate, coco_records

@@ -11,7 +11,7 @@ For one training image of size ow×oh, with ``jitter`` from the last [region]/[y
 5. the boxes are moved with the crop (``correct_boxes``), clipped to [0, 1], shuffled, and boxes narrower
    or lower than 0.001 dropped; at most ``max_boxes`` are kept.
 
-Evaluation uses darknet's letterbox instead (``tritnet.detect.letterbox``).
+Evaluation uses darknet's letterbox instead (``tritnet_rt.detect.letterbox``).
 """
 from __future__ import annotations
 

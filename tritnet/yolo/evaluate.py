@@ -1,7 +1,7 @@
 """Run a detector over a set of images, darknet's way, and score it.
 
 Each image is letterboxed to the cfg's size (``--no-letterbox``: stretched, as pjreddie's ``recall``
-does), the heads are decoded with ``tritnet.detect.get_network_boxes`` at a low threshold (.005, AlexeyAB's
+does), the heads are decoded with ``tritnet_rt.detect.get_network_boxes`` at a low threshold (.005, AlexeyAB's
 ``map``), and per-class NMS (``do_nms_sort``, .45) is applied. The boxes come back relative to the image.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..detect import Head, box_iou, do_nms_obj, do_nms_sort, get_network_boxes
-from ..detect.boxes import Candidates
-from ..detect.metrics import MapResult, evaluate_map
+from tritnet_rt.detect import Candidates, Head, box_iou, do_nms_obj, do_nms_sort, get_network_boxes
+
+from ..eval.detection import MapResult, evaluate_map
 from .labels import Issues
 from .loader import EvalSet, ImageStore, eval_loader
 

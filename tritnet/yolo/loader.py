@@ -6,7 +6,7 @@
 * Training draws images at random with replacement, like darknet's ``get_random_paths``. The sampler
   decides every draw, the network size of each 10-iteration block (multi-scale) and every augmentation
   seed from ``(seed, iteration)``, so a resumed run sees the same stream it would have seen.
-* Evaluation letterboxes each image (``tritnet.detect.letterbox``) and keeps its size for the boxes.
+* Evaluation letterboxes each image (``tritnet_rt.detect.letterbox``) and keeps its size for the boxes.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..detect import from_uint8, letterbox, resize_image
+from tritnet_rt.detect import from_uint8, letterbox, resize_image
 from .augment import augment_detection, train_size
 from .labels import Issues
 

@@ -1,7 +1,7 @@
 """Text as darknet prints it: AlexeyAB's ``detector map`` summary and pjreddie's ``detector recall`` lines."""
 from __future__ import annotations
 
-from ..detect.metrics import MapResult
+from ..eval.detection import MapResult
 
 __all__ = ["format_map", "format_recall_line"]
 

@@ -9,7 +9,7 @@ Region and yolo outputs keep darknet's layout, (B, anchors·entries, H, W), i.e.
   a logistic;
 * yolo: logistic on x, y, objectness and every class; w, h stay raw.
 
-Decoding into boxes is ``tritnet.detect`` (numpy, thresholds and NMS as darknet).
+Decoding into boxes is ``tritnet_rt.detect`` (numpy, thresholds and NMS as darknet).
 """
 from __future__ import annotations
 

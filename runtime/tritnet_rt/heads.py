@@ -1,5 +1,5 @@
 """Output heads in numpy, applied after the network ran (identically for the runtime, PyTorch and ONNX):
-darknet's region/yolo activations, softmax, and decoding into detections (``tritnet.detect``, torch-free)."""
+darknet's region/yolo activations, softmax, and decoding into detections (``tritnet_rt.detect``, numpy)."""
 from __future__ import annotations
 
 import numpy as np
@@ -40,7 +40,7 @@ def activate(node, raw: np.ndarray) -> np.ndarray:
 
 def detect(heads, outputs, im_w, im_h, net_w, net_h, thresh=0.24, nms=0.45, names=None):
     """Darknet's detections (``detector test`` order) from the raw head inputs of one image."""
-    from tritnet.detect import Head, do_nms_sort, get_network_boxes, select_detections
+    from .detect import Head, do_nms_sort, get_network_boxes, select_detections
     hs = []
     for node, raw in zip(heads, outputs):
         a = node["attrs"]

@@ -78,7 +78,7 @@ class Net:
     # ------------------------------------------------------------------ one image
     def preprocess(self, image):
         """(x (1, C, H, W), image width, image height) for an image path or an HWC uint8 array."""
-        from tritnet.detect import from_uint8, letterbox, load_image
+        from .detect import from_uint8, letterbox, load_image
         inp = self.model["input"]
         c, h, w = inp["shape"]
         im = load_image(image) if not isinstance(image, np.ndarray) else from_uint8(image)

@@ -1,7 +1,7 @@
 """Detection post-processing as darknet does it, numpy only: letterbox input, region/yolo decoding,
 thresholds, NMS, the reported list, and drawing.
 
-    from tritnet import detect
+    from tritnet_rt import detect
     x = detect.letterbox(detect.load_image("dog.jpg"), 416, 416)          # darknet's network input
     cands = detect.get_network_boxes(heads, im_w, im_h, 416, 416, thresh=.24)
     dets = detect.select_detections(detect.do_nms_sort(cands, .45), .24, im_w, im_h, names)
@@ -20,4 +20,4 @@ def __getattr__(name):
     if name == "draw_detections":      # Pillow is imported only when drawing
         from .draw import draw_detections
         return draw_detections
-    raise AttributeError(f"module 'tritnet.detect' has no attribute {name!r}")
+    raise AttributeError(f"module 'tritnet_rt.detect' has no attribute {name!r}")

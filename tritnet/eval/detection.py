@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .nms import box_iou
+from tritnet_rt.detect import box_iou
 
 __all__ = ["average_precision", "ClassResult", "MapResult", "evaluate_map"]
 

@@ -1,0 +1,140 @@
+"""``tritnet-rt``: the runtime's own command (no PyTorch), for the device a packed model runs on.
+
+    tritnet-rt run model.tnp image.jpg [--json]     # top-5 classes, or detections (+ predictions.jpg)
+    tritnet-rt info model.tnp [--json]              # what the file holds: model, layers, sizes, kernel paths
+    tritnet-rt time model.tnp [--batch 1 --threads 2]
+
+``tritnet run`` is the same ``run`` (tritnet adds ``export`` and ``bench`` against PyTorch and ONNX Runtime).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def add_run_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("file", help="packed model (.tnp)")
+    r.add_argument("image")
+    r.add_argument("--top", type=int, default=5)
+    r.add_argument("--thresh", type=float, default=0.24)
+    r.add_argument("--nms", type=float, default=0.45)
+    r.add_argument("--out", default="predictions.jpg", help="detectors: image with the boxes ('' to skip)")
+    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, neon)")
+    r.add_argument("--json", action="store_true")
+
+
+def _check_file(path, what):
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+
+
+def _setup(a):
+    import tritnet_rt
+    _check_file(a.file, "packed file")
+    if getattr(a, "isa", None):
+        tritnet_rt.set_isa(a.isa)
+    if getattr(a, "threads", None):
+        tritnet_rt.set_num_threads(a.threads)
+    return tritnet_rt, tritnet_rt.load(a.file)
+
+
+def run(a: argparse.Namespace) -> None:
+    _check_file(a.file, "packed file")
+    _check_file(a.image, "image")
+    rt, net = _setup(a)
+    start = time.perf_counter()
+    if net.model.get("task") == "detect":
+        dets = net.detect(a.image, a.thresh, a.nms)
+        took = time.perf_counter() - start
+        if a.out:
+            from .detect import draw_detections
+            classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
+            draw_detections(a.image, dets, classes).save(a.out)
+        if a.json:
+            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": a.out or None,
+                              "seconds": took, "isa": rt.get_isa()}, indent=2))
+            return
+        from .detect import format_detection
+        print(f"{a.image}: Predicted in {took:f} seconds ({rt.get_isa()}).")
+        for d in dets:
+            print(format_detection(d))
+        return
+    top = net.classify(a.image, a.top)
+    if a.json:
+        print(json.dumps({"image": a.image, "top": top, "isa": rt.get_isa()}, indent=2))
+        return
+    print("\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top))
+
+
+def info(a: argparse.Namespace) -> None:
+    rt, net = _setup(a)
+    pm = net.pm
+    ternary = [n["name"] for n in pm.graph["nodes"]
+               if "weight" in n.get("tensors", {}) and pm.dtypes[n["tensors"]["weight"]].startswith("tern")]
+    weighted = [n for n in pm.graph["nodes"] if "weight" in n.get("tensors", {})]
+    out = {"file": a.file, "bytes": Path(a.file).stat().st_size, "format_version": ".".join(map(str, pm.version)),
+           "model": {k: v for k, v in pm.model.items() if k != "classes"}, "classes": len(pm.model.get("classes") or []),
+           "nodes": len(pm.graph["nodes"]), "layers_with_weights": len(weighted), "ternary_layers": len(ternary),
+           "weight_dtypes": sorted({pm.dtypes[n["tensors"]["weight"]] for n in weighted}),
+           "kernel_paths": rt.capabilities(), "threads": rt.get_num_threads()}
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return
+    for k, v in out.items():
+        print(f"{k}: {v}")
+
+
+def time_model(a: argparse.Namespace) -> None:
+    import numpy as np
+    rt, net = _setup(a)
+    x = np.random.default_rng(0).random((a.batch, *net.input_shape), dtype=np.float32)
+    net(x)
+    times = []
+    for _ in range(a.repeat):
+        t = time.perf_counter()
+        net(x)
+        times.append(time.perf_counter() - t)
+    ms = 1e3 * float(np.median(times))
+    out = {"file": a.file, "batch": a.batch, "threads": rt.get_num_threads(), "isa": rt.get_isa(),
+           "median_ms": ms, "images_per_s": a.batch * 1e3 / ms}
+    print(json.dumps(out, indent=2) if a.json else
+          f"{a.file}: batch {a.batch}, {out['threads']} thread(s), {out['isa']}: {ms:.3f} ms "
+          f"({out['images_per_s']:.1f} images/s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tritnet-rt", description="Run packed ternary models (.tnp) on the CPU.")
+    sub = p.add_subparsers(dest="verb", required=True)
+    add_run_arguments(sub.add_parser("run", help="classify an image or detect objects in it"))
+    i = sub.add_parser("info", help="what a packed file holds")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true")
+    t = sub.add_parser("time", help="median latency of the runtime alone")
+    t.add_argument("file")
+    t.add_argument("--batch", type=int, default=1)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--isa", default=None)
+    t.add_argument("--repeat", type=int, default=20)
+    t.add_argument("--json", action="store_true")
+    return p
+
+
+VERBS = {"run": run, "info": info, "time": time_model}
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        VERBS[a.verb](a)
+    except (ValueError, FileNotFoundError) as e:          # FormatError is a ValueError
+        print(f"tritnet-rt: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
