@@ -169,3 +169,63 @@ def test_running_a_partial_backbone_warns_how_much_it_holds(shared):
     with pytest.warns(UserWarning, match=r"ttt5_pre_141_conv7.weights: holds the weights of layers 0-6 only"):
         build_darknet(str(shared / "darknet" / "cfg" / "ttt5_224_160.cfg"),
                       str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"), None)
+
+
+def test_multiscale_sizes_fit_every_head(shared):
+    """random=1: pjreddie's squares for multi-head cfgs whatever their aspect (the stride is the coarsest,
+    32, so the 16- and 8-pixel heads fit too), darknet_sdl's rule only for one-head non-square cfgs (ttt5)."""
+    from tritnet.darknet import DarknetNet, parse_cfg
+    from tritnet.yolo.augment import train_size
+    from tritnet.yolo.setup import multiscale_mode
+    v3 = parse_cfg(shared / "darknet" / "cfg" / "yolov3-tiny.cfg")
+    v3.net.set("width", 416)
+    v3.net.set("height", 288)
+    net = DarknetNet(v3, None)
+    assert multiscale_mode(net) == ("darknet", 32)
+    rng = np.random.default_rng(0)
+    sizes = {train_size("darknet", 416, 288, 32, rng, it, 10_000) for it in range(0, 300, 10)}
+    assert all(w == h and w % 32 == 0 and 320 <= w <= 608 for w, h in sizes) and len(sizes) > 3
+    import torch
+    with torch.no_grad():                                   # the two heads' route and upsample fit at 352
+        outs = net.forward_all(torch.zeros(1, 3, 352, 352))
+    assert [tuple(outs[i].shape[2:]) for i in net.head_indices] == [(11, 11), (22, 22)]
+    ttt5 = DarknetNet(parse_cfg(shared / "darknet" / "cfg" / "ttt5_224_160.cfg"), None)
+    assert multiscale_mode(ttt5) == ("sdl", 32)
+
+
+def test_a_killed_run_saves_its_state_and_resumes(shapes, tmp_path):
+    """SIGTERM in the middle of training (as `kill` or a batch scheduler sends it): the state is saved, the
+    command exits 130 naming --resume, and the resumed run carries on from the last finished iteration."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    cfg = write_cfg(tmp_path / "kill.cfg", max_batches=400)
+    cmd = [sys.executable, "-m", "tritnet", "detector", "train", str(shapes), str(cfg), "--workers", "0",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = shapes.parent / "backup" / "kill_log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.is_file() or len(rows(log)) < 5):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "--resume" in err
+    done = [int(r["iteration"]) for r in rows(log)]
+    from tritnet.yolo.saving import load_state
+    state = load_state(shapes.parent / "backup" / "kill.ckpt")
+    assert 5 <= done[-1] < 400 and state["seen"] == done[-1] * 8
+    # the min-loss weights may be newer than the checkpoint: their note says at which loss they were saved, and
+    # a resumed run only replaces them with better ones (here: a note no loss can beat)
+    note = shapes.parent / "backup" / "kill.minloss.json"
+    assert note.is_file()
+    note.write_text('{"avg_loss": -1.0, "iteration": 1}')
+    # resume to the end of a shorter schedule: the log continues without a gap or a repeat
+    short = write_cfg(tmp_path / "kill.cfg", max_batches=done[-1] + 3)
+    r = run(shapes, short, resume=True)
+    log_rows = rows(log)
+    assert [int(x["iteration"]) for x in log_rows] == list(range(1, done[-1] + 4)) and r["iterations"] == done[-1] + 3
+    assert not any("minloss" in x["saved"] for x in log_rows[done[-1]:])

@@ -6,13 +6,12 @@ pretrained CIFAR ResNets, a bare state_dict, a {"state_dict": …} dict) load to
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
+from ..atomic import atomic_open
 from ..nn import is_ternary, ternarize, weight_layers
 from ..quant import config_from_dict, config_to_dict
 
@@ -25,19 +24,8 @@ class CheckpointError(ValueError):
 
 def save_atomic(obj, path: str | Path):
     """torch.save to a temporary file beside ``path``, then rename: a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -17,12 +17,11 @@ and ``<base>.ckpt``: the full state (float shadow weights, SGD momentum, counter
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from ..atomic import write_bytes_atomic
 from ..models.checkpoint import read_checkpoint, save_atomic
 
 __all__ = ["save_weights_atomic", "darknet_init_", "periodic_save", "CHECKPOINT_FORMAT", "save_state", "load_state"]
@@ -32,21 +31,7 @@ CHECKPOINT_FORMAT = "tritnet-detector-checkpoint"
 
 def save_weights_atomic(net, path, seen: int) -> Path:
     """``net.save_weights`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = net.encode_weights(seen=seen)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_bytes_atomic(path, net.encode_weights(seen=seen))
 
 
 def periodic_save(iteration: int, every: int | None = None) -> bool:

@@ -31,17 +31,19 @@ def augmentation(net) -> dict:
 
 
 def multiscale_mode(net, requested: str = "auto") -> tuple[str, int]:
-    """(mode, stride): ``random=1`` in the last head turns multi-scale on; ``auto`` picks pjreddie's square
-    320…608 for a square cfg and darknet_sdl's rule (methods.md §1.11) for a non-square one."""
-    info = net.infos[net.head_indices[-1]]
-    stride = max(net.width // info.out_shape[2], 1)
+    """(mode, stride): ``random=1`` in the last head turns multi-scale on. ``auto`` picks darknet_sdl's rule
+    (methods.md §1.11) for a non-square cfg with one head (the ttt models it was written for) and pjreddie's
+    squares 320…608 otherwise, as pjreddie's darknet trains every cfg. ``stride`` is the network's coarsest
+    downsampling (32 for yolov2/v3: the sizes must divide by every head's stride)."""
     if requested not in ("auto", "darknet", "sdl", "off"):
         raise ValueError(f"unknown multi-scale mode {requested!r}; choose auto, darknet, sdl or off")
+    heads = [net.infos[i] for i in net.head_indices]
+    stride = max(max(net.width // h.out_shape[2], 1) for h in heads)
     if requested != "auto":
         return requested, stride
-    if not info.section.param("random"):
+    if not heads[-1].section.param("random"):
         return "off", stride
-    return ("darknet" if net.width == net.height else "sdl"), stride
+    return ("sdl" if net.width != net.height and len(heads) == 1 else "darknet"), stride
 
 
 @dataclass

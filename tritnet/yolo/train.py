@@ -14,6 +14,7 @@ gradients are averaged and the rate multiplied by the process count (darknet's `
 from __future__ import annotations
 
 import csv
+import json
 import dataclasses
 import math
 import os
@@ -25,6 +26,7 @@ from typing import Optional
 import torch
 from tqdm import tqdm
 
+from ..atomic import write_text_atomic
 from ..darknet import parse_cfg
 from ..darknet.network import DarknetNet, quant_options
 from ..train import distributed as dist
@@ -140,6 +142,9 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     seen = start.seen
     iteration = seen // batch
     avg_loss, min_avg = float(st.get("avg_loss", -1.0)), float(st.get("min_avg_loss", 1e10))
+    note = (Path(c.backup) if c.backup else data.backup) / f"{Path(c.cfg).stem}.minloss.json"
+    if start.state and note.is_file():
+        min_avg = min(min_avg, float(json.loads(note.read_text())["avg_loss"]))
     best_map = float(st.get("best_map", -1.0))
 
     issues = Issues()
@@ -166,9 +171,16 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                    f"{c.data}: {n_images} training images ({len(issues)} entries skipped), batch {batch} = "
                    f"{subdivisions} x {batch // subdivisions}, multi-scale {mode}, backup {backup}")
 
+    minloss_note = None
+
     def save_all(names):
         for name in names:
             save_weights_atomic(net, backup / name, seen)
+        if minloss_note and f"{base}.minloss.weights" in names:
+            # the checkpoint is written every 100 iterations, the min-loss weights whenever the loss falls: the
+            # note beside them lets a resumed run know the loss they were saved at, so it never overwrites them
+            # with worse weights
+            write_text_atomic(backup / f"{base}.minloss.json", json.dumps(minloss_note))
 
     def checkpoint():
         save_state(backup / f"{base}.ckpt", net, optimizer, seen=seen, avg_loss=avg_loss, min_avg_loss=min_avg,
@@ -180,6 +192,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     batches = iter(loader)
     last_ckpt = last_chart = time.time()
     result_map = None
+    restore_sigterm = _sigterm_as_interrupt()
     try:
         while iteration < max_batches:
             t0 = time.time()
@@ -214,9 +227,11 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             if iteration > netp("burn_in") and avg_loss < min_avg:
                 min_avg = avg_loss
                 saved.append(f"{base}.minloss.weights")
+                minloss_note = {"avg_loss": avg_loss, "iteration": iteration}
                 if c.minloss_epochs:
                     saved.append(f"{base}_{epoch}.minloss.weights")
-            if iteration % 100 == 0:
+            hundred = iteration // 100 != (iteration - world.size) // 100     # passed a multiple of 100
+            if hundred:
                 saved.append(f"{base}_last.weights")
             if periodic_save(iteration, c.save_every):
                 saved.append(f"{base}_{iteration}.weights")
@@ -248,10 +263,10 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             if not c.progress:
                 print(f"{iteration}: {loss:f}, {avg_loss:f} avg, {rate:f} rate, {seconds:f} seconds, {seen} images",
                       flush=True)
-            if iteration % 100 == 0 or time.time() - last_ckpt > 600 or map_result is not None:
+            if hundred or time.time() - last_ckpt > 600 or map_result is not None:
                 checkpoint()
                 last_ckpt = time.time()
-            if iteration % 100 == 0 or map_result is not None or time.time() - last_chart > 60:
+            if hundred or map_result is not None or time.time() - last_chart > 60:
                 plot_chart(log.rows, backup / f"{base}_chart.png", title, max_batches)
                 last_chart = time.time()
     except KeyboardInterrupt:
@@ -262,6 +277,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         raise
     finally:
         bar.close()
+        restore_sigterm()
     # ------------------------------------------------------------------ the end
     result = {"iterations": iteration, "seen": seen, "avg_loss": avg_loss, "min_avg_loss": min_avg,
               "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues)}
@@ -275,6 +291,20 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     dist.barrier(world)
     dist.teardown(world)
     return result
+
+
+def _sigterm_as_interrupt():
+    """``kill`` (SIGTERM) stops training like Ctrl-C: the state is saved and ``--resume`` continues. Returns
+    the function that puts the previous handler back (a no-op outside the main thread)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
 
 
 def launch(c: DetectorTrainConfig, gpus: Optional[str] = None) -> dict:
