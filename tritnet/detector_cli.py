@@ -29,9 +29,13 @@ def _common(p, weights_required: bool = True):
                    help="twn/ttn: one scale per output channel (evaluate as the detector was trained)")
 
 
-def _eval_opts(p):
-    p.add_argument("--no-letterbox", dest="letterbox", action="store_false",
-                   help="stretch images to the network size instead of darknet's letterbox")
+def _eval_opts(p, letterbox: bool = True):
+    if letterbox:
+        p.add_argument("--no-letterbox", dest="letterbox", action="store_false",
+                       help="stretch images to the network size instead of darknet's letterbox")
+    else:   # darknet's recall stretches (resize_image), where test/valid letterbox
+        p.add_argument("--letterbox", dest="letterbox", action="store_true",
+                       help="letterbox images instead of stretching them as darknet's recall does")
     p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -73,7 +77,7 @@ def add_parsers(dsub) -> None:
     r.add_argument("--iou-thresh", type=float, default=0.5)
     r.add_argument("--nms", type=float, default=0.4)
     r.add_argument("--quiet", action="store_true", help="only the final line")
-    _eval_opts(r)
+    _eval_opts(r, letterbox=False)
 
     v = dsub.add_parser("valid", help="write VOC comp4 and COCO detection files; COCO mAP@[.5:.95]")
     _common(v)

@@ -102,3 +102,28 @@ def test_ap_agrees_with_the_voc_devkit_on_random_rankings():
         rec, prec = ctp / npos, ctp / np.arange(1, n + 1)
         assert average_precision(rec, prec, 0) == pytest.approx(voc_devkit_ap(scores, hits, npos, False), abs=1e-12)
         assert average_precision(rec, prec, 11) == pytest.approx(voc_devkit_ap(scores, hits, npos, True), abs=1e-12)
+
+
+def test_recall_report_by_hand():
+    """darknet's recall: proposals are boxes with objectness > thresh; a truth is found when the best IoU of
+    any proposal exceeds .5; the lines are running totals."""
+    from types import SimpleNamespace
+
+    from tritnet.yolo.evaluate import Detections, score_recall
+    from tritnet_rt.detect import Candidates
+    # image 1: truths A (.2,.2,.2,.2) and B (.7,.7,.2,.2). Proposals: A shifted by half its width in x
+    # (IoU = .1·.2 / (2·.04 − .02) = 1/3), B exactly but at objectness .0005 (below thresh: not a proposal),
+    # and A exactly (IoU 1).
+    c1 = Candidates(np.array([[.3, .2, .2, .2], [.7, .7, .2, .2], [.2, .2, .2, .2]], np.float32),
+                    np.array([.9, .0005, .6], np.float32), np.zeros((3, 2), np.float32))
+    # image 2: one truth C (.5,.5,.4,.4) and one proposal (.5,.5,.4,.18): IoU = .072/.16 = .45, not > .5
+    c2 = Candidates(np.array([[.5, .5, .4, .18]], np.float32), np.array([.5], np.float32), np.zeros((1, 2), np.float32))
+    recs = [SimpleNamespace(boxes=np.array([[.2, .2, .2, .2], [.7, .7, .2, .2]], np.float32), difficult=[False, False]),
+            SimpleNamespace(boxes=np.array([[.5, .5, .4, .4]], np.float32), difficult=[False])]
+    r = score_recall(Detections([c1, c2], [(100, 100)] * 2, 0.0, 0.0), recs, thresh=.001)
+    first, second = r["lines"]
+    assert (first["correct"], first["total"], first["rps_per_image"]) == (1, 2, 2.0)
+    assert first["iou"] == pytest.approx(100 * (1 + 0) / 2)                  # B has no proposal: IoU 0
+    assert (second["correct"], second["total"], second["rps_per_image"]) == (1, 3, 1.5)
+    assert second["iou"] == pytest.approx(100 * (1 + 0 + .45) / 3, abs=1e-4)
+    assert r["recall"] == pytest.approx(100 / 3) and r["proposals"] == 3

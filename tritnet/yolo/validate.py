@@ -66,7 +66,7 @@ def map_detector(data, cfg, weights, *, thresh: float = 0.25, iou_thresh: float 
 
 
 def recall_detector(data, cfg, weights, *, thresh: float = 0.001, iou_thresh: float = 0.5, nms: float = 0.4,
-                    method: Optional[str] = "twn", per_channel: bool = False, letterbox: bool = True, batch: int = 8,
+                    method: Optional[str] = "twn", per_channel: bool = False, letterbox: bool = False, batch: int = 8,
                     workers: int = 2) -> dict:
     data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, thresh, nms, "obj")
