@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("args", nargs="+", metavar="[DATA CFG] WEIGHTS IMAGE")
     pr.add_argument("--model", default=None)
     pr.add_argument("--labels", default=None, help="file with one class name per line")
-    pr.add_argument("--top", type=int, default=5)
+    pr.add_argument("--top", type=int, default=None, help="classes to print (default: the .data file's top=, "
+                    "else 5)")
+    pr.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
+                    help="darknet cfgs: ternarizer of the ternary=1 layers (float: the stored values as darknet)")
     pr.add_argument("--json", action="store_true")
 
     sub.add_parser("models", help="list the built-in models")
@@ -138,6 +141,9 @@ def _load_for_eval(weights, model_name, num_classes, a):
     from .train import load_classifier
     from pathlib import Path
     if model_name is None:
+        if getattr(a, "method", None):
+            raise ValueError(f"{weights}: a tritnet checkpoint records its own ternary layers and method; "
+                             "--method/--layers apply to weights given with --model")
         model, state = load_classifier(weights)
         return model, state.get("class_names")
     model = create_model(model_name, num_classes=num_classes)
@@ -175,25 +181,36 @@ def cmd_classifier_predict(a):
     import torch
     from pathlib import Path
     from .data import load_image_for_model
-    labels = Path(a.labels).read_text().split() if a.labels else None
-    model, names = _load_for_eval(weights, a.model, len(labels) if labels else None, a)
+    labels = _read_labels(a.labels) if a.labels else None
+    model, names = _load_for_eval(weights, a.model, len(labels) if labels else None,
+                                  argparse.Namespace(method=None))
     info = model.model_info
     x = load_image_for_model(image, info.input_size[1:], info.mean, info.std)
     with torch.no_grad():
         probs = torch.softmax(model(x[None]), dim=1)[0]
     names = labels or names or [str(i) for i in range(len(probs))]
-    top = probs.topk(min(a.top, len(probs)))
+    top = probs.topk(min(a.top or 5, len(probs)))
     result = {"image": image, "top": [{"class": names[int(i)], "index": int(i), "probability": float(p)}
                                       for p, i in zip(top.values, top.indices)]}
     _print(result, a.json, "\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in result["top"]))
 
 
+def _read_labels(path) -> list:
+    """One class name per line (names may hold spaces); blank lines are skipped."""
+    from pathlib import Path
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such labels file")
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def _predict_darknet(a, data, cfg, weights, image):
     """A darknet classifier cfg: letterbox, forward, darknet's top-k, printed as darknet prints it."""
     from .darknet import format_classifier_line, names_from_data, predict_darknet_classifier
-    from .darknet.datafile import read_names
-    names = read_names(a.labels) if a.labels else (names_from_data(data) if data else None)
-    top = predict_darknet_classifier(cfg, weights, image, labels=names, top=a.top)
+    from .darknet.datafile import read_data_cfg
+    names = _read_labels(a.labels) if a.labels else (names_from_data(data) if data else None)
+    top = a.top or (int(read_data_cfg(data).get("top", 5)) if data else 5)     # darknet: -t, else the .data's top
+    top = predict_darknet_classifier(cfg, weights, image, labels=names, top=top,
+                                     method=None if a.method == "float" else a.method)
     result = {"image": image, "top": [{"class": n, "value": float(v)} for n, v in top]}
     _print(result, a.json, "\n".join(format_classifier_line(n, v) for n, v in top))
 

@@ -104,3 +104,21 @@ def test_every_error_path_is_one_line_and_status_2(tmp_path, capsys):
         rc, _, err = run(argv, capsys)
         assert rc == 2 and err.startswith("tritnet: error: ") and needle in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
+
+
+def test_classifier_predict_in_darknets_argument_order_gives_darknets_top_k(capsys):
+    """`tritnet classifier predict DATA CFG WEIGHTS IMAGE` through the real command line: the .data file's
+    top=3 and names, and the values darknet's predict_classifier computed for the same image."""
+    from tritnet.cli import main
+    z = np.load(REF / "cifar_minin" / "cifar_minin_20.npz")
+    names = (DN / "weights" / "labels5.txt").read_text().split()
+    for k in (0, 7):
+        image = REF / "images" / "cifar10" / Path(str(z["image_paths"][k])).name
+        assert main(["classifier", "predict", str(REF / "cfg" / "cifar5_abs.data"), str(REF / "cfg" / "cifar_minin_b1.cfg"),
+                     str(DN / "weights" / "cifar_minin.weights"), str(image), "--json"]) == 0
+        top = json.loads(capsys.readouterr().out)["top"]
+        assert [t["class"] for t in top] == [names[i] for i in z["top_k"][k]]        # top=3 from the .data file
+        assert np.allclose([t["value"] for t in top], z["net_output"][k][z["top_k"][k]], atol=1e-5)
+    assert main(["classifier", "predict", str(REF / "cfg" / "cifar5_abs.data"), str(REF / "cfg" / "cifar_minin_b1.cfg"),
+                 str(DN / "weights" / "cifar_minin.weights"), str(image), "--top", "1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["top"]) == 1

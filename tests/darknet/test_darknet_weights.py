@@ -289,3 +289,19 @@ def test_cfg_and_weights_modules_do_not_import_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "2"
+
+
+def test_flipped_conv_weights_are_transposed_on_load(tmp_path):
+    """flipped=1: the file holds the conv weights as a (c·k·k) x n matrix, which darknet's loader transposes
+    (transpose_matrix in load_convolutional_weights) into its n x (c·k·k) layout."""
+    text = "[net]\nwidth=4\nheight=4\nchannels=2\n[convolutional]\nfilters=3\nsize=3\npad=1\nflipped={}\n"
+    n, c, k = 3, 2, 3
+    w = np.arange(n * c * k * k, dtype=np.float32).reshape(n, c, k, k)
+    biases = np.array([1, 2, 3], np.float32)
+    stored = w.reshape(n, -1).T                                   # what a flipped file holds, row-major
+    path = tmp_path / "f.weights"
+    path.write_bytes(struct.pack("<iiiQ", 0, 2, 0, 0) + biases.tobytes() + stored.astype("<f4").tobytes())
+    got = load_weights(parse_cfg_string(text.format(1)), path).layers[0]
+    assert np.array_equal(got["weights"], w) and np.array_equal(got["biases"], biases)
+    plain = load_weights(parse_cfg_string(text.format(0)), path).layers[0]
+    assert np.array_equal(plain["weights"], stored.reshape(n, c, k, k))

@@ -182,6 +182,8 @@ def _upsample(sec, i, prev, infos):
     out_h, out_w = (h // s, w // s) if reverse else (h * s, w * s)
     if out_h < 1 or out_w < 1:
         raise sec.error(f"downsampling {w}x{h} by {s} leaves nothing", "stride")
+    if reverse and (h % s or w % s):
+        raise sec.error(f"downsampling by {s} needs width and height divisible by {s}, got {w}x{h}", "stride")
     return (c, h, w), c * h * w, (c, out_h, out_w), c * out_h * out_w, 0, 0.0, dict(
         stride=s, reverse=reverse, scale=sec.param("scale"))
 
@@ -198,6 +200,8 @@ def _reorg(sec, i, prev, infos):
     else:
         if h % s or w % s:
             raise sec.error(f"reorg by {s} needs width and height divisible by {s}, got {w}x{h}", "stride")
+        if c % (s * s):   # darknet's reorg_cpu walks the input as c/s² channel groups, in either direction
+            raise sec.error(f"reorg by {s} needs channels divisible by {s * s}, got {c}", "stride")
         out = (c * s * s, h // s, w // s)
     outputs = out[0] * out[1] * out[2]
     if extra:
@@ -262,6 +266,8 @@ def _crop(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a crop layer")
     ch, cw = sec.param("crop_height"), sec.param("crop_width")
     _positive(sec, crop_height=ch, crop_width=cw)
+    if ch > h or cw > w:
+        raise sec.error(f"a {cw}x{ch} crop does not fit the {w}x{h} input", "crop_height" if ch > h else "crop_width")
     return (c, h, w), c * h * w, (c, ch, cw), c * ch * cw, 0, 0.0, dict(crop_height=ch, crop_width=cw)
 
 

@@ -159,6 +159,9 @@ def load_weights(sections, path, upto: Optional[int] = None) -> DarknetWeights:
             off += 4 * count
             if name == "weights" and info.type == "connected" and header.transpose:
                 a = a.reshape(shape[1], shape[0]).T.copy()
+            if name == "weights" and info.type == "convolutional" and info.section.param("flipped"):
+                # darknet's load_convolutional_weights: transpose_matrix(weights, c·size·size, n)
+                a = a.reshape(-1, shape[0]).T.copy()
             arrays[name] = a.reshape(shape)
         out.layers[info.index] = arrays
         out.filled += 1
