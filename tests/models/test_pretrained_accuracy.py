@@ -32,3 +32,12 @@ def test_ternarized_without_training_collapses_and_bn_recalibration_recovers(cif
     assert evaluate(model, cifar_1000.valid)["top1"] < 20
     recalibrate_batchnorm(model, cifar_1000.valid, batches=4)
     assert evaluate(model, cifar_1000.valid)["top1"] > 35
+
+
+@pytest.mark.parametrize("name,full_set", [("resnet32", 82.56), ("resnet44", 82.67), ("resnet56", 83.20)])
+def test_deeper_pretrained_resnets_score_their_measured_accuracy(cifar_1000, shared_data, name, full_set):
+    """The data README's figures on all 10,000 JPEG test images, within the sampling noise of 1,000 (a
+    standard error of about 1.2 points)."""
+    model = tritnet.create_model(name, pretrained=shared_data / "pretrained/resnet_cifar10")
+    r = evaluate(model, cifar_1000.valid)
+    assert abs(r["top1"] - full_set) < 2.5, r["top1"]

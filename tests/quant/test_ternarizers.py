@@ -127,3 +127,5 @@ def test_unknown_method_and_option_are_clear_errors():
         make_config("twn", t_ex=2)
     with pytest.raises(ValueError, match="t_ex"):
         make_config("ttn", t_ex=3)
+    with pytest.raises(ValueError, match="residual expansion's own thresholds"):
+        make_config("ttn", t_ex=2, threshold=0.1)

@@ -35,6 +35,9 @@ class TTNConfig:
             raise ValueError(f"TTN threshold factor must be in (0, 1), got {self.threshold}")
         if self.t_ex not in (1, 2, 4):
             raise ValueError(f"TTN t_ex must be 1, 2 or 4, got {self.t_ex}")
+        if self.t_ex > 1 and self.threshold != 0.05:
+            raise ValueError(f"TTN with t_ex={self.t_ex} uses the residual expansion's own thresholds "
+                             f"(0.05, 0.1, 0.15, 0.2); threshold={self.threshold} would be ignored")
 
 
 @dataclass(frozen=True)
