@@ -15,8 +15,9 @@ from . import darknet_cli, detector_cli, runtime_cli, stage_cli
 def _add_quant_args(p: argparse.ArgumentParser):
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None,
                    help="ternarization method (default: train the float model)")
-    p.add_argument("--layers", default="all",
-                   help="all | all_but_first_last | comma-separated layer names (default: all)")
+    p.add_argument("--layers", default=None,
+                   help="all | all_but_first_last | comma-separated layer names (default: all); for a darknet "
+                        "cfg: cfg (its ternary=1 layers, the default) | all | darknet layer indices")
     p.add_argument("--threshold", type=float, default=None, help="threshold factor (TWN 0.7, TTN 0.05)")
     p.add_argument("--per-channel", action="store_true", help="one scale per output channel (TWN/TTN)")
     p.add_argument("--t-ex", type=int, default=1, choices=[1, 2, 4], help="TTN residual expansion")
@@ -48,8 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = csub.add_parser("train", help="train or fine-tune a classifier, float or ternary")
     t.add_argument("data", help="image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or .data")
-    t.add_argument("--model", default="resnet20", help="registered model (see `tritnet models`)")
-    t.add_argument("--weights", default=None, help="initial weights: checkpoint file or pretrained folder")
+    t.add_argument("--model", default="resnet20", help="registered model (see `tritnet models`) or a darknet "
+                   "classifier .cfg")
+    t.add_argument("--weights", default=None, help="initial weights: checkpoint file or pretrained folder; for a "
+                   ".cfg also darknet .weights (a partial backbone is fine)")
     _add_quant_args(t)
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=128)
@@ -135,8 +138,18 @@ def cmd_classifier_train(a):
                       f"run folder: {r['run_dir']}")
 
 
+def _quant_opts(a) -> dict:
+    opts = {"per_channel": a.per_channel} if a.method in ("twn", "ttn") else {}
+    if a.threshold is not None:
+        opts["threshold"] = a.threshold
+    if a.method == "ttn":
+        opts["t_ex"] = a.t_ex
+    return opts
+
+
 def _load_for_eval(weights, model_name, num_classes, a):
     from .models import create_model, load_into, load_pretrained
+    from .models.darknet_classifier import is_cfg_name
     from .nn import ternarize
     from .train import load_classifier
     from pathlib import Path
@@ -146,25 +159,37 @@ def _load_for_eval(weights, model_name, num_classes, a):
                              "--method/--layers apply to weights given with --model")
         model, state = load_classifier(weights)
         return model, state.get("class_names")
+    method = getattr(a, "method", None)
+    if is_cfg_name(model_name):         # darknet .weights or a checkpoint; the cfg's ternary=1 layers by default
+        model = create_model(model_name, pretrained=weights, num_classes=num_classes, method=method,
+                             layers=a.layers or "cfg", **(_quant_opts(a) if method else {}))
+        return model.eval(), None
     model = create_model(model_name, num_classes=num_classes)
     p = Path(weights)
     state = load_pretrained(model, p, model.model_info) if p.is_dir() else load_into(model, p)
-    if getattr(a, "method", None):
-        opts = {"per_channel": a.per_channel} if a.method in ("twn", "ttn") else {}
-        if a.threshold is not None:
-            opts["threshold"] = a.threshold
-        if a.method == "ttn":
-            opts["t_ex"] = a.t_ex
-        ternarize(model, a.method, a.layers, **opts)
+    if method:
+        ternarize(model, method, a.layers or "all", **_quant_opts(a))
     return model.eval(), state.get("class_names")
 
 
 def cmd_classifier_valid(a):
     from .data import build_classification_loaders
     from .eval import evaluate
+    from .models.darknet_classifier import is_cfg_name
+    from .train.classifier import input_format
+    if a.model is None or is_cfg_name(a.model):        # the model knows its input format: build it first
+        model, _ = _load_for_eval(a.weights, a.model, None, a)
+        info = model.model_info
+        fmt = {"mean": info.mean, "std": info.std}
+        if info.name.startswith("darknet:"):
+            fmt["size"] = info.input_size[1:]
+    else:
+        model, fmt = None, input_format(a.model)
     data = build_classification_loaders(a.data, batch_size=a.batch_size, workers=a.workers,
-                                        valid_per_class=a.valid_per_class, cache_dir=a.cache_dir, train=False)
-    model, names = _load_for_eval(a.weights, a.model, len(data.class_names), a)
+                                        valid_per_class=a.valid_per_class, cache_dir=a.cache_dir, train=False,
+                                        **fmt)
+    if model is None:
+        model, _ = _load_for_eval(a.weights, a.model, len(data.class_names), a)
     r = evaluate(model, data.valid)
     _print(r, a.json, f"top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  "
                       f"({r['images']} images)")

@@ -15,6 +15,9 @@ from .graph import export_classifier, export_darknet
 def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None) -> PackedModel:
     """The packed model of a CIFAR ResNet (float, ternary, STTN) or a ``DarknetNet``."""
     from tritnet.darknet.network import DarknetNet
+    from tritnet.models.darknet_classifier import DarknetClassifier
+    if isinstance(model, DarknetClassifier):           # a darknet classifier cfg trained as a classifier
+        model = model.net
     if isinstance(model, DarknetNet):
         pm = export_darknet(model, bits, float_dtype, class_names)
     else:

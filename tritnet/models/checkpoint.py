@@ -54,8 +54,11 @@ def apply_ternary_map(model: nn.Module, tmap: dict[str, dict]):
 def model_checkpoint(model: nn.Module, **extra) -> dict:
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     info = getattr(model, "model_info", None)
-    return {"format": FORMAT, "arch": info.name if info else type(model).__name__,
-            "ternary": ternary_map(model), "model": model.state_dict(), **extra}
+    out = {"format": FORMAT, "arch": info.name if info else type(model).__name__,
+           "ternary": ternary_map(model), "model": model.state_dict(), **extra}
+    if info and "darknet_cfg" in info.extra:      # a darknet classifier: the cfg is its architecture
+        out["darknet_cfg"] = info.extra["darknet_cfg"]
+    return out
 
 
 def _state_dict_of(obj: dict) -> dict:

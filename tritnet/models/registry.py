@@ -51,7 +51,19 @@ def get_model_info(name: str) -> ModelInfo:
 
 def create_model(name: str, pretrained: str | Path | None = None, num_classes: int | None = None,
                  **kwargs) -> nn.Module:
-    """Build a registered model; ``pretrained`` is a checkpoint file or a folder holding the model's file."""
+    """Build a registered model, or a darknet classifier from a ``.cfg`` path (``method=``, ``layers=`` and
+    ternarizer options then go to :class:`~tritnet.models.darknet_classifier.DarknetClassifier`).
+    ``pretrained``: a checkpoint file or a folder holding the model's file; for a cfg also darknet
+    ``.weights`` (a prefix such as a ``partial`` backbone is fine)."""
+    if str(name).endswith(".cfg"):
+        from .darknet_classifier import DarknetClassifier
+        model = DarknetClassifier(name, num_classes=num_classes, **kwargs)
+        if pretrained and str(pretrained).endswith(".weights"):
+            model.load_weights(pretrained)
+        elif pretrained:
+            from .checkpoint import load_into
+            load_into(model, pretrained)
+        return model
     info = get_model_info(name)
     model = info.builder(num_classes=num_classes or info.num_classes, **kwargs)
     model.model_info = info

@@ -21,8 +21,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..atomic import write_bytes_atomic
 from ..eval import evaluate, topk_correct
-from ..models import create_model, load_into, model_checkpoint, read_checkpoint, save_atomic
+from ..models import create_model, get_model_info, load_into, model_checkpoint, read_checkpoint, save_atomic
+from ..models.darknet_classifier import is_cfg_name
 from ..models.checkpoint import CheckpointError
 from ..nn import format_report, ternarize, ternary_report
 from . import distributed as dist
@@ -36,10 +38,11 @@ LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "valid_loss", "top1", "
 @dataclass
 class ClassifierTrainConfig:
     data: str                               # image folder / .tar.gz, CIFAR pickle folder, or darknet .data
-    model: str = "resnet20"                 # registered model name (see `tritnet models`)
+    model: str = "resnet20"                 # registered model name (see `tritnet models`) or a darknet .cfg
     weights: str | None = None              # initial weights: a checkpoint, or a folder of pretrained files
     method: str | None = None               # twn | ttn | sttn; None trains the float model
-    layers: str = "all"                     # all | all_but_first_last | comma-separated layer names
+    layers: str | None = None               # all | all_but_first_last | layer names; darknet cfg: cfg (its
+                                            # ternary=1 flags) | all | layer indices. Default: all / cfg
     threshold: float | None = None          # ternarizer threshold factor (method default when None)
     per_channel: bool = False
     t_ex: int = 1                           # TTN residual expansion (1, 2, 4)
@@ -92,6 +95,11 @@ def _quant_options(cfg: ClassifierTrainConfig) -> dict:
 
 
 def build_model(cfg: ClassifierTrainConfig, num_classes: int) -> nn.Module:
+    if is_cfg_name(cfg.model):
+        # a darknet cfg: its ternary=1 layers (or --layers all / indices) are ternary with cfg.method
+        opts = _quant_options(cfg) if cfg.method else {}
+        return create_model(cfg.model, pretrained=cfg.weights, num_classes=num_classes, method=cfg.method,
+                            layers=cfg.layers or "cfg", **opts)
     model = create_model(cfg.model, num_classes=num_classes)
     if cfg.weights:
         path = Path(cfg.weights)
@@ -101,8 +109,20 @@ def build_model(cfg: ClassifierTrainConfig, num_classes: int) -> nn.Module:
         else:
             load_into(model, path)
     if cfg.method:
-        ternarize(model, cfg.method, cfg.layers, **_quant_options(cfg))
+        ternarize(model, cfg.method, cfg.layers or "all", **_quant_options(cfg))
     return model
+
+
+def input_format(model_name: str) -> dict:
+    """How the loaders must prepare images for a model: its normalisation, and its input size for a darknet
+    cfg (darknet classifiers take x/255 at the cfg's width and height)."""
+    if is_cfg_name(model_name):
+        from ..darknet import parse_cfg
+        net = parse_cfg(model_name).net
+        c = net.param("channels")
+        return {"mean": (0.0,) * c, "std": (1.0,) * c, "size": (net.param("height"), net.param("width"))}
+    info = get_model_info(model_name)
+    return {"mean": info.mean, "std": info.std}
 
 
 def make_optimizer(cfg: ClassifierTrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -170,7 +190,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     data = build_classification_loaders(
         cfg.data, batch_size=cfg.batch_size, workers=cfg.workers, train_per_class=cfg.train_per_class,
         valid_per_class=cfg.valid_per_class, cache_dir=cfg.cache_dir, distributed=world.size > 1,
-        rank=world.rank, world_size=world.size, seed=cfg.seed)
+        rank=world.rank, world_size=world.size, seed=cfg.seed, **input_format(cfg.model))
     class_names = list(data.class_names)
 
     # ------------------------------------------------------------------ model, ternarization, optimiser
@@ -250,6 +270,10 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             save_atomic(ckpt, run_dir / "weights" / "last.pt")
             if is_best:
                 save_atomic(ckpt, run_dir / "weights" / "best.pt")
+            if is_cfg_name(cfg.model):       # and darknet's own files, which darknet runs as they are
+                weights = model.net.encode_weights(seen=(epoch + 1) * steps_per_epoch * cfg.batch_size * world.size)
+                for name in ("last",) + (("best",) if is_best else ()):
+                    write_bytes_atomic(run_dir / "weights" / f"{name}.weights", weights)
             plot_curves(log.rows(), run_dir / "curves.png", f"{cfg.model} {cfg.method or 'float'}")
             log_line(f"epoch {epoch + 1}/{cfg.epochs}  train loss {loss_sum / max(seen, 1):.4f}  "
                        f"valid loss {metrics['loss']:.4f}  top-1 {metrics['top1']:.2f}%  top-5 {metrics['top5']:.2f}%  "
@@ -271,7 +295,12 @@ def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, d
         raise CheckpointError(f"{path}: not a tritnet checkpoint (no architecture recorded); "
                               "pass --model and the weights instead")
     names = state.get("class_names") or []
-    model = create_model(state["arch"], num_classes=len(names) or None)
+    if "darknet_cfg" in state:     # built float from its cfg text; the checkpoint's ternary map swaps the layers
+        from ..models.darknet_classifier import DarknetClassifier
+        model = DarknetClassifier(state["arch"].split(":", 1)[-1], None, cfg_text=state["darknet_cfg"],
+                                  num_classes=len(names) or None)
+    else:
+        model = create_model(state["arch"], num_classes=len(names) or None)
     load_into(model, path, state)
     return model.to(device).eval(), state
 

@@ -38,9 +38,11 @@ class DarknetBatchNorm2d(nn.BatchNorm2d):
             # same formula, one autograd node (bn_train.py): darknet's variance_cpu divides by n - 1
             y, mean, var = darknet_bn_train(x, self.weight, self.bias, self.eps)
             with torch.no_grad():
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * var)
                 self.num_batches_tracked += 1
+                # momentum None: a plain average over the batches so far, as nn.BatchNorm (BN re-estimation)
+                f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.mul_(1 - f).add_(f * mean)
+                self.running_var.mul_(1 - f).add_(f * var)
             return y
         mean, var = self.running_mean, self.running_var
         y = (x - mean.view(shape)) / (var.sqrt().view(shape) + self.eps)
