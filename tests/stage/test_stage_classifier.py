@@ -1,5 +1,6 @@
 """A three-stage plan on the pretrained ResNet-20, run end to end on 100 CIFAR images (30 to score) with a kill in the
-middle of stage B: chaining (each stage starts from the tensors the stage before chose), the files of every
+middle of stage B: chaining (each stage starts from the tensors the stage before chose: last, min-loss, best), the
+files of every
 stage, resume (A is not trained again, B continues from its own last checkpoint) and the report."""
 import csv
 
@@ -19,7 +20,7 @@ chain: last
 train: {{batch_size: 50, epochs: 1, lr: 0.01, bn_recalibrate: 1}}
 stages:
   - {{name: A, layers: [layer3.2.conv1, layer3.2.conv2]}}
-  - {{name: B, add: "13-17", train: {{epochs: 2}}}}
+  - {{name: B, add: "13-17", chain: minloss, train: {{epochs: 2}}}}
   - {{name: C, layers: all, chain: best}}
 """
 
@@ -64,7 +65,7 @@ def staged(tmp_path_factory, cifar_small, resnet_pretrained):
         mp.setattr(classifier_module, "evaluate", real_eval)
         calls.clear()
         result = run_plan(plan, out, **quiet)
-    return {"out": out, "result": result, "first_calls": first_calls, "second_calls": list(calls),
+    return {"out": out, "result": result, "first_calls": first_calls, "second_calls": list(calls), "data": cifar_small,
             "starts": starts, "a_mtime": a_mtime}
 
 
@@ -81,6 +82,9 @@ def test_each_stage_starts_from_the_checkpoint_the_previous_stage_chose(staged):
     assert staged["first_calls"][0][1].endswith("resnet_cifar10")
     assert (out / "A" / "r20_A.pt").read_bytes() == (out / "A" / "train" / "weights" / "last.pt").read_bytes()
     assert (out / "C" / "r20_C.pt").read_bytes() == (out / "C" / "train" / "weights" / "best.pt").read_bytes()
+    minloss = out / "B" / "train" / "weights" / "minloss.pt"              # the seeds' rule: min smoothed loss
+    assert (out / "B" / "r20_B.pt").read_bytes() == minloss.read_bytes()
+    assert read_checkpoint(minloss)["avg_loss"] > 0
 
 
 def test_stage_files_hold_the_planned_ternary_layers(staged):
@@ -111,7 +115,14 @@ def test_report_has_a_row_per_stage_with_scores_sizes_and_times(staged):
     assert [x["stage"] for x in rows] == ["start (float)", "A", "B", "C"]
     assert [x["ternary_layers"] for x in rows] == [0, 2, 6, 20]
     for x, name in zip(rows[1:], "ABC"):
-        metrics = read_checkpoint(out / name / f"r20_{name}.pt")["metrics"]
+        state = read_checkpoint(out / name / f"r20_{name}.pt")
+        if "metrics" in state:      # last / best: scored at the end of an epoch
+            metrics = state["metrics"]
+        else:                       # B chains on min-loss, written mid-epoch: scored by the runner
+            from tritnet.data import build_classification_loaders
+            from tritnet.eval import evaluate
+            valid = build_classification_loaders(str(staged["data"]), batch_size=50, workers=0, train=False).valid
+            metrics = evaluate(classifier_module.load_classifier(out / name / f"r20_{name}.pt")[0], valid)
         assert x["top1"] == pytest.approx(metrics["top1"]) and x["top5"] == pytest.approx(metrics["top5"])
         assert x["train_seconds"] > 0
     sizes = [x["packed_2bit_bytes"] for x in rows]

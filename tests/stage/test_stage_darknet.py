@@ -101,3 +101,29 @@ def test_report_scores_each_stage(staged):
     assert "mAP@0.5" in md and "avg IoU" in md and "| B | 3/4 |" in md
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "tiny.cfg").is_file() and ternary_layers(parse_cfg(out / "tiny.cfg")) == []
+
+
+def test_last_and_best_chains_and_a_real_direct_run(tmp_path):
+    """Stage A chains on its final weights, stage B on its best mAP (evaluated during training); the direct
+    comparison trains every conv ternary for the plan's whole budget (3 + 4 iterations) and is reported."""
+    data = make_shapes(tmp_path / "shapes")
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(TINY_REGION_CFG)
+    start = tmp_path / "float.weights"
+    torch.manual_seed(0)
+    DarknetNet(str(cfg), None).save_weights(start)
+    plan = plan_from_dict({"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start),
+                           "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16, "map_every": 1},
+                           "stages": [{"name": "A", "layers": [4], "chain": "last"},
+                                      {"name": "B", "add": "0-2", "chain": "best", "train": {"max_batches": 4}}]})
+    quiet = dict(workers=0, progress=False, echo=lambda s: None)
+    out = run_plan(plan, tmp_path / "staged", **quiet)["out"]
+    from pathlib import Path
+    out = Path(out)
+    assert (out / "A" / "tiny_A.weights").read_bytes() == (out / "A" / "backup" / "tiny_A_final.weights").read_bytes()
+    assert (out / "B" / "tiny_B.weights").read_bytes() == (out / "B" / "backup" / "tiny_B_best.weights").read_bytes()
+    direct = run_plan(plan, tmp_path / "direct", direct=True, **quiet)
+    row = direct["rows"][-1]
+    assert row["stage"] == "direct" and row["budget"] == 7 and row["ternary_layers"] == 4
+    log = list(csv.DictReader(open(Path(direct["out"]) / "direct" / "backup" / "tiny_direct_log.csv")))
+    assert len(log) == 7 and 0 <= row["map"] <= 100

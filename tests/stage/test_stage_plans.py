@@ -25,6 +25,7 @@ def test_builtin_plan_gives_the_shipped_stage_cfgs(name, cfg_dir, tmp_path):
     plan = load_plan(name)
     plan.model = str(cfg_dir / BASES[name])
     run_plan(plan, tmp_path, dry_run=True, echo=lambda s: None)
+    assert ternary_layers(read(tmp_path / f"{plan.name}.cfg")) == []       # the float start, beside the stages
     compared = 0
     for k, stage in enumerate(plan.stages):
         made = read(tmp_path / stage.name / f"{name}_{stage.name}.cfg")
@@ -131,7 +132,7 @@ def test_bad_darknet_plans_name_file_and_field(change, message, cfg_dir, tmp_pat
     ({"train": {"epoch": 2}}, "c.yaml: train.epoch: unknown setting; did you mean 'epochs'"),
     ({"train": {"epochs": "two"}}, "c.yaml: train.epochs: expected an integer, got 'two'"),
     ({"train": {"weights": "x.pt"}}, "c.yaml: train.weights: set by the stage runner"),
-    ({"chain": "minloss"}, "'minloss' is not available for classifier plans"),
+    ({"chain": "minlos"}, "c.yaml: chain: unknown chain 'minlos'; did you mean 'minloss'?"),
     ({"stages": [{"name": "M0", "layers": [20]}]}, "layer 20 does not exist (the model has 20 layers)"),
 ])
 def test_bad_classifier_plans_name_file_and_field(change, message, tmp_path):

@@ -43,7 +43,7 @@ def smooth(values, k: float = 0.9) -> list:
 
 class ClassifierBackend:
     kind = "classifier"
-    chains = ("last", "best")
+    chains = ("last", "best", "minloss")
     budget_key = "epochs"
     metric_names = (("top1", "top-1"), ("top5", "top-5"))
     extra_metrics = ("loss",)
@@ -115,28 +115,37 @@ class ClassifierBackend:
 
     # ------------------------------------------------------------------ scores
     def evaluate(self, run, weights, folder: Path) -> dict:
-        """The valid-split scores the trainer stored in the chosen checkpoint, and its packed size."""
+        """The valid-split scores the trainer stored in the chosen checkpoint (last, best), or measured now
+        for a min-loss checkpoint, which is written between evaluations; and its packed size."""
         from ..models import read_checkpoint
         from ..nn.size import model_size
         state = read_checkpoint(weights)
-        m = state.get("metrics") or {}
         model, _ = classifier_train.load_classifier(weights)
+        m = state.get("metrics") or self._valid_scores(model, run.train)
         return {"metrics": {"top1": m.get("top1"), "top5": m.get("top5"), "loss": m.get("loss")},
                 "size": model_size(model)}
 
     def evaluate_start(self, weights, out: Path, first) -> dict:
         """The initial weights on the same valid split the stages are scored on (the float row)."""
-        from ..data import build_classification_loaders
-        from ..eval import evaluate
         from ..nn.size import model_size
         cfg = dataclasses.replace(self._defaults, data=self.plan.data, model=self.plan.model, weights=weights,
                                   **{k: v for k, v in first.train.items()})
-        data = build_classification_loaders(cfg.data, batch_size=cfg.batch_size, workers=0, train=False,
-                                            valid_per_class=cfg.valid_per_class, cache_dir=cfg.cache_dir)
-        model = classifier_train.build_model(dataclasses.replace(cfg, method=None), len(data.class_names))
+        n = len(self._valid(first.train).class_names)
+        model = classifier_train.build_model(dataclasses.replace(cfg, method=None), n)
+        return {"metrics": self._valid_scores(model, first.train), "size": model_size(model)}
+
+    def _valid(self, train: dict):
+        from ..data import build_classification_loaders
+        cfg = dataclasses.replace(self._defaults, data=self.plan.data, model=self.plan.model, **train)
+        return build_classification_loaders(cfg.data, batch_size=cfg.batch_size, workers=0, train=False,
+                                            valid_per_class=cfg.valid_per_class, cache_dir=cfg.cache_dir,
+                                            **classifier_train.input_format(cfg.model))
+
+    def _valid_scores(self, model, train: dict) -> dict:
+        from ..eval import evaluate
         device = classifier_train.dist.pick_device(self.device)
-        metrics = evaluate(model.to(device), data.valid, device)
-        return {"metrics": {k: metrics[k] for k in ("top1", "top5", "loss")}, "size": model_size(model)}
+        metrics = evaluate(model.to(device), self._valid(train).valid, device)
+        return {k: metrics[k] for k in ("top1", "top5", "loss")}
 
     def loss_rows(self, run, folder: Path) -> list:
         """[(step, loss, smoothed loss)] from the run's steps.csv."""

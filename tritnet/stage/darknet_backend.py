@@ -87,6 +87,10 @@ class DarknetBackend:
         p = cfg.net.param
         if p("max_batches") < 1:
             raise PlanError(f"{at}.train.max_batches: must be set (> 0) to train")
+        if run.chain == "best" and self.plan.data and Path(self.plan.data).is_file():
+            from ..darknet import read_data_cfg
+            if "valid" not in read_data_cfg(self.plan.data):
+                raise PlanError(f"{at}.chain: best needs mAP on a valid list, and {self.plan.data} has no valid=")
         if run.chain == "minloss" and p("max_batches") <= p("burn_in"):
             raise PlanError(f"{at}.train.max_batches: {p('max_batches')} iterations end before burn_in="
                             f"{p('burn_in')}, so no min-loss weights are saved; raise it or use chain: last")

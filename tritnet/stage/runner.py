@@ -116,6 +116,8 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
     write_text_atomic(out / "stages.yaml", _stages_yaml(plan, backend, runs))
     for r in runs:
         backend.write_stage(r, out / r.name)
+    if hasattr(backend, "write_start"):            # darknet: the float start's cfg beside the stages'
+        backend.write_start(out)
     table = format_plan(plan, backend, runs)
     echo(table)
     result = {"out": str(out), "plan": table, "stages": [{"name": r.name, "ternary": r.ternary} for r in runs]}

@@ -31,6 +31,8 @@ from . import distributed as dist
 from .calibrate import recalibrate_batchnorm
 from .runs import CsvLog, new_run_dir, plot_curves, write_args
 
+MINLOSS_AFTER = 0.05    # fraction of the run before min-loss checkpoints start
+MINLOSS_EVERY = 20      # steps between two min-loss checkpoints at most
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "valid_loss", "top1", "top5", "epoch_time_s",
               "images_per_s"]
 
@@ -172,6 +174,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
 
     # ------------------------------------------------------------------ resume or new run folder
     start_epoch, best_top1, state = 0, -1.0, None
+    avg_loss, min_avg = -1.0, 1e10      # darknet's smoothed loss (.9·avg + .1·loss) and its minimum so far
     if cfg.resume:
         run_dir, ckpt_path = _resolve_resume(cfg.resume)
         state = read_checkpoint(ckpt_path)
@@ -180,6 +183,9 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         cfg = ClassifierTrainConfig(**{**saved, "resume": cfg.resume, "progress": cfg.progress,
                                        "workers": cfg.workers, "device": cfg.device})
         start_epoch, best_top1 = int(state["epoch"]) + 1, float(state.get("best_top1", -1.0))
+        avg_loss, min_avg = float(state.get("avg_loss", -1.0)), float(state.get("min_avg_loss", 1e10))
+        if (run_dir / "weights" / "minloss.pt").is_file():   # written between two epoch checkpoints
+            min_avg = min(min_avg, float(read_checkpoint(run_dir / "weights" / "minloss.pt").get("avg_loss", 1e10)))
     elif world.is_main:
         run_dir = new_run_dir(cfg.project, cfg.name)
     else:
@@ -220,6 +226,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
 
     steps_per_epoch = len(data.train)
     total_steps = steps_per_epoch * cfg.epochs
+    last_minloss = -MINLOSS_EVERY
     last = {}
     # ------------------------------------------------------------------ the loop
     for epoch in range(start_epoch, cfg.epochs):
@@ -244,6 +251,15 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
             step_losses.append((step + 1, float(loss.detach())))
+            avg_loss = float(loss.detach()) if avg_loss < 0 else 0.9 * avg_loss + 0.1 * float(loss.detach())
+            # the min-loss checkpoint the seeds' stages chain on, after a warm-up (darknet: after burn_in),
+            # written at most every MINLOSS_EVERY steps
+            if (world.is_main and step >= MINLOSS_AFTER * total_steps and avg_loss < min_avg
+                    and step - last_minloss >= MINLOSS_EVERY):
+                min_avg, last_minloss = avg_loss, step
+                save_atomic(model_checkpoint(model, epoch=epoch, step=step + 1, avg_loss=avg_loss,
+                                             class_names=class_names, config=cfg.to_dict()),
+                            run_dir / "weights" / "minloss.pt")
             correct += topk_correct(out.detach(), y, ks=(1,))[0]
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%",
                             lr=f"{opt.param_groups[0]['lr']:.2g}")
@@ -264,7 +280,8 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             step_log.extend([{"epoch": epoch + 1, "step": k, "loss": f"{v:.5f}"} for k, v in step_losses])
             is_best = metrics["top1"] > best_top1
             best_top1 = max(best_top1, metrics["top1"])
-            ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics,
+            ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics, avg_loss=avg_loss,
+                                    min_avg_loss=min_avg,
                                     class_names=class_names, config=cfg.to_dict(), optimizer=opt.state_dict(),
                                     base_lrs=base_lrs)
             save_atomic(ckpt, run_dir / "weights" / "last.pt")
