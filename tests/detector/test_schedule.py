@@ -70,3 +70,13 @@ def test_optimizer_groups_decay_weights_only_and_scale_layer_rates():
     set_rate(opt, .01)
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([.001, .001, .01, .01])
     assert np.isclose(opt.defaults["momentum"], .9)
+
+
+def test_random_policy_is_within_range_and_repeatable_per_iteration():
+    """darknet's random policy, lr·U(0,1)^power: in (0, lr], and the same at an iteration however often it is
+    asked (so a resumed run repeats it)."""
+    net = net_section(learning_rate=.01, policy="random", power=2)
+    rates = [learning_rate(net, b) for b in range(1, 200)]
+    assert all(0 < r <= .01 for r in rates) and len(set(rates)) > 150
+    assert rates == [learning_rate(net, b) for b in range(1, 200)]
+    assert np.mean(rates) == pytest.approx(.01 / 3, rel=0.2)          # E[U²] = 1/3

@@ -52,7 +52,9 @@ def learning_rate(net, batch_num: int, rng: random.Random | None = None) -> floa
     if policy == "sigmoid":
         return lr * (1.0 / (1.0 + math.exp(p("gamma") * (batch_num - p("step")))))
     if policy == "random":
-        return lr * math.pow((rng or random).random(), power)
+        # darknet draws rand_uniform() each iteration; drawn from the iteration number here, so a resumed
+        # run repeats the rates of an uninterrupted one
+        return lr * math.pow((rng or random.Random(batch_num)).random(), power)
     raise ValueError(f"{net.where('policy')}: unknown policy {policy!r}")
 
 
