@@ -14,8 +14,8 @@ gradients are averaged and the rate multiplied by the process count (darknet's `
 from __future__ import annotations
 
 import csv
-import json
 import dataclasses
+import json
 import math
 import os
 import time
@@ -142,7 +142,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     seen = start.seen
     iteration = seen // batch
     avg_loss, min_avg = float(st.get("avg_loss", -1.0)), float(st.get("min_avg_loss", 1e10))
-    note = (Path(c.backup) if c.backup else data.backup) / f"{Path(c.cfg).stem}.minloss.json"
+    note = backup / f"{base}.minloss.json"          # the loss the min-loss weights were saved at (see save_all)
     if start.state and note.is_file():
         min_avg = min(min_avg, float(json.loads(note.read_text())["avg_loss"]))
     best_map = float(st.get("best_map", -1.0))
