@@ -38,7 +38,9 @@ def build(name, workdir):
                                  if name == "resnet20" else None).eval()
         if name == "resnet20":
             tritnet.ternarize(m, "twn", "all", per_channel=True)
-        params = sum(p.numel() for p in m.parameters())
+        # float32 size of the network itself: an STTN pair is one filter once merged, not two
+        import copy
+        params = sum(p.numel() for p in tritnet.merge_sttn_(copy.deepcopy(m)).parameters())
         return m, 4 * params
     from tritnet.darknet import build_darknet, count_params, parse_cfg, set_ternary
     cfg_path = SHARED / "darknet" / "cfg" / f"{name}.cfg"
@@ -84,16 +86,25 @@ def memory_only(out):
     Path(out).write_text(render(r))
 
 
-def cifar_full():
+def cifar_full(checkpoint=None):
+    """Top-1 of PyTorch and of the runtime on all 10,000 test images: a trained checkpoint (e.g. the TWN run of
+    bench/classify_methods.py, every layer ternary), or else the pretrained ResNet-20 ternarized without
+    training (BN re-estimated)."""
     from tests.runtime.helpers import cifar_test, ternary_resnet20
-    model = ternary_resnet20(SHARED, "all_but_first_last")
+    if checkpoint:
+        from tritnet.train import load_classifier
+        model, _ = load_classifier(checkpoint)
+        what = f"{checkpoint} (trained)"
+    else:
+        model = ternary_resnet20(SHARED, "all_but_first_last")
+        what = "pretrained ResNet-20, TWN per channel on all but the first and last layer, BN re-estimated, no training"
     x, y = cifar_test(SHARED, 1000)
     with torch.no_grad():
         ref = np.concatenate([model(torch.from_numpy(x[i:i + 500])).numpy() for i in range(0, len(x), 500)])
     from tritnet_rt.net import Net
     rt = Net(to_packed(model))
     got = np.concatenate([rt(x[i:i + 500])[0].reshape(-1, 10) for i in range(0, len(x), 500)])
-    return {"images": int(len(y)), "top1_torch": float((ref.argmax(1) == y).mean() * 100),
+    return {"model": what, "images": int(len(y)), "top1_torch": float((ref.argmax(1) == y).mean() * 100),
             "top1_runtime": float((got.argmax(1) == y).mean() * 100),
             "same_top1_prediction": float((ref.argmax(1) == got.argmax(1)).mean() * 100)}
 
@@ -107,6 +118,7 @@ def main():
     ap.add_argument("--rounds-large", type=int, default=3, help="rounds for batches above 1")
     ap.add_argument("--seconds", type=float, default=0.25, help="aim for this long per tool per round")
     ap.add_argument("--no-cifar", action="store_true")
+    ap.add_argument("--cifar-checkpoint", default=None, help="trained classifier for the CIFAR-10 agreement")
     ap.add_argument("--memory-only", action="store_true", help="only re-measure memory in the results file")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_runtime.md"))
     a = ap.parse_args()
@@ -156,7 +168,7 @@ def main():
                     js.write_text(json.dumps(results, indent=1))
                     Path(a.out).write_text(render(results))
     if not a.no_cifar:
-        results["cifar10_full"] = cifar_full()
+        results["cifar10_full"] = cifar_full(a.cifar_checkpoint)
         print(results["cifar10_full"])
     js.write_text(json.dumps(results, indent=1))
     Path(a.out).write_text(render(results))
@@ -231,8 +243,7 @@ def render(r):
     if "cifar10_full" in r:
         c = r["cifar10_full"]
         lines += ["## CIFAR-10 agreement (full test set)", "",
-                  f"ResNet-20, TWN per channel on all but the first and last layer, BN statistics re-estimated on "
-                  f"1,000 training images (no training): PyTorch top-1 {c['top1_torch']:.2f}%, runtime "
+                  f"{c.get('model', 'ResNet-20')}: PyTorch top-1 {c['top1_torch']:.2f}%, runtime "
                   f"{c['top1_runtime']:.2f}% on {c['images']:,} JPEG test images "
                   f"(difference {c['top1_runtime'] - c['top1_torch']:+.2f} points; same top-1 class on "
                   f"{c['same_top1_prediction']:.2f}% of images).", ""]
