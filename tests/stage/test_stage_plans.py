@@ -206,3 +206,12 @@ def test_main_cli_reports_plan_errors_in_one_line(cfg_dir, tmp_path, capsys):
     assert main(["stage", "yolov2-voc", "--model", str(cfg_dir / "yolov2-voc.cfg"), "--dry-run", "--out",
                  str(tmp_path), "--set", "max_batchs=3"]) == 2
     assert "--set max_batchs: not a [net] key" in capsys.readouterr().err
+
+
+def test_a_darknet_classifier_cfg_is_refused_clearly(tmp_path):
+    from tritnet.stage import PlanError
+    cfg = tmp_path / "cls.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=4\nsize=3\npad=1\n[avgpool]\n"
+                   "[softmax]\n")
+    with pytest.raises(PlanError, match=r"cls.cfg: staged plans train darknet detectors.*no \[region\] or \[yolo\]"):
+        run_plan(auto_plan(str(cfg)), tmp_path / "out", dry_run=True, echo=lambda s: None)

@@ -45,6 +45,9 @@ class DarknetBackend:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")     # darknet's "Unused field" notes are not the plan's business
             self.base = parse_cfg(model_path)
+        if not any(sec.type in ("region", "yolo") for sec in self.base.layers):
+            raise PlanError(f"{model_path}: staged plans train darknet detectors, and this cfg has no [region] or "
+                            "[yolo] head; train a darknet classifier with `tritnet classifier train --model CFG`")
         if plan.classes is not None:
             from ..yolo import set_classes
             set_classes(self.base, plan.classes)
