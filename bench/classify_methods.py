@@ -5,6 +5,8 @@ scored on the full CIFAR-10 JPEG test set. Also times one training step of each,
 same batch, and reports the ternary/float ratio.
 
     python bench/classify_methods.py --epochs 2 --out bench/results/classify_methods.json
+
+A method name with ``-pc`` (``twn-pc``, ``ttn-pc``) uses one scale per output channel.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def step_times(methods, rounds: int, batch: int = 128) -> dict:
     for m in methods:
         model = tritnet.create_model("resnet20")
         if m != "float":
-            tritnet.ternarize(model, m)
+            tritnet.ternarize(model, m.removesuffix("-pc"), per_channel=m.endswith("-pc"))
         setups[m] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     times = {m: [] for m in methods}
     for r in range(rounds + 2):
@@ -73,7 +75,8 @@ def main():
     for m in a.methods:
         t0 = time.time()
         r = train_classifier(ClassifierTrainConfig(
-            data=DATA, model="resnet20", weights=PRETRAINED, method=None if m == "float" else m, layers="all",
+            data=DATA, model="resnet20", weights=PRETRAINED, method=None if m == "float" else m.removesuffix("-pc"),
+            per_channel=m.endswith("-pc"), layers="all",
             epochs=a.epochs, lr=a.lr, train_per_class=a.train_per_class, cache_dir=a.cache_dir, workers=0,
             project=a.project, name=m, progress=False))
         size = model_size(r["model"])

@@ -322,8 +322,8 @@ def test_maxpool_route_reorg_upsample_shortcut_shapes():
 
 def test_shortcut_needs_one_integer_scale():
     bad = ("[net]\nwidth=12\nheight=8\nchannels=2\n[convolutional]\nfilters=2\n[maxpool]\nsize=1\nstride=2\n"
-           "[upsample]\nstride=-3\n[shortcut]\nfrom=-2\n")   # 6x4 -> 2x1: w ratio 3, h ratio 4
-    with pytest.raises(CfgError, match=r":13: .*integer scale"):
+           "[convolutional]\nfilters=2\nsize=3\n[shortcut]\nfrom=-2\n")   # 6x4 -> 4x2: w ratio 1, h ratio 2
+    with pytest.raises(CfgError, match=r":14: .*integer scale"):
         parse_cfg_string(bad)
 
 
