@@ -143,6 +143,15 @@ def test_runtime_imports_no_torch():
     assert out.stdout.strip() == "ok", out.stderr
 
 
+def test_tritnet_runtime_is_the_runtime_and_imports_no_torch():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; import tritnet.runtime as r, tritnet_rt; "
+            "print(r is tritnet_rt, hasattr(r, 'load'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "True True", out.stderr
+
+
 def test_python_threads_running_plans_at_once_get_their_own_results():
     """The pool and a plan's buffers are shared: runs from several Python threads (the GIL is released while a
     plan runs) must queue, not interleave."""
