@@ -207,9 +207,10 @@ def test_a_killed_run_saves_its_state_and_resumes(shapes, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     log = shapes.parent / "backup" / "kill_log.csv"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not log.is_file() or len(rows(log)) < 5):
+    deadline = time.time() + 600          # generous: on a loaded machine the import alone can take a minute
+    while time.time() < deadline and proc.poll() is None and (not log.is_file() or len(rows(log)) < 5):
         time.sleep(0.2)
+    assert proc.poll() is None and log.is_file() and len(rows(log)) >= 5, "training never reached iteration 5"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]

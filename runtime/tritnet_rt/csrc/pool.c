@@ -1,6 +1,7 @@
 /* A small thread pool: tn_set_threads(n) keeps n-1 workers; tn_parallel hands out tasks through an atomic
- * counter, the calling thread working too. Idle workers spin briefly, then sleep on a condition variable,
- * so they cost nothing while other libraries (PyTorch, ONNX Runtime) run. */
+ * counter, the calling thread working too. Idle workers spin for TN_SPIN_US, then sleep on a condition
+ * variable, so they cost nothing while other libraries (PyTorch, ONNX Runtime) run. */
+#define _POSIX_C_SOURCE 200809L   /* clock_gettime under -std=c11 */
 #include "tn.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@ void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) { for (int t = 0; t < nta
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sched.h>
+#include <time.h>
 
 /* A job is (fn, ctx, ntasks) plus a generation. Tasks are claimed by CAS on state = generation<<32 | next,
  * so a worker that wakes late can never run a task of a later job; the caller runs tasks too and then
@@ -38,12 +40,25 @@ static void run_tasks(uint32_t gen) {
     }
 }
 
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+/* How long an idle worker spins before it sleeps. A forward pass dispatches a job per layer with gaps of a few
+ * to tens of microseconds between them; waking a sleeping worker costs a futex call and, in a VM, an
+ * inter-processor interrupt that can take longer than a small layer. So workers stay awake through a whole
+ * forward pass and only sleep once the runtime has been idle for this long. */
+#define TN_SPIN_US 2000.0
+
 static void *worker(void *arg) {
     unsigned seen = (unsigned)(uintptr_t)arg;
     for (;;) {
         int spins = 0;
+        double since = now_us();
         while (atomic_load(&generation) == seen && !atomic_load(&quit)) {
-            if (++spins > 20000) {           /* ~ tens of microseconds, then sleep */
+            if ((++spins & 255) == 0 && now_us() - since > TN_SPIN_US) {
                 pthread_mutex_lock(&mu);
                 atomic_fetch_add(&sleepers, 1);
                 while (atomic_load(&generation) == seen && !atomic_load(&quit)) pthread_cond_wait(&wake, &mu);
