@@ -37,7 +37,7 @@ def step_times(methods, rounds: int, batch: int = 128) -> dict:
     for m in methods:
         model = tritnet.create_model("resnet20")
         if m != "float":
-            tritnet.ternarize(model, m.removesuffix("-pc"), per_channel=m.endswith("-pc"))
+            tritnet.ternarize(model, m.removesuffix("-pc"), **({"per_channel": True} if m.endswith("-pc") else {}))
         setups[m] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
     times = {m: [] for m in methods}
     for r in range(rounds + 2):
