@@ -53,6 +53,19 @@ def test_region_deltas_by_hand():
     assert g[0, 5:, 1, 0] == pytest.approx([-.7, .7])
 
 
+def test_region_logistic_classes_with_softmax_0():
+    """softmax=0: each class has its own logistic; darknet's class delta is the same onehot − p, and its
+    backward leaves the class delta as it is (logistic + cross-entropy), so the grad equals the delta."""
+    import dataclasses
+    out = region_out()
+    out[:, :, 5], out[:, :, 6] = .6, .9                      # independent probabilities, not summing to 1
+    r = region_loss(out, TRUTH, dataclasses.replace(REGION, softmax=False), seen=20000)
+    assert r.delta[0, 0, 5:, 1, 0] == pytest.approx([0 - .6, 1 - .9])
+    assert r.grad[0, 0, 5:, 1, 0] == pytest.approx([-.6, .1])
+    assert r.stats["class"] == pytest.approx(.9)
+    assert (r.delta[0, 1, 5:] == 0).all() and (r.delta[0, 0, 5:, 0] == 0).all()
+
+
 def test_region_prior_matching_phase_and_thresh():
     early = region_loss(region_out(), TRUTH, REGION, seen=100).delta[0]
     # seen < 12800: every anchor is pulled, with scale .01, to its own box centred in the cell: tx = .5
