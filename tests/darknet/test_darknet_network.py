@@ -236,6 +236,15 @@ anchors=1,1,2,2,3,3
     assert np.array_equal(yolo[:, 2:4], raw[:, 2:4])
 
 
+def test_region_softmax_0_uses_a_logistic_per_class():
+    net = _net("[net]\nwidth=4\nheight=4\nchannels=7\n[region]\nclasses=2\nnum=1\nsoftmax=0\nanchors=1,1\n")
+    x = np.random.default_rng(4).standard_normal((1, 7, 4, 4)).astype(np.float32)
+    region = _run(net, x)[0].reshape(7, 4, 4)
+    sig = 1 / (1 + np.exp(-x[0]))
+    assert np.allclose(region[[0, 1, 4, 5, 6]], sig[[0, 1, 4, 5, 6]], atol=1e-6)
+    assert np.array_equal(region[2:4], x[0, 2:4])
+
+
 def test_activations_are_darknets():
     x = torch.tensor([-5., -1.5, -.5, 0., .5, 1.5, 5.])
     assert torch.allclose(ACTIVATIONS["leaky"](x), torch.where(x > 0, x, .1 * x))
