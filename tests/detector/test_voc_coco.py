@@ -53,6 +53,18 @@ def test_voc_label_writes_darknet_tree_outside_the_voc_tree(voc, tmp_path):
         voc_label([voc], voc / "out")
 
 
+def test_missing_annotation_or_image_is_reported_and_skipped(voc, tmp_path):
+    (voc / "Annotations" / "c.xml").unlink()
+    (voc / "JPEGImages" / "b.jpg").unlink()
+    issues = Issues(warn=False)
+    r = voc_label([voc], tmp_path / "out", ["trainval"], ["test"], names=["dog", "cat"], issues=issues)
+    assert r["images"] == 2                                                # "a" in both sets; b and c skipped
+    reported = {(str(p).rsplit("/", 1)[-1], why) for p, why in issues.items}
+    assert {("c.xml", "annotation missing"), ("b.jpg", "image missing")} <= reported
+    recs = voc_set_records(voc / "ImageSets" / "Main" / "test.txt", ["dog", "cat"], Issues(warn=False))
+    assert [rec.image.rsplit("/", 1)[-1] for rec in recs] == ["a.jpg"]
+
+
 def test_data_file_can_point_at_voc_imagesets_and_coco_json(voc, tmp_path):
     (tmp_path / "pets.names").write_text("dog\ncat\n")
     d = tmp_path / "voc.data"

@@ -110,24 +110,33 @@ def _objects_to_boxes(path, meta, names, issues, keep_difficult=True):
     return boxes, ids, diff
 
 
+def _annotated_image(root: Path, image_id: str, issues: Issues):
+    """(xml path, parsed annotation, image path) of one VOC image id, or None after reporting what is wrong."""
+    xml = root / "Annotations" / f"{image_id}.xml"
+    if not xml.is_file():
+        issues.report(xml, "annotation missing")
+        return None
+    try:
+        meta = parse_voc_xml(xml)
+    except ValueError as e:
+        issues.report(xml, str(e).split(": ", 1)[-1])
+        return None
+    image = _image_of(root, image_id, meta)
+    if not image.is_file():
+        issues.report(image, "image missing")
+        return None
+    return xml, meta, image
+
+
 def voc_set_records(imageset, names: Sequence[str], issues: Issues) -> list[Record]:
     """Records of a VOC ImageSets file, read straight from the XML (difficult objects flagged)."""
     root = voc_root_of(imageset)
     out = []
     for image_id in _ids(imageset):
-        xml = root / "Annotations" / f"{image_id}.xml"
-        if not xml.is_file():
-            issues.report(xml, "annotation missing")
+        entry = _annotated_image(root, image_id, issues)
+        if entry is None:
             continue
-        try:
-            meta = parse_voc_xml(xml)
-        except ValueError as e:
-            issues.report(xml, str(e).split(": ", 1)[-1])
-            continue
-        image = _image_of(root, image_id, meta)
-        if not image.is_file():
-            issues.report(image, "image missing")
-            continue
+        xml, meta, image = entry
         boxes, ids, diff = _objects_to_boxes(xml, meta, names, issues)
         out.append(Record(str(image), boxes, ids, diff, size=(meta["width"], meta["height"])))
     return out
@@ -199,16 +208,10 @@ def voc_label(roots: Sequence, out, train_sets: Sequence[str] = ("trainval",), v
                     raise FileNotFoundError(f"{imageset}: no such image set")
                 images = []
                 for image_id in _ids(imageset):
-                    xml = r / "Annotations" / f"{image_id}.xml"
-                    try:
-                        meta = parse_voc_xml(xml)
-                    except ValueError as e:
-                        issues.report(xml, str(e).split(": ", 1)[-1])
+                    entry = _annotated_image(r, image_id, issues)
+                    if entry is None:
                         continue
-                    src = _image_of(r, image_id, meta)
-                    if not src.is_file():
-                        issues.report(src, "image missing")
-                        continue
+                    xml, meta, src = entry
                     image = out / tag / "JPEGImages" / f"{image_id}{src.suffix}"
                     _link(src, image, copy)
                     rows = {False: [], True: []}
