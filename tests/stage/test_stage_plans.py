@@ -215,3 +215,25 @@ def test_a_darknet_classifier_cfg_is_refused_clearly(tmp_path):
                    "[softmax]\n")
     with pytest.raises(PlanError, match=r"cls.cfg: staged plans train darknet detectors.*no \[region\] or \[yolo\]"):
         run_plan(auto_plan(str(cfg)), tmp_path / "out", dry_run=True, echo=lambda s: None)
+
+
+def test_fingerprints_follow_file_contents_not_paths(cfg_dir, tmp_path):
+    """A rerun must not skip a finished stage when the start weights at the same path were replaced."""
+    from tritnet.stage.resolve import resolve_stages
+    from tritnet.stage.runner import make_backend
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_bytes((cfg_dir / "yolov3-tiny.cfg").read_bytes())
+    weights = tmp_path / "start.weights"
+
+    def prints(content):
+        weights.write_bytes(content)
+        plan = load_plan("yolov3-tiny-voc")
+        plan.model, plan.weights = str(cfg), str(weights)
+        return [r.fingerprint for r in resolve_stages(plan, make_backend(plan, device="cpu", workers=0, progress=False))]
+
+    first = prints(b"\0" * 64)
+    assert prints(b"\0" * 64) == first                      # same bytes: same stages, a rerun skips them
+    changed = prints(b"\1" + b"\0" * 63)                    # same path and size, other bytes
+    assert all(a != b for a, b in zip(first, changed))      # every stage chains on the start
+    cfg.write_text(cfg.read_text().replace("learning_rate=0.001", "learning_rate=0.002"))
+    assert prints(b"\0" * 64)[0] != first[0]

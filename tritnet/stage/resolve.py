@@ -5,7 +5,8 @@ min-loss rule that made every short stage keep the weights of its first few iter
 
 The fingerprint covers everything that decides a stage's result (its layers, method, chain, settings and
 the fingerprint of the stage before it, or the initial weights), so a rerun skips a finished stage only if
-it would train the same thing.
+it would train the same thing. Files count by their content, not their path: new weights copied over the old
+ones make every stage train again.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional, Union
 
 from .plan import Plan, PlanError, Stage, did_you_mean, where
@@ -41,7 +43,8 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None) -> lis
         forced = backend.check_train(overrides or {}, "--set")
     except PlanError as e:                      # "--set max_batchs: ...", as typed on the command line
         raise PlanError(str(e).replace("--set.", "--set ", 1)) from None
-    runs, previous, prev_print = [], [], plan.weights or ""
+    inputs = [_identity(v) for v in (plan.model, plan.data)]
+    runs, previous, prev_print = [], [], _identity(plan.weights) or ""
     for i, st in enumerate(plan.stages):
         path = f"stages[{i}]"
         key = "layers" if st.layers is not None else "add"
@@ -62,12 +65,32 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None) -> lis
         method = (st.method or plan.method) if chosen else None
         run = StageRun(i, st.name, chosen, method, chain, train, "")
         backend.check_stage(run, where(src, path))
-        blob = json.dumps([prev_print, chosen, method, chain, train, plan.model, plan.classes, plan.data],
+        blob = json.dumps([prev_print, chosen, method, chain, train, inputs[0], plan.classes, inputs[1]],
                           sort_keys=True, default=str)
         run.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
         runs.append(run)
         previous, prev_print = chosen, run.fingerprint
     return runs
+
+
+def _identity(value):
+    """What a plan's value stands for: a file by its size and SHA-256, a folder by its files' names and sizes
+    (hashing a whole image set would cost more than it catches), anything else (a model name) as it is."""
+    if not value:
+        return value
+    p = Path(value)
+    try:
+        if p.is_file():
+            digest = hashlib.sha256()
+            with open(p, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return [str(value), p.stat().st_size, digest.hexdigest()]
+        if p.is_dir():
+            return [str(value), sorted((str(f.relative_to(p)), f.stat().st_size) for f in p.rglob("*") if f.is_file())]
+    except OSError:
+        pass
+    return value
 
 
 def direct_plan(plan: Plan, backend, runs: list) -> Plan:
