@@ -51,14 +51,17 @@ void tn_minmax_f32_avx2(const float *x, size_t n, float *mn, float *mx) {
 /* rows x 16 channels; acc16 in named registers (4 x 2 ymm), int32 sums in memory, widened every 64 steps */
 #define T8_STEP(P, A0, A1) { __m256i b_ = _mm256_set1_epi32(tn_load4(P + j)); \
     A0 = _mm256_add_epi16(A0, _mm256_maddubs_epi16(b_, w0)); A1 = _mm256_add_epi16(A1, _mm256_maddubs_epi16(b_, w1)); }
+/* the first flush stores, later ones add: no zeroing of acc, which costs as much as a short GEMM */
 #define T8_FLUSH(R, A0, A1) { \
     __m256i *d0_ = (__m256i *)(acc + (R) * 16), *d1_ = (__m256i *)(acc + (R) * 16 + 8); \
-    _mm256_storeu_si256(d0_, _mm256_add_epi32(_mm256_loadu_si256(d0_), _mm256_madd_epi16(A0, ones))); \
-    _mm256_storeu_si256(d1_, _mm256_add_epi32(_mm256_loadu_si256(d1_), _mm256_madd_epi16(A1, ones))); \
+    __m256i s0_ = _mm256_madd_epi16(A0, ones), s1_ = _mm256_madd_epi16(A1, ones); \
+    if (!first) { s0_ = _mm256_add_epi32(_mm256_loadu_si256(d0_), s0_); s1_ = _mm256_add_epi32(_mm256_loadu_si256(d1_), s1_); } \
+    _mm256_storeu_si256(d0_, s0_); _mm256_storeu_si256(d1_, s1_); \
     A0 = A1 = _mm256_setzero_si256(); }
 
 static void t8_tile6(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
-    int32_t acc[96] = {0};
+    int32_t acc[96];
+    int first = 1;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m256i c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -73,6 +76,7 @@ static void t8_tile6(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
             if (steps + (jn - j0) / 4 > 64) {
                 steps = 0;
                 T8_FLUSH(0, c00, c01) T8_FLUSH(1, c10, c11) T8_FLUSH(2, c20, c21) T8_FLUSH(3, c30, c31) T8_FLUSH(4, c40, c41) T8_FLUSH(5, c50, c51)
+                first = 0;
             }
             steps += (jn - j0) / 4;
             for (int j = j0; j < jn; j += 4, wk += 64) {
@@ -86,7 +90,8 @@ static void t8_tile6(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
 }
 
 static void t8_tile4(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
-    int32_t acc[64] = {0};
+    int32_t acc[64];
+    int first = 1;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     const int8_t *wk = wb;
@@ -99,6 +104,7 @@ static void t8_tile4(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
             if (steps + (jn - j0) / 4 > 64) {
                 steps = 0;
                 T8_FLUSH(0, c00, c01) T8_FLUSH(1, c10, c11) T8_FLUSH(2, c20, c21) T8_FLUSH(3, c30, c31)
+                first = 0;
             }
             steps += (jn - j0) / 4;
             for (int j = j0; j < jn; j += 4, wk += 64) {
@@ -112,7 +118,8 @@ static void t8_tile4(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
 }
 
 static void t8_tile1(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
-    int32_t acc[16] = {0};
+    int32_t acc[16];
+    int first = 1;
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i c00 = _mm256_setzero_si256(), c01 = c00;
     const int8_t *wk = wb;
@@ -121,7 +128,7 @@ static void t8_tile1(const tn_gemm_args *g, const int8_t *wb, int m, int nb) {
         const uint8_t *p0 = g->a + g->pix[m] + g->seg[s];
         for (int j0 = 0; j0 < g->L; j0 += 256) {
             int jn = j0 + 256 < g->L ? j0 + 256 : g->L;
-            if (steps + (jn - j0) / 4 > 64) { steps = 0; T8_FLUSH(0, c00, c01) }
+            if (steps + (jn - j0) / 4 > 64) { steps = 0; T8_FLUSH(0, c00, c01) first = 0; }
             steps += (jn - j0) / 4;
             for (int j = j0; j < jn; j += 4, wk += 64) {
                 __m256i w0 = _mm256_loadu_si256((const __m256i *)wk), w1 = _mm256_loadu_si256((const __m256i *)(wk + 32));
