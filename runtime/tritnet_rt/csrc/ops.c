@@ -100,13 +100,16 @@ static void split_gemm(conv_ctx *c, int B, int M, int NB) {
     int rows = (M + 4095) / 4096, more = (per_img + first - 1) / first, cap = (M + 59) / 60;
     c->mtasks = rows > more ? rows : more;
     if (c->mtasks > cap) c->mtasks = cap;
-    int R = B * c->mtasks, best = 1;
-    long best_key = -1;
+    /* compared in order: the busiest thread's load, whether there are fewer than `want` tasks, how far from
+     * `want` the task count is */
+    long R = (long)B * c->mtasks, best_key[3] = {0, 0, 0};
+    int best = 1;
     for (int gper = 1; gper <= groups; gper++) {
-        int nt = (groups + gper - 1) / gper, total = R * nt;
-        long load = (long)((total + T - 1) / T) * gper;      /* groups done by the busiest thread */
-        long key = load * 4096 + (total >= want ? total - want : 2048 + want - total);
-        if (best_key < 0 || key < best_key) { best_key = key; best = gper; }
+        long total = R * ((groups + gper - 1) / gper);
+        long key[3] = {(total + T - 1) / T * gper, total < want, total < want ? want - total : total - want};
+        int i = 0;
+        while (i < 2 && key[i] == best_key[i]) i++;
+        if (gper == 1 || key[i] < best_key[i]) { best = gper; memcpy(best_key, key, sizeof key); }
     }
     c->nbper = 4 * best;
     c->ntasks = (NB + c->nbper - 1) / c->nbper;
