@@ -20,6 +20,7 @@ Ternary codes {-1, 0, +1} are stored as ``tern2`` (code+1 in 2 bits, four per by
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -27,12 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ops
+
 MAGIC = b"TRITNET\x1a"
 VERSION = (1, 0)
 _FIXED = struct.Struct("<8sHHIQQI28s")      # 64 bytes
 ALIGN = 64
 FLOAT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i8": np.int8}
-TERNARY_DTYPES = ("tern2", "tern1.6")
+TERNARY_DTYPES = ops.TERNARY_DTYPES
 
 _POW3 = np.array([1, 3, 9, 27, 81], dtype=np.uint16)
 
@@ -168,18 +171,47 @@ def save_packed(pm: PackedModel, path) -> int:
     return len(data)
 
 
+def _strict_json(text: bytes):
+    """The header JSON, refusing what json.loads would quietly accept: a repeated key (a second node list
+    hidden behind the first), NaN and Infinity, nesting deep enough to exhaust the stack."""
+    def pairs(items):
+        d = {}
+        for k, v in items:
+            if k in d:
+                raise ValueError(f"the key {k!r:.40} appears twice")
+            d[k] = v
+        return d
+
+    def constant(name):
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(text.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(str(e) or type(e).__name__) from None
+
+
+HEADER_KEYS = ("format", "version", "model", "arch", "graph", "tensors")
+
+
 def read_header(data: bytes, path="<packed>") -> tuple[dict, memoryview]:
-    """Check magic, version, length and both checksums; return (header dict, data view)."""
+    """Check magic, version, lengths, reserved and padding bytes and both checksums; return (header dict,
+    data view)."""
     if len(data) < _FIXED.size:
         if data[:len(MAGIC)] != MAGIC[:len(data)]:
             raise FormatError(f"{path}: not a tritnet packed file (bad magic)")
         raise FormatError(f"{path}: truncated: {len(data)} bytes, shorter than the 64-byte header")
-    magic, major, minor, hcrc, hlen, dlen, dcrc, _ = _FIXED.unpack_from(data)
+    magic, major, minor, hcrc, hlen, dlen, dcrc, reserved = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise FormatError(f"{path}: not a tritnet packed file (bad magic {magic!r})")
     if (major, minor) > VERSION:
         raise FormatError(f"{path}: packed format version {major}.{minor} is newer than this runtime reads "
                           f"({VERSION[0]}.{VERSION[1]}); upgrade tritnet")
+    if major < VERSION[0]:
+        raise FormatError(f"{path}: packed format version {major}.{minor} was never released; this runtime "
+                          f"reads {VERSION[0]}.0 to {VERSION[0]}.{VERSION[1]}")
+    if reserved != bytes(len(reserved)):
+        raise FormatError(f"{path}: reserved header bytes 36..63 are not zero")
     start = _FIXED.size + hlen + _pad(hlen)
     if len(data) < start + dlen:
         raise FormatError(f"{path}: truncated: {len(data)} bytes, the header says {start + dlen}")
@@ -188,163 +220,102 @@ def read_header(data: bytes, path="<packed>") -> tuple[dict, memoryview]:
     hj = bytes(data[_FIXED.size:_FIXED.size + hlen])
     if zlib.crc32(hj) != hcrc:
         raise FormatError(f"{path}: corrupted: header checksum mismatch")
+    if any(data[_FIXED.size + hlen:start]):
+        raise FormatError(f"{path}: the header JSON's padding is not zero")
     view = memoryview(data)[start:start + dlen]
     if zlib.crc32(view) != dcrc:
         raise FormatError(f"{path}: corrupted: data checksum mismatch")
     try:
-        header = json.loads(hj)
+        header = _strict_json(hj)
     except ValueError as e:
         raise FormatError(f"{path}: corrupted header JSON ({e})") from None
-    for key in ("model", "arch", "graph", "tensors"):
+    if not isinstance(header, dict):
+        raise FormatError(f"{path}: the header JSON is not an object")
+    for key in HEADER_KEYS:
         if key not in header:
             raise FormatError(f"{path}: header has no {key!r}")
+    extra = sorted(set(header) - set(HEADER_KEYS))
+    if extra:
+        raise FormatError(f"{path}: header has the unknown field {extra[0]!r:.40}")
+    if header["format"] != "tritnet-packed" or header["version"] != f"{major}.{minor}":
+        raise FormatError(f"{path}: header says format {str(header['format'])[:40]!r} version "
+                          f"{str(header['version'])[:20]!r}, the file is tritnet-packed {major}.{minor}")
     return header, view
 
 
+def _tensor_table(tensors, dlen: int, path) -> dict:
+    """name -> (offset, nbytes, dtype, shape), checked: known dtype, integer shape within the limits, the
+    exact byte count for it, 64-byte aligned offsets inside the data, no two tensors overlapping."""
+    if not isinstance(tensors, dict) or len(tensors) > ops.MAX_TENSORS:
+        raise FormatError(f"{path}: tensors must be a table of at most {ops.MAX_TENSORS} tensors")
+    table = {}
+    for name, t in tensors.items():
+        where = f"{path}: tensor {name!r:.80}"
+        if len(name) > ops.MAX_NAME:
+            raise FormatError(f"{where}: a name over {ops.MAX_NAME} characters")
+        try:
+            ops.check_fields("entry", _TENSOR_FIELDS, t)
+        except ops.GraphError as e:
+            raise FormatError(f"{where}: {e}") from None
+        dtype, shape, off, n = t["dtype"], tuple(t["shape"]), t["offset"], t["nbytes"]
+        count = math.prod(shape)
+        if count > ops.MAX_ELEMENTS:
+            raise FormatError(f"{where}: shape {list(shape)} holds {count} values (at most {ops.MAX_ELEMENTS})")
+        want = _nbytes(dtype, count)
+        if n != want:
+            raise FormatError(f"{where}: {n} bytes for {count} values of {dtype} (want {want})")
+        if off % ALIGN or off + n > dlen:
+            raise FormatError(f"{where}: offset {off} is not {ALIGN}-byte aligned inside the {dlen}-byte data")
+        table[name] = (off, n, dtype, shape)
+    end = 0
+    for name, (off, n, _, _) in sorted(table.items(), key=lambda kv: kv[1][0]):
+        if off < end:
+            raise FormatError(f"{path}: tensor {name!r:.80} at offset {off} overlaps the tensor before it")
+        end = off + n
+    return table
+
+
+_TENSOR_FIELDS = {"dtype": ops.Attr("str", choices=TERNARY_DTYPES + tuple(FLOAT_DTYPES)),
+                  "shape": ops.Attr("ints", 0, ops.MAX_ELEMENTS, length=(0, 8)),
+                  "offset": ops.Attr("int", 0, 1 << 62), "nbytes": ops.Attr("int", 0, 1 << 62)}
+
+
+def _nbytes(dtype: str, count: int) -> int:
+    if dtype == "tern2":
+        return -(-count // 4)
+    if dtype == "tern1.6":
+        return -(-count // 5)
+    return count * np.dtype(FLOAT_DTYPES[dtype]).itemsize
+
+
 def decode_packed(data: bytes, path="<packed>") -> PackedModel:
+    """A packed file's bytes → PackedModel, verified in full against the format and the op table
+    (``tritnet_rt.ops``) before anything is returned; every failure is a FormatError naming the file."""
     header, view = read_header(data, path)
-    try:
-        version = tuple(int(v) for v in str(header["version"]).split("."))
-        tensors = {name: (int(t["offset"]), int(t["nbytes"]), str(t["dtype"]), tuple(int(d) for d in t["shape"]))
-                   for name, t in header["tensors"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise FormatError(f"{path}: malformed header ({type(e).__name__}: {e})") from None
-    pm = PackedModel(header["model"], header["arch"], header["graph"], version=version)
-    for name, (off, n, dtype, shape) in tensors.items():
-        if off < 0 or n < 0 or off + n > len(view):
-            raise FormatError(f"{path}: tensor {name!r} lies outside the data")
-        if dtype not in TERNARY_DTYPES and dtype not in FLOAT_DTYPES:
-            raise FormatError(f"{path}: tensor {name!r} has the unknown dtype {dtype!r}")
+    table = _tensor_table(header["tensors"], len(view), path)
+    major, minor = (int(v) for v in header["version"].split("."))
+    pm = PackedModel(header["model"], header["arch"], header["graph"], version=(major, minor))
+    for name, (off, n, dtype, shape) in table.items():
         pm.tensors[name] = _decode(bytes(view[off:off + n]), dtype, shape, name, path)
         pm.dtypes[name] = dtype
-    _check_graph(pm, path)
+        try:
+            ops.check_values(name, pm.tensors[name])
+        except ops.GraphError as e:
+            raise FormatError(f"{path}: {e}") from None
+    graph_shapes(pm, path)
     return pm
 
 
-ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic")
-_INPUTS = {"conv": (1, 2), "add": (2, 2), "concat": (1, 1 << 30)}       # (fewest, most) inputs
-_ONE_INPUT = ("maxpool", "avgpool", "upsample", "reorg", "linear", "act", "identity", "region", "yolo", "softmax")
-
-
 def graph_shapes(pm: PackedModel, path="<packed>") -> dict:
-    """(C, H, W) of every node, checking each node against its inputs and tensors on the way: a file whose
-    checksums are right but whose graph does not fit together (a weight of the wrong shape, a bias too short,
-    an unknown op or activation) is refused here, before any kernel could read past a buffer."""
-    shapes = {"input": tuple(int(v) for v in pm.model.get("input", {}).get("shape", ()))}
-    if len(shapes["input"]) != 3 or min(shapes["input"]) < 1:
-        raise FormatError(f"{path}: model input shape {shapes['input']} is not (C, H, W)")
-    for node in pm.graph.get("nodes", []):
-        name = node.get("name")
-        try:
-            shapes[name] = _node_shape(pm, node, shapes)
-        except FormatError as e:
-            raise FormatError(f"{path}: node {name!r}: {e}") from None
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise FormatError(f"{path}: node {name!r}: malformed ({type(e).__name__}: {e})") from None
-    return shapes
-
-
-def _node_shape(pm, node, shapes):
-    op, a, ins, t = node["op"], node.get("attrs", {}), node["inputs"], node.get("tensors", {})
-    if op not in _INPUTS and op not in _ONE_INPUT:
-        raise FormatError(f"unknown op {op!r}")
-    need = _INPUTS.get(op, (1, 1))
-    if not need[0] <= len(ins) <= need[1]:
-        raise FormatError(f"op {op} takes {need[0]}..{min(need[1], 99)} inputs, got {len(ins)}")
-    if "activation" in a and a["activation"] not in ACTIVATIONS:
-        raise FormatError(f"unknown activation {a['activation']!r} (supported: {', '.join(ACTIVATIONS)})")
-    c, h, w = shapes[ins[0]]
-
-    def size(role, *allowed):
-        got = pm.tensors[t[role]].size
-        if got not in allowed:
-            raise FormatError(f"tensor {role} ({t[role]!r}) holds {got} values, want {' or '.join(map(str, allowed))}")
-
-    if op == "conv":
-        (kh, kw), st, (pt, pl, pb, pr) = a["kernel"], int(a["stride"]), a["pad"]
-        n = int(a["out_channels"])
-        if int(a["in_channels"]) != c:
-            raise FormatError(f"in_channels {a['in_channels']} but the input has {c} channels")
-        wshape = pm.tensors[t["weight"]].shape
-        if tuple(wshape) != (n, c, kh, kw):
-            raise FormatError(f"weight shape {tuple(wshape)}, want {(n, c, kh, kw)}")
-        if min(st, kh, kw) < 1 or min(pt, pl, pb, pr) < 0:
-            raise FormatError("stride and kernel must be >= 1 and padding >= 0")
-        ho, wo = (h + pt + pb - kh) // st + 1, (w + pl + pr - kw) // st + 1
-        if min(ho, wo) < 1:
-            raise FormatError(f"a {kh}x{kw} kernel does not fit the {h}x{w} input")
-        size("bias", n)
-        if pm.dtypes[t["weight"]] in TERNARY_DTYPES:
-            size("scale", 1, n)
-        if a.get("activation") == "prelu" or "prelu" in t:
-            size("prelu", n)
-        if a.get("input") == "ternary":
-            size("act_a", c)
-            size("act_b", c)
-        if "residual" in a:
-            if len(ins) != 2:
-                raise FormatError("a residual needs a second input")
-            rc, rh, rw = shapes[ins[1]]
-            rs, off = int(a["residual"]["stride"]), int(a["residual"]["channel_offset"])
-            if off < 0 or off + rc > n or rs < 1 or (ho - 1) * rs >= rh or (wo - 1) * rs >= rw:
-                raise FormatError(f"residual input {(rc, rh, rw)} (stride {rs}, channel offset {off}) does not fit "
-                                  f"the output {(n, ho, wo)}")
-        elif len(ins) != 1:
-            raise FormatError("a second input without a residual")
-        return n, ho, wo
-    if op == "maxpool":
-        k, st, out = int(a["size"]), int(a["stride"]), tuple(int(v) for v in a["out"])
-        if min(k, st) < 1 or len(out) != 2 or min(out) < 1:
-            raise FormatError(f"bad maxpool size {k}, stride {st} or output {out}")
-        return c, out[0], out[1]
-    if op == "avgpool":
-        return c, 1, 1
-    if op == "concat":
-        for i in ins[1:]:
-            if shapes[i][1:] != (h, w):
-                raise FormatError(f"concat of {shapes[i][1:]} and {(h, w)} pixels")
-        return sum(shapes[i][0] for i in ins), h, w
-    if op == "add":
-        if shapes[ins[1]] != (c, h, w):
-            raise FormatError(f"add of {shapes[ins[1]]} and {(c, h, w)}")
-        return c, h, w
-    if op == "upsample":
-        st = int(a["stride"])
-        if st < 1:
-            raise FormatError(f"upsample stride {st}")
-        return c, h * st, w * st
-    if op == "reorg":
-        st = int(a["stride"])
-        if st < 1 or h % st or w % st:
-            raise FormatError(f"reorg stride {st} does not divide {h}x{w}")
-        return c * st * st, h // st, w // st
-    if op == "linear":
-        n = int(a["out_features"])
-        if tuple(pm.tensors[t["weight"]].shape) != (n, c * h * w):
-            raise FormatError(f"weight shape {pm.tensors[t['weight']].shape}, want {(n, c * h * w)}")
-        size("bias", n)
-        if pm.dtypes[t["weight"]] in TERNARY_DTYPES:
-            size("scale", 1, n)
-        return n, 1, 1
-    return c, h, w
-
-
-def _check_graph(pm: PackedModel, path):
-    seen = set(pm.graph.get("inputs", []))
-    for node in pm.graph.get("nodes", []):
-        if not isinstance(node, dict) or "name" not in node or "op" not in node or "inputs" not in node:
-            raise FormatError(f"{path}: malformed graph node {str(node)[:80]}")
-        for i in node.get("inputs", []):
-            if i not in seen:
-                raise FormatError(f"{path}: node {node.get('name')!r} reads {i!r}, which no earlier node makes")
-        for t in node.get("tensors", {}).values():
-            if t not in pm.tensors:
-                raise FormatError(f"{path}: node {node.get('name')!r} names the missing tensor {t!r}")
-        seen.add(node["name"])
-    for o in pm.graph.get("outputs", []):
-        if o not in seen:
-            raise FormatError(f"{path}: graph output {o!r} is not a node")
-    graph_shapes(pm, path)
+    """(C, H, W) of every node, "input" included, after checking the header facts and every node against the
+    op table (``tritnet_rt.ops``): a file whose checksums are right but whose graph does not fit together is
+    refused here, before any kernel could read past a buffer."""
+    try:
+        ops.check_fields("arch", ops.ARCH_FIELDS, pm.arch)
+        table = {name: (pm.dtypes.get(name), tuple(np.shape(a))) for name, a in pm.tensors.items()}
+        return ops.check_graph(pm.model, pm.graph, table)
+    except ops.GraphError as e:
+        raise FormatError(f"{path}: {e}") from None
 
 
 def load_packed(path) -> PackedModel:

@@ -12,8 +12,7 @@ import torch
 import torch.nn as nn
 
 from tritnet_rt.format import PackedModel
-
-ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic")
+from tritnet_rt.ops import ACTIVATIONS
 
 
 def _np(t) -> np.ndarray:
