@@ -40,6 +40,11 @@ def activate(node, raw: np.ndarray) -> np.ndarray:
 
 def detect(heads, outputs, im_w, im_h, net_w, net_h, thresh=0.24, nms=0.45, names=None):
     """Darknet's detections (``detector test`` order) from the raw head inputs of one image."""
+    with np.errstate(over="ignore", invalid="ignore"):      # exp overflow saturates as darknet's does
+        return _detect(heads, outputs, im_w, im_h, net_w, net_h, thresh, nms, names)
+
+
+def _detect(heads, outputs, im_w, im_h, net_w, net_h, thresh, nms, names):
     from .detect import Head, do_nms_sort, get_network_boxes, select_detections
     hs = []
     for node, raw in zip(heads, outputs):

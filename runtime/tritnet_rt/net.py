@@ -13,10 +13,10 @@ from .plan import Prepared, build
 
 
 class Net:
-    def __init__(self, pm: PackedModel, ternary_activations: bool = True):
+    def __init__(self, pm: PackedModel):
         self.pm = pm
         self.model = pm.model
-        self.prep = Prepared(pm, ternary_activations)
+        self.prep = Prepared(pm)
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}
@@ -58,9 +58,10 @@ class Net:
         micro-batch keeps the largest activation under ``CACHE_BYTES`` (one image at a time for a 416x416
         detector, a whole batch of 32x32 images at once, where batching feeds the threads)."""
         largest = max(4 * c * h * w for c, h, w in self.prep.shapes.values())
-        return max(1, min(batch, self.CACHE_BYTES // largest))
+        return max(1, min(batch, self.CACHE_BYTES // largest, self.MAX_MICRO_BATCH))
 
     CACHE_BYTES = 4 << 20
+    MAX_MICRO_BATCH = 256          # per-image state (int8 scales, GEMM arguments) lives on the C stack
 
     __call__ = forward
 

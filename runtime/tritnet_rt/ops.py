@@ -31,7 +31,8 @@ MAX_POOL = 1_024                     # maxpool window (global pooling of a large
 MAX_STRIDE = 64
 MAX_SCALE = 32                       # upsample and reorg stride
 MAX_ELEMENTS = 1 << 28               # values in one tensor or one image's feature map (1 GiB of float32)
-MAX_IMAGE_BYTES = 4 << 30            # all feature maps and conv scratch of one image
+MAX_IMAGE_BYTES = 2 << 30            # all feature maps and conv scratch of one image
+MAX_IMAGE_OPS = 10 ** 12             # multiply-adds (and window compares) for one image: yolov4-p6 at 1280 needs 6e11
 MAX_CLASSES = 100_000
 MAX_ANCHORS = 64
 MAX_ANCHOR = 1e5                     # an anchor side (pixels for yolo, grid cells for region)
@@ -166,6 +167,7 @@ class Ctx:
     ins: list
     tensors: Tensors
     scratch: int = 0
+    work: int = 0                    # multiply-adds or compares beyond one per output value
 
 
 def _conv(x: Ctx):
@@ -185,6 +187,7 @@ def _conv(x: Ctx):
     if a["activation"] == "prelu":
         t.get("prelu", FLOAT_DTYPES, ((n,),))
     hp, wp = h + pt + pb, w + pl + pr
+    x.work = ho * wo * n * kh * kw * c
     x.scratch = hp * wp * ((c + 3) // 4 * 4 if ternary else 4 * c)      # the padded, quantized input
     if a.get("input") == "ternary":
         if not ternary or c % 8:
@@ -217,6 +220,7 @@ def _maxpool(x: Ctx):
         if got not in allowed or got < 1:
             raise GraphError(f"output {axis} {got} does not follow from the input {axis} {size}, size {k}, "
                              f"stride {s} and pad {p} (want {' or '.join(map(str, sorted(allowed)))})")
+    x.work = c * oh * ow * k * k
     return c, oh, ow
 
 
@@ -257,6 +261,7 @@ def _linear(x: Ctx):
     t.get("bias", FLOAT_DTYPES, ((n,),))
     if dtype in TERNARY_DTYPES:
         t.get("scale", FLOAT_DTYPES, ((1,), (n,)))
+    x.work = n * c * h * w
     return n, 1, 1
 
 
@@ -390,19 +395,22 @@ def check_graph(model: dict, graph, table: dict) -> dict:
     if not isinstance(nodes, list) or not 1 <= len(nodes) <= MAX_NODES:
         raise GraphError(f"graph.nodes must be a list of 1..{MAX_NODES} nodes")
     shapes = {"input": tuple(model["input"]["shape"])}
-    budget = 4 * math.prod(shapes["input"])
+    budget, work = 4 * math.prod(shapes["input"]), 0
     for i, node in enumerate(nodes):
         where = f"node {i}"
         if isinstance(node, dict) and isinstance(node.get("name"), str):
             where = f"node {i} ({node['name'][:MAX_NAME]!r})"
         try:
-            shape, scratch = _node_shape(node, shapes, table)
+            shape, ctx = _node_shape(node, shapes, table)
         except GraphError as e:
             raise GraphError(f"{where}: {e}") from None
-        budget += 4 * math.prod(shape) + scratch
+        budget += 4 * math.prod(shape) + ctx.scratch
+        work += math.prod(shape) + ctx.work
         if budget > MAX_IMAGE_BYTES:
             raise GraphError(f"{where}: the network needs over {MAX_IMAGE_BYTES >> 30} GiB of feature maps "
                              "for one image")
+        if work > MAX_IMAGE_OPS:
+            raise GraphError(f"{where}: the network needs over {MAX_IMAGE_OPS:.0e} operations for one image")
         shapes[node["name"]] = shape
     outs = graph["outputs"]
     if not isinstance(outs, list) or not outs or len(set(map(str, outs))) != len(outs):
@@ -447,7 +455,7 @@ def _node_shape(node, shapes: dict, table: dict):
     if min(shape) < 1 or math.prod(shape) > MAX_ELEMENTS or max(shape[1:]) > MAX_DIM:
         raise GraphError(f"output shape {shape} is empty or beyond the limits ({MAX_ELEMENTS} values, "
                          f"{MAX_DIM} pixels a side)")
-    return shape, ctx.scratch
+    return shape, ctx
 
 
 def check_values(name: str, array: np.ndarray) -> None:

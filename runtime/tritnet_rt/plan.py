@@ -60,16 +60,16 @@ def reorg_index(c, h, w, s):
 class Prepared:
     """Per-node data that does not depend on the batch: packed weights, scales, biases, shapes (C, H, W)."""
 
-    def __init__(self, pm, ternary_activations: bool = True):
+    def __init__(self, pm):
         self.pm = pm
         self.nodes = pm.graph["nodes"]
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
         self.data = {}
         for node in self.nodes:
             if node["op"] in ("conv", "linear"):
-                self.data[node["name"]] = self._weights(node, ternary_activations)
+                self.data[node["name"]] = self._weights(node)
 
-    def _weights(self, node, ternary_activations):
+    def _weights(self, node):
         t, a, pm = node["tensors"], node["attrs"], self.pm
         w = pm.tensors[t["weight"]]
         n = w.shape[0]
@@ -85,19 +85,15 @@ class Prepared:
             return d
         if ternary:
             d["scale"] = np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy()
-            if a.get("input") == "ternary" and ternary_activations and w.shape[1] % 8 == 0:
+            if a.get("input") == "ternary":           # the reader checked: ternary weights, channels of 8
                 d["path"] = "tt"
                 d["w"], d["kw"] = pack_tt(w)
                 d["act_a"] = pm.tensors[t["act_a"]].astype(np.float32)
                 d["act_b"] = pm.tensors[t["act_b"]].astype(np.float32)
-            elif a.get("input") == "ternary":
-                raise ValueError(f"node {node['name']}: ternary activations need a multiple of 8 input channels")
             else:
                 d["path"] = "t8"
                 d["w"], d["wsum"], d["cp"] = pack_t8(w)
         else:
-            if a.get("input") == "ternary":
-                raise ValueError(f"node {node['name']}: ternary activations need ternary weights")
             d["path"] = "f32"
             kh, kw = a["kernel"]
             d["w"] = np.ascontiguousarray(w.astype(np.float32).transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))

@@ -2,6 +2,8 @@
  * protocol (numpy arrays, but numpy is not needed here), are held for the plan's life, never copied. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include "ops.h"
 
@@ -53,20 +55,36 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
             return -1;
         }
         for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ints); j++) {
-            op->i[j] = (int)PyLong_AsLong(PyTuple_GET_ITEM(ints, j));
-            if (PyErr_Occurred()) return -1;
+            long v = PyLong_AsLong(PyTuple_GET_ITEM(ints, j));
+            if (v == -1 && PyErr_Occurred()) return -1;
+            if (v < INT_MIN || v > INT_MAX) {
+                PyErr_Format(PyExc_ValueError, "op %zd: integer parameter %zd out of range", k, j);
+                return -1;
+            }
+            op->i[j] = (int)v;
         }
         for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(floats); j++) {
             op->f[j] = (float)PyFloat_AsDouble(PyTuple_GET_ITEM(floats, j));
             if (PyErr_Occurred()) return -1;
         }
+        size_t len[TN_MAX_BUFS] = {0};
         for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(bufs); j++) {
             PyObject *b = PyTuple_GET_ITEM(bufs, j);
             if (b == Py_None) continue;
             Py_buffer *v = &self->views[self->nviews];
             if (PyObject_GetBuffer(b, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
             self->nviews++;
+            if ((uintptr_t)v->buf % 4) {
+                PyErr_Format(PyExc_ValueError, "op %zd: buffer %zd is not 4-byte aligned", k, j);
+                return -1;
+            }
             op->b[j] = v->buf;
+            len[j] = (size_t)v->len;
+        }
+        char err[200];
+        if (tn_check_op(op, len, err) < 0) {
+            PyErr_Format(PyExc_ValueError, "op %zd (code %d): %s", k, op->code, err);
+            return -1;
         }
         self->nops = (int)k + 1;
     }

@@ -69,6 +69,13 @@ TN_CLONES static void quant_task(void *p, int t) {
     /* channels padded (e.g. 3 -> 4): quantize runs of pixels contiguously, then spread them out */
     uint8_t tmp[4096];
     int per = (int)sizeof tmp / C;
+    if (per < 1) {                           /* a pixel wider than tmp (over 4096 channels): one at a time */
+        for (int ix = 0; ix < W; ix++) {
+            uint8_t *dst = row + (size_t)(ix + I[C_PL]) * Cp;
+            quant(x + (size_t)ix * C, dst, C, inv, zp);
+        }
+        return;
+    }
     for (int ix0 = 0; ix0 < W; ix0 += per) {
         int n = W - ix0 < per ? W - ix0 : per;
         quant(x + (size_t)ix0 * C, tmp, n * C, inv, zp);
@@ -375,4 +382,145 @@ void tn_run_op(const tn_op *op, int isa) {
     case OP_LINEAR: tn_parallel(I[0], linear_task, p); break;
     case OP_ACT: tn_parallel(I[2], act_task, p); break;
     }
+}
+
+/* ---- bounds: every size and index a plan hands in, checked once when the plan is made. The Python planner
+ * builds plans only from verified models, but an op list is an interface of its own: a wrong int, a short
+ * buffer or an index table pointing outside its buffer is refused here, never read past at run time. */
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef long long i64;
+
+static int fail(char *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, 200, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define NEED(j, bytes) do { i64 need_ = (i64)(bytes); \
+        if (!op->b[j] || (i64)len[j] < need_) \
+            return fail(err, "buffer %d holds %lld bytes, needs %lld", (int)(j), (i64)len[j], need_); } while (0)
+#define REQUIRE(cond) do { if (!(cond)) return fail(err, "parameters fail %s", #cond); } while (0)
+
+/* every value of an int32 table in [lo, hi]; its largest in *mx */
+static int table_in(const tn_op *op, int j, i64 n, i64 lo, i64 hi, i64 *mx) {
+    const int32_t *t = op->b[j];
+    *mx = lo;
+    for (i64 k = 0; k < n; k++) {
+        if (t[k] < lo || t[k] > hi) return 0;
+        if (t[k] > *mx) *mx = t[k];
+    }
+    return 1;
+}
+
+static int check_conv(const tn_op *op, const size_t *len, char *err) {
+    const int *I = op->i;
+    for (int k = C_B; k <= C_NB; k++) REQUIRE(I[k] >= 0);
+    i64 B = I[C_B], H = I[C_H], W = I[C_W], C = I[C_C], Hp = I[C_HP], Wp = I[C_WP], M = I[C_M], N = I[C_N],
+        S = I[C_S], L = I[C_L], NB = I[C_NB];
+    REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
+    REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LOGISTIC);
+    NEED(B_X, 4 * B * H * W * C);
+    NEED(B_OUT, 4 * B * M * N);
+    NEED(B_BIAS, 4 * N);
+    NEED(B_SCR, 4 * (B * N + 2 * B));
+    if (I[C_ACT] == TN_ACT_PRELU) NEED(B_PRELU, 4 * N);
+    if (I[C_RES]) {
+        i64 rc = I[C_RESC], img = I[C_RESIMG], mx;
+        REQUIRE(rc >= 1 && I[C_RESOFF] + rc <= N && img >= rc);
+        NEED(B_RES, 4 * B * img);
+        NEED(B_RESPIX, 4 * M);
+        if (!table_in(op, B_RESPIX, M, 0, img - rc, &mx)) return fail(err, "residual pixel table out of range");
+    }
+    NEED(B_PIX, 4 * M);
+    NEED(B_SEG, 4 * S);
+    i64 px, sg, row;                                   /* the bytes (elements) of one padded image */
+    if (op->code == OP_CONV_TT) {
+        i64 CB = C / 8, KW = I[C_KW];
+        REQUIRE(C % 8 == 0 && KW >= 1 && S * CB <= KW * 8 && NB * 8 >= N);
+        row = Hp * Wp;                                 /* pix and seg count pixels here */
+        NEED(B_Q, B * row * 2 * CB);
+        NEED(B_W, NB * KW * 2 * 8 * 8);
+        NEED(B_WSCALE, 4 * N);
+        NEED(B_A, B * M * 2 * KW * 8);
+        NEED(B_AFF_A, 4 * C);
+        NEED(B_AFF_B, 4 * C);
+        L = 1;
+    } else if (op->code == OP_CONV_T8) {
+        i64 Cp = I[C_CP];
+        REQUIRE(Cp >= C && Cp % 4 == 0 && (S * L) % 4 == 0 && NB * 16 >= N && I[C_FIXZP] <= 255);
+        row = Hp * Wp * Cp;
+        NEED(B_Q, B * row);
+        NEED(B_W, NB * 16 * S * L);
+        NEED(B_WSUM, 4 * N);
+        NEED(B_WSCALE, 4 * N);
+    } else {
+        REQUIRE(I[C_CP] == C);
+        row = Hp * Wp * C;
+        NEED(B_Q, 4 * B * row);
+        NEED(B_W, 4 * S * L * N);
+    }
+    if (!table_in(op, B_PIX, M, 0, row, &px) || !table_in(op, B_SEG, S, 0, row, &sg) || px + sg + L > row)
+        return fail(err, "pixel or segment table reads outside the padded input");
+    return 0;
+}
+
+int tn_check_op(const tn_op *op, const size_t *len, char *err) {
+    const int *I = op->i;
+    i64 mx;
+    switch (op->code) {
+    case OP_CONV_T8: case OP_CONV_TT: case OP_CONV_F32:
+        return check_conv(op, len, err);
+    case OP_MAXPOOL:            /* B H W C Ho Wo size stride pad_t pad_l: windows are clipped to the input */
+        for (int k = 0; k < 10; k++) REQUIRE(I[k] >= (k < 8 ? 1 : 0));
+        NEED(0, 4LL * I[0] * I[1] * I[2] * I[3]);
+        NEED(1, 4LL * I[0] * I[4] * I[5] * I[3]);
+        return 0;
+    case OP_AVGPOOL:            /* B H W C */
+        for (int k = 0; k < 4; k++) REQUIRE(I[k] >= 1);
+        NEED(0, 4LL * I[0] * I[1] * I[2] * I[3]);
+        NEED(1, 4LL * I[0] * I[3]);
+        return 0;
+    case OP_CONCAT: {           /* B P nin Cout C0 C1 ... */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[2] <= TN_MAX_INTS - 4 && I[2] <= TN_MAX_BUFS - 1);
+        i64 sum = 0;
+        for (int k = 0; k < I[2]; k++) {
+            REQUIRE(I[4 + k] >= 1);
+            NEED(1 + k, 4LL * I[0] * I[1] * I[4 + k]);
+            sum += I[4 + k];
+        }
+        REQUIRE(sum == I[3]);
+        NEED(0, 4LL * I[0] * I[1] * I[3]);
+        return 0;
+    }
+    case OP_ADD: case OP_ACT: { /* n act chunks; add reads two inputs */
+        int nin = op->code == OP_ADD ? 2 : 1;
+        REQUIRE(I[0] >= 1 && I[2] >= 1 && I[1] >= 0 && I[1] <= TN_ACT_LOGISTIC && I[1] != TN_ACT_PRELU);
+        for (int k = 0; k <= nin; k++) NEED(k, 4LL * I[0]);
+        return 0;
+    }
+    case OP_UPSAMPLE:           /* B H W C stride */
+        for (int k = 0; k < 5; k++) REQUIRE(I[k] >= 1);
+        NEED(0, 4LL * I[0] * I[1] * I[2] * I[3]);
+        NEED(1, 4LL * I[0] * I[1] * I[4] * I[2] * I[4] * I[3]);
+        return 0;
+    case OP_GATHER:             /* B n_out n_in; idx[n_out] in [0, n_in) */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1);
+        NEED(0, 4LL * I[0] * I[2]);
+        NEED(1, 4LL * I[1]);
+        NEED(2, 4LL * I[0] * I[1]);
+        if (!table_in(op, 1, I[1], 0, (i64)I[2] - 1, &mx)) return fail(err, "gather index out of range");
+        return 0;
+    case OP_LINEAR:             /* B K N act */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 0 && I[3] <= TN_ACT_LOGISTIC && I[3] != TN_ACT_PRELU);
+        NEED(0, 4LL * I[0] * I[1]);
+        NEED(1, 4LL * I[2] * I[1]);
+        NEED(2, 4LL * I[2]);
+        NEED(3, 4LL * I[0] * I[2]);
+        return 0;
+    }
+    return fail(err, "unknown op code %d", op->code);
 }

@@ -18,4 +18,7 @@ typedef struct {
 } tn_op;
 
 void tn_run_op(const tn_op *op, int isa);
+/* 0 if the op's ints are sane and buffer j holds at least what the op reads or writes (len[j] bytes, 0 for
+ * none) and its index tables stay inside their buffers; else -1 and a message in err (200 bytes) */
+int tn_check_op(const tn_op *op, const size_t *len, char *err);
 #endif

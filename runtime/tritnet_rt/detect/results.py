@@ -6,6 +6,8 @@ Darknet walks its detection array in order and, for each class whose probability
 """
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -45,8 +47,12 @@ class Detection:
 
 def _ltrb(box, im_w: int, im_h: int) -> tuple[int, int, int, int]:
     x, y, w, h = (float(v) for v in box)        # C promotes the float box to double here
-    left, right = int((x - w / 2.) * im_w), int((x + w / 2.) * im_w)
-    top, bot = int((y - h / 2.) * im_h), int((y + h / 2.) * im_h)
+
+    def pixel(v):                               # darknet's (int) cast, on values an int holds
+        return int(min(max(v, -2.0 ** 31), 2.0 ** 31 - 1))
+
+    left, right = pixel((x - w / 2.) * im_w), pixel((x + w / 2.) * im_w)
+    top, bot = pixel((y - h / 2.) * im_h), pixel((y + h / 2.) * im_h)
     return max(left, 0), max(top, 0), min(right, im_w - 1), min(bot, im_h - 1)
 
 
@@ -56,8 +62,14 @@ def select_detections(cands: Candidates, thresh: float, im_w: int, im_h: int,
     t = _F(thresh)
     out = []
     rows, classes = np.nonzero(cands.prob > t)                 # row-major: candidate order, then class
+    finite = np.isfinite(cands.boxes).all(1)
+    if not finite[rows].all():
+        warnings.warn(f"{int((~finite[rows]).sum())} detections with non-finite boxes dropped: the network's "
+                      "outputs overflow float32", RuntimeWarning, stacklevel=2)
     for r, k in zip(rows.tolist(), classes.tolist()):
         box = cands.boxes[r]
+        if not finite[r]:
+            continue
         name = names[k] if names is not None and k < len(names) else str(k)
         out.append(Detection(int(cands.index[r]), k, name, float(cands.prob[r, k]), float(cands.objectness[r]),
                              *(float(v) for v in box), *_ltrb(box, im_w, im_h)))
