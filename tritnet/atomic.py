@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,7 +17,10 @@ def atomic_open(path, mode: str = "wb"):
     """``with atomic_open(p) as f: f.write(...)``: ``p`` appears complete when the block ends, or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    # a unique name, made as open() makes files: the umask sets its permissions (mkstemp's 0600 would make a
+    # packed model or a checkpoint unreadable to everyone else)
+    tmp = str(path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, mode) as f:
             yield f

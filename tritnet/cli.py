@@ -1,13 +1,20 @@
 """The ``tritnet`` command: argv → one library call per verb, darknet style (``tritnet classifier train …``).
 
 Every verb that reports figures prints them as JSON with ``--json``. Errors the user can fix (a bad file, an
-unknown name) print one line naming the file or field and exit with status 2, without a traceback.
+unknown name, a number out of range) print one line naming the file or option and exit with status 2, without a
+traceback: paths and numbers are checked when the command line is read (``tritnet_rt.cliargs``, shared with
+``tritnet-rt``), everything else raises a ValueError naming its file or field. Skipped data entries (an
+undecodable image, a bad box) print one ``warning: …`` line each.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import warnings
+
+from tritnet_rt.cliargs import (Parser, existing_file, existing_path, nonnegative_float, nonnegative_int, output_dir,
+                                positive_float, positive_int, run_main)
 
 from . import darknet_cli, detector_cli, runtime_cli, stage_cli
 
@@ -18,13 +25,13 @@ def _add_quant_args(p: argparse.ArgumentParser):
     p.add_argument("--layers", default=None,
                    help="all | all_but_first_last | comma-separated layer names (default: all); for a darknet "
                         "cfg: cfg (its ternary=1 layers, the default) | all | darknet layer indices")
-    p.add_argument("--threshold", type=float, default=None, help="threshold factor (TWN 0.7, TTN 0.05)")
+    p.add_argument("--threshold", type=positive_float, default=None, help="threshold factor (TWN 0.7, TTN 0.05)")
     p.add_argument("--per-channel", action="store_true", help="one scale per output channel (TWN/TTN)")
     p.add_argument("--t-ex", type=int, default=1, choices=[1, 2, 4], help="TTN residual expansion")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tritnet", description="Ternary-weight networks: train and evaluate classifiers and darknet "
         "detectors, ternarize in stages, export packed files and run them on the CPU.")
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -35,12 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default="../shared/data/pretrained/resnet_cifar10")
     p.add_argument("--model", default="resnet20")
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default="twn")
-    p.add_argument("--train-per-class", type=int, default=1000,
+    p.add_argument("--train-per-class", type=positive_int, default=1000,
                    help="training images per class for the fine-tuning (default 1000)")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--project", default="runs/demo")
+    p.add_argument("--epochs", type=positive_int, default=2)
+    p.add_argument("--lr", type=positive_float, default=0.01)
+    p.add_argument("--workers", type=nonnegative_int, default=2)
+    p.add_argument("--project", type=output_dir("project folder"), default="runs/demo")
     p.add_argument("--json", action="store_true")
 
     # ------------------------------------------------------------------ classifier train | valid | predict
@@ -51,26 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("data", help="image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or .data")
     t.add_argument("--model", default="resnet20", help="registered model (see `tritnet models`) or a darknet "
                    "classifier .cfg")
-    t.add_argument("--weights", default=None, help="initial weights: checkpoint file or pretrained folder; for a "
+    t.add_argument("--weights", type=existing_path("weights file or folder"), default=None,
+                   help="initial weights: checkpoint file or pretrained folder; for a "
                    ".cfg also darknet .weights (a partial backbone is fine)")
     _add_quant_args(t)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--epochs", type=positive_int, default=10)
+    t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    t.add_argument("--lr", type=float, default=None, help="default 0.1 (scratch) / 0.01 (from weights)")
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--lr", type=positive_float, default=None, help="default 0.1 (scratch) / 0.01 (from weights)")
+    t.add_argument("--momentum", type=nonnegative_float, default=0.9)
+    t.add_argument("--weight-decay", type=nonnegative_float, default=1e-4)
     t.add_argument("--schedule", choices=["cosine", "multistep", "constant"], default="cosine")
-    t.add_argument("--milestones", type=float, nargs="+", default=[0.5, 0.75],
+    t.add_argument("--milestones", type=positive_float, nargs="+", default=[0.5, 0.75],
                    help="multistep: epochs, or fractions of the run if ≤ 1")
-    t.add_argument("--gamma", type=float, default=0.1)
-    t.add_argument("--train-per-class", type=int, default=None)
-    t.add_argument("--valid-per-class", type=int, default=None)
-    t.add_argument("--workers", type=int, default=2)
-    t.add_argument("--cache-dir", default=None, help="keep decoded images here between runs")
-    t.add_argument("--project", default="runs/classify")
+    t.add_argument("--gamma", type=positive_float, default=0.1)
+    t.add_argument("--train-per-class", type=positive_int, default=None)
+    t.add_argument("--valid-per-class", type=positive_int, default=None)
+    t.add_argument("--workers", type=nonnegative_int, default=2)
+    t.add_argument("--cache-dir", type=output_dir("cache folder"), default=None,
+                   help="keep decoded images here between runs")
+    t.add_argument("--project", type=output_dir("project folder"), default="runs/classify")
     t.add_argument("--name", default="train")
-    t.add_argument("--resume", default=None, help="run folder (or its weights/last.pt) to continue")
+    t.add_argument("--resume", type=existing_path("run folder or checkpoint"), default=None,
+                   help="run folder (or its weights/last.pt) to continue")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true")
@@ -78,13 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = csub.add_parser("valid", help="top-1 / top-5 of a checkpoint on a dataset's test split")
     v.add_argument("data")
-    v.add_argument("weights", help="tritnet checkpoint, or pretrained file/folder with --model")
+    v.add_argument("weights", type=existing_path("checkpoint file or folder"),
+                   help="tritnet checkpoint, or pretrained file/folder with --model")
     v.add_argument("--model", default=None, help="architecture, when the weights file does not record it")
     _add_quant_args(v)
-    v.add_argument("--valid-per-class", type=int, default=None)
-    v.add_argument("--batch-size", type=int, default=256)
-    v.add_argument("--workers", type=int, default=2)
-    v.add_argument("--cache-dir", default=None)
+    v.add_argument("--valid-per-class", type=positive_int, default=None)
+    v.add_argument("--batch-size", type=positive_int, default=256)
+    v.add_argument("--workers", type=nonnegative_int, default=2)
+    v.add_argument("--cache-dir", type=output_dir("cache folder"), default=None)
     v.add_argument("--json", action="store_true")
 
     pr = csub.add_parser("predict", help="top-5 classes of one image",
@@ -92,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "tritnet classifier predict DATA CFG WEIGHTS IMAGE")
     pr.add_argument("args", nargs="+", metavar="[DATA CFG] WEIGHTS IMAGE")
     pr.add_argument("--model", default=None)
-    pr.add_argument("--labels", default=None, help="file with one class name per line")
-    pr.add_argument("--top", type=int, default=None, help="classes to print (default: the .data file's top=, "
+    pr.add_argument("--labels", type=existing_file("labels file"), default=None,
+                    help="file with one class name per line")
+    pr.add_argument("--top", type=positive_int, default=None, help="classes to print (default: the .data file's top=, "
                     "else 5)")
     pr.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                     help="darknet cfgs: ternarizer of the ternary=1 layers (float: the stored values as darknet)")
@@ -154,6 +166,8 @@ def _load_for_eval(weights, model_name, num_classes, a):
     from .train import load_classifier
     from pathlib import Path
     if model_name is None:
+        if Path(weights).is_dir():
+            raise ValueError(f"{weights}: is a folder; a folder of pretrained files needs --model")
         if getattr(a, "method", None):
             raise ValueError(f"{weights}: a tritnet checkpoint records its own ternary layers and method; "
                              "--method/--layers apply to weights given with --model")
@@ -196,10 +210,15 @@ def cmd_classifier_valid(a):
 
 
 def cmd_classifier_predict(a):
+    if len(a.args) not in (2, 4):
+        raise ValueError(f"predict takes WEIGHTS IMAGE or DATA CFG WEIGHTS IMAGE, got {len(a.args)} arguments")
+    # one nargs list, so the parser cannot tell which is which: the same checks, applied here
+    checks = (existing_file(".data file"), existing_file("cfg file"), existing_path("weights file or folder"),
+              existing_file("image"))
+    for check, path in zip(checks[-len(a.args):], a.args):
+        check(path)
     if len(a.args) == 4:
         return _predict_darknet(a, *a.args)
-    if len(a.args) != 2:
-        raise ValueError(f"predict takes WEIGHTS IMAGE or DATA CFG WEIGHTS IMAGE, got {len(a.args)} arguments")
     weights, image = a.args
     if a.model and a.model.endswith(".cfg"):
         return _predict_darknet(a, None, a.model, weights, image)
@@ -223,8 +242,6 @@ def cmd_classifier_predict(a):
 def _read_labels(path) -> list:
     """One class name per line (names may hold spaces); blank lines are skipped."""
     from pathlib import Path
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such labels file")
     return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
 
 
@@ -253,16 +270,29 @@ VERBS = {("demo", None): cmd_demo, ("classifier", "train"): cmd_classifier_train
          **runtime_cli.VERBS}
 
 
+def _plain_warnings() -> None:
+    """Skipped data entries print as one line each (``warning: FILE: problem; skipped``), not as a source
+    listing: the file at fault is the data file, not tritnet's."""
+    original = warnings.formatwarning
+    if getattr(original, "tritnet_plain", False):
+        return
+
+    def fmt(message, category, filename, lineno, line=None):
+        errors = sys.modules.get("tritnet.data.errors")     # imported by whatever warned about data
+        if errors is not None and issubclass(category, errors.DataWarning):
+            return f"warning: {message}\n"
+        return original(message, category, filename, lineno, line)
+    fmt.tritnet_plain = True
+    warnings.formatwarning = fmt
+
+
 def main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
-    handler = VERBS[(a.verb, getattr(a, "action", None))]
-    try:
-        handler(a)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        # Every user-fixable error in tritnet is a ValueError subclass that names its file or field.
-        print(f"tritnet: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    _plain_warnings()
+    # Every user-fixable error in tritnet is a ValueError that names its file or field; OSError covers a file
+    # the checks could not foresee (a disk that fills up); FloatingPointError is a diverging training run.
+    return run_main("tritnet", lambda: build_parser().parse_args(argv),
+                    lambda a: VERBS[(a.verb, getattr(a, "action", None))](a),
+                    errors=(ValueError, OSError, FloatingPointError))
 
 
 if __name__ == "__main__":

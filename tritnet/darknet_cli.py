@@ -12,53 +12,50 @@ import argparse
 import json
 import time
 
+from tritnet_rt.cliargs import existing_file, fraction, nonnegative_int, output_file
+
 
 def add_parsers(sub):
     """Add the darknet verbs; returns the `detector` sub-parsers so training verbs can join them."""
     det = sub.add_parser("detector", help="run darknet detectors (region/yolo cfgs)")
     dsub = det.add_subparsers(dest="action", required=True)
     t = dsub.add_parser("test", help="detect objects in one image, as `darknet detector test`")
-    t.add_argument("data", help=".data file (names=, classes=)")
-    t.add_argument("cfg", help="darknet .cfg")
-    t.add_argument("weights", help="darknet .weights")
-    t.add_argument("image")
-    t.add_argument("--thresh", type=float, default=0.24, help="probability threshold (default .24)")
-    t.add_argument("--hier", type=float, default=0.5,
+    t.add_argument("data", type=existing_file(".data file"), help=".data file (names=, classes=)")
+    t.add_argument("cfg", type=existing_file("cfg file"), help="darknet .cfg")
+    t.add_argument("weights", type=existing_file("weights file"), help="darknet .weights")
+    t.add_argument("image", type=existing_file("image"))
+    t.add_argument("--thresh", type=fraction, default=0.24, help="probability threshold (default .24)")
+    t.add_argument("--hier", type=fraction, default=0.5,
                    help="hierarchy threshold; only used by softmax trees, which tritnet does not support")
-    t.add_argument("--nms", type=float, default=0.45, help="NMS IoU threshold (default .45; 0 disables)")
+    t.add_argument("--nms", type=fraction, default=0.45, help="NMS IoU threshold (default .45; 0 disables)")
     t.add_argument("--nms-kind", choices=["sort", "obj"], default="sort",
                    help="sort: per class, as `detector test` (default); obj: by objectness, as python/darknet.py")
     t.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                    help="ternarizer for ternary=1 layers; float runs the stored weights as darknet does")
     t.add_argument("--per-channel", action="store_true", help="twn/ttn: one scale per output channel")
-    t.add_argument("--out", default="predictions.jpg", help="image with the boxes ('' to skip)")
+    t.add_argument("--out", type=output_file("image with the boxes", empty_ok=True), default="predictions.jpg",
+                   help="image with the boxes ('' to skip)")
     t.add_argument("--json", action="store_true", help="print the detections as JSON")
 
     p = sub.add_parser("partial", help="the first N layers of a .weights file, as `darknet partial`")
-    p.add_argument("cfg")
-    p.add_argument("weights")
-    p.add_argument("out")
-    p.add_argument("n", type=int, help="keep layers 0..N-1")
+    p.add_argument("cfg", type=existing_file("cfg file"))
+    p.add_argument("weights", type=existing_file("weights file"))
+    p.add_argument("out", type=output_file("weights file to write"))
+    p.add_argument("n", type=nonnegative_int, help="keep layers 0..N-1")
     p.add_argument("--zero-ternary", action="store_true",
                    help="write zeros for ternary=1 convs, as darknetTWN's partial does (its bug)")
 
     i = sub.add_parser("info", help="darknet's layer table (filters, size, input -> output, BFLOPs, ternary)")
-    i.add_argument("cfg")
-    i.add_argument("weights", nargs="?", help="also check a .weights file against the cfg")
+    i.add_argument("cfg", type=existing_file("cfg file"))
+    i.add_argument("weights", type=existing_file("weights file"), nargs="?",
+                   help="also check a .weights file against the cfg")
     i.add_argument("--json", action="store_true")
     return dsub
-
-
-def _check_fraction(name: str, v: float) -> None:
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"--{name} must be between 0 and 1, got {v}")
 
 
 def cmd_detector_test(a: argparse.Namespace) -> None:
     from .darknet import build_darknet, detect_image, names_from_data
     from tritnet_rt.detect import draw_detections, format_detection
-    _check_fraction("thresh", a.thresh)
-    _check_fraction("nms", a.nms)
     names = names_from_data(a.data)
     from .darknet.network import quant_options
     method = None if a.method == "float" else a.method
@@ -81,8 +78,6 @@ def cmd_detector_test(a: argparse.Namespace) -> None:
 
 def cmd_partial(a: argparse.Namespace) -> None:
     from .darknet import partial
-    if a.n < 0:
-        raise ValueError(f"N must be >= 0, got {a.n}")
     size = partial(a.cfg, a.weights, a.out, a.n, zero_ternary=a.zero_ternary)
     print(f"Saving weights to {a.out} ({size} bytes)")
 
@@ -93,7 +88,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     from .darknet import layer_table, load_weights, parse_cfg
     cfg = parse_cfg(a.cfg)
     table = layer_table(cfg)
-    w = load_weights(cfg, a.weights) if a.weights else None
+    w = load_weights(cfg, a.weights, prefix=True) if a.weights else None   # a prefix is reported as one
     if a.json:
         out = {"cfg": a.cfg, "layers": [asdict(r) for r in table.rows], "total_params": table.total_params,
                "total_bflops": table.total_bflops}

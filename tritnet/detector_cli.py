@@ -17,12 +17,15 @@ import argparse
 import json
 import sys
 
+from tritnet_rt.cliargs import (device_ids, existing_dir, existing_file, fraction, nonnegative_float, nonnegative_int,
+                                output_dir, positive_int)
+
 
 def _common(p, weights_required: bool = True):
-    p.add_argument("data", help=".data file (classes, train, valid, names, backup)")
-    p.add_argument("cfg", help="darknet .cfg")
+    p.add_argument("data", type=existing_file(".data file"), help=".data file (classes, train, valid, names, backup)")
+    p.add_argument("cfg", type=existing_file("cfg file"), help="darknet .cfg")
     if weights_required:
-        p.add_argument("weights", help="darknet .weights (or a training .ckpt)")
+        p.add_argument("weights", type=existing_file("weights file"), help="darknet .weights (or a training .ckpt)")
     p.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                    help="ternarizer for ternary=1 layers (float: run the stored weights as they are)")
     p.add_argument("--per-channel", action="store_true",
@@ -36,30 +39,36 @@ def _eval_opts(p, letterbox: bool = True):
     else:   # darknet's recall stretches (resize_image), where test/valid letterbox
         p.add_argument("--letterbox", dest="letterbox", action="store_true",
                        help="letterbox images instead of stretching them as darknet's recall does")
-    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--workers", type=nonnegative_int, default=2)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def add_parsers(dsub) -> None:
     t = dsub.add_parser("train", help="train a region/yolo detector, as `darknet detector train`")
     _common(t, weights_required=False)
-    t.add_argument("weights", nargs="?", default=None, help="initial .weights (a prefix such as a backbone is fine)"
+    t.add_argument("weights", type=existing_file("weights file"), nargs="?", default=None,
+                   help="initial .weights (a prefix such as a backbone is fine)"
                    " or a .ckpt to continue from")
     t.add_argument("--clear", action="store_true", help="restart the iteration count (seen = 0)")
     t.add_argument("--map", action="store_true", help="measure mAP@0.5 on the valid set during training; keep "
                    "<base>_best.weights")
-    t.add_argument("--map-every", type=int, default=None, help="iterations between mAP measurements (default 4 epochs)")
-    t.add_argument("--thresh", type=float, default=0.25, help="confidence threshold of the --map counts")
-    t.add_argument("--gpus", default=None, help="CUDA device ids, e.g. 0,1 (one process each); or use torchrun")
-    t.add_argument("--backup", default=None, help="output folder (default: the .data file's backup=)")
+    t.add_argument("--map-every", type=positive_int, default=None,
+                   help="iterations between mAP measurements (default 4 epochs)")
+    t.add_argument("--thresh", type=fraction, default=0.25, help="confidence threshold of the --map counts")
+    t.add_argument("--gpus", type=device_ids, default=None,
+                   help="CUDA device ids, e.g. 0,1 (one process each); or use torchrun")
+    t.add_argument("--backup", type=output_dir("backup folder"), default=None,
+                   help="output folder (default: the .data file's backup=)")
     t.add_argument("--resume", action="store_true", help="continue from <backup>/<cfg>.ckpt after a kill")
     t.add_argument("--multiscale", choices=["auto", "darknet", "sdl", "off"], default="auto",
                    help="with random=1: darknet's 320..608 squares, darknet_sdl's ttt5 sizes, or off")
-    t.add_argument("--save-every", type=int, default=None, help="write <base>_<i>.weights every N iterations")
+    t.add_argument("--save-every", type=positive_int, default=None,
+                   help="write <base>_<i>.weights every N iterations")
     t.add_argument("--minloss-epochs", action="store_true", help="also keep <base>_<epoch>.minloss.weights")
-    t.add_argument("--workers", type=int, default=2, help="data loading processes (default 2)")
-    t.add_argument("--cache-mb", type=float, default=4096, help="decode all images into memory up to this size")
+    t.add_argument("--workers", type=nonnegative_int, default=2, help="data loading processes (default 2)")
+    t.add_argument("--cache-mb", type=nonnegative_float, default=4096,
+                   help="decode all images into memory up to this size")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
@@ -67,33 +76,34 @@ def add_parsers(dsub) -> None:
 
     m = dsub.add_parser("map", help="per-class AP, mAP@0.5 (VOC2007 and AUC), precision/recall/F1, as AlexeyAB's map")
     _common(m)
-    m.add_argument("--thresh", type=float, default=0.25, help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
-    m.add_argument("--iou-thresh", type=float, default=0.5)
+    m.add_argument("--thresh", type=fraction, default=0.25, help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
+    m.add_argument("--iou-thresh", type=fraction, default=0.5)
     _eval_opts(m)
 
     r = dsub.add_parser("recall", help="darknet's recall report (proposals, recall, IoU)")
     _common(r)
-    r.add_argument("--thresh", type=float, default=0.001, help="objectness threshold (darknet: .001)")
-    r.add_argument("--iou-thresh", type=float, default=0.5)
-    r.add_argument("--nms", type=float, default=0.4)
+    r.add_argument("--thresh", type=fraction, default=0.001, help="objectness threshold (darknet: .001)")
+    r.add_argument("--iou-thresh", type=fraction, default=0.5)
+    r.add_argument("--nms", type=fraction, default=0.4)
     r.add_argument("--quiet", action="store_true", help="only the final line")
     _eval_opts(r, letterbox=False)
 
     v = dsub.add_parser("valid", help="write VOC comp4 and COCO detection files; COCO mAP@[.5:.95]")
     _common(v)
-    v.add_argument("--outdir", default="results")
+    v.add_argument("--outdir", type=output_dir("results folder"), default="results")
     v.add_argument("--prefix", default="comp4_det_test_")
     v.add_argument("--format", default="voc,coco", help="voc, coco or voc,coco")
-    v.add_argument("--thresh", type=float, default=0.005)
-    v.add_argument("--nms", type=float, default=0.45)
+    v.add_argument("--thresh", type=fraction, default=0.005)
+    v.add_argument("--nms", type=fraction, default=0.45)
     v.add_argument("--no-coco-eval", dest="coco_eval", action="store_false", help="skip pycocotools")
     _eval_opts(v)
 
 
 def add_top_parsers(sub) -> None:
     p = sub.add_parser("voc_label", help="Pascal VOC tree(s) → darknet lists, labels and .data (voc_label.py)")
-    p.add_argument("roots", nargs="+", help="VOC trees (folders with Annotations/, ImageSets/Main/, JPEGImages/)")
-    p.add_argument("--out", required=True, help="output folder (never inside a VOC tree)")
+    p.add_argument("roots", type=existing_dir("VOC tree"), nargs="+",
+                   help="VOC trees (folders with Annotations/, ImageSets/Main/, JPEGImages/)")
+    p.add_argument("--out", type=output_dir(), required=True, help="output folder (never inside a VOC tree)")
     p.add_argument("--train", default="trainval", help="image sets for training, comma-separated")
     p.add_argument("--valid", default="test", help="image sets for validation, comma-separated")
     p.add_argument("--names", default=None, help="class order: a .names file or comma-separated names "
@@ -103,35 +113,23 @@ def add_top_parsers(sub) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _plain_warnings() -> None:
-    """Skipped data entries print as one line each (``warning: FILE: problem; skipped``), not as a source
-    listing: the file at fault is the data file, not tritnet's."""
-    import warnings
-
-    from .yolo.labels import DataWarning
-    original = warnings.formatwarning
-    if getattr(original, "tritnet_plain", False):
-        return
-
-    def fmt(message, category, filename, lineno, line=None):
-        if issubclass(category, DataWarning):
-            return f"warning: {message}\n"
-        return original(message, category, filename, lineno, line)
-    fmt.tritnet_plain = True
-    warnings.formatwarning = fmt
-
-
 def _method(a):
     return None if a.method == "float" else a.method
 
 
-def _check_unit(name, v):
-    if not 0.0 <= v <= 1.0:
-        raise ValueError(f"--{name} must be between 0 and 1, got {v}")
+def _check_gpus(gpus: str) -> None:
+    """Every --gpus device exists here, asked the way the trainer will ask (``pick_device``)."""
+    from .train.distributed import pick_device
+    for i in gpus.split(","):
+        try:
+            pick_device(f"cuda:{i}")
+        except ValueError as e:
+            raise ValueError(f"--gpus {gpus}: {e}") from None
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    _plain_warnings()
+    if a.gpus:
+        _check_gpus(a.gpus)
     from .yolo import DetectorTrainConfig, launch
     c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
                             method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
@@ -151,11 +149,8 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_map(a: argparse.Namespace) -> None:
-    _plain_warnings()
     from .yolo import map_detector
     from .yolo.report import format_map
-    _check_unit("thresh", a.thresh)
-    _check_unit("iou-thresh", a.iou_thresh)
     r = map_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, method=_method(a),
                      per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch, workers=a.workers, progress=not a.json)
     if a.json:
@@ -167,10 +162,8 @@ def cmd_map(a: argparse.Namespace) -> None:
 
 
 def cmd_recall(a: argparse.Namespace) -> None:
-    _plain_warnings()
     from .yolo import recall_detector
     from .yolo.report import format_recall_line
-    _check_unit("thresh", a.thresh)
     r = recall_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, nms=a.nms,
                         method=_method(a), per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch,
                         workers=a.workers)
@@ -183,7 +176,6 @@ def cmd_recall(a: argparse.Namespace) -> None:
 
 
 def cmd_valid(a: argparse.Namespace) -> None:
-    _plain_warnings()
     from .yolo import valid_detector
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     bad = set(formats) - {"voc", "coco"}
@@ -205,15 +197,30 @@ def cmd_valid(a: argparse.Namespace) -> None:
         print(f"COCO mAP@[.50:.95] = {c['AP']:.4f}  AP50 = {c['AP50']:.4f}  AP75 = {c['AP75']:.4f}")
 
 
-def cmd_voc_label(a: argparse.Namespace) -> None:
-    _plain_warnings()
+def _names_option(value: str) -> list:
+    """--names: a file of names, or the names themselves, comma-separated. Anything that looks like a path
+    (it exists, holds a '/', or ends in .names/.txt) is a file and must be one, so a mistyped file name is an
+    error, not a one-class data set named after the path."""
+    import os
     from pathlib import Path
 
     from .darknet import read_names
+    p = Path(value)
+    if p.exists() or "/" in value or os.sep in value or p.suffix in (".names", ".txt"):
+        try:
+            names = read_names(existing_file("names file")(value))
+        except ValueError as e:
+            raise ValueError(f"--names: {e}") from None
+    else:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--names {value}: no class names")
+    return names
+
+
+def cmd_voc_label(a: argparse.Namespace) -> None:
     from .yolo import voc_label
-    names = None
-    if a.names:
-        names = read_names(a.names) if Path(a.names).is_file() else [n.strip() for n in a.names.split(",") if n.strip()]
+    names = _names_option(a.names) if a.names is not None else None
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     r = voc_label(a.roots, a.out, split(a.train), split(a.valid), names, a.name, a.copy)
     if a.json:

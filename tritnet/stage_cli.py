@@ -16,6 +16,8 @@ import argparse
 import json
 import sys
 
+from tritnet_rt.cliargs import nonnegative_int, output_dir, positive_int
+
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("stage", help="ternarize a trained network in stages (M0 → M3), with a per-stage report",
@@ -27,19 +29,20 @@ def add_parsers(sub) -> None:
                    "plan's model, e.g. where the base cfg lives)")
     p.add_argument("--data", default=None, help="darknet .data file, or the classifier data set")
     p.add_argument("--weights", default=None, help="what the first stage starts from (trained float weights)")
-    p.add_argument("--out", default=None, help="output folder (default runs/stage/<plan name>, or <plan name>-direct)")
+    p.add_argument("--out", type=output_dir(), default=None,
+                   help="output folder (default runs/stage/<plan name>, or <plan name>-direct)")
     p.add_argument("--dry-run", action="store_true", help="write every stage's cfg and print the plan; no training")
     p.add_argument("--direct", action="store_true", help="every layer ternary in one stage, same total budget")
-    p.add_argument("--stages", type=int, default=None, help="auto: number of stages (default 4)")
+    p.add_argument("--stages", type=positive_int, default=None, help="auto: number of stages (default 4)")
     p.add_argument("--fractions", default=None, help="auto: ternary share per stage, e.g. 0.15,0.4,0.9,1")
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None, help="ternarizer (default: the plan's)")
     p.add_argument("--chain", choices=["minloss", "best", "last"], default=None,
                    help="checkpoint the next stage starts from (default: minloss for darknet, last for classifiers)")
-    p.add_argument("--classes", type=int, default=None, help="darknet: set the heads' classes (and filters)")
+    p.add_argument("--classes", type=positive_int, default=None, help="darknet: set the heads' classes (and filters)")
     p.add_argument("--name", default=None, help="plan name (names the files; auto default: the model's name)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="a training setting for every stage ([net] key or ClassifierTrainConfig field), repeatable")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=nonnegative_int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the report rows as JSON")

@@ -14,48 +14,47 @@ import sys
 import time
 from pathlib import Path
 
+from .cliargs import Parser, existing_file, fraction, output_file, positive_int, run_main
+
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
-    r.add_argument("file", help="packed model (.tnp)")
-    r.add_argument("image")
-    r.add_argument("--top", type=int, default=5)
-    r.add_argument("--thresh", type=float, default=0.24)
-    r.add_argument("--nms", type=float, default=0.45)
-    r.add_argument("--out", default="predictions.jpg", help="detectors: image with the boxes ('' to skip)")
-    r.add_argument("--threads", type=int, default=None)
+    r.add_argument("file", type=existing_file("packed file"), help="packed model (.tnp)")
+    r.add_argument("image", type=existing_file("image"))
+    r.add_argument("--top", type=positive_int, default=5)
+    r.add_argument("--thresh", type=fraction, default=0.24)
+    r.add_argument("--nms", type=fraction, default=0.45)
+    # no default here: argparse would check it, and a classifier run (which writes nothing) would then need a
+    # writable working folder
+    r.add_argument("--out", type=output_file("image with the boxes", empty_ok=True), default=None,
+                   help="detectors: image with the boxes (default predictions.jpg; '' to skip)")
+    r.add_argument("--threads", type=positive_int, default=None)
     r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, neon)")
     r.add_argument("--json", action="store_true")
 
 
-def _check_file(path, what):
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such {what}")
-
-
 def _setup(a):
+    """The runtime with --isa and --threads applied (the parser has checked both), and the loaded file."""
     import tritnet_rt
-    _check_file(a.file, "packed file")
     if getattr(a, "isa", None):
         tritnet_rt.set_isa(a.isa)
-    if getattr(a, "threads", None):
+    if getattr(a, "threads", None) is not None:
         tritnet_rt.set_num_threads(a.threads)
     return tritnet_rt, tritnet_rt.load(a.file)
 
 
 def run(a: argparse.Namespace) -> None:
-    _check_file(a.file, "packed file")
-    _check_file(a.image, "image")
     rt, net = _setup(a)
     start = time.perf_counter()
     if net.model.get("task") == "detect":
         dets = net.detect(a.image, a.thresh, a.nms)
         took = time.perf_counter() - start
-        if a.out:
+        out = "predictions.jpg" if a.out is None else a.out
+        if out:
             from .detect import draw_detections
             classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
-            draw_detections(a.image, dets, classes).save(a.out)
+            draw_detections(a.image, dets, classes).save(out)
         if a.json:
-            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": a.out or None,
+            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": out or None,
                               "seconds": took, "isa": rt.get_isa()}, indent=2))
             return
         from .detect import format_detection
@@ -107,18 +106,18 @@ def time_model(a: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tritnet-rt", description="Run packed ternary models (.tnp) on the CPU.")
+    p = Parser(prog="tritnet-rt", description="Run packed ternary models (.tnp) on the CPU.")
     sub = p.add_subparsers(dest="verb", required=True)
     add_run_arguments(sub.add_parser("run", help="classify an image or detect objects in it"))
     i = sub.add_parser("info", help="what a packed file holds")
-    i.add_argument("file")
+    i.add_argument("file", type=existing_file("packed file"))
     i.add_argument("--json", action="store_true")
     t = sub.add_parser("time", help="median latency of the runtime alone")
-    t.add_argument("file")
-    t.add_argument("--batch", type=int, default=1)
-    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("file", type=existing_file("packed file"))
+    t.add_argument("--batch", type=positive_int, default=1)
+    t.add_argument("--threads", type=positive_int, default=None)
     t.add_argument("--isa", default=None)
-    t.add_argument("--repeat", type=int, default=20)
+    t.add_argument("--repeat", type=positive_int, default=20)
     t.add_argument("--json", action="store_true")
     return p
 
@@ -127,13 +126,8 @@ VERBS = {"run": run, "info": info, "time": time_model}
 
 
 def main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
-    try:
-        VERBS[a.verb](a)
-    except (ValueError, FileNotFoundError) as e:          # FormatError is a ValueError
-        print(f"tritnet-rt: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    # FormatError is a ValueError: a broken packed file is a user error too
+    return run_main("tritnet-rt", lambda: build_parser().parse_args(argv), lambda a: VERBS[a.verb](a))
 
 
 if __name__ == "__main__":

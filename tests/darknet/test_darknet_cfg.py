@@ -16,9 +16,25 @@ channels=3
 """
 
 
+# AlexeyAB-dialect cfgs in the shared data (issue 16): pjreddie's darknet, which tritnet reads, does not run them
+ALEXEYAB_CFGS = {"efficientnet_b0-twn", "yolov4-tiny"}
+
+
 def _all_cfgs(root):
-    return sorted(list((root / "cfg").glob("*.cfg")) + list((root / "weights").glob("*.cfg"))
-                  + list((root / "reference" / "cfg").glob("*.cfg")))
+    """Every pjreddie-dialect cfg in the shared data."""
+    return sorted(p for p in list((root / "cfg").glob("*.cfg")) + list((root / "weights").glob("*.cfg"))
+                  + list((root / "reference" / "cfg").glob("*.cfg")) if p.stem not in ALEXEYAB_CFGS)
+
+
+def test_alexeyab_cfgs_are_refused_or_warned_about_at_their_line(darknet_data):
+    """Until the AlexeyAB dialect is read: a section pjreddie's darknet lacks is an error at its line, and keys
+    it ignores are warnings at theirs (yolov4-tiny's route groups, which AlexeyAB's darknet does read)."""
+    with pytest.raises(CfgError, match=r"efficientnet_b0-twn.cfg:87: unknown section \[scale_channels\]"):
+        parse_cfg(darknet_data / "cfg" / "efficientnet_b0-twn.cfg")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg")
+    assert "yolov4-tiny.cfg:60: [route]: unknown key 'groups'" in str(rec[0].message)
 
 
 # ---- real files ----------------------------------------------------------------------------------------
@@ -342,6 +358,93 @@ def test_anchor_count_warnings():
     with pytest.warns(CfgWarning, match="rest at 0.5"):
         parse_cfg_string(text.replace("num=1\n", "num=2\n").replace("filters=7", "filters=14")
                          .replace("anchors=1,2,3,4", "anchors=1,2"))
+
+
+# ---- sane limits: darknet would try to allocate these ------------------------------------------------------
+@pytest.mark.parametrize("body,line,message", [
+    ("[convolutional]\nfilters=1000000000\n", 7, "filters=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[convolutional]\nfilters=0\n", 7, "filters=0 is out of range: tritnet accepts 1 to 65536"),
+    ("[convolutional]\nsize=100000\n", 7, "size=100000 is out of range: tritnet accepts 1 to 1024"),
+    ("[convolutional]\nstride=0\n", 7, "stride=0 is out of range: tritnet accepts 1 to 16384"),
+    ("[convolutional]\npadding=-1\n", 7, "padding=-1 is out of range: tritnet accepts 0 to 1024"),
+    ("[convolutional]\ngroups=1000000000\n", 7, "groups=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[convolutional]\nfilters=4\nnumload=5\n", 8, "numload=5 is more than filters=4"),
+    ("[convolutional]\nfilters=" + "9" * 30 + "\n", 7,
+     "bad value for filters: '" + "9" * 30 + "' is not an integer"),
+    ("[convolutional]\nfilters=" + "9" * 5000 + "\n", 7,
+     "bad value for filters: '" + "9" * 40 + "...' is not an integer"),
+    ("[convolutional]\nlearning_rate=1e999\n", 7, "bad value for learning_rate: '1e999' is not a finite number"),
+    ("[maxpool]\nsize=100000\nstride=1\n", 7, "size=100000 is out of range: tritnet accepts 1 to 1024"),
+    ("[maxpool]\nstride=100000\n", 7, "stride=100000 is out of range: tritnet accepts 1 to 16384"),
+    ("[connected]\noutput=1000000000\n", 7, "output=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[region]\nclasses=1000000000\n", 7, "classes=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[region]\nnum=1000000000\n", 7, "num=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[region]\nanchors=1,1e999\n", 7,
+     "bad value for anchors: '1,1e999' is not a comma-separated list of finite numbers"),
+    ("[yolo]\nclasses=1000000000\n", 7, "classes=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[yolo]\nnum=1000000000\n", 7, "num=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[yolo]\nmax=1000000000\n", 7, "max=1000000000 is out of range: tritnet accepts 1 to 65536"),
+    ("[upsample]\nstride=-100000\n", 7, "stride=-100000 is out of range: tritnet accepts -16384 to 16384"),
+    ("[reorg]\nstride=100000\n", 7, "stride=100000 is out of range: tritnet accepts 1 to 16384"),
+    ("[crop]\ncrop_width=100000\n", 7, "crop_width=100000 is out of range: tritnet accepts 1 to 16384"),
+])
+def test_values_beyond_sane_limits_name_file_and_line(body, line, message):
+    text = NET.lstrip("\n") + "\n" + body
+    with pytest.raises(CfgError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CfgWarning)
+            parse_cfg_string(text, path="x.cfg")
+    header = body.split("\n")[0]
+    assert str(e.value) == f"x.cfg:{line}: {header}: {message}"
+
+
+@pytest.mark.parametrize("key,value,limits", [
+    ("width", "1000000000", "0 to 16384"), ("height", "-1", "0 to 16384"), ("channels", "1000000000", "0 to 65536"),
+    ("inputs", "4294967296", "0 to 2147483648"), ("batch", "0", "1 to 65536"), ("subdivisions", "100000", "1 to 65536"),
+    ("max_batches", "2147483648", "0 to 2147483647"), ("burn_in", "-1", "0 to 2147483647"),
+])
+def test_net_values_beyond_sane_limits_name_file_and_line(key, value, limits):
+    text = f"[net]\n{key}={value}\nwidth=32\nheight=32\nchannels=3\n[convolutional]\n"   # the first value wins
+    with pytest.raises(CfgError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CfgWarning)
+            parse_cfg_string(text, path="n.cfg")
+    assert str(e.value) == f"n.cfg:2: [net]: {key}={value} is out of range: tritnet accepts {limits}"
+
+
+@pytest.mark.parametrize("text,line,message", [
+    # two 1x1 convs of 32768 -> 32768 filters: 1,073,774,592 floats each, over 2^31 together
+    ("[net]\nwidth=1\nheight=1\nchannels=32768\n[convolutional]\nfilters=32768\n[convolutional]\nfilters=32768\n",
+     7, "[convolutional]: the network has 2,147,549,184 parameters up to this layer; tritnet refuses more than "
+        "2,147,483,648 (8 GiB as float32)"),
+    # 16384x16384x3 input + 16 such maps: 19 x 2^28 floats
+    ("[net]\nwidth=16384\nheight=16384\nchannels=3\n[convolutional]\nfilters=16\nsize=3\npad=1\n",
+     5, "[convolutional]: one 16384x16384x3 image needs 5,100,273,664 floats (19 GiB) in a forward pass up to this "
+        "layer; tritnet refuses more than 2,147,483,648 (8 GiB)"),
+    # a 1024 window pads every side by about 1024: input + output 2 x 416²·1024, padded copy 1439²·1024
+    ("[net]\nwidth=416\nheight=416\nchannels=1024\n[maxpool]\nsize=1024\nstride=1\n",
+     5, "[maxpool]: one 416x416x1024 image needs 2,474,836,992 floats (9.22 GiB) in a forward pass up to this "
+        "layer; tritnet refuses more than 2,147,483,648 (8 GiB)"),
+])
+def test_networks_too_big_to_allocate_are_refused_before_allocating(text, line, message):
+    with pytest.raises(CfgError) as e:
+        parse_cfg_string(text, path="big.cfg")
+    assert str(e.value) == f"big.cfg:{line}: {message}"
+
+
+@pytest.mark.parametrize("name,line", [("yolov2-voc", 60), ("yolov3-voc", 92)])
+def test_real_cfgs_load_up_to_2048_pixels_and_are_refused_at_4096(darknet_data, name, line):
+    cfg = parse_cfg(darknet_data / "cfg" / f"{name}.cfg")
+    for size in (608, 2048, 4096):
+        cfg.net.set("width", size)
+        cfg.net.set("height", size)
+        if size < 4096:
+            assert infer_layers(parse_cfg_string(dump_cfg(cfg)))[0].in_shape == (3, size, size)
+    with pytest.raises(CfgError) as e:
+        parse_cfg_string(dump_cfg(cfg), path=f"{name}.cfg")
+    assert str(e.value) == (f"{name}.cfg:{line}: [convolutional]: one 4096x4096x3 image needs 2,197,815,296 floats "
+                            f"(8.19 GiB) in a forward pass up to this layer; tritnet refuses more than 2,147,483,648 "
+                            f"(8 GiB)")
 
 
 # ---- editing -----------------------------------------------------------------------------------------------

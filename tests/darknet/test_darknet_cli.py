@@ -1,13 +1,14 @@
-"""The darknet verbs (`detector test`, `partial`, `info`) through argparse, as tritnet/cli.py wires them."""
-import argparse
+"""The darknet verbs (`detector test`, `partial`, `info`) through the real command line (tritnet.cli.main)."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tritnet.darknet_cli import VERBS, add_parsers
+from tritnet.cli import main
 
 DN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet"
 REF = DN / "reference"
@@ -15,16 +16,8 @@ pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"darknet references no
 
 
 def run(argv, capsys):
-    """What tritnet/cli.py main does with these verbs: (exit status, stdout, stderr)."""
-    parser = argparse.ArgumentParser(prog="tritnet")
-    add_parsers(parser.add_subparsers(dest="verb", required=True))
-    a = parser.parse_args([str(x) for x in argv])
-    try:
-        VERBS[(a.verb, getattr(a, "action", None))](a)
-        rc = 0
-    except (ValueError, FileNotFoundError) as e:
-        print(f"tritnet: error: {e}", file=__import__("sys").stderr)
-        rc = 2
+    """(exit status, stdout, stderr) of ``tritnet ARGV``."""
+    rc = main([str(x) for x in argv])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -98,7 +91,7 @@ def test_every_error_path_is_one_line_and_status_2(tmp_path, capsys):
         (["info", tmp_path / "bad.cfg"], "bad.cfg:6"),
         (["info", cfg, DN / "weights" / "cifar_minin.weights"], "the file has"),
         (["partial", cfg, tmp_path / "none.weights", tmp_path / "o.weights", 3], "none.weights"),
-        (["partial", cfg, weights, tmp_path / "o.weights", -1], "N must be"),
+        (["partial", cfg, weights, tmp_path / "o.weights", -1], "argument n: must be an integer >= 0, got '-1'"),
     ]
     for argv, needle in cases:
         rc, _, err = run(argv, capsys)
@@ -122,3 +115,64 @@ def test_classifier_predict_in_darknets_argument_order_gives_darknets_top_k(caps
     assert main(["classifier", "predict", str(REF / "cfg" / "cifar5_abs.data"), str(REF / "cfg" / "cifar_minin_b1.cfg"),
                  str(DN / "weights" / "cifar_minin.weights"), str(image), "--top", "1", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["top"]) == 1
+
+
+def test_detector_test_refuses_damaged_weights_in_one_line_and_info_reports_a_prefix(tmp_path, capsys):
+    """NaN weights, a negative variance, a header alone or a file ending between layers ran with a warning or
+    none, and found nothing; each is now one line naming the file, the layer and the field."""
+    import struct
+    data, cfg, weights, image = _ttt4()
+    raw = weights.read_bytes()
+    # layer 0 (cfg line 23): biases, scales, rolling_mean, rolling_variance of 6 floats from byte 20, then weights
+    nan, negvar = bytearray(raw), bytearray(raw)
+    nan[116 + 4 * 5:116 + 4 * 6] = struct.pack("<f", float("nan"))          # weights[0, 0, 1, 2]
+    negvar[92 + 4 * 3:92 + 4 * 4] = struct.pack("<f", -1.0)                  # rolling_variance[3]
+    p = tmp_path / "damaged.weights"
+    damaged = "which darknet turns into NaN outputs; the file is damaged (allow_nonfinite=True loads it for inspection)"
+    cases = [
+        (nan, f"layer 0 ([convolutional], {cfg}:23): weights holds 1 NaN or infinite value (weights[0, 0, 1, 2] = nan), "
+              f"{damaged}"),
+        (negvar, f"layer 0 ([convolutional], {cfg}:23): rolling_variance holds 1 negative value (rolling_variance[3] = "
+                 f"-1.0), {damaged}"),
+        (raw[:20], f"the file holds only a 20-byte header, no layer values; the network needs {len(raw)} bytes"),
+        (raw[:764], f"the file ends before layer 2 ([convolutional], {cfg}:35): it holds 1 of the 6 layers with "
+                    f"parameters (764 of {len(raw)} bytes); it is truncated, or a backbone made by partial, which only "
+                    f"training starts from"),
+    ]
+    for content, message in cases:
+        p.write_bytes(bytes(content))
+        rc, out, err = run(["detector", "test", data, cfg, p, image, "--out", ""], capsys)
+        assert (rc, out, err) == (2, "", f"tritnet: error: {p}: {message}\n")
+    rc, out, err = run(["info", cfg, p], capsys)                  # inspecting: the prefix is reported as one
+    assert rc == 0, err
+    assert out.splitlines()[-1] == f"Weights: {p}: v0.2.0, seen 2444544, 1 layers with values (a prefix: ends before layer 2)"
+
+
+def test_a_folder_where_a_file_belongs_is_one_line_naming_it(tmp_path, capsys):
+    data, cfg, weights, image = _ttt4()
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    cases = [
+        (["info", folder], f"argument cfg: {folder}: is a folder, not a cfg file"),
+        (["info", cfg, folder], f"argument weights: {folder}: is a folder, not a weights file"),
+        (["detector", "test", data, cfg, folder, image],
+         f"argument weights: {folder}: is a folder, not a weights file"),
+        (["detector", "test", data, cfg, weights, image, "--out", folder],
+         f"argument --out: {folder}: is a folder; give a file name for the image with the boxes"),
+        (["partial", cfg, weights, folder, 3], f"argument out: {folder}: is a folder; give a file name"),
+    ]
+    for argv, needle in cases:
+        rc, _, err = run(argv, capsys)
+        assert rc == 2 and err.startswith("tritnet: error: ") and needle in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`tritnet info big.cfg | head -1`: stdout closes early; no BrokenPipeError traceback, status 141 (as a
+    process killed by SIGPIPE)."""
+    p = subprocess.Popen([sys.executable, "-m", "tritnet", "info", str(DN / "cfg" / "yolov3-voc.cfg")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                                    # the reader is gone before the table is printed
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err

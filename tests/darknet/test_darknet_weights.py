@@ -52,9 +52,15 @@ TINY_FLOATS = 124 + 10 + 165 + 27 + 9
 
 
 def _random_weights(sections, seed=0):
+    """Random arrays for every layer; variances positive, as the reader requires."""
     rng = np.random.default_rng(seed)
-    return {i.index: {name: rng.standard_normal(shape).astype(np.float32) for name, shape in layer_layout(i)}
+    return {i.index: {name: _draw(rng, name, shape) for name, shape in layer_layout(i)}
             for i in infer_layers(sections) if layer_layout(i)}
+
+
+def _draw(rng, name, shape):
+    a = rng.standard_normal(shape).astype(np.float32)
+    return np.abs(a) if name == "rolling_variance" else a
 
 
 @pytest.fixture
@@ -76,7 +82,7 @@ def test_real_weights_consumed_exactly_and_rewritten_identically(darknet_data, r
     cfg = parse_cfg(darknet_data / cfgname)
     path = darknet_data / "weights" / wname
     raw = path.read_bytes()
-    w = load_weights(cfg, path)
+    w = load_weights(cfg, path, prefix=end_layer is not None)
     h = w.header
     assert (h.major, h.minor, h.revision, h.seen) == header
     assert h.nbytes == (16 if header[1] == 1 else 20)
@@ -107,7 +113,7 @@ def test_real_weights_layout(darknet_data):
 def test_prefix_backbone_and_upto(darknet_data):
     cfg = parse_cfg(darknet_data / "cfg" / "ttt5_224_160.cfg")
     path = darknet_data / "weights" / "ttt5_pre_141_conv7.weights"
-    w = load_weights(cfg, path)
+    w = load_weights(cfg, path, prefix=True)
     assert sorted(w.layers) == [0, 2, 4, 6] and w.layers[6]["weights"].shape == (512, 128, 3, 3)
     assert load_weights(cfg, path, upto=3).filled == 2  # layers 0..2
     assert load_weights(cfg, path, upto=7).filled == 4
@@ -141,7 +147,7 @@ def test_partial_zero_ternary_like_darknetTWN(darknet_data, tmp_path):
     set_ternary(cfg, [2])
     out = tmp_path / "z.weights"
     partial(cfg, darknet_data / "weights" / "ttt4_minloss.weights", out, 5, zero_ternary=True)
-    w = load_weights(cfg, out)
+    w = load_weights(cfg, out, prefix=True)
     full = load_weights(cfg, darknet_data / "weights" / "ttt4_minloss.weights")
     assert not w.layers[2]["weights"].any() and np.array_equal(w.layers[2]["biases"], full.layers[2]["biases"])
     assert np.array_equal(w.layers[4]["weights"], full.layers[4]["weights"])
@@ -223,7 +229,7 @@ def test_clean_prefix_and_write_back(tiny, tmp_path):
     save_weights(tiny, _random_weights(tiny), p)
     full = p.read_bytes()
     p.write_bytes(full[:20 + 4 * 134])  # layers 0..2
-    w = load_weights(tiny, p)
+    w = load_weights(tiny, p, prefix=True)
     assert (w.filled, w.end_layer, sorted(w.layers)) == (2, 3, [0, 2])
     assert encode_weights(tiny, w, keep_header=True) == full[:20 + 4 * 134]
 
@@ -305,3 +311,89 @@ def test_flipped_conv_weights_are_transposed_on_load(tmp_path):
     assert np.array_equal(got["weights"], w) and np.array_equal(got["biases"], biases)
     plain = load_weights(parse_cfg_string(text.format(0)), path).layers[0]
     assert np.array_equal(plain["weights"], stored.reshape(n, c, k, k))
+
+
+# ---- hostile and broken files: refused with the file, layer and field named ----------------------------------
+_DAMAGED = "which darknet turns into NaN outputs; the file is damaged (allow_nonfinite=True loads it for inspection)"
+
+
+@pytest.mark.parametrize("layer,name,index,value,where,what", [
+    (0, "weights", (1, 2, 0, 2), np.nan, "layer 0 ([convolutional], tiny.cfg:6)", "NaN or infinite"),
+    (0, "biases", (3,), np.inf, "layer 0 ([convolutional], tiny.cfg:6)", "NaN or infinite"),
+    (0, "scales", (0,), -np.inf, "layer 0 ([convolutional], tiny.cfg:6)", "NaN or infinite"),
+    (0, "rolling_mean", (1,), np.nan, "layer 0 ([convolutional], tiny.cfg:6)", "NaN or infinite"),
+    (0, "rolling_variance", (2,), -0.5, "layer 0 ([convolutional], tiny.cfg:6)", "negative"),
+    (3, "weights", (4, 31), np.inf, "layer 3 ([connected], tiny.cfg:22)", "NaN or infinite"),
+    (4, "rolling_variance", (1,), np.nan, "layer 4 ([connected], tiny.cfg:26)", "NaN or infinite"),
+    (5, "rolling_variance", (0,), -2.0, "layer 5 ([batchnorm], tiny.cfg:31)", "negative"),
+])
+def test_nan_inf_and_negative_variance_are_refused_naming_layer_and_field(tiny, tmp_path, layer, name, index, value,
+                                                                          where, what):
+    layers = _random_weights(tiny)
+    layers[layer][name][index] = value
+    p = tmp_path / "bad.weights"
+    save_weights(tiny, layers, p)
+    with pytest.raises(WeightsError) as e:
+        load_weights(tiny, p)
+    shown = ", ".join(map(str, index))
+    assert str(e.value) == f"{p}: {where}: {name} holds 1 {what} value ({name}[{shown}] = {value}), {_DAMAGED}"
+    w = load_weights(tiny, p, allow_nonfinite=True)          # for inspection: the values as they are
+    assert np.array_equal(w.layers[layer][name], layers[layer][name], equal_nan=True)
+
+
+def test_several_bad_values_are_counted_and_the_first_shown(tiny, tmp_path):
+    layers = _random_weights(tiny)
+    layers[2]["weights"][1, 3, 0, 0] = np.nan
+    layers[2]["weights"][0, 1, 0, 0] = -np.inf
+    layers[0]["rolling_variance"][:] = 0.0                   # zero is fine: darknet adds 1e-6 to its root
+    p = tmp_path / "bad.weights"
+    save_weights(tiny, layers, p)
+    with pytest.raises(WeightsError) as e:
+        load_weights(tiny, p)
+    assert str(e.value) == (f"{p}: layer 2 ([convolutional], tiny.cfg:17): weights holds 2 NaN or infinite values "
+                            f"(weights[0, 1, 0, 0] = -inf), {_DAMAGED}")
+
+
+def test_header_only_file_is_refused_even_as_a_prefix(tiny, tmp_path):
+    p = tmp_path / "h.weights"
+    for header in (struct.pack("<iiiQ", 0, 2, 0, 0), struct.pack("<iiii", 0, 1, 0, 0)):
+        p.write_bytes(header)
+        for prefix in (False, True):
+            with pytest.raises(WeightsError) as e:
+                load_weights(tiny, p, prefix=prefix)
+            assert str(e.value) == (f"{p}: the file holds only a {len(header)}-byte header, no layer values; the "
+                                    f"network needs {len(header) + 4 * TINY_FLOATS} bytes")
+
+
+def test_a_file_ending_between_layers_is_refused_unless_a_prefix_is_asked_for(tiny, tmp_path):
+    p = tmp_path / "t.weights"
+    save_weights(tiny, _random_weights(tiny), p)
+    full = p.read_bytes()
+    cut = 20 + 4 * 134                                        # layers 0..2, then nothing
+    p.write_bytes(full[:cut])
+    with pytest.raises(WeightsError) as e:
+        load_weights(tiny, p)
+    assert str(e.value) == (f"{p}: the file ends before layer 3 ([connected], tiny.cfg:22): it holds 2 of the 5 "
+                            f"layers with parameters ({cut} of {len(full)} bytes); it is truncated, or a backbone "
+                            f"made by partial, which only training starts from")
+    assert load_weights(tiny, p, prefix=True).filled == 2
+    assert load_weights(tiny, p, upto=3).complete             # layers 0..2 are all that was asked for
+    with pytest.raises(WeightsError, match="ends before layer 3"):
+        load_weights(tiny, p, upto=4)
+
+
+@pytest.mark.parametrize("header,seen", [
+    (struct.pack("<iiiQ", 0, 2, 0, 2**64 - 1), 2**64 - 1),
+    (struct.pack("<iiiQ", 0, 2, 0, 2**40 + 1), 2**40 + 1),
+    (struct.pack("<iiii", 0, 1, 0, -5), -5),                 # v0.1: int32, which darknet widens to 2^64 - 5
+])
+def test_absurd_seen_is_refused_naming_file_and_field(tiny, tmp_path, header, seen):
+    p = tmp_path / "s.weights"
+    body = encode_weights(tiny, _random_weights(tiny))[20:]
+    p.write_bytes(header + body)
+    with pytest.raises(WeightsError) as e:
+        load_weights(tiny, p)
+    assert str(e.value) == (f"{p}: header field seen = {seen} is not a count of training images (tritnet accepts 0 "
+                            f"to 2^40): the header is damaged or this is not a darknet .weights file")
+    p.write_bytes(struct.pack("<iiiQ", 0, 2, 0, 2**40) + body)
+    assert load_weights(tiny, p).header.seen == 2**40

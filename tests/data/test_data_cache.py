@@ -95,3 +95,30 @@ def test_mixed_sizes_need_size(tmp_path):
     with pytest.raises(DataError, match=r"b/000\.png: image is 6x6 but the first is 8x8; pass size="):
         decode_all(ImageFolder(tmp_path), workers=0)
     assert decode_all(ImageFolder(tmp_path, size=(5, 7)), workers=0).shape == (2, 5, 7, 3)
+
+
+def test_undecodable_images_are_warned_about_once_and_left_out(tmp_path):
+    """An empty, a truncated and a text file named .jpg: each is named in one warning and left out, the
+    rest keep their labels, a cached set warns again; only a set with no usable image is an error."""
+    from tritnet.data import DataWarning
+    pixels = write_image_tree(tmp_path / "imgs", {"train/a": 2, "train/b": 2})
+    root = tmp_path / "imgs"
+    (root / "train/a/empty.png").write_bytes(b"")
+    (root / "train/b/cut.png").write_bytes((root / "train/b/000.png").read_bytes()[:60])
+    (root / "train/b/text.jpg").write_text("not an image")
+    ds = ImageFolder(root, "train")
+    for cache in (tmp_path / "cache", tmp_path / "cache"):      # decoded, then read back from the cache
+        with pytest.warns(DataWarning) as got:
+            kept = in_memory(ds, cache, workers=0)
+        messages = sorted(str(w.message) for w in got)
+        assert len(messages) == 3, messages
+        assert messages[0] == f"{root}/train/a/empty.png: cannot decode image (the file is empty); skipped"
+        assert messages[1].startswith(f"{root}/train/b/cut.png: cannot decode image (")
+        assert messages[2] == (f"{root}/train/b/text.jpg: cannot decode image (not in an image format Pillow "
+                               "reads); skipped")
+        assert kept.targets.tolist() == [0, 0, 1, 1]
+        np.testing.assert_array_equal(kept.images[2], pixels["train/b/000.png"])
+    for f in root.glob("train/*/00*.png"):
+        f.write_bytes(b"")
+    with pytest.raises(DataError, match=r"imgs \[train\]: no usable image: none of the 7 images can be read"):
+        in_memory(ImageFolder(root, "train"), workers=0)

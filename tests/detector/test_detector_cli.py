@@ -1,26 +1,19 @@
-"""The verbs through argparse, as tritnet/cli.py wires them: voc_label, detector train/map/recall/valid, and
+"""The verbs through the real command line (tritnet.cli.main): voc_label, detector train/map/recall/valid, and
 user errors (exit 2, the file named)."""
-import argparse
 import json
-import sys
+import warnings
 
-from detector_helpers import write_cfg
-from tritnet.detector_cli import VERBS, add_parsers, add_top_parsers
+import pytest
+import torch
+
+from detector_helpers import make_voc, write_cfg
+from tritnet.cli import main
+from tritnet.data import DataWarning
 
 
 def cli(argv, capsys):
-    parser = argparse.ArgumentParser(prog="tritnet")
-    sub = parser.add_subparsers(dest="verb", required=True)
-    det = sub.add_parser("detector")
-    add_parsers(det.add_subparsers(dest="action", required=True))
-    add_top_parsers(sub)
-    a = parser.parse_args([str(x) for x in argv])
-    try:
-        VERBS[(a.verb, getattr(a, "action", None))](a)
-        rc = 0
-    except (ValueError, FileNotFoundError) as e:
-        print(f"tritnet: error: {e}", file=sys.stderr)
-        rc = 2
+    """(exit status, stdout, stderr) of ``tritnet ARGV`` (tritnet.cli.main)."""
+    rc = main([str(x) for x in argv])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -83,3 +76,66 @@ def test_user_errors_exit_2_naming_the_file(shapes, tmp_path, capsys):
     assert rc == 2 and "none.data: no such .data file" in err
     rc, _, err = cli(["detector", "valid", shapes, ok, ok, "--format", "xml"], capsys)
     assert rc == 2 and "--format" in err
+
+
+def test_train_refuses_a_weights_header_with_an_absurd_seen(shapes, tmp_path, capsys):
+    """seen = 2^64 - 1 made training report 4.6e18 iterations and save the start as _final.weights."""
+    from tritnet.darknet import DarknetNet, parse_cfg
+    cfg = write_cfg(tmp_path / "tiny.cfg")
+    start = tmp_path / "start.weights"
+    DarknetNet(parse_cfg(cfg), None).save_weights(start, seen=2**64 - 1)
+    rc, out, err = cli(["detector", "train", shapes, cfg, start, "--workers", "0", "--no-progress"], capsys)
+    assert (rc, out) == (2, "")
+    assert err == (f"tritnet: error: {start}: header field seen = 18446744073709551615 is not a count of training "
+                   f"images (tritnet accepts 0 to 2^40): the header is damaged or this is not a darknet .weights file\n")
+    assert not (shapes.parent / "backup" / "tiny_final.weights").exists()
+
+
+def fails(argv, capsys) -> str:
+    """The one error line of a command that must stop with status 2."""
+    rc, _, err = cli(argv, capsys)
+    err = err.strip()
+    assert rc == 2 and err.startswith("tritnet: error: ") and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_voc_label_counts_objects_of_unknown_classes_in_one_warning(tmp_path, capsys):
+    objects = {"a": [("dog", 0, 11, 6, 31, 26), ("cat", 0, 1, 1, 50, 40)],
+               "b": [("dog", 0, 2, 2, 9, 9), ("bird", 0, 3, 3, 30, 20)], "c": [("cat", 0, 1, 1, 9, 9)]}
+    make_voc(tmp_path / "VOC", objects, {"trainval": ["a", "b", "c"], "test": ["c"]})
+    with pytest.warns(DataWarning) as got:
+        rc, out, err = cli(["voc_label", tmp_path / "VOC", "--out", tmp_path / "out", "--names", "cat"], capsys)
+    assert rc == 0, err
+    assert "4 images, 3 boxes (0 difficult), 1 skipped; classes: cat" in out
+    ann, sets = tmp_path / "VOC" / "Annotations", tmp_path / "VOC" / "ImageSets" / "Main"
+    assert [str(w.message) for w in got] == [
+        f"{sets}/trainval.txt: 3 objects of classes not in the names list (dog: 2, first in {ann}/a.xml; "
+        f"bird: 1, first in {ann}/b.xml); skipped"]
+    line = warnings.formatwarning(got[0].message, got[0].category, got[0].filename, got[0].lineno)
+    assert line.startswith(f"warning: {sets}/trainval.txt: 3 objects") and line.count("\n") == 1
+
+
+def test_voc_label_names_file_that_does_not_exist_is_an_error(tmp_path, capsys):
+    make_voc(tmp_path / "VOC", {"a": [("dog", 0, 11, 6, 31, 26)]}, {"trainval": ["a"], "test": ["a"]})
+    missing = tmp_path / "no" / "such.names"
+    err = fails(["voc_label", tmp_path / "VOC", "--out", tmp_path / "out", "--names", missing], capsys)
+    assert f"--names: {missing}: no such names file" in err
+    assert not (tmp_path / "out").exists()             # not a one-class data set named after the path
+
+
+def test_train_backup_that_is_a_file_is_refused(shapes, tmp_path, capsys):
+    ok = write_cfg(tmp_path / "ok.cfg")
+    (tmp_path / "passwd").write_text("root:x:0:0\n")
+    err = fails(["detector", "train", shapes, ok, "--backup", tmp_path / "passwd", "--workers", "0"], capsys)
+    assert f"argument --backup: {tmp_path / 'passwd'}: is a file, not a backup folder" in err
+    assert (tmp_path / "passwd").read_text() == "root:x:0:0\n"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_train_gpus_on_a_machine_without_cuda_is_one_line(shapes, tmp_path, capsys):
+    ok = write_cfg(tmp_path / "ok.cfg")
+    err = fails(["detector", "train", shapes, ok, "--gpus", "0", "--backup", tmp_path / "bk", "--workers", "0"],
+                capsys)
+    assert "--gpus 0: device cuda:0: PyTorch sees 0 CUDA devices here" in err
+    assert not (tmp_path / "bk").exists()

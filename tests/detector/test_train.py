@@ -121,7 +121,7 @@ def test_ttt5_from_the_partial_backbone_on_bccd(shared, tmp_path):
     out = run(r["data"], path, weights=str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"))
     assert out["iterations"] == 2
     w = load_weights(cfg, tmp_path / "bccd" / "backup" / "ttt5_bccd_final.weights")
-    first = load_weights(cfg, shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights")
+    first = load_weights(cfg, shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights", prefix=True)
     assert w.complete and first.filled == 4
     # the backbone moved (trained), but stayed close to where it started
     delta = np.abs(w.layers[0]["weights"] - first.layers[0]["weights"]).max()
@@ -164,11 +164,25 @@ def test_per_channel_ternary_training_saves_per_channel_values_and_evaluates_the
     assert 0 <= r["result"].map11 <= 1
 
 
+def test_weights_already_at_max_batches_are_refused_instead_of_saved_untrained(shapes, tmp_path):
+    """darknet runs no iteration and writes the start as _final.weights; tritnet names the file and the field."""
+    from tritnet.darknet import DarknetNet
+    cfg = write_cfg(tmp_path / "tiny.cfg", max_batches=4)
+    line = cfg.read_text().splitlines().index("max_batches=4") + 1
+    start = tmp_path / "start.weights"
+    DarknetNet(parse_cfg(cfg), None).save_weights(start, seen=32)        # batch=8: iteration 4
+    with pytest.raises(ValueError) as e:
+        run(shapes, cfg, weights=str(start))
+    assert str(e.value) == (f"{start}: header field seen = 32 is iteration 4 at batch=8, not below max_batches=4 "
+                            f"({cfg}:{line}): nothing to train; restart the schedule with --clear or raise max_batches")
+    assert not (shapes.parent / "backup" / "tiny_final.weights").exists()
+
+
 def test_running_a_partial_backbone_warns_how_much_it_holds(shared):
     from tritnet.darknet import build_darknet
     with pytest.warns(UserWarning, match=r"ttt5_pre_141_conv7.weights: holds the weights of layers 0-6 only"):
         build_darknet(str(shared / "darknet" / "cfg" / "ttt5_224_160.cfg"),
-                      str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"), None)
+                      str(shared / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"), None, prefix=True)
 
 
 def test_multiscale_sizes_fit_every_head(shared):

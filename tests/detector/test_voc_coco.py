@@ -124,3 +124,12 @@ def test_darknet_coco_image_id_rule():
     assert darknet_image_id("/x/COCO_val2014_000000000042.jpg") == 42
     assert darknet_image_id("/x/BloodImage_00338.jpg") == 338
     assert darknet_image_id("/x/img.jpg") is None
+
+
+def test_coco_annotations_of_categories_left_out_of_the_names_are_counted(tmp_path):
+    issues = Issues(warn=False)
+    recs, names = coco_records(coco_file(tmp_path), issues, names=["dog"])
+    assert names == ["dog"] and recs[0].classes.tolist() == [0]
+    unknown = [item for item in issues.items if "not in the names list" in item[1]]
+    assert unknown == [(str(tmp_path / "instances.json"),
+                        f"2 objects of classes not in the names list (car: 2, first in {tmp_path / 'instances.json'})")]

@@ -25,8 +25,8 @@ def _fails(argv, capsys) -> str:
 
 def test_export_run_bench_a_classifier(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    out = _run(["export", "resnet20", str(tmp_path / "r.tnp"), "--method", "twn", "--per-channel", "--bits", "1.6",
-                "--onnx", str(tmp_path / "r.onnx"), "--json"], capsys)
+    out = _run(["export", "resnet20", str(tmp_path / "r.tnp"), "--random-weights", "--method", "twn", "--per-channel",
+                "--bits", "1.6", "--onnx", str(tmp_path / "r.onnx"), "--json"], capsys)
     info = json.loads(out)
     assert info["ternary_layers"] == 20 and (tmp_path / "r.onnx").is_file()
     Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
@@ -64,3 +64,65 @@ def test_user_errors_name_the_file(tmp_path, capsys):
     (tmp_path / "x.png").write_bytes(b"")
     assert "bad.tnp: truncated" in _fails(["run", str(tmp_path / "bad.tnp"), str(tmp_path / "x.png")], capsys)
     assert "missing.cfg" in _fails(["export", str(tmp_path / "missing.cfg"), str(tmp_path / "o.tnp")], capsys)
+
+
+def _tiny_tnp(tmp_path, capsys):
+    """A random-weights ResNet-20 packed file and a 32x32 image, for the option checks."""
+    _run(["export", "resnet20", str(tmp_path / "r.tnp"), "--random-weights"], capsys)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "x.png")
+    return str(tmp_path / "r.tnp"), str(tmp_path / "x.png")
+
+
+def test_export_into_a_folder_is_refused_and_leaves_nothing(tmp_path, capsys, shared_data):
+    cfg, w = shared_data / "darknet" / "reference" / "cfg" / "ttt4_b1.cfg", shared_data / "darknet" / "weights"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    err = _fails(["export", str(cfg), str(folder), "--weights", str(w / "ttt4_minloss.weights")], capsys)
+    assert f"argument out: {folder}: is a folder; give a file name for the packed file" in err
+    assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())      # no stray out.tmp
+
+
+def test_export_of_a_cfg_without_weights_needs_random_weights(tmp_path, capsys, shared_data):
+    cfg = shared_data / "darknet" / "reference" / "cfg" / "ttt4_b1.cfg"
+    err = _fails(["export", str(cfg), str(tmp_path / "d.tnp")], capsys)
+    assert f"{cfg}: no --weights given, so the export would hold random weights" in err and "--random-weights" in err
+    assert not (tmp_path / "d.tnp").exists()
+    assert "resnet20: no --pretrained given" in _fails(["export", "resnet20", str(tmp_path / "r.tnp")], capsys)
+    _run(["export", str(cfg), str(tmp_path / "d.tnp"), "--random-weights"], capsys)
+    assert (tmp_path / "d.tnp").stat().st_size > 0
+
+
+def test_counts_below_one_are_refused_by_run_and_bench_alike(tmp_path, capsys):
+    tnp, image = _tiny_tnp(tmp_path, capsys)
+    for argv, message in [
+        (["run", tnp, image, "--threads", "0"], "argument --threads: must be an integer >= 1, got '0'"),
+        (["bench", tnp, "--threads", "0"], "argument --threads: must be an integer >= 1, got '0'"),
+        (["bench", tnp, "--calls", "0"], "argument --calls: must be an integer >= 1, got '0'"),
+        (["run", tnp, image, "--top", "0"], "argument --top: must be an integer >= 1, got '0'"),
+        (["run", tnp, image, "--thresh", "nan"], "argument --thresh: must be a number between 0 and 1, got 'nan'"),
+    ]:
+        assert message in _fails(argv, capsys), argv
+
+
+def test_tritnet_rt_checks_the_same_way_without_torch(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from tritnet_rt.cli import main as rt_main
+    tnp, image = _tiny_tnp(tmp_path, capsys)
+    for argv, message in [
+        (["run", tnp, image, "--threads", "0"], "argument --threads: must be an integer >= 1, got '0'"),
+        (["time", tnp, "--repeat", "0"], "argument --repeat: must be an integer >= 1, got '0'"),
+        (["info", str(tmp_path)], f"argument file: {tmp_path}: is a folder, not a packed file"),
+        (["run", tnp, image, "--out", str(tmp_path)], f"argument --out: {tmp_path}: is a folder"),
+    ]:
+        assert rt_main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("tritnet-rt: error: ") and message in err and len(err.splitlines()) == 1, err
+    # the checks import no torch, and a closed stdout ends tritnet-rt quietly too
+    code = ("import sys; sys.modules['torch'] = None; from tritnet_rt.cli import main; "
+            f"sys.exit(main(['info', {tnp!r}]))")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err

@@ -97,3 +97,78 @@ def test_cli_errors_are_one_line_naming_the_problem(shared_data, tmp_path, capsy
     assert main(["classifier", "valid", data, str(tmp_path / "bare.pt"), "--workers", "0",
                  "--valid-per-class", "1"]) == 2
     assert "bare.pt: not a tritnet checkpoint" in capsys.readouterr().err
+
+
+def _tiny_folder(root, per_class=3):
+    """root/{train,test}/{a,b}/NNN.png: 32x32 random images, the smallest set a CIFAR ResNet trains on."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i:03d}.png")
+    return root
+
+
+def _fails(argv, capsys) -> str:
+    """The one error line of a command that must stop with status 2."""
+    assert main([str(x) for x in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tritnet: error: ") and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_cli_training_skips_undecodable_images_naming_each(tmp_path, capsys):
+    import warnings
+
+    from tritnet.data import DataWarning
+    data = _tiny_folder(tmp_path / "imgs")
+    (data / "train/a/empty.jpg").write_bytes(b"")
+    (data / "train/b/cut.png").write_bytes((data / "train/b/000.png").read_bytes()[:60])
+    (data / "train/b/text.jpg").write_text("hello, not an image")
+    with pytest.warns(DataWarning) as got:
+        assert main(["classifier", "train", str(data), "--epochs", "1", "--batch-size", "4", "--workers", "0",
+                     "--project", str(tmp_path / "runs"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["epochs"] == 1 and (tmp_path / "runs" / "train" / "weights" / "last.pt").is_file()
+    lines = sorted(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in got)
+    assert [line.split(": cannot decode image")[0] for line in lines] == [
+        f"warning: {data}/train/a/empty.jpg", f"warning: {data}/train/b/cut.png", f"warning: {data}/train/b/text.jpg"]
+    assert all(line.endswith("; skipped\n") and line.count("\n") == 1 for line in lines)
+    # nothing usable left: one line naming the set
+    for f in (data / "train").glob("*/0*.png"):
+        f.write_bytes(b"")
+    err = _fails(["classifier", "train", data, "--epochs", "1", "--workers", "0", "--project", tmp_path / "runs"],
+                 capsys)
+    assert f"{data} [train]: no usable image: none of the 9 images can be read or decoded" in err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--lr", "nan", "argument --lr: must be a finite number > 0, got 'nan'"),
+    ("--lr", "0", "argument --lr: must be a finite number > 0, got '0'"),
+    ("--epochs", "0", "argument --epochs: must be an integer >= 1, got '0'"),
+], ids=["lr-nan", "lr-zero", "epochs-zero"])
+def test_cli_train_refuses_bad_numbers_before_any_run_folder(option, value, message, tmp_path, capsys):
+    data = _tiny_folder(tmp_path / "imgs", per_class=1)
+    err = _fails(["classifier", "train", data, option, value, "--workers", "0", "--project", tmp_path / "runs"],
+                 capsys)
+    assert message in err
+    assert not (tmp_path / "runs").exists()            # no args.yaml-only run, no NaN checkpoints
+
+
+def test_train_config_checks_its_numbers_as_the_command_line_does():
+    with pytest.raises(ValueError, match=r"^lr: must be a finite number > 0, got 'nan'$"):
+        ClassifierTrainConfig(data="x", lr=float("nan"))
+    with pytest.raises(ValueError, match=r"^epochs: must be an integer >= 1, got '0'$"):
+        ClassifierTrainConfig(data="x", epochs=0)
+    with pytest.raises(ValueError, match=r"^milestones: must be a finite number > 0, got 'inf'$"):
+        ClassifierTrainConfig(data="x", milestones=(0.5, float("inf")))
+
+
+def test_cli_predict_refuses_top_below_one(tmp_path, capsys):
+    data = _tiny_folder(tmp_path / "imgs", per_class=1)
+    err = _fails(["classifier", "predict", tmp_path / "w.pt", data / "test/a/000.png", "--top", "-2"], capsys)
+    assert "argument --top: must be an integer >= 1, got '-2'" in err

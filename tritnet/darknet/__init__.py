@@ -5,7 +5,7 @@ The cfg, weights and .data readers are torch-free (numpy only), so the CPU runti
     from tritnet import darknet as dn
     cfg = dn.parse_cfg("cfg/ttt5_224_160.cfg")
     print(dn.layer_table(cfg))                       # darknet's layer table, with a ternary column
-    w = dn.load_weights(cfg, "ttt5_pre_141_conv7.weights")   # a 7-layer prefix: w.filled == 4
+    w = dn.load_weights(cfg, "ttt5_pre_141_conv7.weights", prefix=True)   # a backbone: w.filled == 4
     dn.set_ternary(cfg, [6, 7, 8, 9])
     open("M1.cfg", "w").write(dn.dump_cfg(cfg))
     dn.partial("ttt5_pre.cfg", "ttt5_pre.weights", "ttt5_pre_7.weights", 7)

@@ -238,6 +238,43 @@ SCHEMA = {
 }
 
 
+# ---- sane limits ---------------------------------------------------------------------------------------
+# Darknet reads these with atoi and allocates whatever they imply: filters=1000000000 asks for 100 GB. tritnet
+# refuses values no real network uses, at the line that sets them. The bounds are generous (the shared cfgs,
+# yolov3 and yolov2-voc at 608x608 included, stay 16x or more below each); what a combination of sane values
+# implies is bounded by MAX_PARAMS and MAX_ACTIVATIONS (checked in shapes.py, layer by layer).
+MAX_SIDE = 16384        # pixels: width, height, strides (8K video is 7680 wide)
+MAX_COUNT = 65536       # channels, filters, outputs, classes, anchors, boxes (real cfgs: 1024 filters, 9418 classes)
+MAX_WINDOW = 1024       # kernel and pool sizes, padding (real cfgs: 11 in AlexNet, 13 in SPP's maxpool)
+MAX_INT = 2**31 - 1     # darknet's int: larger counts overflow inside darknet itself
+MAX_PARAMS = 2**31      # floats in the network (8 GiB as float32; yolov3-voc has 6.2e7): darknet's int l.nweights
+MAX_ACTIVATIONS = 2**31  # floats of layer outputs for one image (8 GiB; yolov3-voc at 608x608 needs 0.45 GiB)
+
+# (section type -> key -> (lowest, highest)); a key absent here is not bounded (indices, flags, floats).
+LIMITS = {
+    "net": {
+        "width": (0, MAX_SIDE), "height": (0, MAX_SIDE), "channels": (0, MAX_COUNT),   # 0: unset ([net] inputs=)
+        "inputs": (0, MAX_ACTIVATIONS), "batch": (1, MAX_COUNT), "subdivisions": (1, MAX_COUNT),
+        "max_batches": (0, MAX_INT), "burn_in": (0, MAX_INT),
+    },
+    "convolutional": {"filters": (1, MAX_COUNT), "size": (1, MAX_WINDOW), "stride": (1, MAX_SIDE),
+                      "padding": (0, MAX_WINDOW), "groups": (1, MAX_COUNT), "numload": (0, MAX_COUNT)},
+    "connected": {"output": (1, MAX_COUNT)},
+    "maxpool": {"size": (1, MAX_WINDOW), "stride": (1, MAX_SIDE), "padding": (0, MAX_WINDOW)},
+    "softmax": {"groups": (1, MAX_COUNT)},
+    "upsample": {"stride": (-MAX_SIDE, MAX_SIDE)},      # negative: downsample (0 is refused in shapes.py)
+    "reorg": {"stride": (1, MAX_SIDE), "extra": (0, MAX_ACTIVATIONS)},
+    "region": {"classes": (1, MAX_COUNT), "num": (1, MAX_COUNT), "coords": (1, MAX_COUNT), "max": (1, MAX_COUNT)},
+    "yolo": {"classes": (1, MAX_COUNT), "num": (1, MAX_COUNT), "max": (1, MAX_COUNT)},
+    "crop": {"crop_height": (1, MAX_SIDE), "crop_width": (1, MAX_SIDE)},
+}
+
+
+def key_limits(section_type: str, key: str):
+    """(lowest, highest) accepted for ``key`` in a section of ``section_type``, or None when unbounded."""
+    return LIMITS.get(section_type, {}).get(key)
+
+
 def key_spec(section_type: str, key: str):
     """(kind, default) of ``key`` in a section of ``section_type``, or None when darknet does not read it."""
     spec = SCHEMA[section_type].get(key)

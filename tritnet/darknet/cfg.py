@@ -5,7 +5,9 @@ values, so ``anchors = 1,2,  3,4`` reads as ``1,2,3,4``); empty lines and lines 
 ``;`` are skipped; ``[name]`` opens a section; anything else is ``key=value``. When a key appears twice
 darknet uses the first one. Darknet is lenient where tritnet is strict:
 
-* a bad value (``filters=abc``, which darknet reads as 0), an unknown section, an unknown activation
+* a bad value (``filters=abc``, which darknet reads as 0), a value beyond the sane limits of
+  ``_schema.LIMITS`` (``filters=1000000000``, which darknet tries to allocate), a network whose parameters or
+  activations for one image pass ``MAX_PARAMS``/``MAX_ACTIVATIONS``, an unknown section, an unknown activation
   (darknet: ReLU), an unknown policy (darknet: constant), a route/shortcut to a layer that does not
   exist, a shape that does not fit, ``binary=1``/``xnor=1`` -> :class:`CfgError` naming file and line;
 * an unknown key -> a :class:`CfgWarning` naming file and line (darknet prints "Unused field").
@@ -19,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 import sys
@@ -27,12 +30,12 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from ._schema import (ACTIVATIONS, COST_TYPES, DARKNET_UNSUPPORTED_SECTIONS, POLICIES, SECTION_ALIASES,
-                      key_spec, known_keys)
+                      key_limits, key_spec, known_keys)
 
 __all__ = ["CfgError", "CfgWarning", "Option", "Section", "Cfg", "parse_cfg", "parse_cfg_string",
            "validate_cfg", "dump_cfg", "set_ternary", "ternary_layers"]
 
-_INT_RE = re.compile(r"[+-]?\d+")
+_INT_RE = re.compile(r"[+-]?\d{1,19}")  # 64-bit at most (Python's int() refuses 4300 digits, naming no file)
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -174,21 +177,26 @@ def _format_value(v) -> str:
 
 def _convert(kind, text, section, key):
     def bad(what):
-        return section.error(f"bad value for {key}: {text!r} is not {what}", key)
+        shown = text if len(text) <= 40 else text[:40] + "..."   # one readable line, whatever the file holds
+        return section.error(f"bad value for {key}: {shown!r} is not {what}", key)
 
     if kind == "int":
         if not _INT_RE.fullmatch(text):
             raise bad("an integer")
-        return int(text)
+        value = int(text)
+        limits = key_limits(section.type, key)
+        if limits and not limits[0] <= value <= limits[1]:
+            raise section.error(f"{key}={text} is out of range: tritnet accepts {limits[0]} to {limits[1]}", key)
+        return value
     if kind == "float":
-        if not _FLOAT_RE.fullmatch(text):
-            raise bad("a number")
+        if not _FLOAT_RE.fullmatch(text) or not math.isfinite(float(text)):  # 1e999 reads as inf
+            raise bad("a finite number")
         return float(text)
     if kind in ("ints", "floats"):
         parts = text.split(",")
         rx, cast = (_INT_RE, int) if kind == "ints" else (_FLOAT_RE, float)
-        if not all(rx.fullmatch(p) for p in parts):
-            raise bad("a comma-separated list of " + ("integers" if kind == "ints" else "numbers"))
+        if not all(rx.fullmatch(p) and math.isfinite(cast(p)) for p in parts):
+            raise bad("a comma-separated list of " + ("integers" if kind == "ints" else "finite numbers"))
         return [cast(p) for p in parts]
     if kind == "activation":
         if text not in ACTIVATIONS:
@@ -322,8 +330,6 @@ def _check_section(s: Section, first_net: bool) -> None:
                 raise s.error("policy=steps needs both steps= and scales=", "policy")
             if len(scales) < len(steps):
                 raise s.error(f"{len(steps)} steps but only {len(scales)} scales", "scales")
-        if s.param("subdivisions") < 1 or s.param("batch") < 1:
-            raise s.error("batch and subdivisions must be >= 1", "batch")
 
 
 # ---- writing ---------------------------------------------------------------------------------------

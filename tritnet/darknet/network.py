@@ -73,9 +73,11 @@ class DarknetNet(nn.Module):
     def seen(self) -> int:
         return self.header.seen
 
-    def load_weights(self, path, upto: Optional[int] = None) -> DarknetWeights:
-        """Read a darknet ``.weights`` file into the network (a shorter file fills a prefix: see ``filled``)."""
-        weights = load_weights(self.cfg, path, upto)
+    def load_weights(self, path, upto: Optional[int] = None, *, prefix: bool = False,
+                     allow_nonfinite: bool = False) -> DarknetWeights:
+        """Read a darknet ``.weights`` file into the network; with ``prefix`` a shorter file (a backbone) fills
+        the first layers (see ``filled``). The checks and options are :func:`~tritnet.darknet.load_weights`'s."""
+        weights = load_weights(self.cfg, path, upto, prefix=prefix, allow_nonfinite=allow_nonfinite)
         self.load_darknet(weights)
         return weights
 
@@ -121,14 +123,16 @@ def quant_options(method: Optional[str], per_channel: bool = False) -> dict:
     return {"per_channel": True}
 
 
-def build_darknet(cfg, weights=None, method: Optional[str] = "twn", **kwargs) -> DarknetNet:
+def build_darknet(cfg, weights=None, method: Optional[str] = "twn", *, prefix: bool = False,
+                  allow_nonfinite: bool = False, **kwargs) -> DarknetNet:
     """Build the network of ``cfg`` (path or :class:`Cfg`), load ``weights`` (path) if given; eval mode.
 
-    A weights file shorter than the network (a ``partial`` backbone) fills a prefix; the layers after it keep
-    their initialisation, which is worth a warning when the network is built to be run."""
+    A weights file shorter than the network (a ``partial`` backbone) is refused unless ``prefix``; then it fills
+    the first layers and the others keep their initialisation, which is worth a warning when the network is
+    built to be run. ``allow_nonfinite`` loads NaN/Inf values for inspection (see ``load_weights``)."""
     net = DarknetNet(cfg, method, **kwargs)
     if weights is not None:
-        w = net.load_weights(weights)
+        w = net.load_weights(weights, prefix=prefix, allow_nonfinite=allow_nonfinite)
         if not w.complete:
             import warnings
             warnings.warn(f"{weights}: holds the weights of layers 0-{w.end_layer - 1} only ({w.filled} layers with "

@@ -4,6 +4,10 @@ Each layer receives what darknet calls ``size_params``: the previous layer's ``o
 ``outputs`` (the [net] size for layer 0). Layers that need an image (conv, maxpool, ...) refuse an input
 without one. Shapes are ``(c, h, w)``. Flat layers (``softmax``, ``cost``) have ``(0, 0, 0)`` like darknet's
 ``out_c/out_h/out_w``, with the element count in ``outputs``. No torch, no numpy.
+
+Single values are bounded where they are read (``_schema.LIMITS``); what they add up to is bounded here, layer by
+layer and before anything is allocated: the parameters (``MAX_PARAMS``) and the floats one image holds in a
+forward pass (``MAX_ACTIVATIONS``).
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ._schema import MAX_ACTIVATIONS, MAX_PARAMS
 from .cfg import CfgWarning, Section, _user_stacklevel
 
 __all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow"]
@@ -61,26 +66,19 @@ def _resolve_index(sec: Section, key: str, idx: int, i: int) -> int:
     return j
 
 
-def _positive(sec, **vals):
-    for k, v in vals.items():
-        if v < 1:
-            raise sec.error(f"{k} must be >= 1, got {v}", k)
-
-
 def _conv(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a convolutional layer")
     p = sec.param
     n, size, stride, groups = p("filters"), p("size"), p("stride"), p("groups")
-    _positive(sec, filters=n, size=size, stride=stride, groups=groups)
     padding = size // 2 if p("pad") else p("padding")
-    if padding < 0:
-        raise sec.error(f"padding must be >= 0, got {padding}", "padding")
     if c % groups or n % groups:
         raise sec.error(f"groups={groups} must divide both the input channels ({c}) and filters ({n})", "groups")
     out_h = _cdiv(h + 2 * padding - size, stride) + 1
     out_w = _cdiv(w + 2 * padding - size, stride) + 1
     if out_h < 1 or out_w < 1:
         raise sec.error(f"a {size}x{size}/{stride} conv (padding {padding}) does not fit a {w}x{h} input")
+    if p("numload") > n:   # darknet's loader sets l.n = numload and reads past the layer's buffers
+        raise sec.error(f"numload={p('numload')} is more than filters={n}", "numload")
     bn = bool(p("batch_normalize"))
     nweights = c // groups * n * size * size
     # darknet's print: (2.0 * l.n * l.size*l.size*l.c/l.groups * l.out_h*l.out_w)/1e9, all in double
@@ -93,7 +91,6 @@ def _conv(sec, i, prev, infos):
 def _connected(sec, i, prev, infos):
     p = sec.param
     inputs, out = prev[1], p("output")
-    _positive(sec, output=out)
     if inputs < 1:
         raise sec.error("the layer before a connected layer has no outputs")
     bn = bool(p("batch_normalize"))
@@ -106,9 +103,6 @@ def _maxpool(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a maxpool layer")
     p = sec.param
     stride, size, padding = p("stride"), p("size"), p("padding")
-    _positive(sec, stride=stride, size=size)
-    if padding < 0:
-        raise sec.error(f"padding must be >= 0, got {padding}", "padding")
     out_h = _cdiv(h + padding - size, stride) + 1
     out_w = _cdiv(w + padding - size, stride) + 1
     if out_h < 1 or out_w < 1:
@@ -124,7 +118,6 @@ def _avgpool(sec, i, prev, infos):
 
 def _softmax(sec, i, prev, infos):
     groups, inputs = sec.param("groups"), prev[1]
-    _positive(sec, groups=groups)
     if inputs % groups:
         raise sec.error(f"groups={groups} does not divide the {inputs} inputs", "groups")
     attrs = dict(groups=groups, temperature=sec.param("temperature"), spatial=sec.param("spatial"))
@@ -192,7 +185,6 @@ def _reorg(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a reorg layer")
     p = sec.param
     s, reverse, flatten, extra = p("stride"), bool(p("reverse")), bool(p("flatten")), p("extra")
-    _positive(sec, stride=s)
     if reverse:
         if c % (s * s):
             raise sec.error(f"reverse reorg by {s} needs channels divisible by {s * s}, got {c}", "stride")
@@ -229,7 +221,6 @@ def _region(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a region layer")
     p = sec.param
     num, classes, coords = p("num"), p("classes"), p("coords")
-    _positive(sec, num=num, classes=classes, coords=coords)
     want = num * (classes + coords + 1)
     if c != want:
         raise sec.error(f"the layer before has {c} channels but num*(classes+coords+1) = {want}")
@@ -243,7 +234,6 @@ def _yolo(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a yolo layer")
     p = sec.param
     classes, total = p("classes"), p("num")
-    _positive(sec, classes=classes, num=total)
     mask = p("mask")
     if mask is None:
         mask = list(range(total))
@@ -265,7 +255,6 @@ def _cost(sec, i, prev, infos):
 def _crop(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a crop layer")
     ch, cw = sec.param("crop_height"), sec.param("crop_width")
-    _positive(sec, crop_height=ch, crop_width=cw)
     if ch > h or cw > w:
         raise sec.error(f"a {cw}x{ch} crop does not fit the {w}x{h} input", "crop_height" if ch > h else "crop_width")
     return (c, h, w), c * h * w, (c, ch, cw), c * ch * cw, 0, 0.0, dict(crop_height=ch, crop_width=cw)
@@ -299,6 +288,7 @@ def infer_layers(sections, *, warn: bool = False) -> list[LayerInfo]:
     h, w, c = net.param("height"), net.param("width"), net.param("channels")
     prev = ((c, h, w), net.param("inputs"))
     infos: list[LayerInfo] = []
+    params, floats = 0, prev[1]
     for i, sec in enumerate(sections[1:]):
         if sec.type == "net":
             raise sec.error("[net] must be the first section and appear only once")
@@ -306,10 +296,35 @@ def infer_layers(sections, *, warn: bool = False) -> list[LayerInfo]:
         for where, msg in attrs.pop("_notes", ()):
             if warn:
                 warnings.warn(f"{where}: {msg}", CfgWarning, stacklevel=_user_stacklevel())
-        infos.append(LayerInfo(i, sec.type, sec, tuple(in_shape), inputs, tuple(out_shape), outputs,
-                               n_params, bflops, attrs))
+        info = LayerInfo(i, sec.type, sec, tuple(in_shape), inputs, tuple(out_shape), outputs, n_params, bflops,
+                         attrs)
+        params, floats = params + n_params, floats + _forward_floats(info)
+        if params > MAX_PARAMS:
+            raise sec.error(f"the network has {params:,} parameters up to this layer; tritnet refuses more than "
+                            f"{MAX_PARAMS:,} ({_gib(MAX_PARAMS)} as float32)")
+        if floats > MAX_ACTIVATIONS:
+            what = f"one {w}x{h}x{c} image" if w and h and c else "one input"
+            raise sec.error(f"{what} needs {floats:,} floats ({_gib(floats)}) in a forward pass up to this layer; "
+                            f"tritnet refuses more than {MAX_ACTIVATIONS:,} ({_gib(MAX_ACTIVATIONS)})")
+        infos.append(info)
         prev = (tuple(out_shape), outputs)
     return infos
+
+
+def _forward_floats(info: LayerInfo) -> int:
+    """Floats one image holds for this layer in a forward pass: its output (every output is kept for route and
+    shortcut), and for a maxpool the padded copy of its input that layers/pool.py pools (darknet's default
+    padding is size − 1, so a huge window is a huge copy)."""
+    n = info.outputs
+    if info.type == "maxpool":
+        c, out_h, out_w = info.out_shape
+        size, stride = info.attrs["size"], info.attrs["stride"]
+        n += c * ((out_h - 1) * stride + size) * ((out_w - 1) * stride + size)
+    return n
+
+
+def _gib(floats: int) -> str:
+    return f"{4 * floats / 2**30:.3g} GiB"
 
 
 def count_params(sections) -> int:

@@ -13,6 +13,10 @@ Layout (pjreddie/darknet ``src/parser.c``, all little-endian):
 Per-layer keys honoured as darknet does: ``dontload`` (skipped when loading), ``dontsave`` (skipped when
 saving), ``numload`` (loads only the first N conv filters), ``dontloadscales`` (no BN triplet when loading).
 
+Darknet reads whatever a file holds; the reader here refuses what would run silently wrong: a ``seen`` no
+training reaches, a file that stops between layers (unless a prefix is asked for), NaN/Inf values and negative
+BN variances (unless ``allow_nonfinite``).
+
 Arrays are float32 in darknet's memory layout: conv ``weights`` has shape (n, c/groups, k, k), exactly a
 PyTorch Conv2d weight; connected ``weights`` has shape (out, in), a PyTorch Linear weight.
 """
@@ -32,6 +36,12 @@ __all__ = ["WeightsError", "WeightsHeader", "DarknetWeights", "layer_layout", "l
            "encode_weights", "save_weights", "partial"]
 
 _BN = ("scales", "rolling_mean", "rolling_variance")
+
+# The most images a header's ``seen`` may count. Real trainings stay far below: yolov3 on COCO saw 500,200 x 64
+# images, an ImageNet classifier 1.6M x 128, both under 2^28. A damaged or foreign header does not: the high half
+# of the uint64 is then arbitrary bytes (a float32 such as 0.01 there makes seen > 2^61), and the negative int32
+# of a v0.1 header becomes 2^64 - n when darknet widens it. Past this, training would start beyond max_batches.
+MAX_SEEN = 2**40
 
 
 class WeightsError(ValueError):
@@ -74,6 +84,9 @@ class WeightsHeader:
             raise WeightsError(f"{path}: {len(data)} bytes is too short for a v{major}.{minor} header "
                                f"({h.nbytes} bytes)")
         seen = struct.unpack_from("<Q" if h.seen_size == 8 else "<i", data, 12)[0]
+        if not 0 <= seen <= MAX_SEEN:
+            raise WeightsError(f"{path}: header field seen = {seen} is not a count of training images (tritnet "
+                               f"accepts 0 to 2^40): the header is damaged or this is not a darknet .weights file")
         return cls(major, minor, revision, seen)
 
 
@@ -123,13 +136,31 @@ def _layer_desc(info: LayerInfo) -> str:
     return f"layer {info.index} ([{info.section.header}], {info.section.where()})"
 
 
-def load_weights(sections, path, upto: Optional[int] = None) -> DarknetWeights:
+def _check_values(path, info: LayerInfo, name: str, a: np.ndarray) -> None:
+    """Refuse NaN and ±Inf anywhere, and a negative ``rolling_variance`` (darknet divides by its square root):
+    each makes every output NaN, so a detector finds nothing and says nothing."""
+    bad, what = ~np.isfinite(a), "NaN or infinite"
+    if not bad.any() and name == "rolling_variance":
+        bad, what = a < 0, "negative"
+    if not bad.any():
+        return
+    first = np.unravel_index(int(np.argmax(bad)), a.shape)
+    n = int(bad.sum())
+    raise WeightsError(f"{path}: {_layer_desc(info)}: {name} holds {n} {what} value{'s' if n > 1 else ''} "
+                       f"({name}[{', '.join(str(int(k)) for k in first)}] = {a[first]}), which darknet turns into "
+                       f"NaN outputs; the file is damaged (allow_nonfinite=True loads it for inspection)")
+
+
+def load_weights(sections, path, upto: Optional[int] = None, *, prefix: bool = False,
+                 allow_nonfinite: bool = False) -> DarknetWeights:
     """Read ``path`` for the network ``sections``, layers ``< upto`` (all by default).
 
-    A file that stops exactly between layers (a backbone made by ``darknet partial``) is fine:
-    ``filled`` says how many layers got values and ``end_layer`` where it stopped. A file that ends
-    inside a layer, or (when reading the whole network) has bytes left over, is a :class:`WeightsError`
-    giving the expected and actual sizes.
+    A file that stops exactly between layers is refused unless ``prefix``: a backbone made by ``darknet
+    partial`` is a start for training, never a network to run. With ``prefix``, ``filled`` says how many
+    layers got values and ``end_layer`` where it stopped. A file holding only a header, one that ends inside
+    a layer, or (when reading the whole network) one with bytes left over is a :class:`WeightsError` giving
+    the expected and actual sizes. Values that make darknet's outputs NaN (see :func:`_check_values`) are
+    refused unless ``allow_nonfinite``, for looking at a broken file.
     """
     path = str(path)
     infos = infer_layers(sections)
@@ -165,9 +196,20 @@ def load_weights(sections, path, upto: Optional[int] = None) -> DarknetWeights:
             arrays[name] = a.reshape(shape)
         out.layers[info.index] = arrays
         out.filled += 1
+    if out.end_layer is not None and not out.filled:
+        raise WeightsError(f"{path}: the file holds only a {header.nbytes}-byte header, no layer values; the network "
+                           f"needs {expected} bytes")
+    if out.end_layer is not None and not prefix:
+        raise WeightsError(f"{path}: the file ends before {_layer_desc(info)}: it holds {out.filled} of the "
+                           f"{len(todo)} layers with parameters ({len(data)} of {expected} bytes); it is truncated, "
+                           f"or a backbone made by partial, which only training starts from")
     if out.end_layer is None and cutoff == len(infos) and off != len(data):
         raise WeightsError(f"{path}: {len(data) - off} bytes left over after the last layer: the network needs "
                            f"{expected} bytes, the file has {len(data)} bytes")
+    if not allow_nonfinite:     # after the sizes: a file for another cfg is a size mismatch, not bad values
+        for index, arrays in out.layers.items():
+            for name, a in arrays.items():
+                _check_values(path, infos[index], name, a)
     return out
 
 
@@ -233,7 +275,7 @@ def partial(cfg, weights, out, n: int, *, zero_ternary: bool = False) -> int:
     every ``ternary=1`` conv (its ternary buffer before any forward pass). Returns the bytes written.
     """
     sections = cfg if isinstance(cfg, list) else parse_cfg(cfg)
-    w = load_weights(sections, weights)
+    w = load_weights(sections, weights, prefix=True)   # a prefix covering the first n layers is enough (below)
     layers = {}
     for info in infer_layers(sections)[:n]:
         sec = info.section

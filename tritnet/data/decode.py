@@ -5,7 +5,7 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import DataError
 
@@ -53,6 +53,8 @@ def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
     bilinearly with Pillow. where: the file name used in error messages.
     """
     want = None if size is None else _as_hw(size)
+    if not data:
+        raise DataError(where, "cannot decode image (the file is empty)")
     try:
         header = jpeg_header(data)
         if header and header[2] == 3 and want in (None, header[:2]):
@@ -69,6 +71,8 @@ def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
             if want is not None and im.size != (want[1], want[0]):
                 im = im.resize((want[1], want[0]), Image.BILINEAR)
             return np.asarray(im)
+    except UnidentifiedImageError:  # its message names a BytesIO object, not the file
+        raise DataError(where, "cannot decode image (not in an image format Pillow reads)") from None
     except Exception as e:  # Pillow raises OSError, ValueError, SyntaxError, bomb errors...
         raise DataError(where, f"cannot decode image ({type(e).__name__}: {e})") from e
 

@@ -88,8 +88,10 @@ def build_classification_loaders(data, *, batch_size: int = 128, workers: int | 
     """Loaders yielding (float32 NCHW normalised images, int64 labels).
 
     data: a spec (see module doc). decode: decode every image once into memory first,
-        cached as .npy under cache_dir if given; False decodes per batch in the loader
-        workers, for sets too big for RAM (then pass size= unless all images match).
+        cached as .npy under cache_dir if given; an image that cannot be decoded is
+        warned about and left out. False decodes per batch in the loader workers, for
+        sets too big for RAM (then pass size= unless all images match; a bad image
+        stops the run there, naming the file).
     workers: DataLoader processes; default 0 for decoded data (batches are only indexed
         and augmented, ~3 ms per 128 CIFAR images, less than worker IPC costs), 2 else.
     padding/flip: train augmentation on uint8 batches (zero-pad-and-crop, mirror);

@@ -7,8 +7,9 @@ format that ``tritnet_rt`` runs, and to ONNX; darknet ``.weights`` come from ``D
 """
 from __future__ import annotations
 
-from tritnet_rt.format import PackedModel, graph_shapes, load_packed, save_packed
+from tritnet_rt.format import PackedModel, encode_packed, graph_shapes, load_packed, save_packed
 
+from ..atomic import write_bytes_atomic
 from .graph import export_classifier, export_darknet
 
 
@@ -27,7 +28,10 @@ def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None
 
 
 def save(pm: PackedModel, path) -> int:
-    return save_packed(pm, path)
+    """Write ``pm`` to ``path`` through tritnet.atomic (a failed write leaves no temporary file); its size."""
+    data = encode_packed(pm)
+    write_bytes_atomic(path, data)
+    return len(data)
 
 
 def torch_module(pm: PackedModel):

@@ -69,7 +69,7 @@ class DarknetClassifier(nn.Module):
 
     def load_weights(self, path):
         """Darknet ``.weights`` (a shorter file fills a prefix, as darknet's backbones)."""
-        return self.net.load_weights(path)
+        return self.net.load_weights(path, prefix=True)
 
     def save_weights(self, path) -> int:
         return self.net.save_weights(path)

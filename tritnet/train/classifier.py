@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
+from tritnet_rt.cliargs import nonnegative_float, nonnegative_int, positive_float, positive_int
 
 from ..atomic import write_bytes_atomic
 from ..eval import evaluate, topk_correct
@@ -68,6 +69,22 @@ class ClassifierTrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+
+    def __post_init__(self):
+        # The command line's own rules (tritnet_rt.cliargs), so a config built in Python or by a stage's --set
+        # fails here naming the field, not as NaN checkpoints or a run folder holding only args.yaml.
+        rules = {"epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
+                 "momentum": nonnegative_float, "weight_decay": nonnegative_float, "gamma": positive_float,
+                 "threshold": positive_float, "t_ex": positive_int, "bn_recalibrate": nonnegative_int,
+                 "train_per_class": positive_int, "valid_per_class": positive_int, "workers": nonnegative_int}
+        values = [(name, getattr(self, name), rule) for name, rule in rules.items()]
+        values += [("milestones", m, positive_float) for m in self.milestones]
+        for name, value, rule in values:
+            if value is not None:
+                try:
+                    rule(value)
+                except ValueError as e:
+                    raise ValueError(f"{name}: {e}") from None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -39,7 +39,15 @@ def pick_device(name: str = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name}: not a device name (auto, cpu, cuda, cuda:N, ...)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        # checked here, where the run starts, not at the first .to(device) after the run folder exists
+        build = "" if torch.backends.cuda.is_built() else " (a CPU-only build of PyTorch)"
+        raise ValueError(f"device {name}: PyTorch sees {torch.cuda.device_count()} CUDA devices here{build}")
+    return device
 
 
 def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:

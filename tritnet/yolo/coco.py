@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..data.errors import UnknownClasses
 from .labels import Issues, Record, check_box
 
 __all__ = ["read_coco", "coco_records", "coco_results", "coco_ground_truth", "coco_evaluate", "darknet_image_id"]
@@ -58,7 +59,8 @@ def coco_records(path, issues: Issues, names: Optional[Sequence[str]] = None, im
     anns: dict = {}
     for a in data["annotations"]:
         anns.setdefault(a.get("image_id"), []).append(a)
-    out = []
+    out, unknown = [], UnknownClasses()
+    category_name = {c.get("id"): str(c.get("name")) for c in data.get("categories", []) if isinstance(c, dict)}
     for im in data["images"]:
         w, h, name = im.get("width"), im.get("height"), im.get("file_name", "")
         image = next((r / name for r in roots if (r / name).is_file()), roots[0] / name)
@@ -71,6 +73,7 @@ def coco_records(path, issues: Issues, names: Optional[Sequence[str]] = None, im
         boxes, ids, crowd = [], [], []
         for a in anns.get(im["id"], []):
             if a.get("category_id") not in cat_index:
+                unknown.add(category_name.get(a.get("category_id"), f"category {a.get('category_id')}"), path)
                 continue
             try:
                 x, y, bw, bh = (float(v) for v in a["bbox"])
@@ -86,6 +89,7 @@ def coco_records(path, issues: Issues, names: Optional[Sequence[str]] = None, im
             ids.append(cat_index[a["category_id"]])
             crowd.append(bool(a.get("iscrowd", 0)))
         out.append(Record(str(image), boxes, ids, crowd, image_id=im["id"], size=(w, h)))
+    unknown.report(issues, path)
     return out, class_names
 
 

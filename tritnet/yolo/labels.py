@@ -15,22 +15,19 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from ..data.errors import DataWarning, Issues
+
 __all__ = ["Record", "DataWarning", "Issues", "label_path", "read_yolo_labels", "check_box", "read_image_list",
            "darknet_records", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 _SUFFIX_RE = re.compile(r"\.(jpe?g|png|bmp|ppm|pgm|tiff?|webp)$", re.IGNORECASE)
-
-
-class DataWarning(UserWarning):
-    """A data entry that was skipped (a bad box, a missing label file, an unreadable image)."""
 
 
 @dataclass
@@ -55,25 +52,6 @@ class Record:
         """The same image without its difficult boxes (darknet's voc_label.py leaves them out of training)."""
         keep = ~self.difficult
         return Record(self.image, self.boxes[keep], self.classes[keep], None, self.image_id, self.size)
-
-
-class Issues:
-    """Collects skipped entries; each distinct (file, problem) is warned about once."""
-
-    def __init__(self, warn: bool = True):
-        self.warn, self.items, self._seen = warn, [], set()
-
-    def report(self, where, problem: str) -> None:
-        key = (str(where), problem)
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self.items.append(key)
-        if self.warn:
-            warnings.warn(f"{where}: {problem}; skipped", DataWarning, stacklevel=2)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 def label_path(image: str) -> str:

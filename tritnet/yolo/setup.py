@@ -71,6 +71,6 @@ def starting_point(net, weights, clear: bool, resume: bool, checkpoint: Path) ->
     if weights:
         if not Path(weights).is_file():
             raise FileNotFoundError(f"{weights}: no such weights file")
-        w = net.load_weights(weights)
+        w = net.load_weights(weights, prefix=True)      # darknet trains from partial backbones
         return Start(0 if clear else int(w.header.seen), None, w.filled, str(weights))
     return Start()

@@ -141,6 +141,12 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         optimizer.load_state_dict(st["optimizer"])
     seen = start.seen
     iteration = seen // batch
+    if start.state is None and iteration >= max_batches:
+        # darknet would run no iteration and save the start, untrained, as _final.weights (a resumed checkpoint at
+        # max_batches is different: it finishes a run that was killed before its final save)
+        raise ValueError(f"{start.source}: header field seen = {seen} is iteration {iteration} at batch={batch}, "
+                         f"not below max_batches={max_batches} ({cfg.net.where('max_batches')}): nothing to train; "
+                         f"restart the schedule with --clear or raise max_batches")
     avg_loss, min_avg = float(st.get("avg_loss", -1.0)), float(st.get("min_avg_loss", 1e10))
     note = backup / f"{base}.minloss.json"          # the loss the min-loss weights were saved at (see save_all)
     if start.state and note.is_file():
@@ -192,9 +198,10 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     batches = iter(loader)
     last_ckpt = last_chart = time.time()
     result_map = None
-    restore_sigterm = _sigterm_as_interrupt()
+    sigterm = _StopOnSigterm()
     try:
         while iteration < max_batches:
+            sigterm.check()
             t0 = time.time()
             cost, images, head_stats = 0.0, 0, []
             for s in range(subdivisions):
@@ -277,7 +284,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         raise
     finally:
         bar.close()
-        restore_sigterm()
+        sigterm.restore()
     # ------------------------------------------------------------------ the end
     result = {"iterations": iteration, "seen": seen, "avg_loss": avg_loss, "min_avg_loss": min_avg,
               "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues)}
@@ -293,18 +300,27 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     return result
 
 
-def _sigterm_as_interrupt():
-    """``kill`` (SIGTERM) stops training like Ctrl-C: the state is saved and ``--resume`` continues. Returns
-    the function that puts the previous handler back (a no-op outside the main thread)."""
-    import signal
-    import threading
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
+class _StopOnSigterm:
+    """``kill`` (SIGTERM) stops training like Ctrl-C: the state is saved and ``--resume`` continues. The stop
+    waits for the iteration in flight to be logged (``check`` raises KeyboardInterrupt there): an interrupt
+    between the update of ``seen`` and the log row would save a state one step ahead of the log, and the
+    resumed run would skip that step. ``restore`` puts the previous handler back (nothing is installed
+    outside the main thread)."""
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    old = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, old)
+    def __init__(self):
+        import signal
+        import threading
+        self.requested, self.restore = False, lambda: None
+        if threading.current_thread() is threading.main_thread():
+            old = signal.signal(signal.SIGTERM, self._request)
+            self.restore = lambda: signal.signal(signal.SIGTERM, old)
+
+    def _request(self, signum, frame):
+        self.requested = True
+
+    def check(self):
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def launch(c: DetectorTrainConfig, gpus: Optional[str] = None) -> dict:

@@ -21,6 +21,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..atomic import write_text_atomic
+from ..data.errors import UnknownClasses
 from .labels import Issues, Record, check_box
 
 __all__ = ["parse_voc_xml", "voc_set_records", "voc_root_of", "voc_label", "voc_class_names"]
@@ -91,12 +93,13 @@ def _image_of(root: Path, image_id: str, meta: dict) -> Path:
     return root / "JPEGImages" / f"{image_id}.jpg"
 
 
-def _objects_to_boxes(path, meta, names, issues, keep_difficult=True):
+def _objects_to_boxes(path, meta, names, issues, unknown: UnknownClasses, keep_difficult=True):
     index = {n: i for i, n in enumerate(names)}
     boxes, ids, diff = [], [], []
     for k, (name, difficult, xmin, ymin, xmax, ymax) in enumerate(meta["objects"]):
         if name not in index:
-            continue                                  # a class the .names file does not list (voc_label.py)
+            unknown.add(name, path)                   # a class the names list lacks (voc_label.py drops it)
+            continue
         if difficult and not keep_difficult:
             continue
         box, problem = check_box(*_convert(meta["width"], meta["height"], xmin, ymin, xmax, ymax),
@@ -131,14 +134,15 @@ def _annotated_image(root: Path, image_id: str, issues: Issues):
 def voc_set_records(imageset, names: Sequence[str], issues: Issues) -> list[Record]:
     """Records of a VOC ImageSets file, read straight from the XML (difficult objects flagged)."""
     root = voc_root_of(imageset)
-    out = []
+    out, unknown = [], UnknownClasses()
     for image_id in _ids(imageset):
         entry = _annotated_image(root, image_id, issues)
         if entry is None:
             continue
         xml, meta, image = entry
-        boxes, ids, diff = _objects_to_boxes(xml, meta, names, issues)
+        boxes, ids, diff = _objects_to_boxes(xml, meta, names, issues, unknown)
         out.append(Record(str(image), boxes, ids, diff, size=(meta["width"], meta["height"])))
+    unknown.report(issues, imageset)
     return out
 
 
@@ -171,10 +175,7 @@ def _link(src: Path, dst: Path, copy: bool):
 
 
 def _write_lines(path: Path, lines):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(f"{ln}\n" for ln in lines))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{ln}\n" for ln in lines))
 
 
 def voc_label(roots: Sequence, out, train_sets: Sequence[str] = ("trainval",), valid_sets: Sequence[str] = ("test",),
@@ -206,7 +207,7 @@ def voc_label(roots: Sequence, out, train_sets: Sequence[str] = ("trainval",), v
                 imageset = r / "ImageSets" / "Main" / f"{s}.txt"
                 if not imageset.is_file():
                     raise FileNotFoundError(f"{imageset}: no such image set")
-                images = []
+                images, unknown = [], UnknownClasses()
                 for image_id in _ids(imageset):
                     entry = _annotated_image(r, image_id, issues)
                     if entry is None:
@@ -215,7 +216,7 @@ def voc_label(roots: Sequence, out, train_sets: Sequence[str] = ("trainval",), v
                     image = out / tag / "JPEGImages" / f"{image_id}{src.suffix}"
                     _link(src, image, copy)
                     rows = {False: [], True: []}
-                    boxes, ids, diff = _objects_to_boxes(xml, meta, names, issues)
+                    boxes, ids, diff = _objects_to_boxes(xml, meta, names, issues, unknown)
                     for b, c, d in zip(boxes, ids, diff):
                         rows[d].append(f"{c} " + " ".join(f"{v:.6f}" for v in b))
                     _write_lines(out / tag / "labels" / f"{image_id}.txt", rows[False])
@@ -226,6 +227,7 @@ def voc_label(roots: Sequence, out, train_sets: Sequence[str] = ("trainval",), v
                     counts["images"] += 1
                     counts["boxes"] += len(rows[False])
                     counts["difficult_boxes"] += len(rows[True])
+                unknown.report(issues, imageset)
                 _write_lines(out / f"{tag}_{s}.txt", images)
                 written[f"{tag}_{s}"] = str(out / f"{tag}_{s}.txt")
                 lists[split] += images

@@ -1,0 +1,188 @@
+"""What the ``tritnet`` and ``tritnet-rt`` commands check on their command line, and how they fail.
+
+A user mistake (a folder where a file belongs, ``--threads 0``, ``--lr nan``) stops before any work with one
+line, ``PROG: error: …``, naming the option or the file, and exit status 2: never a traceback. The checks are
+argparse ``type=`` helpers, so every verb applies the same rule to the same kind of value::
+
+    p.add_argument("--threads", type=positive_int)
+    p.add_argument("cfg", type=existing_file("cfg file"))
+
+No PyTorch here (and no tritnet): the runtime installs and runs alone, and tritnet uses these too.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["UsageError", "Parser", "run_main", "positive_int", "nonnegative_int", "positive_float",
+           "nonnegative_float", "finite_float", "fraction", "existing_file", "existing_dir", "existing_path",
+           "output_file", "output_dir", "device_ids"]
+
+
+class UsageError(argparse.ArgumentTypeError, ValueError):
+    """A bad value. argparse shows it as ``argument --x: …``; raised by a verb, it is a ValueError like every
+    other error the user can fix, and ``run_main`` prints it the same way."""
+
+
+# ---------------------------------------------------------------------------------------------- numbers
+# Each takes the text of the command line (or any value, through str(): the library checks its settings
+# with the same rules) and returns the number.
+
+def _number(text, kind, ok: Callable, want: str):
+    try:
+        value = kind(str(text).strip())
+    except ValueError:
+        raise UsageError(f"expected {want}, got {str(text)!r}") from None
+    if not ok(value):
+        raise UsageError(f"must be {want}, got {str(text)!r}")
+    return value
+
+
+def positive_int(text) -> int:
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def nonnegative_int(text) -> int:
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text) -> float:
+    return _number(text, float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def nonnegative_float(text) -> float:
+    return _number(text, float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def finite_float(text) -> float:
+    return _number(text, float, math.isfinite, "a finite number")
+
+
+def fraction(text) -> float:
+    """Thresholds and IoUs: a number in [0, 1]."""
+    return _number(text, float, lambda v: 0 <= v <= 1, "a number between 0 and 1")
+
+
+def device_ids(text) -> str:
+    """``--gpus 0,1``: device numbers, comma-separated (whether they exist is the trainer's question)."""
+    ids = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not ids or not all(t.isdigit() for t in ids):
+        raise UsageError(f"expected device numbers such as 0 or 0,1, got {str(text)!r}")
+    return ",".join(ids)
+
+
+# ---------------------------------------------------------------------------------------------- paths
+# Factories: ``existing_file("weights file")`` is the type; ``what`` names the file in the message. Each
+# returns the text as given, since the verbs pass paths on as strings.
+
+def _readable(text: str, what: str) -> str:
+    if not os.access(text, os.R_OK):
+        raise UsageError(f"{text}: cannot read the {what} (permission denied)")
+    return text
+
+
+def existing_file(what: str = "file") -> Callable[[str], str]:
+    def check(text: str) -> str:
+        p = Path(text)
+        if p.is_dir():
+            raise UsageError(f"{text}: is a folder, not a {what}")
+        if not p.is_file():
+            raise UsageError(f"{text}: no such {what}")
+        return _readable(text, what)
+    return check
+
+
+def existing_dir(what: str = "folder") -> Callable[[str], str]:
+    def check(text: str) -> str:
+        p = Path(text)
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{text}: is a file, not a {what}")
+        if not p.is_dir():
+            raise UsageError(f"{text}: no such {what}")
+        return _readable(text, what)
+    return check
+
+
+def existing_path(what: str = "file or folder") -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not Path(text).exists():
+            raise UsageError(f"{text}: no such {what}")
+        return _readable(text, what)
+    return check
+
+
+def _writable_folder(text: str, folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{text}: the folder {folder} is not writable")
+
+
+def output_file(what: str = "output file", empty_ok: bool = False) -> Callable[[str], str]:
+    """A file to write: not a folder, in a folder that exists and is writable. ``empty_ok``: '' means
+    "do not write it" (``--out ''``)."""
+    def check(text: str) -> str:
+        if text == "" and empty_ok:
+            return text
+        p = Path(text)
+        if p.is_dir() or text.endswith(("/", os.sep)):
+            raise UsageError(f"{text}: is a folder; give a file name for the {what}")
+        folder = p.parent
+        if not folder.is_dir():
+            raise UsageError(f"{text}: no such folder {folder} for the {what}")
+        _writable_folder(text, folder)
+        return text
+    return check
+
+
+def output_dir(what: str = "output folder") -> Callable[[str], str]:
+    """A folder to write into, made if missing: neither it nor the nearest folder above it is a file, and the
+    nearest existing one is writable."""
+    def check(text: str) -> str:
+        p = Path(text).absolute()
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{text}: is a file, not a {what}")
+        while not p.exists():
+            p = p.parent
+        if not p.is_dir():
+            raise UsageError(f"{text}: {p} is a file, so the {what} cannot be made")
+        _writable_folder(text, p)
+        return text
+    return check
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+class Parser(argparse.ArgumentParser):
+    """argparse's own errors (a missing argument, a bad choice, a failed type check) become one UsageError
+    line for ``run_main`` to print, instead of a usage block and an exit from inside the parser."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename is not None:   # "[Errno 21] Is a directory: 'x'" → "x: Is a directory"
+        target = f" -> {e.filename2}" if e.filename2 is not None else ""
+        return f"{e.filename}{target}: {e.strerror or e}"
+    return str(e)
+
+
+def run_main(prog: str, parse: Callable[[], object], run: Callable[[object], None],
+             errors: tuple = (ValueError, OSError)) -> int:
+    """Parse the command line and run the verb: 0 when it worked; 2 with one line ``PROG: error: …`` for
+    ``errors`` (what the user can fix: every checked value, every unreadable file); 141, quietly, when the
+    reader of stdout went away (``tritnet info x.cfg | head``), as a process killed by SIGPIPE."""
+    try:
+        run(parse())
+        sys.stdout.flush()          # a closed pipe shows here, not in the flush at exit
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except errors as e:
+        print(f"{prog}: error: {_describe(e)}", file=sys.stderr)
+        return 2
+    return 0
