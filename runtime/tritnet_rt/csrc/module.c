@@ -170,6 +170,7 @@ PyMODINIT_FUNC PyInit__tnrt(void) {
     if (!m) return NULL;
     Py_INCREF(&PlanType);
     PyModule_AddObject(m, "Plan", (PyObject *)&PlanType);
+    PyModule_AddObject(m, "PAR_MIN_MACS", PyFloat_FromDouble(TN_PAR_MIN_MACS));
     for (int i = TN_ISA_COUNT - 1; i >= 0; i--)       /* best supported path by default */
         if (tn_cpu_supports(i)) { current_isa = i; break; }
     return m;

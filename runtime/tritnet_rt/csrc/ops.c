@@ -11,12 +11,11 @@
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB };
 
-/* A conv smaller than this (multiply-adds) runs on the calling thread: its three jobs (range, quantize, GEMM)
+/* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
  * a second thread only slows it (ResNet-20 at batch 1: 1.4 ms on 2 threads against 0.9 ms on one, Zen 3).
  * The tasks and their results are the same either way. One plan runs at a time (the run lock), so one flag
  * serves. */
-#define TN_PAR_MIN_MACS 8e6
 static int serial_op;
 
 static void par(int ntasks, tn_task_fn fn, void *ctx) {
