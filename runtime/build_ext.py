@@ -20,7 +20,7 @@ def extension(csrc: str) -> Extension:
     machine = platform.machine().lower()
     sources = ["module.c", "ops.c", "pool.c", "cpu.c", "kernels_serial.c"]
     if machine in ("x86_64", "amd64"):
-        sources += ["kernels_avx2.c", "kernels_avx512.c"]
+        sources += ["kernels_avx2.c", "kernels_avx512.c", "kernels_amx.c"]
     elif machine in ("aarch64", "arm64"):
         sources += ["kernels_neon.c"]
     # -ffp-contract=off: no fused multiply-adds in the epilogue, so every ISA path gives bit-identical floats

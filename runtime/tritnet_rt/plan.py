@@ -25,13 +25,14 @@ def _ceil(a, b):
 # ------------------------------------------------------------------------------- weight layouts
 
 def pack_t8(codes: np.ndarray):
-    """(N, C, kh, kw) codes → int8 [N16/16][K/4][16][4] with K = kh·kw·Cp (C padded to 4), and Σ codes per n."""
+    """(N, C, kh, kw) codes → int8 [N16/16][K/4][16][4] with K = kh·kw·Cp (C padded to 4), flat, then 1 KiB of
+    zeros (an AMX weight tile 64 deep may read past the last block's K); and Σ codes per n."""
     n, c, kh, kw = codes.shape
     cp = _ceil(c, 4) * 4
     w = np.zeros((_ceil(n, 16) * 16, kh, kw, cp), np.int8)
     w[:n, :, :, :c] = codes.transpose(0, 2, 3, 1)
     k = kh * kw * cp
-    packed = np.ascontiguousarray(w.reshape(-1, 16, k // 4, 4).transpose(0, 2, 1, 3))
+    packed = np.concatenate([w.reshape(-1, 16, k // 4, 4).transpose(0, 2, 1, 3).reshape(-1), np.zeros(1024, np.int8)])
     return packed, codes.reshape(n, -1).sum(1).astype(np.int32), cp
 
 

@@ -87,7 +87,9 @@ CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", resi
          dict(c=16, n=32, h=8, w=8, act="prelu", ternary_in=True, residual=True),
          dict(c=64, n=8, h=5, w=5, stride=2, ternary_in=True), dict(c=8, n=12, h=6, w=5, act="logistic"),
          # 64-channel groups plus a 16-channel tail, pixel tails, a residual straddling blocks
-         dict(c=40, n=80, h=7, w=9, act="prelu"), dict(c=24, n=72, h=5, w=5, residual=True, act="leaky")]
+         dict(c=40, n=80, h=7, w=9, act="prelu"), dict(c=24, n=72, h=5, w=5, residual=True, act="leaky"),
+         # AMX: K walked in several blocks with partial sums (deep K; many pixels), an odd last channel block
+         dict(c=1400, n=48, h=5, w=6, act="leaky"), dict(c=48, n=48, h=32, w=32, residual=True, act="relu")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])

@@ -5,30 +5,7 @@
 #endif
 #include "simd_x86.h"
 #include "tn_epilogue.h"
-#include "epi_avx2.h"
-
-/* The epilogue 16 channels at a time (one zmm); same IEEE operations in the same order as tn_epilogue.
- * Tiles that straddle a residual's channel range, and logistic, go through the AVX2 epilogue. */
-static void epi_avx512(const tn_gemm_args *g, const int32_t *acc, int lda, int m, int rows, int n0) {
-    int in_res = g->res && n0 >= g->res_off && n0 + 16 <= g->res_off + g->res_c;
-    int mixed = g->res && !in_res && n0 < g->res_off + g->res_c && n0 + 16 > g->res_off;
-    if (mixed || g->act == TN_ACT_LOGISTIC || n0 + 16 > g->N) {
-        epi_avx2(g, acc, lda, m, rows, n0, 16);
-        return;
-    }
-    __m512i zpw = _mm512_mullo_epi32(_mm512_set1_epi32(g->zp), _mm512_loadu_si512((const void *)(g->wsum + n0)));
-    __m512 sc = _mm512_loadu_ps(g->scale + n0), bi = _mm512_loadu_ps(g->bias + n0), zero = _mm512_setzero_ps();
-    __m512 slope = g->act == TN_ACT_PRELU ? _mm512_loadu_ps(g->prelu + n0) : _mm512_set1_ps(0.1f);
-    for (int r = 0; r < rows; r++) {
-        __m512i a = _mm512_sub_epi32(_mm512_loadu_si512((const void *)(acc + r * lda)), zpw);
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(tn_cvtepi32_ps512(a), sc), bi);
-        if (in_res) v = _mm512_add_ps(v, _mm512_loadu_ps(g->res + g->res_pix[m + r] + n0 - g->res_off));
-        if (g->act == TN_ACT_RELU) v = _mm512_max_ps(v, zero);
-        else if (g->act == TN_ACT_LEAKY || g->act == TN_ACT_PRELU)
-            v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), _mm512_mul_ps(slope, v), v);
-        _mm512_storeu_ps(g->out + (size_t)(m + r) * g->ldo + n0, v);
-    }
-}
+#include "epi_avx512.h"
 
 /* 6 pixels x 64 channels (4 blocks of 16): 24 accumulators, and per step 4 weight loads and 6 broadcasts
  * for 24 VPDPBUSD, where the 12 x 16 tile needs 13 loads for 12. Weight blocks nb..nb+3 lie wstride apart. */

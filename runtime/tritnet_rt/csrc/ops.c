@@ -453,7 +453,7 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
         REQUIRE(Cp >= C && Cp % 4 == 0 && (S * L) % 4 == 0 && NB * 16 >= N && I[C_FIXZP] <= 255);
         row = Hp * Wp * Cp;
         NEED(B_Q, B * row);
-        NEED(B_W, NB * 16 * S * L);
+        NEED(B_W, NB * 16 * S * L + 1024);         /* + the zeros an AMX tile may read past K */
         NEED(B_WSUM, 4 * N);
         NEED(B_WSCALE, 4 * N);
     } else {

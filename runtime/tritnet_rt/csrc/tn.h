@@ -11,7 +11,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_COUNT };
+/* in order of preference: the last one this CPU runs is the default */
+enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_AMX, TN_ISA_COUNT };
 enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGISTIC };
 
 typedef struct {
@@ -36,6 +37,10 @@ void tn_gemm_t8_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_tt_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#endif
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(TN_SIMDE)
+#define TN_HAVE_AMX 1
+void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #endif
 #if defined(__aarch64__) || defined(TN_SIMDE)
 void tn_gemm_t8_neon(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
