@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .format import graph_shapes
+from .ops import ACTIVATIONS, OPS
 
-OP = {"conv_t8": 1, "conv_tt": 2, "conv_f32": 3, "maxpool": 4, "avgpool": 5, "concat": 6, "add": 7,
-      "upsample": 8, "gather": 9, "linear": 10, "act": 11}
-ACT = {"linear": 0, "relu": 1, "leaky": 2, "prelu": 3, "logistic": 4}
-HEADS = ("region", "yolo", "softmax")
+ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_ACT_* follow this order
+PASS_THROUGH = ("identity",) + tuple(name for name, spec in OPS.items() if spec.head)
 
 
 def _ceil(a, b):
@@ -106,7 +105,9 @@ def _f32(shape):
 
 
 def build(prep: Prepared, batch: int):
-    """(ops, buffers, outputs): the op tuples for _tnrt.Plan, every buffer by node name, output names."""
+    """(ops, buffers, keep) for _tnrt.Plan: each op is (C op name, integer fields, floats, buffers), fields
+    and buffers named as in the C op table (csrc/ops.c); every node's output buffer by node name; the other
+    arrays the plan reads (index tables, scratch), kept alive beside it."""
     B, ops, buf, keep = batch, [], {}, []
     c, h, w = prep.shapes["input"]
     buf["input"] = _f32((B, h, w, c))
@@ -116,35 +117,44 @@ def build(prep: Prepared, batch: int):
         C, H, W = prep.shapes[ins[0]]
         co, ho, wo = prep.shapes[name]
         x = buf[ins[0]]
-        if op in ("identity",) + HEADS:
+        if op in PASS_THROUGH:
             buf[name] = x
             continue
         out = buf[name] = _f32((B, ho, wo, co))
+        image = dict(batch=B, height=H, width=W, channels=C)
         if op == "conv":
             ops.append(_conv(prep, node, B, x, out, buf, keep))
         elif op == "maxpool":
-            ops.append((OP["maxpool"], (B, H, W, C, ho, wo, a["size"], a["stride"], *a["pad"]), (), (x, out)))
+            pt, pl = a["pad"]
+            ops.append(("maxpool", dict(image, out_height=ho, out_width=wo, size=a["size"], stride=a["stride"],
+                                        pad_top=pt, pad_left=pl), (), dict(x=x, out=out)))
         elif op == "avgpool":
-            ops.append((OP["avgpool"], (B, H, W, C), (), (x, out)))
+            ops.append(("avgpool", image, (), dict(x=x, out=out)))
         elif op == "concat":
-            cs = [prep.shapes[i][0] for i in ins]
-            ops.append((OP["concat"], (B, H * W, len(ins), co, *cs), (), (out, *[buf[i] for i in ins])))
+            ops.append(("concat", dict(batch=B, pixels=H * W, inputs=len(ins), out_channels=co,
+                                       input_channels=[prep.shapes[i][0] for i in ins]), (),
+                        dict(out=out, **{f"in{k}": buf[i] for k, i in enumerate(ins)})))
         elif op == "add":
-            ops.append((OP["add"], (out.size, ACT[a["activation"]], max(1, min(8, out.size // 16384))),
-                        (float(a["alpha"]), float(a["beta"])), (x, buf[ins[1]], out)))
+            ops.append(("add", dict(elements=out.size, activation=ACT[a["activation"]],
+                                    tasks=max(1, min(8, out.size // 16384))),
+                        (float(a["alpha"]), float(a["beta"])), dict(a=x, b=buf[ins[1]], out=out)))
         elif op == "upsample":
-            ops.append((OP["upsample"], (B, H, W, C, a["stride"]), (float(a["scale"]),), (x, out)))
+            ops.append(("upsample", dict(image, stride=a["stride"]), (float(a["scale"]),), dict(x=x, out=out)))
         elif op == "reorg":
             idx = reorg_index(C, H, W, a["stride"])
             keep.append(idx)
-            ops.append((OP["gather"], (B, idx.size, C * H * W), (), (x, idx, out)))
+            ops.append(("gather", dict(batch=B, out_elements=idx.size, in_elements=C * H * W), (),
+                        dict(x=x, index=idx, out=out)))
         elif op == "linear":
             d = prep.data[name]
-            ops.append((OP["linear"], (B, C * H * W, co, ACT[a["activation"]]), (), (x, d["w"], d["bias"], out)))
+            ops.append(("linear", dict(batch=B, in_features=C * H * W, out_features=co,
+                                       activation=ACT[a["activation"]]), (),
+                        dict(x=x, weights=d["w"], bias=d["bias"], out=out)))
         elif op == "act":
-            ops.append((OP["act"], (out.size, ACT[a["activation"]], 1), (), (x, out)))
-        else:
-            raise ValueError(f"node {name}: the runtime has no op {op!r}")
+            ops.append(("act", dict(elements=out.size, activation=ACT[a["activation"]], tasks=1), (),
+                        dict(x=x, out=out)))
+        else:                                     # pragma: no cover - an op in the table the planner lacks
+            raise AssertionError(f"node {name}: the planner has no rule for op {op!r}")
     return ops, buf, keep
 
 
@@ -166,30 +176,30 @@ def _conv(prep, node, B, x, out, buf, keep):
         rbuf = buf[node["inputs"][1]]
         rpix = (((oy * rs) * rw + ox * rs) * rc).astype(np.int32)
         res = (1, rc, a["residual"]["channel_offset"], rc * rh * rw)
-    act = ACT[a["activation"]]
     scr = _f32(B * N + 2 * B)
+    fields = dict(batch=B, height=H, width=W, channels=C, height_padded=Hp, width_padded=Wp, pad_top=pt,
+                  pad_left=pl, pixels=Ho * Wo, out_channels=N, activation=ACT[a["activation"]], residual=res[0],
+                  residual_channels=res[1], residual_offset=res[2], residual_image=res[3], fixed_quant=0,
+                  fixed_zp=0)
+    bufs = dict(x=x, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
     path = d["path"]
     if path == "t8":
         cp = d["cp"]
         q = np.zeros((B, Hp, Wp, cp), np.uint8)
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
-        ints = (B, H, W, C, cp, Hp, Wp, pt, pl, Ho * Wo, N, kh, kw * cp, act, *res, 0, 0, 0, _ceil(N, 16))
-        bufs = (x, q, pix, seg, d["w"], d["wsum"], d["scale"], d["bias"], d["prelu"], out, rbuf, rpix, scr)
-        code = OP["conv_t8"]
+        fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
+        bufs.update(weights=d["w"], weight_sums=d["wsum"], scale=d["scale"])
     elif path == "tt":
-        cb = C // 8
-        q = np.zeros((B, Hp, Wp, 2 * cb), np.uint8)
-        bits = np.zeros((B, Ho * Wo, 2, d["kw"]), np.uint64)
+        q = np.zeros((B, Hp, Wp, 2 * (C // 8)), np.uint8)
         pix, seg = pixel.astype(np.int32), tap.astype(np.int32)
-        ints = (B, H, W, C, 0, Hp, Wp, pt, pl, Ho * Wo, N, kh * kw, 0, act, *res, 0, 0, d["kw"], _ceil(N, 8))
-        bufs = (x, q, pix, seg, d["w"], np.zeros(N, np.int32), d["scale"], d["bias"], d["prelu"], out, rbuf, rpix,
-                scr, bits, d["act_a"], d["act_b"])
-        code = OP["conv_tt"]
+        fields.update(channels_padded=0, segments=kh * kw, segment_len=0, kwords=d["kw"], blocks=_ceil(N, 8))
+        bufs.update(weights=d["w"], weight_sums=np.zeros(N, np.int32), scale=d["scale"],
+                    bits=np.zeros((B, Ho * Wo, 2, d["kw"]), np.uint64), act_a=d["act_a"], act_b=d["act_b"])
     else:
         q = np.zeros((B, Hp, Wp, C), np.float32)
         pix, seg = (pixel * C).astype(np.int32), (row * C).astype(np.int32)
-        ints = (B, H, W, C, C, Hp, Wp, pt, pl, Ho * Wo, N, kh, kw * C, act, *res, 0, 0, 0, 0)
-        bufs = (x, q, pix, seg, d["w"], None, None, d["bias"], d["prelu"], out, rbuf, rpix, scr)
-        code = OP["conv_f32"]
-    keep.extend([q, pix, seg, scr])
-    return code, ints, (), bufs
+        fields.update(channels_padded=C, segments=kh, segment_len=kw * C, kwords=0, blocks=0)
+        bufs.update(weights=d["w"])
+    bufs.update(q=q, pixel_table=pix, segment_table=seg)
+    keep.extend([q, pix, seg, scr] + ([bufs["bits"]] if path == "tt" else []))
+    return "conv_" + path, fields, (), bufs

@@ -164,18 +164,41 @@ def _plan(ops):
     return tritnet_rt._ext().Plan(ops)
 
 
+def _maxpool(x, out, **change):
+    fields = dict(batch=1, height=4, width=4, channels=2, out_height=2, out_width=2, size=2, stride=2, pad_top=0,
+                  pad_left=0)
+    return ("maxpool", {**fields, **change}, (), dict(x=x, out=out))
+
+
 def test_c_refuses_a_buffer_too_small_for_its_op():
     x, out = np.zeros((1, 4, 4, 2), np.float32), np.zeros((1, 2, 2, 1), np.float32)   # out needs 2 channels
-    with pytest.raises(ValueError, match=r"op 0 \(code 4\): buffer 1 holds 16 bytes, needs 32"):
-        _plan([(4, (1, 4, 4, 2, 2, 2, 2, 2, 0, 0), (), (x, out))])
-    _plan([(4, (1, 4, 4, 2, 2, 2, 2, 2, 0, 0), (), (x, np.zeros((1, 2, 2, 2), np.float32)))])   # the right size
+    with pytest.raises(ValueError, match=r"op 0 \(maxpool\): buffer out holds 16 bytes, needs 32"):
+        _plan([_maxpool(x, out)])
+    _plan([_maxpool(x, np.zeros((1, 2, 2, 2), np.float32))])                            # the right size
+
+
+def test_c_op_fields_are_named_and_checked_by_name():
+    x, out = np.zeros((1, 4, 4, 2), np.float32), np.zeros((1, 2, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="op 0 \\(maxpool\\): no field stride"):
+        _plan([("maxpool", {k: v for k, v in _maxpool(x, out)[1].items() if k != "stride"}, (), dict(x=x, out=out))])
+    with pytest.raises(ValueError, match="op 0: unknown field 'strde'"):
+        _plan([_maxpool(x, out, strde=2)])
+    with pytest.raises(ValueError, match="op 0: unknown buffer 'y'"):
+        _plan([("maxpool", _maxpool(x, out)[1], (), dict(x=x, y=out))])
+    with pytest.raises(ValueError, match="op 0: unknown op deconv"):
+        _plan([("deconv", {}, (), {})])
+    with pytest.raises(ValueError, match="field stride = 4294967296 is out of range"):
+        _plan([_maxpool(x, out, stride=2 ** 32)])
 
 
 def test_c_refuses_index_tables_that_point_outside():
     x, out = np.arange(6, dtype=np.float32), np.zeros(3, np.float32)
+
+    def gather(idx):
+        return ("gather", dict(batch=1, out_elements=3, in_elements=6), (), dict(x=x, index=idx, out=out))
     with pytest.raises(ValueError, match="gather index out of range"):
-        _plan([(9, (1, 3, 6), (), (x, np.array([0, 5, 6], np.int32), out))])
-    plan = _plan([(9, (1, 3, 6), (), (x, np.array([0, 5, 2], np.int32), out))])
+        _plan([gather(np.array([0, 5, 6], np.int32))])
+    plan = _plan([gather(np.array([0, 5, 2], np.int32))])
     plan.run()
     assert out.tolist() == [0.0, 5.0, 2.0]
 
@@ -184,16 +207,14 @@ def test_c_refuses_a_conv_whose_pixel_table_reads_past_the_padded_input():
     from tritnet_rt.plan import Prepared, build
     pm = conv_then({"name": "y", "op": "identity", "inputs": ["a"], "attrs": {}, "tensors": {}})
     ops, buf, keep = build(Prepared(pm), 1)
-    code, ints, floats, bufs = ops[0]
-    _plan([(code, ints, floats, bufs)])
-    pix = bufs[2].copy()
+    name, fields, floats, bufs = ops[0]
+    _plan([(name, fields, floats, bufs)])
+    pix = bufs["pixel_table"].copy()
     pix[-1] += 4                                         # one pixel past the padded 10x10 input
     with pytest.raises(ValueError, match="pixel or segment table reads outside the padded input"):
-        _plan([(code, ints, floats, (bufs[0], bufs[1], pix) + tuple(bufs[3:]))])
-    big = list(ints)
-    big[0] = 2                                            # a batch of 2 over buffers sized for 1
-    with pytest.raises(ValueError, match="buffer 0 holds 1024 bytes, needs 2048"):
-        _plan([(code, tuple(big), floats, bufs)])
+        _plan([(name, fields, floats, {**bufs, "pixel_table": pix})])
+    with pytest.raises(ValueError, match="buffer x holds 1024 bytes, needs 2048"):
+        _plan([(name, {**fields, "batch": 2}, floats, bufs)])   # a batch of 2 over buffers sized for 1
 
 
 def test_a_valid_file_still_runs(seeds, tmp_path):

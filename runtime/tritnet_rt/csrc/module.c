@@ -36,7 +36,51 @@ static void Plan_dealloc(PlanObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Plan(ops): ops is a list of (code, ints, floats, buffers); a buffer may be None (NULL) */
+static const tn_op_desc *find_op(const char *name) {
+    for (int i = 0; i < tn_op_count; i++)
+        if (!strcmp(tn_op_table[i].name, name)) return &tn_op_table[i];
+    return NULL;
+}
+
+static int name_in(const char *const *names, int n, PyObject *key) {
+    const char *k = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+    if (!k) { PyErr_Clear(); return 0; }
+    for (int i = 0; i < n && names[i]; i++)
+        if (!strcmp(names[i], k)) return 1;
+    return 0;
+}
+
+static int as_int(PyObject *v, Py_ssize_t k, const char *field, int *out) {
+    long x = PyLong_AsLong(v);
+    if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "op %zd: field %s is not an integer", k, field);
+        return -1;
+    }
+    if (x < INT_MIN || x > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "op %zd: field %s = %ld is out of range", k, field, x);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* every key of d is one of names (or `list`) */
+static int known_keys(PyObject *d, const char *const *names, int n, const char *list, Py_ssize_t k, const char *what) {
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        int ok = name_in(names, n, key) || (list && PyUnicode_Check(key) && !strcmp(PyUnicode_AsUTF8(key), list));
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "op %zd: unknown %s %R", k, what, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Plan(ops): ops is a list of (name, ints, floats, buffers): ints a dict of the op's integer fields and
+ * buffers a dict of its arrays, both by the names in tn_op_table (ops.c); a buffer may be None or absent */
 static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return -1;
@@ -45,37 +89,56 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
     self->views = PyMem_Calloc((n ? n : 1) * TN_MAX_BUFS, sizeof(Py_buffer));
     if (!self->ops || !self->views) { PyErr_NoMemory(); return -1; }
     for (Py_ssize_t k = 0; k < n; k++) {
+        const char *name;
         PyObject *ints, *floats, *bufs;
         tn_op *op = &self->ops[k];
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "iO!O!O!", &op->code, &PyTuple_Type, &ints,
-                              &PyTuple_Type, &floats, &PyTuple_Type, &bufs)) return -1;
-        if (PyTuple_GET_SIZE(ints) > TN_MAX_INTS || PyTuple_GET_SIZE(floats) > TN_MAX_FLOATS ||
-            PyTuple_GET_SIZE(bufs) > TN_MAX_BUFS) {
-            PyErr_Format(PyExc_ValueError, "op %zd: too many parameters", k);
-            return -1;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "sO!O!O!", &name, &PyDict_Type, &ints, &PyTuple_Type, &floats,
+                              &PyDict_Type, &bufs)) return -1;
+        const tn_op_desc *d = find_op(name);
+        if (!d) { PyErr_Format(PyExc_ValueError, "op %zd: unknown op %s", k, name); return -1; }
+        op->code = d->code;
+        int ni = 0;
+        for (; ni < TN_MAX_INTS && d->ints[ni]; ni++) {
+            PyObject *v = PyDict_GetItemString(ints, d->ints[ni]);
+            if (!v) { PyErr_Format(PyExc_ValueError, "op %zd (%s): no field %s", k, name, d->ints[ni]); return -1; }
+            if (as_int(v, k, d->ints[ni], &op->i[ni]) < 0) return -1;
         }
-        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(ints); j++) {
-            long v = PyLong_AsLong(PyTuple_GET_ITEM(ints, j));
-            if (v == -1 && PyErr_Occurred()) return -1;
-            if (v < INT_MIN || v > INT_MAX) {
-                PyErr_Format(PyExc_ValueError, "op %zd: integer parameter %zd out of range", k, j);
+        if (d->list) {
+            PyObject *v = PyDict_GetItemString(ints, d->list);
+            PyObject *seq = v ? PySequence_Fast(v, "a list of integers") : NULL;
+            if (!seq) {
+                if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "op %zd (%s): no field %s", k, name, d->list);
                 return -1;
             }
-            op->i[j] = (int)v;
+            Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+            if (ni + len > TN_MAX_INTS) {
+                Py_DECREF(seq);
+                PyErr_Format(PyExc_ValueError, "op %zd (%s): %zd values in %s", k, name, len, d->list);
+                return -1;
+            }
+            for (Py_ssize_t j = 0; j < len; j++)
+                if (as_int(PySequence_Fast_GET_ITEM(seq, j), k, d->list, &op->i[ni + j]) < 0) { Py_DECREF(seq); return -1; }
+            Py_DECREF(seq);
+        }
+        if (known_keys(ints, d->ints, TN_MAX_INTS, d->list, k, "field") < 0 ||
+            known_keys(bufs, d->bufs, TN_MAX_BUFS, NULL, k, "buffer") < 0) return -1;
+        if (PyTuple_GET_SIZE(floats) > TN_MAX_FLOATS) {
+            PyErr_Format(PyExc_ValueError, "op %zd: too many float parameters", k);
+            return -1;
         }
         for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(floats); j++) {
             op->f[j] = (float)PyFloat_AsDouble(PyTuple_GET_ITEM(floats, j));
             if (PyErr_Occurred()) return -1;
         }
         size_t len[TN_MAX_BUFS] = {0};
-        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(bufs); j++) {
-            PyObject *b = PyTuple_GET_ITEM(bufs, j);
-            if (b == Py_None) continue;
+        for (int j = 0; j < TN_MAX_BUFS && d->bufs[j]; j++) {
+            PyObject *b = PyDict_GetItemString(bufs, d->bufs[j]);
+            if (!b || b == Py_None) continue;
             Py_buffer *v = &self->views[self->nviews];
             if (PyObject_GetBuffer(b, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
             self->nviews++;
             if ((uintptr_t)v->buf % 4) {
-                PyErr_Format(PyExc_ValueError, "op %zd: buffer %zd is not 4-byte aligned", k, j);
+                PyErr_Format(PyExc_ValueError, "op %zd: buffer %s is not 4-byte aligned", k, d->bufs[j]);
                 return -1;
             }
             op->b[j] = v->buf;
@@ -83,7 +146,7 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
         }
         char err[200];
         if (tn_check_op(op, len, err) < 0) {
-            PyErr_Format(PyExc_ValueError, "op %zd (code %d): %s", k, op->code, err);
+            PyErr_Format(PyExc_ValueError, "op %zd (%s): %s", k, name, err);
             return -1;
         }
         self->nops = (int)k + 1;

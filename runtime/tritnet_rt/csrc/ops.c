@@ -30,6 +30,29 @@ static int conv_is_small(const int *I, double k) {
 enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_RES, B_RESPIX, B_SCR, B_A, B_AFF_A,
        B_AFF_B };
 
+#define CONV_INTS {"batch", "height", "width", "channels", "channels_padded", "height_padded", "width_padded", \
+    "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
+    "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks"}
+#define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
+    "residual", "residual_pixels", "scratch"
+const tn_op_desc tn_op_table[] = {
+    {OP_CONV_T8, "conv_t8", CONV_INTS, {CONV_BUFS}, NULL},
+    {OP_CONV_TT, "conv_tt", CONV_INTS, {CONV_BUFS, "bits", "act_a", "act_b"}, NULL},
+    {OP_CONV_F32, "conv_f32", CONV_INTS, {CONV_BUFS}, NULL},
+    {OP_MAXPOOL, "maxpool", {"batch", "height", "width", "channels", "out_height", "out_width", "size", "stride",
+                             "pad_top", "pad_left"}, {"x", "out"}, NULL},
+    {OP_AVGPOOL, "avgpool", {"batch", "height", "width", "channels"}, {"x", "out"}, NULL},
+    {OP_CONCAT, "concat", {"batch", "pixels", "inputs", "out_channels"},
+     {"out", "in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10", "in11", "in12", "in13",
+      "in14", "in15"}, "input_channels"},
+    {OP_ADD, "add", {"elements", "activation", "tasks"}, {"a", "b", "out"}, NULL},
+    {OP_UPSAMPLE, "upsample", {"batch", "height", "width", "channels", "stride"}, {"x", "out"}, NULL},
+    {OP_GATHER, "gather", {"batch", "out_elements", "in_elements"}, {"x", "index", "out"}, NULL},
+    {OP_LINEAR, "linear", {"batch", "in_features", "out_features", "activation"}, {"x", "weights", "bias", "out"}, NULL},
+    {OP_ACT, "act", {"elements", "activation", "tasks"}, {"x", "out"}, NULL},
+};
+const int tn_op_count = (int)(sizeof tn_op_table / sizeof tn_op_table[0]);
+
 typedef struct { const tn_op *op; int isa; float *mm; int chunks; const float *sc; const int *zp;
                  tn_gemm_args *args; int mtasks, ntasks, nbper; } conv_ctx;
 
@@ -401,8 +424,14 @@ static int fail(char *err, const char *fmt, ...) {
 
 #define NEED(j, bytes) do { i64 need_ = (i64)(bytes); \
         if (!op->b[j] || (i64)len[j] < need_) \
-            return fail(err, "buffer %d holds %lld bytes, needs %lld", (int)(j), (i64)len[j], need_); } while (0)
-#define REQUIRE(cond) do { if (!(cond)) return fail(err, "parameters fail %s", #cond); } while (0)
+            return fail(err, "buffer %s holds %lld bytes, needs %lld", buf_name(op, j), (i64)len[j], need_); } while (0)
+#define REQUIRE(cond) do { if (!(cond)) return fail(err, "fields fail %s", #cond); } while (0)
+
+static const char *buf_name(const tn_op *op, int j) {
+    for (int i = 0; i < tn_op_count; i++)
+        if (tn_op_table[i].code == op->code && tn_op_table[i].bufs[j]) return tn_op_table[i].bufs[j];
+    return "?";
+}
 
 /* every value of an int32 table in [lo, hi]; its largest in *mx */
 static int table_in(const tn_op *op, int j, i64 n, i64 lo, i64 hi, i64 *mx) {
@@ -484,7 +513,7 @@ int tn_check_op(const tn_op *op, const size_t *len, char *err) {
         NEED(1, 4LL * I[0] * I[3]);
         return 0;
     case OP_CONCAT: {           /* B P nin Cout C0 C1 ... */
-        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[2] <= TN_MAX_INTS - 4 && I[2] <= TN_MAX_BUFS - 1);
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[2] <= 16);   /* in0..in15 */
         i64 sum = 0;
         for (int k = 0; k < I[2]; k++) {
             REQUIRE(I[4 + k] >= 1);

@@ -20,6 +20,19 @@ typedef struct {
     void *b[TN_MAX_BUFS];
 } tn_op;
 
+/* The op table of the C side: each op's name (what Python plans use), its integer fields in the order of
+ * op->i and its buffers in the order of op->b. Python passes both as dicts by these names (module.c), so a
+ * field is named in this table and in the kernel's enum, never by its position in a tuple. */
+typedef struct {
+    int code;
+    const char *name;
+    const char *ints[TN_MAX_INTS];
+    const char *bufs[TN_MAX_BUFS];
+    const char *list;          /* a trailing list-valued int field (concat's input channels), or NULL */
+} tn_op_desc;
+extern const tn_op_desc tn_op_table[];
+extern const int tn_op_count;
+
 void tn_run_op(const tn_op *op, int isa);
 /* 0 if the op's ints are sane and buffer j holds at least what the op reads or writes (len[j] bytes, 0 for
  * none) and its index tables stay inside their buffers; else -1 and a message in err (200 bytes) */
