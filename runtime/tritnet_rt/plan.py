@@ -104,21 +104,50 @@ def _f32(shape):
     return np.zeros(shape, np.float32)
 
 
-def build(prep: Prepared, batch: int):
+def pooled_convs(prep: Prepared) -> dict:
+    """{conv name: maxpool name} for every integer conv whose output only a 2x2 stride-2 maxpool reads (over
+    an even-sized map): the pair runs as one fused op and the conv's full-size output is never stored."""
+    readers, outputs = {}, set(prep.pm.graph["outputs"])
+    for node in prep.nodes:
+        for i in node["inputs"]:
+            readers.setdefault(i, []).append(node)
+    fused = {}
+    for node in prep.nodes:
+        nxt = readers.get(node["name"], [])
+        if node["op"] != "conv" or prep.data[node["name"]]["path"] == "f32" or len(nxt) != 1 or node["name"] in outputs:
+            continue
+        pool, (_, ho, wo) = nxt[0], prep.shapes[node["name"]]
+        a = pool["attrs"]
+        if (pool["op"] == "maxpool" and len(pool["inputs"]) == 1 and a["size"] == 2 and a["stride"] == 2
+                and a["pad"] == [0, 0] and ho % 2 == 0 and wo % 2 == 0 and a["out"] == [ho // 2, wo // 2]):
+            fused[node["name"]] = pool["name"]
+    return fused
+
+
+def build(prep: Prepared, batch: int, fuse: bool = True):
     """(ops, buffers, keep) for _tnrt.Plan: each op is (C op name, integer fields, floats, buffers), fields
-    and buffers named as in the C op table (csrc/ops.c); every node's output buffer by node name; the other
-    arrays the plan reads (index tables, scratch), kept alive beside it."""
+    and buffers named as in the C op table (csrc/ops.c); every node's output buffer by node name (but a conv
+    fused with its maxpool, ``fuse``, has only the pooled one); the other arrays the plan reads (index tables,
+    scratch), kept alive beside it."""
     B, ops, buf, keep = batch, [], {}, []
     c, h, w = prep.shapes["input"]
     buf["input"] = _f32((B, h, w, c))
+    fused = pooled_convs(prep) if fuse else {}
+    pools = set(fused.values())
     for node in prep.nodes:
         name, op, a = node["name"], node["op"], node["attrs"]
+        if name in pools:
+            continue                                  # computed by its conv
         ins = node["inputs"]
         C, H, W = prep.shapes[ins[0]]
         co, ho, wo = prep.shapes[name]
         x = buf[ins[0]]
         if op in PASS_THROUGH:
             buf[name] = x
+            continue
+        if name in fused:
+            out = buf[fused[name]] = _f32((B, ho // 2, wo // 2, co))
+            ops.append(_conv(prep, node, B, x, out, buf, keep, pool=True))
             continue
         out = buf[name] = _f32((B, ho, wo, co))
         image = dict(batch=B, height=H, width=W, channels=C)
@@ -158,7 +187,7 @@ def build(prep: Prepared, batch: int):
     return ops, buf, keep
 
 
-def _conv(prep, node, B, x, out, buf, keep):
+def _conv(prep, node, B, x, out, buf, keep, pool=False):
     d, a = prep.data[node["name"]], node["attrs"]
     C, H, W = prep.shapes[node["inputs"][0]]
     N, Ho, Wo = prep.shapes[node["name"]]
@@ -180,7 +209,7 @@ def _conv(prep, node, B, x, out, buf, keep):
     fields = dict(batch=B, height=H, width=W, channels=C, height_padded=Hp, width_padded=Wp, pad_top=pt,
                   pad_left=pl, pixels=Ho * Wo, out_channels=N, activation=ACT[a["activation"]], residual=res[0],
                   residual_channels=res[1], residual_offset=res[2], residual_image=res[3], fixed_quant=0,
-                  fixed_zp=0)
+                  fixed_zp=0, pool=int(pool), out_width=Wo)
     bufs = dict(x=x, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
     path = d["path"]
     if path == "t8":

@@ -24,7 +24,7 @@ static void epi_avx2(const tn_gemm_args *g, const int32_t *acc, int lda, int m, 
             if (g->act == TN_ACT_RELU) v = _mm256_max_ps(v, zero);
             else if (g->act == TN_ACT_LEAKY || g->act == TN_ACT_PRELU)
                 v = _mm256_blendv_ps(_mm256_mul_ps(slope, v), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
-            _mm256_storeu_ps(g->out + (size_t)(m + r) * g->ldo + n, v);
+            _mm256_storeu_ps(tn_out_row(g, m + r) + n, v);
         }
     }
     if (n < n1)

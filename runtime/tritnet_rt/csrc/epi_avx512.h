@@ -23,7 +23,7 @@ static void epi_avx512(const tn_gemm_args *g, const int32_t *acc, int lda, int m
         if (g->act == TN_ACT_RELU) v = _mm512_max_ps(v, zero);
         else if (g->act == TN_ACT_LEAKY || g->act == TN_ACT_PRELU)
             v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), _mm512_mul_ps(slope, v), v);
-        _mm512_storeu_ps(g->out + (size_t)(m + r) * g->ldo + n0, v);
+        _mm512_storeu_ps(tn_out_row(g, m + r) + n0, v);
     }
 }
 

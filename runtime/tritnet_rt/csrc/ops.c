@@ -9,7 +9,7 @@
 
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
-       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB };
+       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -32,7 +32,8 @@ enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_
 
 #define CONV_INTS {"batch", "height", "width", "channels", "channels_padded", "height_padded", "width_padded", \
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
-    "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks"}
+    "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
+    "pool", "out_width"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
@@ -54,7 +55,7 @@ const tn_op_desc tn_op_table[] = {
 const int tn_op_count = (int)(sizeof tn_op_table / sizeof tn_op_table[0]);
 
 typedef struct { const tn_op *op; int isa; float *mm; int chunks; const float *sc; const int *zp;
-                 tn_gemm_args *args; int mtasks, ntasks, nbper; } conv_ctx;
+                 tn_gemm_args *args; int mtasks, ntasks, nbper, munit; } conv_ctx;
 
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(__clang__)
 #define TN_CLONES __attribute__((target_clones("avx2", "default")))
@@ -107,14 +108,53 @@ TN_CLONES static void quant_task(void *p, int t) {
     }
 }
 
+/* A conv fused with the 2x2 stride-2 maxpool after it (field pool): its task computes two conv rows at a
+ * time into a scratch block that stays in cache and writes only their pooled row, so the full-size conv
+ * output (11 MB for yolov2-tiny's first layer) is never written nor read back. Same comparisons in the same
+ * order as the maxpool op, so the result is the same to the bit. */
+static void pool_rows(const tn_op *op, const float *scr, int b, int m0, int m1, int n0, int n1) {
+    const int *I = op->i;
+    int Wo = I[C_WO], N = I[C_N], Wp = Wo / 2, Hq = I[C_M] / Wo / 2;
+    for (int m = m0; m < m1; m += 2 * Wo) {
+        int py = m / Wo / 2;
+        float *o = (float *)op->b[B_OUT] + (((size_t)b * Hq + py) * Wp) * N;
+        const float *row0 = scr + (size_t)(m - m0) * N, *row1 = row0 + (size_t)Wo * N;
+        for (int px = 0; px < Wp; px++)
+            for (int n = n0; n < n1; n++) {
+                float v = -FLT_MAX, x;
+                x = row0[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
+                x = row0[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
+                x = row1[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
+                x = row1[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
+                o[(size_t)px * N + n] = v;
+            }
+    }
+}
+
 static void gemm_task(void *p, int t) {
     conv_ctx *c = p; const int *I = c->op->i;
     int per_img = c->mtasks * c->ntasks, b = t / per_img, r = t % per_img, mt = r / c->ntasks, nt = r % c->ntasks;
-    int M = I[C_M], m0 = (int)((long)M * mt / c->mtasks), m1 = (int)((long)M * (mt + 1) / c->mtasks);
+    int units = I[C_M] / c->munit;                     /* pixel ranges are whole units (pool: two conv rows) */
+    int m0 = (int)((long)units * mt / c->mtasks) * c->munit, m1 = (int)((long)units * (mt + 1) / c->mtasks) * c->munit;
     int nb0 = nt * c->nbper, nb1 = nb0 + c->nbper < I[C_NB] ? nb0 + c->nbper : I[C_NB];
     if (m0 >= m1 || nb0 >= nb1) return;
     tn_gemm_fn fn = c->op->code == OP_CONV_TT ? tn_isa_table[c->isa].tt : tn_isa_table[c->isa].t8;
-    fn(&c->args[b], m0, m1, nb0, nb1);
+    if (!I[C_POOL]) {
+        fn(&c->args[b], m0, m1, nb0, nb1);
+        return;
+    }
+    int N = I[C_N], bw = c->op->code == OP_CONV_TT ? 8 : 16, n0 = nb0 * bw, n1 = nb1 * bw < N ? nb1 * bw : N;
+    int rows = 2 * I[C_WO];
+    float stack[4096], *scr = (size_t)rows * N <= 4096 ? stack : malloc(sizeof(float) * rows * N);
+    if (!scr) return;                                  /* (never on a real machine: a few hundred KB at most) */
+    tn_gemm_args a = c->args[b];
+    a.out = scr;
+    for (int m = m0; m < m1; m += rows) {
+        a.m_base = m;
+        fn(&a, m, m + rows, nb0, nb1);
+        pool_rows(c->op, scr, b, m, m + rows, n0, n1);
+    }
+    if (scr != stack) free(scr);
 }
 
 /* Tasks = images x pixel ranges x channel ranges. Channels are split in groups of 4 blocks (the AVX-512
@@ -124,11 +164,13 @@ static void gemm_task(void *p, int t) {
  * leave one of two threads 36 blocks and the other 28 (a 13x13 layer of yolov2-tiny ran 11% over its
  * 1-thread time / 2); tasks of 8 split them 32 / 32. */
 static void split_gemm(conv_ctx *c, int B, int M, int NB) {
+    c->munit = c->op->i[C_POOL] ? 2 * c->op->i[C_WO] : 1;      /* pixel ranges are whole units */
     int T = tn_get_threads(), want = 3 * T, groups = (NB + 3) / 4;
     int per_img = (want + B - 1) / B, first = per_img < groups ? per_img : groups;
     int rows = (M + 4095) / 4096, more = (per_img + first - 1) / first, cap = (M + 59) / 60;
     c->mtasks = rows > more ? rows : more;
     if (c->mtasks > cap) c->mtasks = cap;
+    if (c->mtasks > M / c->munit) c->mtasks = M / c->munit;
     /* compared in order: the busiest thread's load, whether there are fewer than `want` tasks, how far from
      * `want` the task count is */
     long R = (long)B * c->mtasks, best_key[3] = {0, 0, 0};
@@ -446,13 +488,19 @@ static int table_in(const tn_op *op, int j, i64 n, i64 lo, i64 hi, i64 *mx) {
 
 static int check_conv(const tn_op *op, const size_t *len, char *err) {
     const int *I = op->i;
-    for (int k = C_B; k <= C_NB; k++) REQUIRE(I[k] >= 0);
+    for (int k = C_B; k <= C_WO; k++) REQUIRE(I[k] >= 0);
     i64 B = I[C_B], H = I[C_H], W = I[C_W], C = I[C_C], Hp = I[C_HP], Wp = I[C_WP], M = I[C_M], N = I[C_N],
         S = I[C_S], L = I[C_L], NB = I[C_NB];
     REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
     REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LOGISTIC);
     NEED(B_X, 4 * B * H * W * C);
-    NEED(B_OUT, 4 * B * M * N);
+    if (I[C_POOL]) {           /* fused 2x2/2 maxpool: whole pairs of conv rows, the pooled output */
+        i64 Wo = I[C_WO];
+        REQUIRE(I[C_POOL] == 1 && op->code != OP_CONV_F32 && Wo >= 2 && Wo % 2 == 0 && M % (2 * Wo) == 0);
+        NEED(B_OUT, 4 * B * (M / 4) * N);
+    } else {
+        NEED(B_OUT, 4 * B * M * N);
+    }
     NEED(B_BIAS, 4 * N);
     NEED(B_SCR, 4 * (B * N + 2 * B));
     if (I[C_ACT] == TN_ACT_PRELU) NEED(B_PRELU, 4 * N);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 
 /* in order of preference: the last one this CPU runs is the default */
-enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_AMX, TN_ISA_COUNT };
+enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_AMX, TN_ISA_DOTPROD, TN_ISA_I8MM, TN_ISA_COUNT };
 enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGISTIC };
 
 typedef struct {
@@ -24,7 +24,7 @@ typedef struct {
     const float *scale, *bias;                   /* per output channel (already times the input scale) */
     int act; const float *prelu;
     const float *res; const int32_t *res_pix; int res_c, res_off;   /* optional residual, added before act */
-    float *out; int ldo;                         /* out[m*ldo + n] */
+    float *out; int ldo; int m_base;             /* out[(m - m_base)*ldo + n]: a task may write a scratch block */
 } tn_gemm_args;
 
 typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
@@ -42,9 +42,35 @@ void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #define TN_HAVE_AMX 1
 void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #endif
+/* ARM. NEON is part of AArch64; on 32-bit ARM the NEON file enables it for itself (#pragma GCC target
+ * "fpu=neon"), because Raspberry Pi OS 32-bit compiles for armv6 + VFP, and cpu.c asks the kernel (HWCAP_NEON)
+ * before using it. The dot-product (ARMv8.2 SDOT) and I8MM (USMMLA) files enable their extension per file
+ * too, so they need a compiler that knows it: GCC 8 (dotprod) and 10 (i8mm). Clang's arm_neon.h (up to 15 at
+ * least) hides the intrinsics unless -march enables the extension, so with clang these files are built only
+ * when the flags already do (Apple's arm64 default has dotprod). */
 #if defined(__aarch64__) || defined(TN_SIMDE)
+#define TN_HAVE_NEON 1
+#elif defined(__arm__) && (defined(__ARM_NEON) || (defined(__GNUC__) && !defined(__clang__) && defined(__ARM_FP)))
+#define TN_HAVE_NEON 1
+#define TN_ARM32 1
+#endif
+#if defined(__aarch64__) && !defined(TN_SIMDE) && \
+    (defined(__clang__) ? defined(__ARM_FEATURE_DOTPROD) : __GNUC__ >= 8)
+#define TN_HAVE_DOTPROD 1
+#endif
+#if defined(__aarch64__) && !defined(TN_SIMDE) && \
+    (defined(__clang__) ? defined(__ARM_FEATURE_MATMUL_INT8) : __GNUC__ >= 10)
+#define TN_HAVE_I8MM 1
+#endif
+#ifdef TN_HAVE_NEON
 void tn_gemm_t8_neon(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_tt_neon(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#endif
+#if defined(TN_HAVE_DOTPROD) || defined(TN_SIMDE)      /* SIMDe emulates SDOT (not USMMLA) */
+void tn_gemm_t8_dotprod(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+#endif
+#ifdef TN_HAVE_I8MM
+void tn_gemm_t8_i8mm(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #endif
 
 /* o[i] = clamp(round_half_even(clamp(x[i]·inv, ±512)) + zp, 0, 255); and the min/max of x (with 0) */
@@ -59,6 +85,11 @@ void tn_minmax_f32_serial(const float *x, size_t n, float *mn, float *mx);
 void tn_tact_bits_avx2(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
 void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_minmax_f32_avx2(const float *x, size_t n, float *mn, float *mx);
+#endif
+#if defined(TN_HAVE_NEON) && !defined(TN_ARM32)   /* 32-bit NEON flushes denormals: those stay serial (VFP) */
+void tn_tact_bits_neon(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+void tn_quant_u8_neon(const float *x, uint8_t *o, int n, float inv, int zp);
+void tn_minmax_f32_neon(const float *x, size_t n, float *mn, float *mx);
 #endif
 
 typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact; } tn_kernels;

@@ -5,6 +5,9 @@
 #include <math.h>
 #include "tn.h"
 
+/* where pixel m's outputs go */
+static inline float *tn_out_row(const tn_gemm_args *g, int m) { return g->out + (size_t)(m - g->m_base) * g->ldo; }
+
 static inline float tn_act(int act, float v, const float *prelu, int n) {
     switch (act) {
     case TN_ACT_RELU: return v > 0.f ? v : 0.f;
@@ -19,7 +22,7 @@ static inline float tn_act(int act, float v, const float *prelu, int n) {
 static inline void tn_epilogue(const tn_gemm_args *g, const int32_t *acc, int lda, int m, int rows, int n0, int width) {
     int n1 = n0 + width < g->N ? n0 + width : g->N;
     for (int r = 0; r < rows; r++) {
-        float *o = g->out + (size_t)(m + r) * g->ldo;
+        float *o = tn_out_row(g, m + r);
         const float *res = g->res ? g->res + g->res_pix[m + r] : NULL;
         for (int n = n0; n < n1; n++) {
             float v = (float)(acc[r * lda + n - n0] - g->zp * g->wsum[n]) * g->scale[n] + g->bias[n];
