@@ -150,41 +150,74 @@ def build(prep: Prepared, batch: int, fuse: bool = True):
             ops.append(_conv(prep, node, B, x, out, buf, keep, pool=True))
             continue
         out = buf[name] = _f32((B, ho, wo, co))
-        image = dict(batch=B, height=H, width=W, channels=C)
-        if op == "conv":
-            ops.append(_conv(prep, node, B, x, out, buf, keep))
-        elif op == "maxpool":
-            pt, pl = a["pad"]
-            ops.append(("maxpool", dict(image, out_height=ho, out_width=wo, size=a["size"], stride=a["stride"],
-                                        pad_top=pt, pad_left=pl), (), dict(x=x, out=out)))
-        elif op == "avgpool":
-            ops.append(("avgpool", image, (), dict(x=x, out=out)))
-        elif op == "concat":
-            ops.append(("concat", dict(batch=B, pixels=H * W, inputs=len(ins), out_channels=co,
-                                       input_channels=[prep.shapes[i][0] for i in ins]), (),
-                        dict(out=out, **{f"in{k}": buf[i] for k, i in enumerate(ins)})))
-        elif op == "add":
-            ops.append(("add", dict(elements=out.size, activation=ACT[a["activation"]],
-                                    tasks=max(1, min(8, out.size // 16384))),
-                        (float(a["alpha"]), float(a["beta"])), dict(a=x, b=buf[ins[1]], out=out)))
-        elif op == "upsample":
-            ops.append(("upsample", dict(image, stride=a["stride"]), (float(a["scale"]),), dict(x=x, out=out)))
-        elif op == "reorg":
-            idx = reorg_index(C, H, W, a["stride"])
-            keep.append(idx)
-            ops.append(("gather", dict(batch=B, out_elements=idx.size, in_elements=C * H * W), (),
-                        dict(x=x, index=idx, out=out)))
-        elif op == "linear":
-            d = prep.data[name]
-            ops.append(("linear", dict(batch=B, in_features=C * H * W, out_features=co,
-                                       activation=ACT[a["activation"]]), (),
-                        dict(x=x, weights=d["w"], bias=d["bias"], out=out)))
-        elif op == "act":
-            ops.append(("act", dict(elements=out.size, activation=ACT[a["activation"]], tasks=1), (),
-                        dict(x=x, out=out)))
-        else:                                     # pragma: no cover - an op in the table the planner lacks
-            raise AssertionError(f"node {name}: the planner has no rule for op {op!r}")
+        ops.append(BUILDERS[op](Step(prep, node, B, x, out, buf, keep)))
     return ops, buf, keep
+
+
+class Step:
+    """What a builder sees of one node: the prepared model, the node, the batch, its input and output buffers,
+    every buffer so far (by node name) and the list of arrays to keep alive."""
+
+    def __init__(self, prep, node, B, x, out, buf, keep):
+        self.prep, self.node, self.B, self.x, self.out, self.buf, self.keep = prep, node, B, x, out, buf, keep
+        self.a = node["attrs"]
+        self.C, self.H, self.W = prep.shapes[node["inputs"][0]]
+        self.image = dict(batch=B, height=self.H, width=self.W, channels=self.C)
+
+
+def _maxpool(s: Step):
+    (pt, pl), (ho, wo) = s.a["pad"], s.a["out"]
+    return ("maxpool", dict(s.image, out_height=ho, out_width=wo, size=s.a["size"], stride=s.a["stride"], pad_top=pt,
+                            pad_left=pl), (), dict(x=s.x, out=s.out))
+
+
+def _avgpool(s: Step):
+    return "avgpool", s.image, (), dict(x=s.x, out=s.out)
+
+
+def _concat(s: Step):
+    ins = s.node["inputs"]
+    return ("concat", dict(batch=s.B, pixels=s.H * s.W, inputs=len(ins), out_channels=s.out.shape[-1],
+                           input_channels=[s.prep.shapes[i][0] for i in ins]), (),
+            dict(out=s.out, **{f"in{k}": s.buf[i] for k, i in enumerate(ins)}))
+
+
+def _add(s: Step):
+    n = s.out.size
+    return ("add", dict(elements=n, activation=ACT[s.a["activation"]], tasks=max(1, min(8, n // 16384))),
+            (float(s.a["alpha"]), float(s.a["beta"])), dict(a=s.x, b=s.buf[s.node["inputs"][1]], out=s.out))
+
+
+def _upsample(s: Step):
+    return "upsample", dict(s.image, stride=s.a["stride"]), (float(s.a["scale"]),), dict(x=s.x, out=s.out)
+
+
+def _reorg(s: Step):
+    idx = reorg_index(s.C, s.H, s.W, s.a["stride"])
+    s.keep.append(idx)
+    return ("gather", dict(batch=s.B, out_elements=idx.size, in_elements=s.C * s.H * s.W), (),
+            dict(x=s.x, index=idx, out=s.out))
+
+
+def _linear(s: Step):
+    d = s.prep.data[s.node["name"]]
+    return ("linear", dict(batch=s.B, in_features=s.C * s.H * s.W, out_features=s.out.shape[-1],
+                           activation=ACT[s.a["activation"]]), (), dict(x=s.x, weights=d["w"], bias=d["bias"], out=s.out))
+
+
+def _act(s: Step):
+    return "act", dict(elements=s.out.size, activation=ACT[s.a["activation"]], tasks=1), (), dict(x=s.x, out=s.out)
+
+
+def _conv_step(s: Step):
+    return _conv(s.prep, s.node, s.B, s.x, s.out, s.buf, s.keep)
+
+
+# the packed op -> the C op it becomes (csrc/ops.c's table names the fields); every op of tritnet_rt.ops has a
+# builder here or passes its input through
+BUILDERS = {"conv": _conv_step, "maxpool": _maxpool, "avgpool": _avgpool, "concat": _concat, "add": _add,
+            "upsample": _upsample, "reorg": _reorg, "linear": _linear, "act": _act}
+assert set(BUILDERS) | set(PASS_THROUGH) == set(OPS), "an op of tritnet_rt.ops without a planner rule"
 
 
 def _conv(prep, node, B, x, out, buf, keep, pool=False):
