@@ -135,13 +135,11 @@ def build(prep: Prepared, batch: int, fuse: bool = True):
     fused = pooled_convs(prep) if fuse else {}
     pools = set(fused.values())
     for node in prep.nodes:
-        name, op, a = node["name"], node["op"], node["attrs"]
+        name, op = node["name"], node["op"]
         if name in pools:
             continue                                  # computed by its conv
-        ins = node["inputs"]
-        C, H, W = prep.shapes[ins[0]]
         co, ho, wo = prep.shapes[name]
-        x = buf[ins[0]]
+        x = buf[node["inputs"][0]]
         if op in PASS_THROUGH:
             buf[name] = x
             continue
