@@ -1,20 +1,23 @@
-"""Benchmark of tritnet_rt against PyTorch fp32 and ONNX Runtime fp32 / int8 (static QDQ, per channel) on
-the same all-ternary models, same inputs, same threads, interleaved in rounds; plus file sizes, peak memory
-and the full CIFAR-10 test-set agreement. Writes bench/results_runtime.md (and a .json beside it).
+"""Benchmark of tritnet_rt against PyTorch fp32, ONNX Runtime fp32 / int8 and OpenVINO f32 / default precision /
+int8 (each set up as its documentation recommends: tritnet.export.bench.SETUPS) on the same all-ternary models,
+the same real images, the same batch and thread count, tools interleaved in rounds; plus file sizes, the peak
+memory of a fresh process per tool and the full CIFAR-10 test-set agreement. Writes
+bench/results/runtime_bench.json and a .md beside it.
 
-    python bench/runtime_bench.py                       # everything (~15 min on 2 busy cores)
+    python bench/runtime_bench.py                       # everything (about half an hour on 2 cores)
+    python bench/runtime_bench.py --quick               # smoke run: batch 1, short rounds, no CIFAR (…_quick.*)
     python bench/runtime_bench.py --models resnet20 --batches 1 --rounds 5
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
-import platform
-import subprocess
+import shlex
 import sys
 import tempfile
-import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +28,25 @@ SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 import tritnet  # noqa: E402
-import tritnet_rt  # noqa: E402
-from tritnet.export import save, to_packed  # noqa: E402
-from tritnet.export.bench import make_tools, summarize, time_interleaved  # noqa: E402
+from tritnet.export import load_packed, save, to_packed  # noqa: E402
+from tritnet.export.bench import (CALIBRATION_IMAGES, LABELS, MEMORY_CALLS, SETUPS, TOOLS, agreement,  # noqa: E402
+                                  choose_calls, default_images, label, load_images, machine, make_tools,
+                                  peak_rss_mb, prepare, reference, summarize, time_interleaved)
+
+MODELS = "yolov2-tiny-voc,ttt5_224_160,resnet20,resnet20_sttn"
+FORMAT = 2          # results of format 1 (bench/results_runtime*.json) had no OpenVINO and other memory columns
+FULL = {"batches": "1,8", "threads": "1,2", "rounds": 5, "rounds_large": 3, "seconds": 0.25,
+        "calibration_images": CALIBRATION_IMAGES, "memory_calls": MEMORY_CALLS,
+        "out": str(ROOT / "bench" / "results" / "runtime_bench.md")}
+QUICK = {"batches": "1", "threads": "1,2", "rounds": 2, "rounds_large": 1, "seconds": 0.05, "calibration_images": 8,
+         "memory_calls": 2, "out": str(ROOT / "bench" / "results" / "runtime_bench_quick.md")}
 
 
-def build(name, workdir):
-    """(packed model, float32 .weights size or None) of an all-ternary model."""
+def build(name):
+    """(all-ternary model, float32 bytes of its weights). Darknet networks: every conv ternary, random weights
+    and randomised batch-norm statistics (tests/runtime/helpers.py); ResNet-20: pretrained, then TWN per
+    channel; STTN ResNet-20: random initialisation."""
+    from tests.runtime.helpers import darknet_net
     if name in ("resnet20", "resnet20_sttn"):
         torch.manual_seed(0)
         m = tritnet.create_model(name, pretrained=str(SHARED / "pretrained" / "resnet_cifar10")
@@ -39,49 +54,44 @@ def build(name, workdir):
         if name == "resnet20":
             tritnet.ternarize(m, "twn", "all", per_channel=True)
         # float32 size of the network itself: an STTN pair is one filter once merged, not two
-        import copy
-        params = sum(p.numel() for p in tritnet.merge_sttn_(copy.deepcopy(m)).parameters())
-        return m, 4 * params
-    from tritnet.darknet import build_darknet, count_params, parse_cfg, set_ternary
-    cfg_path = SHARED / "darknet" / "cfg" / f"{name}.cfg"
-    w = Path(workdir) / f"{name}.weights"
-    subprocess.run([sys.executable, str(SHARED / "darknet" / "reference" / "scripts" / "gen_random_weights.py"),
-                    str(cfg_path), "0", str(w)], check=True, capture_output=True)
-    cfg = parse_cfg(cfg_path)
-    set_ternary(cfg)
-    return build_darknet(cfg, w, method="twn", per_channel=True), 20 + 4 * count_params(cfg)
+        return m, 4 * sum(p.numel() for p in tritnet.merge_sttn_(copy.deepcopy(m)).parameters())
+    from tritnet.darknet import count_params
+    net = darknet_net(SHARED, name)
+    return net, 20 + 4 * count_params(net.cfg)
 
 
-_HWM = "float(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))) / 1024"
+def prepare_model(name, workdir, entry, tools, n_cal, n_inputs):
+    """Packed files (sizes into ``entry``), real images (calibration, then the timed inputs) and the ONNX files."""
+    model, float_bytes = build(name)
+    for bits in (2, 1.6):
+        size = save(to_packed(model, bits=bits), Path(workdir) / f"{name}_{bits}.tnp")
+        entry["sizes"][str(bits)] = {"bytes": size, "ratio_vs_float32": float_bytes / size}
+    entry["sizes"]["float32_bytes"] = float_bytes
+    path = Path(workdir) / f"{name}_2.tnp"
+    pm = load_packed(path)
+    source = default_images(pm, SHARED)
+    images = load_images(pm, source, n_cal + n_inputs)
+    entry["images"] = {"source": str(source), "calibration": n_cal, "timed": n_inputs}
+    return prepare(pm, path, workdir, tools, images[:n_cal]), images[n_cal:]
 
 
-def peak_rss_mb(path, batch, threads):
-    """Peak resident memory (VmHWM; ru_maxrss would include the parent's, it survives exec) of a fresh
-    process that loads the packed file and runs one batch (torch blocked); also its growth over importing
-    tritnet_rt alone, and the bytes the runtime holds (weights + buffers)."""
-    code = (f"import sys, numpy as np; sys.modules['torch'] = None; import tritnet_rt; "
-            f"tritnet_rt.set_num_threads({threads}); net = tritnet_rt.load({str(path)!r}); "
-            f"x = np.random.rand({batch}, *net.input_shape).astype(np.float32); net(x); net(x); "
-            f"print({_HWM}, net.memory_bytes({batch}) / 2**20)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    rss, held = map(float, out.stdout.split())
-    base = subprocess.run([sys.executable, "-c", f"import sys; sys.modules['torch'] = None; import tritnet_rt; "
-                           f"print({_HWM})"], capture_output=True, text=True, check=True)
-    return rss, rss - float(base.stdout), held
+def measure_memory(files, inputs, tools, threads, calls, workdir) -> dict:
+    return {"batch": 1, "threads": threads, "calls": calls,
+            "tools": {t: peak_rss_mb(t, files, inputs[:1], threads, workdir, calls) for t in tools}}
 
 
-def memory_only(out):
-    """Re-measure the memory columns of an existing results file (no timing)."""
+def memory_only(out, a):
+    """Re-measure the peak-memory tables of an existing results file (no timing)."""
     js = Path(out).with_suffix(".json")
     r = json.loads(js.read_text())
-    with tempfile.TemporaryDirectory() as d:
-        for name, e in r["models"].items():
-            model, _ = build(name, d)
-            path = Path(d) / "m.tnp"
-            save(to_packed(model), path)
-            for t in e["timings"]:
-                t["peak_rss_mb"], t["rss_over_import_mb"], t["runtime_buffers_mb"] = peak_rss_mb(path, t["batch"], t["threads"])
-                print(name, t["batch"], t["threads"], round(t["peak_rss_mb"]), round(t["rss_over_import_mb"]), flush=True)
+    for name, e in r["models"].items():
+        with tempfile.TemporaryDirectory() as d:
+            was = e.get("memory", {})
+            tools = list(was.get("tools", a.tools.split(",")))
+            threads = was.get("threads", max([t["threads"] for t in e["timings"]], default=1))
+            files, inputs = prepare_model(name, d, e, tools, a.calibration_images, 1)
+            e["memory"] = measure_memory(files, inputs, tools, threads, a.memory_calls, d)
+            print(name, {k: round(v) for k, v in e["memory"]["tools"].items()}, flush=True)
     js.write_text(json.dumps(r, indent=1))
     Path(out).write_text(render(r))
 
@@ -109,136 +119,163 @@ def cifar_full(checkpoint=None):
             "same_top1_prediction": float((ref.argmax(1) == got.argmax(1)).mean() * 100)}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="resnet20,resnet20_sttn,yolov2-tiny-voc,ttt5_224_160")
-    ap.add_argument("--batches", default="1,32")
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--rounds-large", type=int, default=3, help="rounds for batches above 1")
-    ap.add_argument("--seconds", type=float, default=0.25, help="aim for this long per tool per round")
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smoke run: " + ", ".join(f"{k} {v}" for k, v in QUICK.items()
+                                                                                  if k != "out") + ", no CIFAR")
+    ap.add_argument("--models", default=MODELS)
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--batches", help=f"default {FULL['batches']}")
+    ap.add_argument("--threads", help=f"default {FULL['threads']}")
+    ap.add_argument("--rounds", type=int, help=f"default {FULL['rounds']}")
+    ap.add_argument("--rounds-large", type=int, help=f"rounds for batches above 1 (default {FULL['rounds_large']})")
+    ap.add_argument("--seconds", type=float, help="the fastest tool's window per round lasts at least this long "
+                                                  f"(default {FULL['seconds']})")
+    ap.add_argument("--calibration-images", type=int,
+                    help=f"int8 calibration images (default {FULL['calibration_images']})")
+    ap.add_argument("--memory-calls", type=int,
+                    help=f"calls of the peak-memory process (default {FULL['memory_calls']})")
     ap.add_argument("--no-cifar", action="store_true")
     ap.add_argument("--cifar-checkpoint", default=None, help="trained classifier for the CIFAR-10 agreement")
     ap.add_argument("--memory-only", action="store_true", help="only re-measure memory in the results file")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results_runtime.md"))
+    ap.add_argument("--out", help="markdown report (the JSON goes beside it); default "
+                                  "bench/results/runtime_bench.md, with --quick runtime_bench_quick.md")
     a = ap.parse_args()
+    for k, v in (QUICK if a.quick else FULL).items():         # what the command line leaves out
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    a.no_cifar = a.no_cifar or a.quick
+    return a
+
+
+def main():
+    a = parse_args()
     if a.memory_only:
-        return memory_only(a.out)
+        return memory_only(a.out, a)
+    tools = a.tools.split(",")
+    batches, threads_list = [int(b) for b in a.batches.split(",")], [int(t) for t in a.threads.split(",")]
     js = Path(a.out).with_suffix(".json")
+    js.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(js.read_text()) if js.exists() else {}
-    import onnxruntime
-    from datetime import date
-    results = {"machine": {"cpu": cpu_description(), "cores": os.cpu_count(), "date": str(date.today()),
-                           "isa": tritnet_rt.get_isa(), "supported": tritnet_rt.capabilities()["supported"],
-                           "onnxruntime": onnxruntime.__version__, "torch": torch.__version__,
-                           "loadavg_start": os.getloadavg()},
-               "models": {}}
-    if old.get("machine", {}).get("cpu") == results["machine"]["cpu"]:   # add to a run on this machine only
-        results["models"] = old.get("models", {})
-    if "cifar10_full" in old and results["models"]:
-        results["cifar10_full"] = old["cifar10_full"]
-    with tempfile.TemporaryDirectory() as d:
-        for name in a.models.split(","):
-            model, float_bytes = build(name, d)
-            entry = results["models"].setdefault(name, {"sizes": {}, "timings": []})
-            for bits in (2, 1.6):
-                pm = to_packed(model, bits=bits)
-                path = Path(d) / f"{name}_{bits}.tnp"
-                size = save(pm, path)
-                entry["sizes"][str(bits)] = {"bytes": size, "ratio_vs_float32": float_bytes / size}
-            entry["sizes"]["float32_bytes"] = float_bytes
-            path = Path(d) / f"{name}_2.tnp"
-            pm = tritnet_rt.load_packed(path)
-            for batch in map(int, a.batches.split(",")):
-                for threads in map(int, a.threads.split(",")):
-                    entry["timings"] = [t for t in entry["timings"] if (t["batch"], t["threads"]) != (batch, threads)]
-                    fns = make_tools(pm, path, batch, threads, ("runtime", "torch", "ort_fp32", "ort_int8"), d)
-                    t = time.perf_counter()
-                    fns["torch"]()
-                    calls = max(1, int(a.seconds / max(time.perf_counter() - t, 1e-4) / 2))
+    results = {"format": FORMAT, "command": shlex.join(["python", *sys.argv]), "date": str(date.today()),
+               "machine": machine(), "settings": {k: getattr(a, k) for k in FULL if k != "out"},
+               "baselines": SETUPS, "models": {}}
+    if old.get("format") == FORMAT and old.get("machine", {}).get("cpu") == results["machine"]["cpu"]:
+        results["models"] = old.get("models", {})                  # add to a run on this machine only
+        if "cifar10_full" in old:
+            results["cifar10_full"] = old["cifar10_full"]
+
+    def write():
+        js.write_text(json.dumps(results, indent=1))
+        Path(a.out).write_text(render(results))
+
+    for name in a.models.split(","):
+        entry = results["models"].setdefault(name, {"sizes": {}, "timings": []})
+        with tempfile.TemporaryDirectory() as d:
+            files, inputs = prepare_model(name, d, entry, tools, a.calibration_images, max(batches))
+            for batch in batches:
+                for threads in threads_list:
+                    x = np.ascontiguousarray(inputs[:batch])
+                    fns, setups = make_tools(files, x, threads, tools)
+                    agree = agreement(fns)
+                    calls = choose_calls(fns, a.seconds)
                     per = time_interleaved(fns, a.rounds if batch == 1 else a.rounds_large, calls)
-                    rss, rss_delta, held = peak_rss_mb(path, batch, threads)
+                    del fns                                            # free the sessions before the next
                     row = {"batch": batch, "threads": threads, "calls": calls, "tools": summarize(per, batch),
-                           "peak_rss_mb": rss, "rss_over_import_mb": rss_delta, "runtime_buffers_mb": held,
+                           "agreement": agree, "agreement_reference": reference(tools), "setup": setups,
                            "loadavg": os.getloadavg()}
+                    entry["timings"] = [t for t in entry["timings"] if (t["batch"], t["threads"]) != (batch, threads)]
                     entry["timings"].append(row)
+                    entry["timings"].sort(key=lambda t: (t["batch"], t["threads"]))
                     print(name, batch, threads, {k: round(v["median_ms"], 3) for k, v in row["tools"].items()},
                           flush=True)
-                    entry["timings"].sort(key=lambda t: (t["batch"], t["threads"]))
-                    js.write_text(json.dumps(results, indent=1))
-                    Path(a.out).write_text(render(results))
+                    write()
+            entry["memory"] = measure_memory(files, inputs, tools, max(threads_list), a.memory_calls, d)
+            print(name, "peak MB", {k: round(v) for k, v in entry["memory"]["tools"].items()}, flush=True)
+            write()
     if not a.no_cifar:
         results["cifar10_full"] = cifar_full(a.cifar_checkpoint)
         print(results["cifar10_full"])
-    js.write_text(json.dumps(results, indent=1))
-    Path(a.out).write_text(render(results))
+    write()
+    print(f"wrote {a.out} and {js}")
 
 
-def cpu_description() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-        name = next(l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name"))
-        flags = set(next(l.split(":", 1)[1] for l in info.splitlines() if l.startswith("flags")).split())
-        isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_vpopcntdq") if f in flags]
-        return f"{name} ({', '.join(isa)})"
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-TARGETS = [  # (model, tool, minimum speed-up of the runtime, batch 1, 2 threads), from the issue
+TARGETS = [  # (model, tool, minimum speed-up of the runtime, batch 1, 2 threads), from the issues
     ("yolov2-tiny-voc", "ort_fp32", 3.0), ("yolov2-tiny-voc", "ort_int8", 1.25), ("resnet20", "ort_int8", 1.5),
     ("resnet20_sttn", "ort_int8", 2.0)]
 
 
 def _ratio(r, model, tool, batch=1, threads=2):
     for t in r["models"].get(model, {}).get("timings", []):
-        if t["batch"] == batch and t["threads"] == threads:
-            return t["tools"][tool]["speedup_of_runtime"]
+        if t["batch"] == batch and t["threads"] == threads and tool in t["tools"]:
+            return t["tools"][tool].get("speedup_of_runtime")
     return None
 
 
 def render(r):
-    m = r["machine"]
-    lines = ["# tritnet_rt benchmark", "",
-             f"{m.get('date', '?')}, {m.get('cpu', '?')}, {m['cores']} cores; kernel path `{m['isa']}` (supported: "
-             f"{', '.join(m['supported'])}); onnxruntime {m.get('onnxruntime', '?')}, torch {m.get('torch', '?')}; "
-             f"load average at start {m['loadavg_start'][0]:.1f}. Command: `python bench/runtime_bench.py`.", "",
-             "Every model all-ternary (TWN per channel; darknet: random weights from the reference generator, "
-             "ResNet-20: pretrained then ternarized, STTN: random init). Same input, same threads, tools "
-             "interleaved in rounds with a pause between tools (so no tool's spinning threads steal the next "
-             "one's cores); per tool the median of its per-round means, and the median over rounds of the "
-             "per-round ratio tool / runtime (>1: the runtime is faster). ORT int8 is static QDQ quantization "
-             "of the same ternary model (per-channel weights, calibrated on 8 inputs).", "",
-             "Targets (batch 1, 2 threads):", ""]
+    m, s = r["machine"], r["settings"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines = ["# tritnet_rt against PyTorch, ONNX Runtime and OpenVINO", "",
+             f"{r['date']}, {m['cpu']} ({', '.join(m['isa_flags'])}), {m['cores']} cores; tritnet_rt kernels "
+             f"`{m['tritnet_rt_isa']}`; {versions}; load average at start {m['loadavg'][0]:.1f}.", "",
+             f"Command: `{r['command']}`", "",
+             "Every model all-ternary (TWN per channel). Every tool gets the same input (real images: CIFAR-10 "
+             "JPEGs for the ResNets, BCCD photographs for the detectors, pre-processed as tritnet_rt does), the "
+             "same batch and the same thread count. Calls per window are chosen from the fastest tool (its window "
+             f"at least {s['seconds']} s, so slower tools' windows are longer); tools are interleaved in rounds "
+             "(the order rotating, a pause between tools so no tool's spinning threads steal the next one's "
+             f"cores), {s['rounds']} rounds at batch 1 and {s['rounds_large']} above; per tool the median of its "
+             "per-round means, and the median over rounds of the per-round ratio tool time / tritnet_rt time. "
+             "\"max diff\" is max |output - PyTorch's| / max |PyTorch's| on the timed input. Peak memory: for each "
+             "tool a fresh process loads the model and runs it at batch 1; its peak resident set (VmHWM), "
+             "nothing subtracted.", "", "How each baseline is set up (tritnet/export/bench.py):", ""]
+    lines += [f"- {LABELS[t]}: {SETUPS[t]}." for t in TOOLS]
+    lines += ["", "Targets (batch 1, 2 threads):", ""]
     for model, tool, need in TARGETS:
         got = _ratio(r, model, tool)
-        if got is None:
-            continue
-        lines.append(f"- {model} at least {need}x faster than {tool.replace('_', ' ')}: {got:.2f}x, "
-                     f"**{'met' if got >= need else 'missed'}**")
+        if got is not None:
+            lines.append(f"- {model}: tritnet_rt at least {need}x faster than {LABELS[tool]}: {got:.2f}x, "
+                         f"**{'met' if got >= need else 'missed'}**")
     for model, e in r["models"].items():
-        s = e["sizes"]
+        sz = e["sizes"]
         if model.startswith("resnet"):
             continue
-        ok = s["2"]["ratio_vs_float32"] >= 15 and s["1.6"]["ratio_vs_float32"] >= 19
+        ok = sz["2"]["ratio_vs_float32"] >= 15 and sz["1.6"]["ratio_vs_float32"] >= 19
         lines.append(f"- {model} file at least 15x / 19x smaller than its float32 .weights at 2 / 1.6 bits: "
-                     f"{s['2']['ratio_vs_float32']:.1f}x / {s['1.6']['ratio_vs_float32']:.1f}x, "
+                     f"{sz['2']['ratio_vs_float32']:.1f}x / {sz['1.6']['ratio_vs_float32']:.1f}x, "
                      f"**{'met' if ok else 'missed'}**")
     lines.append("")
     for name, e in r["models"].items():
-        s = e["sizes"]
+        sz, im = e["sizes"], e.get("images", {})
         lines += [f"## {name}", "",
-                  f"File: 2-bit {s['2']['bytes']:,} B ({s['2']['ratio_vs_float32']:.1f}x smaller than float32 "
-                  f"{s['float32_bytes']:,} B), 1.6-bit {s['1.6']['bytes']:,} B ({s['1.6']['ratio_vs_float32']:.1f}x).",
-                  "", "| batch | threads | runtime ms | PyTorch fp32 ms (ratio) | ORT fp32 ms (ratio) | ORT int8 ms (ratio) "
-                  "| runtime img/s | peak RSS MB: process (over import; weights+buffers) | load |", "|---|---|---|---|---|---|---|---|---|"]
+                  f"File: 2-bit {sz['2']['bytes']:,} B ({sz['2']['ratio_vs_float32']:.1f}x smaller than float32 "
+                  f"{sz['float32_bytes']:,} B), 1.6-bit {sz['1.6']['bytes']:,} B "
+                  f"({sz['1.6']['ratio_vs_float32']:.1f}x). "
+                  f"Images: `{im.get('source', '?')}`, {im.get('calibration', '?')} for the int8 calibration, "
+                  "others timed.", "",
+                  "| batch | threads | tool | median ms | min ms | images/s | tritnet_rt against this tool "
+                  "| max diff | load |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        notes = []
         for t in e["timings"]:
-            T = t["tools"]
-            cell = lambda k: f"{T[k]['median_ms']:.3f} ({T[k]['speedup_of_runtime']:.2f}x)"  # noqa: E731
-            lines.append(f"| {t['batch']} | {t['threads']} | {T['runtime']['median_ms']:.3f} | {cell('torch')} | "
-                         f"{cell('ort_fp32')} | {cell('ort_int8')} | {T['runtime']['images_per_s']:.0f} | "
-                         f"{t['peak_rss_mb']:.0f} ({t['rss_over_import_mb']:.0f}; {t['runtime_buffers_mb']:.1f}) | "
-                         f"{t['loadavg'][0]:.1f} |")
+            for k, v in t["tools"].items():
+                vs = "—" if k == "runtime" else v.get("runtime_is", "")
+                lines.append(f"| {t['batch']} | {t['threads']} | {label(k, t['setup'].get(k))} | {v['median_ms']:.3f} "
+                             f"| {v['min_ms']:.3f} | {v['images_per_s']:.0f} | {vs} | {t['agreement'][k]:.1e} "
+                             f"| {t['loadavg'][0]:.1f} |")
+            rt = t["setup"].get("runtime", {})
+            if rt.get("single_thread_convs"):
+                notes.append(f"- batch {t['batch']}, {t['threads']} threads: "
+                             + ", ".join(f"{c['layer']} ({c['macs'] / 1e6:.1f}M)" for c in rt["single_thread_convs"]))
+        if notes:
+            lines += ["", f"Convs tritnet_rt runs on the calling thread only although given more threads (under "
+                          f"{rt['par_min_macs']:,.0f} multiply-adds, micro-batch·Ho·Wo·N·kh·kw·C):", ""] + notes
+        if "memory" in e:
+            mem = e["memory"]
+            lines += ["", f"Peak resident memory of a fresh process per tool (batch 1, {mem['threads']} threads, "
+                          f"{mem['calls']} calls):", "", "| tool | peak RSS MB |", "|---|---|"]
+            setup = e["timings"][-1]["setup"] if e["timings"] else {}
+            lines += [f"| {label(k, setup.get(k))} | {v:.0f} |" for k, v in mem["tools"].items()]
         lines.append("")
     if "cifar10_full" in r:
         c = r["cifar10_full"]

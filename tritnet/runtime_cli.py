@@ -3,7 +3,7 @@
     tritnet export yolov2-tiny-voc.cfg out.tnp --weights w.weights --method twn --onnx out.onnx
     tritnet export resnet20 r20.tnp --pretrained ../shared/data/pretrained/resnet_cifar10 --method twn
     tritnet run out.tnp image.jpg                 # top-5 classes, or the detections (+ predictions.jpg)
-    tritnet bench out.tnp --batch 1 --threads 2   # runtime vs PyTorch fp32 vs ONNX Runtime fp32 / int8
+    tritnet bench out.tnp --batch 1 --threads 2   # runtime vs PyTorch, ONNX Runtime and OpenVINO
 
 ``add_parsers(sub)`` adds them; ``VERBS`` maps (verb, None) to the function that runs one.
 """
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tritnet_rt.cliargs import existing_file, existing_path, output_file, positive_int
+from tritnet_rt.cliargs import existing_file, existing_path, output_file, positive_float, positive_int
 
 
 def add_parsers(sub) -> None:
@@ -45,13 +45,22 @@ def add_parsers(sub) -> None:
     from tritnet_rt.cli import add_run_arguments
     add_run_arguments(sub.add_parser("run", help="run a packed file on one image with tritnet_rt (no PyTorch)"))
 
-    b = sub.add_parser("bench", help="time tritnet_rt against PyTorch fp32 and ONNX Runtime fp32/int8")
+    b = sub.add_parser("bench", help="time tritnet_rt against PyTorch fp32, ONNX Runtime fp32/int8 and OpenVINO "
+                                     "f32/default/int8 (same input, batch and threads)")
     b.add_argument("file", type=existing_file("packed file"))
     b.add_argument("--batch", type=positive_int, default=1)
     b.add_argument("--threads", type=positive_int, default=1)
-    b.add_argument("--rounds", type=positive_int, default=10, help="interleaved rounds (median reported)")
-    b.add_argument("--calls", type=positive_int, default=5, help="timed calls per tool per round")
-    b.add_argument("--tools", default="runtime,torch,ort_fp32,ort_int8")
+    b.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds (medians reported)")
+    b.add_argument("--seconds", type=positive_float, default=0.2,
+                   help="the fastest tool's window per round lasts at least this long (sets the calls)")
+    b.add_argument("--calls", type=positive_int, help="timed calls per tool per round (instead of --seconds)")
+    b.add_argument("--tools", help="comma-separated, default all: runtime, torch, ort_fp32, ort_int8, ov_fp32, "
+                                   "ov_default, ov_int8")
+    b.add_argument("--calibration", type=existing_path("images"),
+                   help="folder or .tar(.gz) of real images like the model's inputs, for the input and the int8 "
+                        "calibration (default: ../shared/data CIFAR-10 for a classifier, BCCD for a detector)")
+    b.add_argument("--memory", action="store_true",
+                   help="also the peak resident memory of a fresh process per tool")
     b.add_argument("--json", action="store_true")
 
 
@@ -124,16 +133,31 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_bench(a: argparse.Namespace) -> None:
-    from tritnet.export.bench import bench_file
-    r = bench_file(a.file, batch=a.batch, threads=a.threads, rounds=a.rounds, calls=a.calls,
-                   tools=[t.strip() for t in a.tools.split(",") if t.strip()])
+    import shlex
+    import sys
+
+    from tritnet.export.bench import LABELS, TOOLS, bench_file, label
+    tools = [t.strip() for t in a.tools.split(",") if t.strip()] if a.tools else TOOLS
+    r = bench_file(a.file, batch=a.batch, threads=a.threads, rounds=a.rounds, calls=a.calls, seconds=a.seconds,
+                   tools=tools, calibration=a.calibration, memory=a.memory)
+    r["command"] = shlex.join(["tritnet", *sys.argv[1:]])
     if a.json:
         print(json.dumps(r, indent=2))
         return
-    print(f"{r['file']}: batch {r['batch']}, {r['threads']} thread(s), {r['rounds']} rounds, isa {r['isa']}")
+    m = r["machine"]
+    print(f"{r['file']}: batch {r['batch']}, {r['threads']} thread(s), {r['rounds']} rounds of {r['calls']} calls; "
+          f"{m['cpu']} ({', '.join(m['isa_flags'])}), tritnet_rt {m['tritnet_rt_isa']}; input: {r['images']}")
+    mem = "peak_rss_mb" in r
+    print(f"  {'tool':<33} {'median ms':>10} {'min ms':>10} {'diff':>8}" + (f" {'peak MB':>8}" if mem else "")
+          + f"   (diff: max |output - {LABELS[r['agreement_reference']]}'s| / its max |output|)")
     for t, v in r["tools"].items():
-        print(f"  {t:<10} median {v['median_ms']:9.3f} ms   min {v['min_ms']:9.3f} ms   "
-              f"{v.get('speedup_of_runtime', float('nan')):5.2f}x runtime speed-up")
+        print(f"  {label(t, r['setup'][t]):<33} {v['median_ms']:10.3f} {v['min_ms']:10.3f} {r['agreement'][t]:8.1e}"
+              + (f" {r['peak_rss_mb'][t]:8.0f}" if mem else "") + (f"   {v['runtime_is']}" if t != "runtime" and
+                                                                      "runtime_is" in v else ""))
+    small = r["single_thread_convs"]
+    if small:
+        print(f"  tritnet_rt runs {len(small)} conv(s) on the calling thread only, too small to split (< "
+              f"{r['setup']['runtime']['par_min_macs']:,.0f} multiply-adds): " + ", ".join(c["layer"] for c in small))
 
 
 VERBS = {("export", None): cmd_export, ("run", None): cmd_run, ("bench", None): cmd_bench}

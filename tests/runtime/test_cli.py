@@ -33,7 +33,7 @@ def test_export_run_bench_a_classifier(tmp_path, capsys):
     top = json.loads(_run(["run", str(tmp_path / "r.tnp"), str(tmp_path / "x.png"), "--json", "--isa", "serial"], capsys))
     assert len(top["top"]) == 5 and abs(sum(t["probability"] for t in top["top"]) - 1) < 1
     r = json.loads(_run(["bench", str(tmp_path / "r.tnp"), "--rounds", "2", "--calls", "1", "--json"], capsys))
-    assert set(r["tools"]) == {"runtime", "torch", "ort_fp32", "ort_int8"}
+    assert set(r["tools"]) == {"runtime", "torch", "ort_fp32", "ort_int8", "ov_fp32", "ov_default", "ov_int8"}
     assert all(v["median_ms"] > 0 for v in r["tools"].values())
 
 

@@ -1,7 +1,11 @@
 """The packed graph as a PyTorch module (NCHW, float32): what ONNX export traces and what `tritnet bench`
 times as "PyTorch float32". Ternary weights become float weights code·scale, so this is the same model the
 runtime runs, computed in float. Region/yolo/softmax nodes are outputs (their activations are applied in
-numpy afterwards, by ``tritnet_rt.heads``, for every backend alike)."""
+numpy afterwards, by ``tritnet_rt.heads``, for every backend alike).
+
+Every size comes from the packed graph's shapes (Python ints), never from a tensor's ``.shape``: traced for
+ONNX, a ``.shape`` becomes a Shape/Gather/Concat subgraph that ONNX Runtime and OpenVINO then compute on every
+call, which made the baselines slower than a clean graph. Only the batch dimension stays free."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +13,44 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tritnet_rt.format import graph_shapes
+
 _NEG = -3.4028234663852886e38
+
+
+class _Pad(torch.autograd.Function):
+    """Constant padding of (C, H, W) by ``pads`` = (front, top, left, back, bottom, right): in ONNX one Pad
+    whose pads and value are constants (F.pad's own export builds them with a dozen shape ops)."""
+
+    @staticmethod
+    def forward(ctx, x, pads, value):
+        front, top, left, back, bottom, right = pads
+        return F.pad(x, (left, right, top, bottom, front, back), value=value)
+
+    @staticmethod
+    def symbolic(g, x, pads, value):
+        front, top, left, back, bottom, right = pads
+        return g.op("Pad", x, g.op("Constant", value_t=torch.tensor([0, front, top, left, 0, back, bottom, right])),
+                    g.op("Constant", value_t=torch.tensor(value, dtype=torch.float32)), mode_s="constant")
+
+
+class _MaxPool(torch.autograd.Function):
+    """Darknet's maxpool: the window may hang over the input (top/left ``pad``, bottom/right whatever the
+    output size needs) and padded cells never win. In PyTorch: pad with -FLT_MAX, then pool. In ONNX: one
+    MaxPool with (possibly asymmetric) ``pads``, which ONNX defines as never winning, so no Pad node."""
+
+    @staticmethod
+    def forward(ctx, x, k, s, pads):
+        pt, pl, pb, pr = pads
+        if any(pads):
+            x = F.pad(x, (pl, pr, pt, pb), value=_NEG)
+        return F.max_pool2d(x, k, s)
+
+    @staticmethod
+    def symbolic(g, x, k, s, pads):
+        # a negative end pad (fewer than ``s`` last rows that no window reaches) is what ONNX's floor-mode
+        # output size leaves out anyway, and ONNX refuses negative pads: 0 there
+        return g.op("MaxPool", x, kernel_shape_i=[k, k], strides_i=[s, s], pads_i=[max(p, 0) for p in pads])
 
 
 def _act(name, x, prelu=None):
@@ -18,7 +59,7 @@ def _act(name, x, prelu=None):
     if name == "leaky":
         return F.leaky_relu(x, 0.1)
     if name == "prelu":
-        return torch.where(x > 0, x, x * prelu.view(1, -1, 1, 1))
+        return F.prelu(x, prelu)
     if name == "logistic":
         return torch.sigmoid(x)
     if name == "linear":
@@ -41,6 +82,7 @@ class GraphModule(nn.Module):
         super().__init__()
         self.nodes = pm.graph["nodes"]
         self.outputs = pm.graph["outputs"]
+        self.shapes = graph_shapes(pm, "<torch_graph>")          # (C, H, W) of every node, "input" too
         self.params = nn.ParameterDict()
         for node in self.nodes:
             key = node["name"].replace(".", "_")
@@ -70,18 +112,21 @@ class GraphModule(nn.Module):
                 if (pt, pl) == (pb, pr):
                     y = F.conv2d(x, self._p(node, "w"), self._p(node, "b"), a["stride"], (pt, pl))
                 else:
-                    y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), self._p(node, "w"), self._p(node, "b"), a["stride"])
+                    y = F.conv2d(_Pad.apply(x, (0, pt, pl, 0, pb, pr), 0.0), self._p(node, "w"), self._p(node, "b"),
+                                 a["stride"])
                 if "residual" in a:
                     r, s, off = ins[1], a["residual"]["stride"], a["residual"]["channel_offset"]
                     r = r[:, :, ::s, ::s] if s > 1 else r
-                    r = F.pad(r, (0, 0, 0, 0, off, y.shape[1] - off - r.shape[1]))
+                    rest = self.shapes[node["name"]][0] - off - self.shapes[node["inputs"][1]][0]
+                    if off or rest:                       # option-A shortcut: zero channels around the input
+                        r = _Pad.apply(r, (off, 0, 0, rest, 0, 0), 0.0)
                     y = y + r
                 x = _act(a["activation"], y, self.params[node["name"].replace(".", "_") + "_prelu"]
                          if a["activation"] == "prelu" else None)
             elif op == "maxpool":
                 k, s, (pt, pl), (oh, ow) = a["size"], a["stride"], a["pad"], a["out"]
-                pb, pr = (oh - 1) * s + k - x.shape[2] - pt, (ow - 1) * s + k - x.shape[3] - pl
-                x = F.max_pool2d(F.pad(x, (pl, pr, pt, pb), value=_NEG), k, s)
+                _, h, w = self.shapes[node["inputs"][0]]
+                x = _MaxPool.apply(x, k, s, (pt, pl, (oh - 1) * s + k - h - pt, (ow - 1) * s + k - w - pl))
             elif op == "avgpool":
                 x = x.mean((2, 3), keepdim=True)
             elif op == "concat":
@@ -90,12 +135,13 @@ class GraphModule(nn.Module):
                 x = _act(a["activation"], a["alpha"] * ins[0] + a["beta"] * ins[1])
             elif op == "upsample":
                 s = a["stride"]
-                x = x.repeat_interleave(s, 2).repeat_interleave(s, 3)
+                x = F.interpolate(x, scale_factor=s, mode="nearest")     # integer factor: each value s x s times
                 x = x * a["scale"] if a["scale"] != 1 else x
             elif op == "reorg":
                 s = a["stride"]
-                b, c, h, w = x.shape
-                x = x.reshape(b, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4).reshape(b, c * s * s, h // s, w // s)
+                c, h, w = self.shapes[node["inputs"][0]]
+                x = x.reshape(-1, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
+                x = x.reshape(-1, c * s * s, h // s, w // s)
             elif op == "linear":
                 x = _act(a["activation"], F.linear(x.flatten(1), self._p(node, "w"), self._p(node, "b")))
             elif op == "act":

@@ -1,0 +1,70 @@
+"""The pieces of ``tritnet bench`` that make its comparisons honest: real images as input, the ratio in words,
+the layers the runtime keeps on one thread, interleaved rounds, peak memory of a fresh process per tool."""
+import numpy as np
+import pytest
+import torch
+
+import tritnet
+from tests.runtime.helpers import darknet_net, random_bn_
+from tritnet.export import save, to_packed
+from tritnet.export import bench
+
+
+def test_the_ratio_reads_one_way_only():
+    assert bench.ratio_words(2.0) == "tritnet_rt 2.00x faster"
+    assert bench.ratio_words(0.8) == "tritnet_rt 1.25x slower"
+    assert bench.ratio_words(1.0) == "tritnet_rt 1.00x faster"
+
+
+def test_rounds_interleave_the_tools_in_a_rotating_order():
+    order = []
+    fns = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    per = bench.time_interleaved(fns, rounds=3, calls=2, gap_s=0)
+    assert {k: len(v) for k, v in per.items()} == {"a": 3, "b": 3, "c": 3}
+    firsts = order[::3 * 3]                                  # each tool: 1 warm-up + 2 calls, 3 tools a round
+    assert firsts == ["a", "b", "c"]
+    s = bench.summarize({"runtime": [1.0, 2.0, 1.0], "x": [3.0, 4.0, 2.0]}, batch=4)
+    assert s["x"]["speedup_of_runtime"] == 2.0 and s["x"]["runtime_is"] == "tritnet_rt 2.00x faster"
+    assert s["runtime"]["median_ms"] == 1.0 and s["runtime"]["images_per_s"] == 4000
+
+
+def test_calls_are_chosen_from_the_fastest_tool():
+    import time
+    calls = bench.choose_calls({"fast": lambda: None, "slow": lambda: time.sleep(0.01)}, seconds=0.01)
+    assert calls > 10
+
+
+def test_single_thread_convs_are_the_ones_under_the_runtime_threshold(shared_data):
+    import tritnet_rt
+    from tritnet_rt.net import Net
+    limit = tritnet_rt._ext().PAR_MIN_MACS
+    torch.manual_seed(0)
+    net = Net(to_packed(random_bn_(tritnet.create_model("resnet20").eval())))
+    assert bench.single_thread_convs(net, 1, 1) == []                     # one thread: nothing held back
+    small = bench.single_thread_convs(net, 1, 2)
+    assert small[0] == {"layer": "conv1", "macs": 32 * 32 * 16 * 9 * 3}
+    assert len(small) == 19 and all(c["macs"] < limit for c in small)  # ResNet-20's convs: 2.4M at most
+    yolo = Net(to_packed(darknet_net(shared_data, "yolov2-tiny-voc")))
+    assert bench.single_thread_convs(yolo, 1, 2) == []                   # 21.6M and more: every conv split
+
+
+def test_images_are_real_and_preprocessed_like_the_runtime(shared_data):
+    pm = to_packed(darknet_net(shared_data, "yolov2-tiny-voc", size=96))
+    assert bench.default_images(pm, shared_data) == shared_data / "bccd" / "JPEGImages"
+    x = bench.load_images(pm, shared_data / "bccd" / "JPEGImages", 3)
+    assert x.shape == (3, 3, 96, 96) and x.dtype == np.float32
+    assert (x[:, :, :5] == 0.5).all() and x[:, :, 48].std() > 0.05      # 640x480 letterboxed: grey bands
+    with pytest.raises(ValueError, match="the bench needs"):
+        bench.load_images(pm, shared_data / "darknet" / "weights", 3)
+
+
+@pytest.mark.parametrize("tool", ["runtime", "ort_fp32"])
+def test_peak_memory_comes_from_a_fresh_process_of_the_tool_alone(tmp_path, tool):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    pm = to_packed(random_bn_(tritnet.create_model("resnet20").eval()))
+    save(pm, tmp_path / "r.tnp")
+    files = bench.prepare(pm, tmp_path / "r.tnp", tmp_path, [tool], None)
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32), dtype=np.float32)
+    mb = bench.peak_rss_mb(tool, files, x, 1, tmp_path, calls=2)
+    assert 5 < mb < 400                      # the process holds numpy and the tool, never PyTorch (blocked there)
