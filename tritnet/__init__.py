@@ -8,7 +8,7 @@
 Names are imported on first use, so torch-free parts (``tritnet.darknet``'s cfg and weights readers,
 ``tritnet.quant.packing``) can be imported on a machine without torch.
 """
-import importlib
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -23,5 +23,10 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
     if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        return getattr(_importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'tritnet' has no attribute {name!r}")
+
+
+def __dir__():
+    """The lazily imported API is part of dir(tritnet), as it would be if imported eagerly."""
+    return sorted(set(globals()) | set(__all__))

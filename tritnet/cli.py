@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="tritnet", description="Ternary-weight networks: train and evaluate classifiers and darknet "
         "detectors, ternarize in stages, export packed files and run them on the CPU.")
+    from tritnet import __version__
+    parser.add_argument("--version", action="version", version=f"tritnet {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
     # ------------------------------------------------------------------ demo (the main job)

@@ -107,6 +107,8 @@ def time_model(a: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="tritnet-rt", description="Run packed ternary models (.tnp) on the CPU.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"tritnet-rt {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
     add_run_arguments(sub.add_parser("run", help="classify an image or detect objects in it"))
     i = sub.add_parser("info", help="what a packed file holds")
