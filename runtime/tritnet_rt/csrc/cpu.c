@@ -1,11 +1,17 @@
 /* Which ISA paths are compiled in (the table) and which this CPU runs (cpuid via the compiler builtins; AMX
- * also needs the kernel's permission to use tile data, asked for once per process). */
+ * also needs the kernel's permission to use tile data, asked for once per process; on ARM the feature bits
+ * the kernel reports in the ELF auxiliary vector, or sysctl on macOS). */
 #define _GNU_SOURCE 1                 /* syscall() */
 #include "tn.h"
 #if defined(TN_HAVE_AMX) && defined(__linux__)
 #include <cpuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
+#if defined(TN_HAVE_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(TN_HAVE_NEON) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
@@ -17,7 +23,9 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
     {"avx2", 0, 0, 0, 0, 0},
     {"avx512", 0, 0, 0, 0, 0},
 #endif
-#if defined(__aarch64__)
+#if defined(TN_HAVE_NEON) && !defined(TN_ARM32)
+    {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon},
+#elif defined(TN_HAVE_NEON)   /* 32-bit NEON flushes denormals to zero: the float steps stay on VFP (serial) */
     {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_serial, tn_minmax_f32_serial, tn_tact_bits_serial},
 #else
     {"neon", 0, 0, 0, 0, 0},
@@ -27,7 +35,52 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
 #else
     {"amx", 0, 0, 0, 0, 0},
 #endif
+#if defined(TN_HAVE_DOTPROD)  /* SDOT for the int8 GEMM; the rest as NEON */
+    {"dotprod", tn_gemm_t8_dotprod, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon},
+#else
+    {"dotprod", 0, 0, 0, 0, 0},
+#endif
+#if defined(TN_HAVE_I8MM)     /* USMMLA for the int8 GEMM; the rest as NEON */
+    {"i8mm", tn_gemm_t8_i8mm, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon},
+#else
+    {"i8mm", 0, 0, 0, 0, 0},
+#endif
 };
+
+#if defined(TN_HAVE_NEON)
+/* ARM feature bits (Linux's values; glibc before 2.33 lacks some names). AArch64: AT_HWCAP's ASIMDDP
+ * (SDOT/UDOT) and AT_HWCAP2's I8MM. 32-bit ARM: AT_HWCAP's NEON (32-bit builds have the NEON path only). */
+#define TN_HWCAP_ASIMDDP (1ul << 20)
+#define TN_HWCAP2_I8MM (1ul << 13)
+#define TN_HWCAP_ARM_NEON (1ul << 12)
+enum { TN_ARM_NEON, TN_ARM_DOTPROD, TN_ARM_I8MM };
+static int arm_has(int feature) {
+#if defined(__linux__)
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+#if defined(__aarch64__)
+    switch (feature) {
+    case TN_ARM_NEON: return 1;                   /* part of AArch64 */
+    case TN_ARM_DOTPROD: return (hw & TN_HWCAP_ASIMDDP) != 0;
+    case TN_ARM_I8MM: return (hw2 & TN_HWCAP2_I8MM) != 0;
+    }
+#else
+    (void)hw2;
+    return feature == TN_ARM_NEON && (hw & TN_HWCAP_ARM_NEON) != 0;
+#endif
+#elif defined(__APPLE__) && defined(__aarch64__)
+    const char *name = feature == TN_ARM_DOTPROD ? "hw.optional.arm.FEAT_DotProd" : "hw.optional.arm.FEAT_I8MM";
+    int v = 0;
+    size_t len = sizeof v;
+    if (feature == TN_ARM_NEON) return 1;
+    return sysctlbyname(name, &v, &len, NULL, 0) == 0 && v == 1;
+#elif defined(__aarch64__) || defined(__ARM_NEON)
+    return feature == TN_ARM_NEON;                /* elsewhere: no way to ask, what the flags promise */
+#else
+    (void)feature;
+#endif
+    return 0;
+}
+#endif
 
 #if defined(TN_HAVE_AMX) && defined(__linux__)
 /* AMX-TILE and AMX-INT8 (cpuid 7.0 EDX bits 24, 25), and Linux's permission for the tile data state
@@ -58,8 +111,14 @@ int tn_cpu_supports(int isa) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("avx512vpopcntdq");
 #endif
-#if defined(__aarch64__)
-    case TN_ISA_NEON: return 1;
+#if defined(TN_HAVE_NEON)
+    case TN_ISA_NEON: return arm_has(TN_ARM_NEON);
+#endif
+#if defined(TN_HAVE_DOTPROD)
+    case TN_ISA_DOTPROD: return arm_has(TN_ARM_DOTPROD);
+#endif
+#if defined(TN_HAVE_I8MM)
+    case TN_ISA_I8MM: return arm_has(TN_ARM_I8MM);
 #endif
 #if defined(TN_HAVE_AMX) && defined(__linux__)
     case TN_ISA_AMX: return tn_cpu_supports(TN_ISA_AVX512) && amx_usable();

@@ -17,7 +17,10 @@ void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) { for (int t = 0; t < nta
 
 /* A job is (fn, ctx, ntasks) plus a generation. Tasks are claimed by CAS on state = generation<<32 | next,
  * so a worker that wakes late can never run a task of a later job; the caller runs tasks too and then
- * waits only for tasks already claimed, never for a worker the OS has not scheduled. */
+ * waits only for tasks already claimed, never for a worker the OS has not scheduled.
+ * The 64-bit atomics are single instructions on x86-64, AArch64 and ARMv7 (ldrexd/strexd); armv6 (Raspberry Pi
+ * OS 32-bit's baseline) has no such instruction and GCC calls libatomic (__atomic_load_8, ...), which
+ * build_ext.py links on 32-bit ARM. */
 #define TN_MAX_THREADS 64
 static pthread_t workers[TN_MAX_THREADS];
 static int nthreads = 1, nworkers = 0;

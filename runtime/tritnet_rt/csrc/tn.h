@@ -45,9 +45,9 @@ void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 /* ARM. NEON is part of AArch64; on 32-bit ARM the NEON file enables it for itself (#pragma GCC target
  * "fpu=neon"), because Raspberry Pi OS 32-bit compiles for armv6 + VFP, and cpu.c asks the kernel (HWCAP_NEON)
  * before using it. The dot-product (ARMv8.2 SDOT) and I8MM (USMMLA) files enable their extension per file
- * too, so they need a compiler that knows it: GCC 8 (dotprod) and 10 (i8mm). Clang's arm_neon.h (up to 15 at
- * least) hides the intrinsics unless -march enables the extension, so with clang these files are built only
- * when the flags already do (Apple's arm64 default has dotprod). */
+ * too, so they need a compiler that knows it: GCC 8 (dotprod) and 10 (i8mm). Older clang's arm_neon.h hides the
+ * intrinsics unless -march enables the extension, so with clang these files are built only when the flags
+ * already do (Apple's arm64 default has dotprod); untested with clang. */
 #if defined(__aarch64__) || defined(TN_SIMDE)
 #define TN_HAVE_NEON 1
 #elif defined(__arm__) && (defined(__ARM_NEON) || (defined(__GNUC__) && !defined(__clang__) && defined(__ARM_FP)))
