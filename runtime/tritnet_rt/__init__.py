@@ -33,7 +33,8 @@ def capabilities() -> dict:
 
 
 def set_isa(name: str) -> None:
-    """Force a kernel path: "serial", "avx2", "avx512" or "neon" (ValueError if this CPU can't run it)."""
+    """Force a kernel path: "serial", "avx2", "avx512", "amx", "neon", "dotprod" or "i8mm" (ValueError if this
+    build or CPU can't run it; ``capabilities()`` lists them)."""
     _ext().set_isa(name)
 
 

@@ -28,7 +28,8 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--out", type=output_file("image with the boxes", empty_ok=True), default=None,
                    help="detectors: image with the boxes (default predictions.jpg; '' to skip)")
     r.add_argument("--threads", type=positive_int, default=None)
-    r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, neon)")
+    r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, amx, neon, dotprod, i8mm; "
+                   "`tritnet-rt info FILE` lists those this CPU runs)")
     r.add_argument("--json", action="store_true")
 
 
