@@ -16,48 +16,110 @@ channels=3
 """
 
 
-# AlexeyAB-dialect cfgs in the shared data (issue 16): pjreddie's darknet, which tritnet reads, does not run them
-ALEXEYAB_CFGS = {"efficientnet_b0-twn", "yolov4-tiny"}
+# Warnings the shared cfgs give, by design (file stem -> the lines warned about)
+EXPECTED_WARNINGS = {
+    "ttt4": [84],                          # 10 anchors for num=1: the heap overflow the reference README describes
+    "efficientnet_b0-twn": [16, 17, 27, 28],   # [net] cutmix, mosaic (AlexeyAB's keys), momentum and decay twice
+}
 
 
 def _all_cfgs(root):
-    """Every pjreddie-dialect cfg in the shared data."""
+    """Every cfg in the shared data, both dialects."""
     return sorted(p for p in list((root / "cfg").glob("*.cfg")) + list((root / "weights").glob("*.cfg"))
-                  + list((root / "reference" / "cfg").glob("*.cfg")) if p.stem not in ALEXEYAB_CFGS)
+                  + list((root / "reference" / "cfg").glob("*.cfg")))
 
 
-def test_alexeyab_cfgs_are_refused_or_warned_about_at_their_line(darknet_data):
-    """Until the AlexeyAB dialect is read: a section pjreddie's darknet lacks is an error at its line, and keys
-    it ignores are warnings at theirs (yolov4-tiny's route groups, which AlexeyAB's darknet does read)."""
-    with pytest.raises(CfgError, match=r"efficientnet_b0-twn.cfg:87: unknown section \[scale_channels\]"):
-        parse_cfg(darknet_data / "cfg" / "efficientnet_b0-twn.cfg")
+def test_the_dialect_is_decided_by_the_file_and_can_be_given(darknet_data):
+    """yolov4-tiny is AlexeyAB's (its route groups); efficientnet_b0-twn is darknetTWN's, read in the pjreddie
+    dialect; a given dialect wins, and then no key is called ignored that the dialect reads."""
+    y4 = parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg")
+    assert y4.dialect == "alexeyab" and y4.dialect_reason.endswith("[route] groups=2 at " +
+                                                                  str(darknet_data / "cfg" / "yolov4-tiny.cfg:60"))
+    assert all(s.dialect == "alexeyab" for s in y4)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg")
-    assert "yolov4-tiny.cfg:60: [route]: unknown key 'groups'" in str(rec[0].message)
+        eff = parse_cfg(darknet_data / "cfg" / "efficientnet_b0-twn.cfg")
+    assert eff.dialect == "pjreddie" and "efficientnet_b0-twn.cfg:87" not in " ".join(str(w.message) for w in rec)
+    assert "[net]: unknown key 'mosaic' (pjreddie's darknet ignores it: 'Unused field'; AlexeyAB's darknet reads " \
+           "it (--dialect alexeyab))" in str(rec[1].message)
+    assert parse_cfg(darknet_data / "cfg" / "yolov3-tiny.cfg").dialect == "pjreddie"
+    # given: yolov4-tiny as pjreddie's darknet reads it (the issue's 6,256,350 parameters and its warnings)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        as_pj = parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg", dialect="pjreddie")
+    assert as_pj.dialect_reason == "given" and count_params(as_pj) == 6_256_350
+    msgs = [str(w.message) for w in rec]
+    assert "yolov4-tiny.cfg:60: [route]: unknown key 'groups' (pjreddie's darknet ignores it: 'Unused field'; " \
+           "AlexeyAB's darknet reads it (--dialect alexeyab))" in msgs[0]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        assert parse_cfg(darknet_data / "cfg" / "efficientnet_b0-twn.cfg", dialect="alexeyab").dialect == "alexeyab"
+    assert not any("cutmix" in str(w.message) or "mosaic" in str(w.message) for w in rec)
+    with pytest.raises(ValueError, match="unknown darknet dialect 'darknet'"):
+        parse_cfg(darknet_data / "cfg" / "yolov3-tiny.cfg", dialect="darknet")
+
+
+@pytest.mark.parametrize("body,dialect,why", [
+    ("[convolutional]\nfilters=3\n[route]\nlayers=-1\ngroups=3\ngroup_id=1\n", "alexeyab",
+     "[route] groups=3 at x.cfg:11"),
+    ("[convolutional]\nfilters=3\n[sam]\nfrom=-1\n", "alexeyab", "[sam] at x.cfg:9"),
+    ("[convolutional]\nactivation=mish\n", "alexeyab", "[convolutional] activation=mish at x.cfg:8"),
+    ("[convolutional]\nfilters=3\n[shortcut]\nfrom=-1,0\n", "alexeyab", "[shortcut] from=-1,0 at x.cfg:10"),
+    ("[convolutional]\nfilters=3\n[shortcut]\nfrom=-1\nactivation=swish\n", "alexeyab",
+     "[shortcut] activation=swish at x.cfg:11"),
+    ("[convolutional]\nactivation=swish\nternary=1\n", "pjreddie", None),      # darknetTWN reads both
+    ("[convolutional]\nfilters=3\n[avgpool]\n[scale_channels]\nfrom=0\n", "pjreddie", None),
+    ("[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nscale_x_y=1.1\n", "pjreddie", None),
+    ("[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nnms_kind=greedynms\n", "alexeyab",
+     "[yolo] nms_kind=greedynms at x.cfg:13"),
+])
+def test_detect_dialect_names_the_first_alexeyab_feature(body, dialect, why):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CfgWarning)
+        cfg = parse_cfg_string(NET.replace("channels=3", "channels=3\nmosaic=1") + body, path="x.cfg")
+    assert cfg.dialect == dialect                        # [net] mosaic=1 (AlexeyAB's) does not decide
+    assert cfg.dialect_reason == (why or "nothing in its layers is AlexeyAB's own")
+
+
+def test_dialect_defaults_and_keys():
+    """Each dialect's defaults: dropout .5/.2, yolo max 90/200, adam eps 1e-7/1e-6; keys only one reads."""
+    text = NET + "[dropout]\n[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\n"
+    pj, ab = parse_cfg_string(text), parse_cfg_string(text, dialect="alexeyab")
+    assert (pj[1].param("probability"), ab[1].param("probability")) == (0.5, 0.2)
+    assert (pj[3].param("max"), ab[3].param("max")) == (90, 200)
+    assert (pj[0].param("eps"), ab[0].param("eps")) == (1e-7, 1e-6)
+    assert ab[3].param("nms_kind") == "default" and ab[3].param("beta_nms") == 0.6
+    with pytest.raises(KeyError, match="pjreddie's darknet does not read 'nms_kind'"):
+        pj[3].param("nms_kind")
+    assert pj[2].read("numload") == 0 and ab[2].read("numload") == 0       # numload: pjreddie's key only
+    assert ab[2].param("ternary") == 0                                      # the project's key, in both dialects
+    with pytest.warns(CfgWarning, match=r"x.cfg:9: \[shortcut\]: unknown key 'alpha' \(AlexeyAB's darknet ignores it: "
+                                        r"'Unused field'; pjreddie's darknet reads it \(--dialect pjreddie\)\)"):
+        parse_cfg_string(NET + "[convolutional]\n[shortcut]\nfrom=-1\nalpha=.5\n", path="x.cfg", dialect="alexeyab")
 
 
 # ---- real files ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,count", [
     ("yolov2-voc", 50_676_061), ("yolov3-voc", 61_678_657), ("yolov2-tiny-voc", 15_867_885),
-    ("yolov3-tiny", 8_858_734), ("ttt5_224_160", 4_373_741), ("ttt5_pre", 5_301_824)])
+    ("yolov3-tiny", 8_858_734), ("ttt5_224_160", 4_373_741), ("ttt5_pre", 5_301_824),
+    ("yolov4-tiny", 6_062_814), ("efficientnet_b0-twn", 4_345_615)])
+@pytest.mark.filterwarnings("ignore::tritnet.darknet.CfgWarning")     # efficientnet's [net] cutmix, mosaic...
 def test_param_counts_darknet_implies(darknet_data, name, count):
     assert count_params(parse_cfg(darknet_data / "cfg" / f"{name}.cfg")) == count
 
 
 def test_every_shared_cfg_parses(darknet_data):
     cfgs = _all_cfgs(darknet_data)
-    assert len(cfgs) >= 22
+    assert len(cfgs) >= 24
     for p in cfgs:
         with warnings.catch_warnings(record=True) as rec:
             warnings.simplefilter("always")
             cfg = parse_cfg(p)
         msgs = [str(w.message) for w in rec]
-        if p.name == "ttt4.cfg":  # 10 anchors for num=1: the heap overflow the reference README describes
-            assert len(msgs) == 1 and "ttt4.cfg:84" in msgs[0] and "anchor" in msgs[0]
-        else:
-            assert msgs == [], (p, msgs)
+        lines = EXPECTED_WARNINGS.get(p.stem, [])
+        assert [m.split(":")[1] for m in msgs] == [str(n) for n in lines], (p, msgs)
         assert cfg.net.type == "net" and len(cfg) > 2
+        assert cfg.dialect == ("alexeyab" if p.stem == "yolov4-tiny" else "pjreddie")
 
 
 def test_staged_cfgs_keep_the_network(darknet_data):
@@ -90,13 +152,21 @@ def test_set_ternary_writes_the_next_stage(darknet_data):
 
 
 @pytest.mark.parametrize("tag,cfgname", [
-    ("ttt4/ttt4", "reference/cfg/ttt4_b1.cfg"),
-    ("cifar_minin/cifar_minin_20", "reference/cfg/cifar_minin_b1.cfg"),
-    ("yolov2-tiny-voc_random_seed0/yolov2-tiny-voc_random_seed0", "cfg/yolov2-tiny-voc.cfg"),
-    ("yolov3-tiny_random_seed0/yolov3-tiny_random_seed0", "cfg/yolov3-tiny.cfg")])
+    ("reference/ttt4/ttt4", "reference/cfg/ttt4_b1.cfg"),
+    ("reference/cifar_minin/cifar_minin_20", "reference/cfg/cifar_minin_b1.cfg"),
+    ("reference/yolov2-tiny-voc_random_seed0/yolov2-tiny-voc_random_seed0", "cfg/yolov2-tiny-voc.cfg"),
+    ("reference/yolov3-tiny_random_seed0/yolov3-tiny_random_seed0", "cfg/yolov3-tiny.cfg"),
+    # AlexeyAB's darknet and darknetTWN: route groups, depthwise convs, scale_channels, dropout, softmax
+    ("reference-alexeyab/yolov4-tiny_random_seed0/yolov4-tiny_random_seed0", "cfg/yolov4-tiny.cfg"),
+    ("reference-alexeyab/efficientnet_b0-twn_random_seed0_float/efficientnet_b0-twn_random_seed0_float",
+     "cfg/efficientnet_b0-twn.cfg"),
+    ("reference-alexeyab/yolov2-voc_M3_random_seed0_float/yolov2-voc_M3_random_seed0_float", "cfg/yolov2-voc_M3.cfg"),
+    ("reference-alexeyab/yolov3-tiny-voc_M3_random_seed0_float/yolov3-tiny-voc_M3_random_seed0_float",
+     "cfg/yolov3-tiny-voc_M3.cfg")])
+@pytest.mark.filterwarnings("ignore::tritnet.darknet.CfgWarning")
 def test_shapes_match_what_darknet_built(darknet_data, tag, cfgname):
     """The reference summaries hold darknet's own layer structs (w, h, c, out_*, n, size, pad, nweights...)."""
-    layers = json.loads((darknet_data / "reference" / f"{tag}__summary.json").read_text())["layers"]
+    layers = json.loads((darknet_data / f"{tag}__summary.json").read_text())["layers"]
     infos = infer_layers(parse_cfg(darknet_data / cfgname))
     assert len(infos) == len(layers)
     for info, ref in zip(infos, layers):
@@ -118,6 +188,35 @@ def test_shapes_match_what_darknet_built(darknet_data, tag, cfgname):
         if info.type == "region":
             assert (a["num"], a["classes"], a["coords"], a["softmax"]) == (
                 ref["n"], ref["classes"], ref["coords"], bool(ref["softmax"]))
+        if info.type == "route" and "groups" in a:
+            assert a["groups"] == ref["groups"]
+
+
+def test_layer_table_yolov4_tiny(darknet_data):
+    """AlexeyAB's numbers: 6,062,814 parameters (the official .weights), route groups printed as group_id/groups."""
+    t = layer_table(parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg"))
+    assert t.total_params == 6_062_814 and round(t.total_bflops, 3) == 6.908   # AlexeyAB prints 6.910 with its route
+    r = t.rows[3]
+    assert (r.type, r.note, r.output) == ("route", "2  1/2", (32, 104, 104))
+    assert "    3 route 2  1/2" in str(t) and "Total: 6062814 params" in str(t)
+
+
+def test_forced_dialects_refuse_what_that_darknet_lacks():
+    base = NET.lstrip("\n")
+    with pytest.raises(CfgError, match=r"^x.cfg:6: \[sam\]: pjreddie's darknet does not know this section \('Type not "
+                                       r"recognized'\); AlexeyAB's darknet reads it \(--dialect alexeyab\)$"):
+        parse_cfg_string(base + "[convolutional]\n[sam]\nfrom=-1\n", path="x.cfg", dialect="pjreddie")
+    with pytest.raises(CfgError, match=r"x.cfg:5: \[region\]: AlexeyAB's \[region\] is not pjreddie's"):
+        parse_cfg_string(base + "[region]\n", path="x.cfg", dialect="alexeyab")
+    with pytest.raises(CfgError, match=r"x.cfg:5: section \[iseg\] is a layer of pjreddie's darknet that tritnet "):
+        parse_cfg_string(base + "[iseg]\n", path="x.cfg", dialect="pjreddie")
+    with pytest.raises(CfgError, match=r"x.cfg:6: \[activation\]: activation=swish: darknetTWN computes swish only in "
+                                       r"\[convolutional\] layers"):
+        parse_cfg_string(base + "[activation]\nactivation=swish\n", path="x.cfg", dialect="pjreddie")
+    with pytest.raises(CfgError, match=r"x.cfg:5: .*'sgdr' is not a learning-rate policy"):
+        parse_cfg_string(base.replace("channels=3", "channels=3\npolicy=sgdr") + "[avgpool]\n", path="x.cfg")
+    cfg = parse_cfg_string(base.replace("channels=3", "channels=3\npolicy=sgdr") + "[avgpool]\n", dialect="alexeyab")
+    assert cfg.net.param("policy") == "sgdr"
 
 
 def test_layer_table_ttt5(darknet_data):
@@ -240,14 +339,47 @@ def test_crlf_warns_but_parses():
 @pytest.mark.parametrize("body,line,pattern", [
     ("[convolutional]\nfilters=abc\n", 7, r"bad value for filters: 'abc' is not an integer"),
     ("[convolutional]\nfilters=16.0\n", 7, r"not an integer"),
-    ("[convolutional]\nactivation=swish\n", 7, r"not a darknet activation"),
+    ("[convolutional]\nactivation=swishy\n", 7, r"bad value for activation: 'swishy' is not an activation of "
+                                                 r"pjreddie's darknet \(logistic, .*, swish\)"),
+    ("[activation]\nactivation=swish\n", 7, r"activation=swish: AlexeyAB's darknet computes swish only in "
+                                            r"\[convolutional\] and \[shortcut\] layers "
+                                            r"\(elsewhere its activate\(\) returns 0\)"),
+    ("[activation]\nactivation=mish\n", 7, r"AlexeyAB's darknet computes mish only in \[convolutional\] and "
+                                           r"\[shortcut\] layers"),
     ("[maxpool]\nsize=2\nstride=x\n", 8, r"bad value for stride"),
     ("[foo]\n", 6, r"unknown section \[foo\]"),
     ("[Convolutional]\n", 6, r"unknown section"),
     ("[lstm]\n", 6, r"does not support"),
     ("[convolutional]\nbinary=1\n", 7, r"binary=1 .* not supported"),
     ("[convolutional]\nxnor=1\n", 7, r"xnor=1 .* not supported"),
-    ("[convolutional]\ndilation=2\n", 7, r"dilation"),
+    ("[convolutional]\nsize=3\ndilation=2\n", 8, r"dilation=2 with padding 0: AlexeyAB's im2col fills 28x28 "
+                                                r"positions of a 30x30 output"),
+    ("[convolutional]\nantialiasing=1\n", 7, r"antialiasing=1 \(anti-aliased \(blurred\) strides\) is not supported"),
+    ("[convolutional]\nshare_index=-1\n", 7, r"share_index=-1 \(shared weights\) is not supported"),
+    ("[maxpool]\nmaxpool_depth=1\n", 7, r"maxpool_depth=1 \(max over channels\) is not supported"),
+    ("[implicit]\n", 6, r"section \[implicit\] is a layer of AlexeyAB's darknet that tritnet does not support"),
+    ("[convolutional]\nfilters=4\n[route]\nlayers=-1\ngroups=3\n", 10, r"groups=3 does not divide the 4 channels"),
+    ("[convolutional]\nfilters=4\n[route]\nlayers=-1\ngroups=2\ngroup_id=2\n", 11,
+     r"group_id=2 must be below groups=2"),
+    ("[convolutional]\nfilters=4\n[maxpool]\nsize=2\nstride=2\n[shortcut]\nfrom=-2,-1\n", 12,
+     r"from: layer 0 \(32x32x4\) and the previous layer \(16x16x4\) differ in width or height"),
+    ("[convolutional]\nfilters=4\n[shortcut]\nfrom=-1\nweights_type=per_pixel\n", 10,
+     r"bad value for weights_type: 'per_pixel' is not one of none, per_feature, per_layer, per_channel"),
+    ("[convolutional]\nfilters=4\n[sam]\nfrom=0\n[sam]\nfrom=-3\n", 11, r"does not exist"),
+    ("[convolutional]\nfilters=4\n[avgpool]\n[convolutional]\nfilters=3\nsize=1\n[scale_channels]\nfrom=0\n",
+     13, r"from: layer 0 \(32x32x4\) is scaled per channel: the previous layer must output 1x1x4, not 1x1x3"),
+    ("[convolutional]\nfilters=4\n[scale_channels]\nfrom=0\nscale_wh=1\n", 10,
+     r"scale_wh=1 scales layer 0 \(32x32x4\) per position: the previous layer must output 32x32x1"),
+    ("[convolutional]\nfilters=4\n[maxpool]\nsize=2\nstride=2\n[sam]\nfrom=0\n", 12,
+     r"from: layer 0 \(32x32x4\) and the previous layer \(16x16x4\) must have the same shape"),
+    ("[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nnms_kind=soft\n", 12,
+     r"bad value for nms_kind: 'soft' is not one of default, greedynms, diounms"),
+    ("[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nembedding_layer=-2\nnew_coords=1\n", 12,
+     r"embedding_layer=-2 \(tracking embeddings\) is not supported"),
+    ("[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nnew_coords=2\n", 12,
+     r"new_coords=2 is out of range: tritnet accepts 0 to 1"),
+    ("[local_avgpool]\nsize=40\nstride=2\npadding=0\n", 6, r"a 40x40/2 local_avgpool \(padding 0\) does not fit"),
+    ("[convolutional]\nsize=34\nstride_x=2\n", 6, r"a 34x34/2x1 conv \(padding 0\) does not fit a 32x32 input"),
     ("[convolutional]\nternary=2\n", 7, r"ternary must be 0 or 1"),
     ("[convolutional]\nfilters=4\n[route]\nlayers=-2\n", 9, r"layer -2 \(absolute -1\) does not exist"),
     ("[convolutional]\nfilters=4\n[route]\nlayers=1\n", 9, r"does not exist before layer 1"),
@@ -480,3 +612,23 @@ def test_section_set_and_remove():
     with pytest.raises(ValueError):
         s.set("activation", "a=b")
     assert "[convolutional]" in dump_cfg([s], canonical=True)
+
+
+def test_layer_features_name_what_goes_beyond_the_plain_layers(darknet_data):
+    """What an exporter must know (or refuse) per layer; pjreddie's cfgs have none."""
+    from tritnet.darknet import layer_features
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CfgWarning)
+        feats = {p.stem: sorted({f for i in infer_layers(parse_cfg(p)) for f in layer_features(i)})
+                 for p in (darknet_data / "cfg").glob("*.cfg")}
+    assert feats.pop("yolov4-tiny") == ["batchnorm:alexeyab", "route:groups", "yolo:nms_kind", "yolo:scale_x_y"]
+    assert feats.pop("efficientnet_b0-twn") == ["activation:swish", "conv:groups", "section:scale_channels"]
+    assert all(not f for f in feats.values()), feats
+    cfg = parse_cfg_string(NET + "[convolutional]\nfilters=4\nstride_x=2\ndilation=2\nsize=3\npad=1\nactivation=mish\n"
+                           "[maxpool]\nstride_y=2\nsize=2\n[shortcut]\nfrom=-1,-1\nweights_type=per_feature\n"
+                           "[convolutional]\nfilters=6\nsize=1\n[yolo]\nmask=0\nclasses=1\nnew_coords=1\n[batchnorm]\n"
+                           "[sam]\nfrom=-1\n[local_avgpool]\n[empty]\n")
+    assert [layer_features(i) for i in infer_layers(cfg)] == [
+        ["activation:mish", "conv:dilation", "conv:strides"], ["maxpool:strides"],
+        ["shortcut:sources", "shortcut:weights"], [], ["yolo:new_coords"],
+        ["batchnorm:alexeyab", "batchnorm:biases"], ["section:sam"], ["section:local_avgpool"], ["section:empty"]]

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,64 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     p.stdout.close()                                    # the reader is gone before the table is printed
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and err == "", err
+
+
+# ---- dialects ---------------------------------------------------------------------------------------------------
+def test_info_reports_the_dialect_and_darknets_counts(capsys):
+    """yolov4-tiny: AlexeyAB's darknet, 6,062,814 floats (the official .weights), no key called ignored;
+    --dialect pjreddie reads it as pjreddie's darknet would (6,256,350) and says which keys AlexeyAB's reads."""
+    from tritnet import darknet, darknet_cli
+    assert darknet_cli.DIALECTS == darknet.DIALECTS          # the CLI's copy, kept to start without numpy
+    y4 = DN / "cfg" / "yolov4-tiny.cfg"
+    rc, out, err = run(["info", y4], capsys)
+    assert rc == 0 and "ignores" not in err
+    assert out.splitlines()[0] == f"Dialect: alexeyab (read as AlexeyAB's darknet read it: [route] groups=2 at {y4}:60)"
+    assert "Total: 6062814 params" in out and "    3 route 2  1/2" in out
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        rc, out, _ = run(["info", y4, "--dialect", "pjreddie"], capsys)
+    assert "yolov4-tiny.cfg:60: [route]: unknown key 'groups' (pjreddie's darknet ignores it: 'Unused field'; " \
+           "AlexeyAB's darknet reads it (--dialect alexeyab))" in str(rec[0].message)
+    assert rc == 0 and "Total: 6256350 params" in out and out.startswith("Dialect: pjreddie (read as pjreddie's "
+                                                                         "darknet and its fork darknetTWN read it: "
+                                                                         "--dialect)")
+    with warnings.catch_warnings(record=True) as rec:   # its [net] cutmix and mosaic, which AlexeyAB's darknet reads
+        warnings.simplefilter("always")
+        rc, out, _ = run(["info", DN / "cfg" / "efficientnet_b0-twn.cfg", "--json"], capsys)
+    assert "unknown key 'cutmix'" in str(rec[0].message)
+    d = json.loads(out)
+    assert rc == 0 and d["dialect"] == "pjreddie" and d["total_params"] == 4_345_615 and len(d["layers"]) == 136
+    assert [r["type"] for r in d["layers"][3:7]] == ["avg", "conv", "conv", "scale"]
+
+
+def test_detector_test_prints_alexeyabs_lines(tmp_path, capsys):
+    """yolov4-tiny through the command: plain resize, greedy DIoU NMS, draw_detections_v3's order and its
+    -ext_output boxes (rounded), the lines AlexeyAB's CLI printed for the _resize reference."""
+    import hashlib
+    import importlib.util
+    ref2 = DN / "reference-alexeyab"
+    spec = importlib.util.spec_from_file_location("g", ref2 / "scripts" / "gen_random_weights.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    data = gen.generate(str(DN / "cfg" / "yolov4-tiny.cfg"), 0)
+    assert hashlib.sha256(data).hexdigest() == "996c081f0e05afcd5f1f5723016eed8a1a1fa685abb6c576082fdee157072338"
+    (tmp_path / "y4.weights").write_bytes(data)
+    (tmp_path / "c.names").write_text("".join(f"c{i}\n" for i in range(80)))
+    (tmp_path / "c.data").write_text(f"classes=80\nnames={tmp_path / 'c.names'}\n")
+    tag = "yolov4-tiny_random_seed0_resize"
+    z = np.load(ref2 / tag / f"{tag}__bccd__BloodImage_00011.npz")
+    rc, out, err = run(["detector", "test", tmp_path / "c.data", DN / "cfg" / "yolov4-tiny.cfg",
+                        tmp_path / "y4.weights", REF / str(z["stb_rgb_png"]), "--thresh", ".1", "--out", ""], capsys)
+    assert rc == 0, err
+    lines = out.splitlines()[1:]
+    want = []
+    for (cand, cls), v in zip(z["det_t010_nmssort_idx"].tolist(), z["det_t010_nmssort_val"]):
+        x, y, w, h = (np.float32(t) for t in v[2:6])
+        left, top = (x - w / np.float32(2)) * np.float32(640), (y - h / np.float32(2)) * np.float32(480)
+        r = [float(np.floor(abs(float(t)) + .5) * np.sign(t)) for t in (left, top, w * np.float32(640),
+                                                                          h * np.float32(480))]
+        want.append(f"c{cls}: {float(np.float32(v[0]) * np.float32(100)):.0f}%\t(left_x: {r[0]:4.0f}   "
+                    f"top_y: {r[1]:4.0f}   width: {r[2]:4.0f}   height: {r[3]:4.0f})")
+    assert len(lines) == len(want) == 175
+    assert [ln.split("\t")[0] for ln in lines] == [w.split("\t")[0] for w in want]     # classes, %, order
+    assert sum(a != b for a, b in zip(lines, want)) == 0, [(a, b) for a, b in zip(lines, want) if a != b][:3]

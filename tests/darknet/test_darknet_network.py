@@ -18,18 +18,18 @@ needs_data = pytest.mark.skipif(not DN.is_dir(), reason=f"darknet data not found
 
 # darknet's own counts (data README), the rest from the weight files / cfg
 DARKNET_COUNTS = {"yolov2-voc": 50_676_061, "yolov3-voc": 61_678_657, "yolov2-tiny-voc": 15_867_885,
-                  "yolov3-tiny": 8_858_734, "ttt5_224_160": 4_373_741}
+                  "yolov3-tiny": 8_858_734, "ttt5_224_160": 4_373_741, "yolov4-tiny": 6_062_814,
+                  "efficientnet_b0-twn": 4_345_615}
 
 
 def _cfgs():
-    """The pjreddie-dialect cfgs of the shared data (the AlexeyAB ones are issue 16's)."""
-    alexeyab = {"efficientnet_b0-twn", "yolov4-tiny"}
-    return sorted(p for p in (DN / "cfg").glob("*.cfg") if p.stem not in alexeyab) if DN.is_dir() else []
+    """Every cfg of the shared data, both dialects."""
+    return sorted((DN / "cfg").glob("*.cfg")) if DN.is_dir() else []
 
 
-def _net(text, method="twn", seed=0):
+def _net(text, method="twn", seed=0, dialect=None):
     torch.manual_seed(seed)
-    net = DarknetNet(parse_cfg_string(text), method).eval()
+    net = DarknetNet(parse_cfg_string(text, dialect=dialect), method).eval()
     for m in net.modules():       # make BN statistics non-trivial
         if getattr(m, "running_var", None) is not None:
             m.running_mean.normal_(0, .1), m.running_var.uniform_(.5, 1.5)
@@ -389,3 +389,253 @@ def test_unsupported_settings_are_cfg_errors():
                                     "num=1\n", path="t.cfg"))
     with pytest.raises(ValueError, match="unknown ternarization method"):
         DarknetNet(parse_cfg_string(TERNARY), "xnor")
+
+
+# ---------------------------------------------------------------------------------------------- AlexeyAB / darknetTWN
+AAB = "[net]\nwidth={w}\nheight={h}\nchannels={c}\n"
+
+
+def _rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def test_route_groups_take_one_channel_range_of_every_input():
+    """[route] groups=2 group_id=1: the second half of each input's channels, concatenated in layer order."""
+    net = _net(AAB.format(w=4, h=4, c=6) + "[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"
+               "[route]\nlayers=-1,-1,0\ngroups=2\ngroup_id=1\n[route]\nlayers=0\ngroups=2\n")
+    assert net.dialect == "alexeyab" and net.infos[1].out_shape == (6, 4, 4) and net.infos[2].out_shape == (2, 4, 4)
+    o = _run(net, _rand(1, 6, 4, 4))
+    half = o[0][:, 2:]
+    assert np.array_equal(o[1], np.concatenate([half, half, half], 1))
+    assert np.array_equal(o[2], o[0][:, :2])                     # group_id defaults to 0
+
+
+def ref_shortcut_multilayer(prev, adds, weights, norm, per, training):
+    """AlexeyAB's shortcut_multilayer_cpu (one image), weights already in file order; inference first applies
+    fuse_conv_batchnorm's normalisation (lrelu: max(w, 0.001)) and then runs with no normalisation."""
+    c = prev.shape[0]
+    n = len(adds)
+    out = np.zeros_like(prev)
+    flat_prev, size = prev.reshape(-1), prev.size
+    w = None
+    if weights is not None:
+        w = weights.astype(np.float32).reshape(n + 1, -1)
+        if norm == "softmax":
+            e = np.exp(w - w.max(0))
+            w = e / (np.float32(1e-4) + e.sum(0))
+        elif norm == "relu":
+            r = np.maximum(w, 0) if training else np.where(w > 0.001, w, np.float32(0.001))
+            w = r / (np.float32(1e-4) + r.sum(0))
+    flat = out.reshape(-1)
+    step = size // (c if per == "per_channel" else 1)
+    for src_i in range(size):
+        col = src_i // step if w is not None and w.shape[1] > 1 else 0
+        flat[src_i] = flat_prev[src_i] * (w[0, col] if w is not None else 1)
+        for i, add in enumerate(adds, 1):
+            a = add.reshape(-1)
+            if src_i < a.size:
+                flat[src_i] += a[src_i] * (w[i, col] if w is not None else 1)
+    return out
+
+
+@pytest.mark.parametrize("per,norm", [(None, None), ("per_feature", "none"), ("per_feature", "relu"),
+                                      ("per_channel", "softmax"), ("per_channel", "relu"), ("per_layer", "avg_relu")])
+def test_alexeyab_shortcut_matches_shortcut_multilayer_cpu(per, norm):
+    """Several sources with other channel counts (3 and 6 into 4), optionally weighted and normalised."""
+    weighted = f"weights_type={per}\nweights_normalization={norm}\n" if per else ""
+    net = _net(AAB.format(w=5, h=3, c=2) + "[convolutional]\nfilters=3\nsize=1\nactivation=linear\n"
+               "[convolutional]\nfilters=6\nsize=1\nactivation=linear\n[convolutional]\nfilters=4\nsize=1\n"
+               f"activation=linear\n[shortcut]\nfrom=0,-2\nactivation=leaky\n{weighted}")
+    layer = net.layers[3]
+    n_w = {None: 0, "per_feature": 3, "per_layer": 3, "per_channel": 12}[per]
+    assert net.infos[3].n_params == n_w and net.param_count() == (3 + 6) + (6 + 18) + (4 + 24) + n_w
+    if n_w:
+        layer.load_arrays({"weights": np.array([.3, -.2, .9, 1.5, .0005, 2., -1., .7, .1, .2, .3, .4][:n_w],
+                                               np.float32)})
+    x = _rand(1, 2, 3, 5, seed=3)
+    for training in (False, True):
+        net.train(training)
+        with torch.no_grad():
+            outs = [o.numpy() for o in net.forward_all(torch.from_numpy(x))]
+        w = layer.weight.detach().numpy() if n_w else None
+        kind = {"per_layer": "per_feature"}.get(per, per)
+        ref = ref_shortcut_multilayer(outs[2][0], [outs[0][0], outs[1][0]], w, {"avg_relu": "relu"}.get(norm, norm),
+                                      kind, training)
+        ref = np.where(ref > 0, ref, np.float32(.1) * ref)
+        assert np.allclose(outs[3][0], ref, atol=1e-6), training
+    net.eval()
+    assert np.array_equal(layer.arrays()["weights"], w) if n_w else layer.arrays() == {}
+
+
+def test_scale_channels_sam_empty_and_local_avgpool():
+    net = _net(AAB.format(w=5, h=4, c=3) +
+               "[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"    # 0: (4,4,5)
+               "[avgpool]\n"                                                   # 1: (4,1,1)
+               "[scale_channels]\nfrom=0\nactivation=leaky\n"                  # 2: 0 · 1 per channel
+               "[convolutional]\nfilters=1\nsize=1\nactivation=logistic\n"   # 3: (1,4,5)
+               "[scale_channels]\nfrom=2\nscale_wh=1\n"                        # 4: 2 · 3 per position
+               "[sam]\nfrom=0\n"                                               # 5: 0 · 4 element by element
+               "[empty]\n"                                                     # 6
+               "[local_avgpool]\nsize=3\nstride=2\n")                          # 7
+    assert net.dialect == "alexeyab"
+    o = _run(net, _rand(1, 3, 4, 5, seed=4))
+    ref2 = o[0] * o[1]
+    assert np.allclose(o[2], np.where(ref2 > 0, ref2, .1 * ref2), atol=1e-7)
+    assert np.array_equal(o[4], o[2] * o[3]) and np.array_equal(o[5], o[0] * o[4]) and np.array_equal(o[6], o[5])
+    # local_avgpool: windows at -(pad/2) + i·stride, the mean of the positions inside the input (pad = size-1 = 2)
+    x = o[6][0]
+    want = np.zeros(net.infos[7].out_shape, np.float32)
+    for i in range(want.shape[1]):
+        for j in range(want.shape[2]):
+            rows = [r for r in range(-1 + 2 * i, -1 + 2 * i + 3) if 0 <= r < 4]
+            cols = [q for q in range(-1 + 2 * j, -1 + 2 * j + 3) if 0 <= q < 5]
+            want[:, i, j] = x[:, rows][:, :, cols].mean((1, 2))
+    assert want.shape == (4, 2, 3) and np.allclose(o[7][0], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("sx,sy,size,pad,dilation", [(2, 1, 3, 1, 1), (1, 3, 2, 0, 1), (1, 1, 3, 1, 2),
+                                                    (2, 2, 3, 1, 3)])
+def test_alexeyab_conv_strides_and_dilation_match_im2col(sx, sy, size, pad, dilation):
+    """stride_x/stride_y and dilation as AlexeyAB's im2col_cpu_ext reads the input (padding·dilation)."""
+    net = _net(AAB.format(w=9, h=8, c=2) + f"[convolutional]\nfilters=3\nsize={size}\npad={pad}\nstride_x={sx}\n"
+               f"stride_y={sy}\ndilation={dilation}\nactivation=linear\n", dialect="alexeyab")
+    x = _rand(2, 8, 9, seed=5)
+    out = _run(net, x[None])[0][0]
+    w, b = net.layers[0].conv.weight.detach().numpy(), net.layers[0].conv.bias.detach().numpy()
+    p = size // 2 if pad else 0
+    want = np.zeros(net.infos[0].out_shape, np.float64)
+    for o in range(3):
+        for i in range(want.shape[1]):
+            for j in range(want.shape[2]):
+                acc = b[o]
+                for c in range(2):
+                    for ki in range(size):
+                        for kj in range(size):
+                            r, q = i * sy - p * dilation + ki * dilation, j * sx - p * dilation + kj * dilation
+                            if 0 <= r < 8 and 0 <= q < 9:
+                                acc += w[o, c, ki, kj] * x[c, r, q]
+                want[o, i, j] = acc
+    assert out.shape == want.shape and np.allclose(out, want, atol=1e-5)
+
+
+def test_maxpool_stride_x_stride_y():
+    net = _net(AAB.format(w=7, h=6, c=2) + "[maxpool]\nsize=2\nstride_x=1\nstride_y=2\n", dialect="alexeyab")
+    x = _rand(1, 2, 6, 7, seed=6)
+    out = _run(net, x)[0][0]
+    assert out.shape == net.infos[0].out_shape == (2, 3, 7)     # (6+1-2)/2+1, (7+1-2)/1+1
+    for i in range(3):
+        for j in range(7):
+            win = x[0, :, 2 * i:2 * i + 2, j:j + 2]                # offset -(1/2) = 0
+            assert np.array_equal(out[:, i, j], win.reshape(2, -1).max(1))
+
+
+def test_alexeyab_and_darknettwn_activations():
+    x = torch.tensor([-25., -3., -1., -.5, 0., .5, 1., 7., 25.])
+    xs = x.numpy().astype(np.float64)
+    sp = np.where(xs > 20, xs, np.where(xs < -20, np.exp(xs), np.log1p(np.exp(xs))))
+    assert np.allclose(ACTIVATIONS["mish"](x).numpy(), xs * np.tanh(sp), atol=1e-6)
+    assert ACTIVATIONS["mish"](torch.tensor([1.]))[0].item() == pytest.approx(0.8650983882673103, abs=1e-6)
+    assert ACTIVATIONS["hard_mish"](x).tolist() == [0, 0, -.5, -.375, 0, .5, 1, 7, 25]
+    assert ACTIVATIONS["relu6"](x).tolist() == [0, 0, 0, 0, 0, .5, 1, 6, 6]
+    assert ACTIVATIONS["revleaky"](x).tolist() == pytest.approx([-2.5, -.3, -.1, -.05, 0, .5, 1, 7, 25])
+    assert np.allclose(ACTIVATIONS["swish"](x).numpy(), xs / (1 + np.exp(-xs)), atol=1e-6)
+    gelu = 0.5 * xs * (1 + np.tanh(0.797885 * xs + 0.035677 * xs ** 3))     # AlexeyAB's constants
+    assert np.allclose(ACTIVATIONS["gelu"](x).numpy(), gelu, atol=1e-6)
+    c = torch.tensor([1., -1., 3.]).view(1, 3, 1, 1)
+    assert np.allclose(ACTIVATIONS["normalize_channels"](c).flatten(), [1 / 4.0001, 0, 3 / 4.0001])
+    c = torch.tensor([0., np.log(2.)]).view(1, 2, 1, 1)
+    assert np.allclose(ACTIVATIONS["normalize_channels_softmax"](c).flatten(), [1 / 3.0001, 2 / 3.0001])
+    c = torch.tensor([10., 10 + np.log(2.)]).view(1, 2, 1, 1)      # max subtracted: exp(-ln 2), exp(0)
+    assert np.allclose(ACTIVATIONS["normalize_channels_softmax_maxval"](c).flatten(), [.5 / 1.5001, 1 / 1.5001])
+
+
+def test_yolo_scale_x_y_and_new_coords():
+    """x, y → scale·σ(t) − (scale−1)/2; new_coords=1: no logistic anywhere, only that scaling."""
+    head = "[yolo]\nclasses=1\nnum=1\nmask=0\nanchors=4,4\nscale_x_y=1.05\n"
+    x = _rand(1, 6, 2, 2, seed=7)
+    sig = 1 / (1 + np.exp(-x[0].astype(np.float64)))
+    out = _run(_net(AAB.format(w=2, h=2, c=6) + head), x)[0][0]
+    assert np.allclose(out[:2], 1.05 * sig[:2] - 0.025, atol=1e-6) and np.array_equal(out[2:4], x[0, 2:4])
+    assert np.allclose(out[4:], sig[4:], atol=1e-6)
+    out = _run(_net(AAB.format(w=2, h=2, c=6) + head + "new_coords=1\n"), x)[0][0]
+    assert np.allclose(out[:2], np.float32(1.05) * x[0, :2] + np.float32(-0.025), atol=1e-7)
+    assert np.array_equal(out[2:], x[0, 2:])
+
+
+def test_alexeyab_batch_norm_is_its_formula_and_trains():
+    """eval: (x − μ)/sqrt(var + 1e-5)·γ + β (fuse_conv_batchnorm); training: batch statistics inside the same
+    sqrt, rolling statistics moved by 0.1; the gradient is the formula's."""
+    net = _net("[net]\nwidth=5\nheight=5\nchannels=2\n[convolutional]\nbatch_normalize=1\nfilters=3\nsize=1\n"
+               "activation=linear\n", dialect="alexeyab")
+    layer = net.layers[0]
+    bn, x = layer.bn, torch.rand(4, 2, 5, 5)
+    assert (bn.eps, bn.momentum, bn.eps_on_std) == (1e-5, 0.1, False)
+    with torch.no_grad():
+        z = layer.conv(x)
+        want = (z - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None] + 1e-5).sqrt()
+        assert torch.allclose(net(x), want * bn.weight[:, None, None] + bn.bias[:, None, None], atol=1e-6)
+        g, h = bn.scale_shift()
+        assert torch.allclose(net(x), (z * g.float()[:, None, None] + h.float()[:, None, None]), atol=1e-6)
+    net.train()
+    before = bn.running_mean.clone()
+    zz = layer.conv(x).detach().requires_grad_()
+    y = bn(zz)
+    mean, var = zz.mean((0, 2, 3)), zz.var((0, 2, 3), unbiased=True)
+    plain = (zz - mean[:, None, None]) / (var[:, None, None] + 1e-5).sqrt() * bn.weight[:, None, None] \
+        + bn.bias[:, None, None]
+    assert torch.allclose(y, plain, atol=1e-5)
+    assert torch.allclose(bn.running_mean, .9 * before + .1 * mean.detach(), atol=1e-6)
+    gy = torch.rand_like(y)
+    g1 = torch.autograd.grad(y, [zz, bn.weight, bn.bias], gy, retain_graph=True)
+    g2 = torch.autograd.grad(plain, [zz, bn.weight, bn.bias], gy)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2))
+
+
+def test_darknettwn_method_holds_darknets_ternary_weights(tmp_path):
+    """method="darknettwn": the ternary=1 convs hold darknetTWN's α·T of the loaded floats, the others stay float;
+    saving writes ternarize_weights' bytes; a float file round trips through it unchanged elsewhere."""
+    from tritnet.darknet import darknettwn_ternarize, ternarize_weights
+    cfg = parse_cfg_string(TERNARY)
+    src = tmp_path / "float.weights"
+    _net(TERNARY, None, seed=3).save_weights(src)
+    net = build_darknet(cfg, src, "darknettwn")
+    w = load_weights(cfg, src)
+    for i in (0, 2):
+        t, alpha, delta = darknettwn_ternarize(w.layers[i]["weights"])
+        assert np.array_equal(net.layers[i].conv.weight.detach().numpy(), t)
+        assert set(np.unique(np.abs(t))) == {0, alpha} and 0 < delta < alpha
+    assert np.array_equal(net.layers[3].conv.weight.detach().numpy(), w.layers[3]["weights"])
+    net.save_weights(tmp_path / "net.weights")
+    ternarize_weights(cfg, src, tmp_path / "fn.weights")
+    assert (tmp_path / "net.weights").read_bytes() == (tmp_path / "fn.weights").read_bytes()
+    with pytest.raises(ValueError, match="takes no options"):
+        DarknetNet(cfg, "darknettwn", per_channel=True)
+
+
+def test_sse_sum_is_darknettwns_order():
+    """Four float32 lanes (j, j+4, ...), (l0+l2)+(l1+l3), then the tail one by one: here 2^24+4, where a sequential
+    float32 sum gives 2^24 and the exact sum is 2^24+5."""
+    from tritnet.darknet.twn import sse_sum
+    a = np.array([2 ** 24, 1, 1, 1, 1, 0, 0, 0, 1], np.float32)
+    assert sse_sum(a) == np.float32(2 ** 24 + 4)
+    seq = np.float32(0)
+    for v in a:
+        seq = np.float32(seq + v)
+    assert seq == np.float32(2 ** 24) and a.astype(np.float64).sum() == 2 ** 24 + 5
+    assert sse_sum(np.array([], np.float32)) == 0 and sse_sum(np.array([3, 4], np.float32)) == 7
+
+
+def test_classifier_input_per_dialect():
+    """classifier predict's input: pjreddie letterboxes; AlexeyAB scales the shorter side to the network width
+    (resize_min) and crops the centre, repeating edge pixels where the crop leaves the image."""
+    from tritnet.darknet.predict import classifier_input
+    from tritnet_rt.detect import letterbox, resize_image
+    im = np.random.default_rng(8).random((3, 10, 20)).astype(np.float32)
+    text = "[net]\nwidth=8\nheight={h}\nchannels=3\n[avgpool]\n"
+    pj = DarknetNet(parse_cfg_string(text.format(h=8)))
+    assert np.array_equal(classifier_input(pj, im)[0].numpy(), letterbox(im, 8, 8))
+    ab = DarknetNet(parse_cfg_string(text.format(h=8), dialect="alexeyab"))
+    assert np.array_equal(classifier_input(ab, im)[0].numpy(), resize_image(im, 16, 8)[:, :, 4:12])
+    tall = DarknetNet(parse_cfg_string(text.format(h=12), dialect="alexeyab"))     # dy = (8 - 12)/2 = -2
+    want = resize_image(im, 16, 8)[:, np.clip(np.arange(12) - 2, 0, 7)][:, :, 4:12]
+    assert np.array_equal(classifier_input(tall, im)[0].numpy(), want)

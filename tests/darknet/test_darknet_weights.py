@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tritnet.darknet import (DarknetWeights, WeightsError, WeightsHeader, encode_weights, infer_layers,
+from tritnet.darknet import (CfgWarning, DarknetWeights, WeightsError, WeightsHeader, encode_weights, infer_layers,
                              layer_layout, load_weights, parse_cfg, parse_cfg_string, partial, save_weights,
                              set_ternary)
 
@@ -397,3 +397,107 @@ def test_absurd_seen_is_refused_naming_file_and_field(tiny, tmp_path, header, se
                             f"to 2^40): the header is damaged or this is not a darknet .weights file")
     p.write_bytes(struct.pack("<iiiQ", 0, 2, 0, 2**40) + body)
     assert load_weights(tiny, p).header.seen == 2**40
+
+
+# ---- AlexeyAB's files --------------------------------------------------------------------------------------------
+AAB_TINY = """[net]
+width=6
+height=6
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+pad=1
+activation=mish
+
+[convolutional]
+filters=4
+size=1
+groups=2
+activation=linear
+
+[shortcut]
+from=-2,-1
+weights_type=per_channel
+weights_normalization=softmax
+
+[batchnorm]
+"""
+# conv0 4·4 + 108, conv1 4 + 4·2, shortcut (2+1)·4, batchnorm biases + triplet 4·4
+AAB_TINY_FLOATS = 124 + 12 + 12 + 16
+
+
+@pytest.mark.parametrize("major,minor,header_bytes,fmt", [
+    (0, 1, 16, "<iiiI"), (0, 2, 20, "<iiiQ"), (0, 1001, 20, "<iiiQ"), (1001, 0, 20, "<iiiQ")])
+def test_alexeyab_headers_are_read_and_written_byte_for_byte(tmp_path, major, minor, header_bytes, fmt):
+    """AlexeyAB reads seen as uint64 whenever major*10+minor >= 2 (transposed files too: pjreddie reads an int32
+    there), else as uint32; a file written back keeps its header bytes; a new one gets AlexeyAB's 0.2.5."""
+    cfg = parse_cfg_string(AAB_TINY, path="aab.cfg")
+    assert cfg.dialect == "alexeyab"
+    layers = _random_weights(cfg, seed=2)
+    seen = 2**32 + 7 if header_bytes == 20 else 2**32 - 1          # beyond int32 either way
+    raw = struct.pack(fmt, major, minor, 5, seen) + encode_weights(cfg, layers)[20:]
+    p = tmp_path / "a.weights"
+    p.write_bytes(raw)
+    w = load_weights(cfg, p)
+    assert (w.header.major, w.header.minor, w.header.seen, w.header.nbytes) == (major, minor, seen, header_bytes)
+    assert encode_weights(cfg, w, keep_header=True) == raw
+    assert encode_weights(cfg, layers)[:20] == struct.pack("<iiiQ", 0, 2, 5, 0)
+    if (major, minor) == (0, 1001):    # the same bytes as pjreddie's darknet reads them: a 16-byte header
+        assert WeightsHeader.from_bytes(raw, "a.weights", "pjreddie").nbytes == 16
+
+
+def test_alexeyab_layouts_batchnorm_biases_and_shortcut_weights(tmp_path):
+    cfg = parse_cfg_string(AAB_TINY)
+    infos = infer_layers(cfg)
+    assert [[(n, s) for n, s in layer_layout(i)] for i in infos[2:]] == [
+        [("weights", (12,))], [("biases", (4,)), ("scales", (4,)), ("rolling_mean", (4,)), ("rolling_variance", (4,))]]
+    assert layer_layout(infos[1]) == [("biases", (4,)), ("weights", (4, 2, 1, 1))]     # groups=2: c/groups inputs
+    layers = _random_weights(cfg, seed=3)
+    p = tmp_path / "a.weights"
+    assert save_weights(cfg, layers, p) == 20 + 4 * AAB_TINY_FLOATS
+    raw = p.read_bytes()
+    off = 20 + 4 * (124 + 12)
+    assert raw[off:off + 48] == layers[2]["weights"].tobytes()
+    assert raw[off + 48:off + 64] == layers[3]["biases"].tobytes()
+    from tritnet.darknet import build_darknet
+    net = build_darknet(cfg, p, None)
+    net.save_weights(tmp_path / "b.weights")
+    assert (tmp_path / "b.weights").read_bytes() == raw
+    assert net.param_count() == AAB_TINY_FLOATS
+    # pjreddie's [batchnorm] has no biases in the file
+    assert [n for n, _ in layer_layout(infer_layers(parse_cfg_string(TINY))[5])] == \
+        ["scales", "rolling_mean", "rolling_variance"]
+
+
+@pytest.mark.filterwarnings("ignore:.*unknown key 'dontsave'")
+def test_alexeyab_does_not_read_dontsave_or_numload():
+    with pytest.warns(CfgWarning, match=r"unknown key 'numload' \(AlexeyAB's darknet ignores it"):
+        cfg = parse_cfg_string(AAB_TINY.replace("activation=mish", "activation=mish\nnumload=2\ndontsave=1"))
+    assert cfg.dialect == "alexeyab"
+    assert layer_layout(infer_layers(cfg)[0], loading=True)[-1] == ("weights", (4, 3, 3, 3))
+    from tritnet.darknet import count_params
+    assert count_params(cfg) == AAB_TINY_FLOATS
+
+
+@pytest.mark.filterwarnings("ignore::tritnet.darknet.CfgWarning")      # read as pjreddie's: AlexeyAB's keys
+def test_yolov4_tiny_random_file_reads_exactly_and_writes_back(darknet_data, tmp_path):
+    """The generated yolov4-tiny file (the reference's, 24,251,276 bytes) is consumed exactly and rewritten
+    identically; darknet's own save_weights wrote a byte-identical body (reference README)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "gen_random_weights", darknet_data / "reference-alexeyab" / "scripts" / "gen_random_weights.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    data = gen.generate(str(darknet_data / "cfg" / "yolov4-tiny.cfg"), 0)
+    assert hashlib.sha256(data).hexdigest() == "996c081f0e05afcd5f1f5723016eed8a1a1fa685abb6c576082fdee157072338"
+    p = tmp_path / "y4.weights"
+    p.write_bytes(data)
+    cfg = parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg")
+    w = load_weights(cfg, p)
+    assert w.complete and w.filled == 21 and len(data) == 20 + 4 * 6_062_814
+    assert encode_weights(cfg, w, keep_header=True) == data
+    with pytest.raises(WeightsError, match=r"the whole network 25025420 bytes\), the file has 24251276"):  # 6,256,350
+        load_weights(parse_cfg(darknet_data / "cfg" / "yolov4-tiny.cfg", dialect="pjreddie"), p)

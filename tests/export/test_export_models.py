@@ -57,3 +57,14 @@ def test_unsupported_models_are_clear_errors():
     tritnet.ternarize(m, "ttn", "all", t_ex=2)
     with pytest.raises(ValueError, match="t_ex=2"):
         to_packed(m)
+
+
+def test_alexeyab_layers_are_refused_by_the_exporter_not_exported_wrong(shared_data):
+    """yolov4-tiny's grouped route would export as an identity (a wrong graph): refused, naming the layer."""
+    import pytest
+    from tritnet.darknet import build_darknet, parse_cfg
+    from tritnet.export import to_packed
+    net = build_darknet(parse_cfg(shared_data / "darknet" / "cfg" / "yolov4-tiny.cfg"), None, method=None)
+    with pytest.raises(ValueError, match=r"layer 0 \(\[convolutional\], .*yolov4-tiny.cfg:\d+\): batchnorm:alexeyab "
+                                         r"is not supported by the packed format yet"):
+        to_packed(net)

@@ -12,6 +12,11 @@ darknet uses the first one. Darknet is lenient where tritnet is strict:
   exist, a shape that does not fit, ``binary=1``/``xnor=1`` -> :class:`CfgError` naming file and line;
 * an unknown key -> a :class:`CfgWarning` naming file and line (darknet prints "Unused field").
 
+The dialect (``_schema.DIALECTS``) says which darknet reads the file: ``pjreddie`` (pjreddie's darknet and its
+darknetTWN fork) or ``alexeyab``. It is given (``dialect=``, ``--dialect``) or decided by the file
+(:func:`detect_dialect`): AlexeyAB's when a layer uses a section, key or value that only AlexeyAB's darknet reads,
+pjreddie's otherwise. Every section carries it, so keys, defaults and shapes are the ones that darknet reads.
+
 Example::
 
     cfg = parse_cfg("yolov2-voc.cfg")
@@ -29,11 +34,12 @@ import warnings
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ._schema import (ACTIVATIONS, COST_TYPES, DARKNET_UNSUPPORTED_SECTIONS, POLICIES, SECTION_ALIASES,
+from ._schema import (ACTIVATION_SECTIONS, ACTIVATIONS_BY_DIALECT, ALL_SECTION_ALIASES, COST_TYPES, DIALECTS,
+                      POLICIES_BY_DIALECT, PROGRAMS, REFUSED_SECTIONS, REFUSED_VALUES, SECTION_ALIASES_BY_DIALECT,
                       key_limits, key_spec, known_keys)
 
 __all__ = ["CfgError", "CfgWarning", "Option", "Section", "Cfg", "parse_cfg", "parse_cfg_string",
-           "validate_cfg", "dump_cfg", "set_ternary", "ternary_layers"]
+           "validate_cfg", "dump_cfg", "set_ternary", "ternary_layers", "detect_dialect", "DIALECTS"]
 
 _INT_RE = re.compile(r"[+-]?\d{1,19}")  # 64-bit at most (Python's int() refuses 4300 digits, naming no file)
 _FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -83,14 +89,17 @@ class Section:
     """One ``[type]`` block: canonical ``type``, the ``header`` as written, ordered ``options``."""
 
     def __init__(self, type: str, options: Optional[Iterable[Option]] = None, *, line: Optional[int] = None,
-                 path: Optional[str] = None, header: Optional[str] = None):
-        canonical = SECTION_ALIASES.get(type)
+                 path: Optional[str] = None, header: Optional[str] = None, dialect: str = "pjreddie"):
+        canonical = ALL_SECTION_ALIASES.get(type)
         if canonical is None:
             raise ValueError(f"unknown section type {type!r}")
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown darknet dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
         self.type = canonical
         self.header = header or type
         self.line = line
         self.path = path
+        self.dialect = dialect       # which darknet reads it: the keys, defaults and shapes below are that one's
         self.options: list[Option] = list(options or [])
 
     def __repr__(self):
@@ -138,9 +147,9 @@ class Section:
     # ---- typed access with darknet's defaults -------------------------------------------------
     def param(self, key: str):
         """Typed value of ``key`` with darknet's default when absent; CfgError on a bad value."""
-        spec = key_spec(self.type, key)
+        spec = key_spec(self.type, key, self.dialect)
         if spec is None:
-            raise KeyError(f"darknet does not read {key!r} in [{self.type}]")
+            raise KeyError(f"{PROGRAMS[self.dialect]} does not read {key!r} in [{self.type}]")
         kind, default = spec
         o = self._find(key)
         if o is None:
@@ -148,9 +157,14 @@ class Section:
                                                                     else default)
         return _convert(kind, o.value, self, key)
 
+    def read(self, key: str, default=0):
+        """Typed value of ``key`` when the dialect's darknet reads it in this section, else ``default`` (for keys
+        only one dialect has, such as pjreddie's ``dontsave`` and ``numload``)."""
+        return self.param(key) if key_spec(self.type, key, self.dialect) is not None else default
+
     def params(self) -> dict:
         """Every key darknet reads in this section, typed, with defaults filled in."""
-        return {k: self.param(k) for k in known_keys(self.type)}
+        return {k: self.param(k) for k in known_keys(self.type, self.dialect)}
 
     @property
     def ternary(self) -> bool:
@@ -199,26 +213,45 @@ def _convert(kind, text, section, key):
             raise bad("a comma-separated list of " + ("integers" if kind == "ints" else "finite numbers"))
         return [cast(p) for p in parts]
     if kind == "activation":
-        if text not in ACTIVATIONS:
-            raise bad("a darknet activation (" + ", ".join(ACTIVATIONS) + ")")
+        names = ACTIVATIONS_BY_DIALECT[section.dialect]
+        if text not in names:
+            raise bad(f"an activation of {PROGRAMS[section.dialect]} (" + ", ".join(names) + ")")
+        program, restricted = ACTIVATION_SECTIONS[section.dialect]
+        only = restricted.get(text)
+        if only and section.type not in only:
+            raise section.error(f"{key}={text}: {program} computes {text} only in "
+                                + " and ".join(f"[{t}]" for t in only) + " layers (elsewhere its activate() "
+                                "returns 0)", key)
         return text
     if kind == "policy":
-        if text not in POLICIES:
-            raise bad("a learning-rate policy (" + ", ".join(POLICIES) + ")")
+        names = POLICIES_BY_DIALECT[section.dialect]
+        if text not in names:
+            raise bad("a learning-rate policy (" + ", ".join(names) + ")")
         return text
     if kind == "cost":
         if text not in COST_TYPES:
             raise bad("a cost type (" + ", ".join(COST_TYPES) + ")")
         return text
+    if isinstance(kind, tuple):         # a fixed set of names (darknet silently takes its default for others)
+        if text not in kind:
+            raise bad("one of " + ", ".join(kind))
+        return text
     return text
 
 
 class Cfg(list):
-    """The parsed cfg: a list of :class:`Section` (``[net]`` first) that remembers its ``path``."""
+    """The parsed cfg: a list of :class:`Section` (``[net]`` first) that remembers its ``path``, its dialect and
+    why (``dialect_reason``: what made it AlexeyAB's, or that it was given)."""
 
-    def __init__(self, sections: Iterable[Section] = (), path: Optional[str] = None):
+    def __init__(self, sections: Iterable[Section] = (), path: Optional[str] = None,
+                 dialect_reason: Optional[str] = None):
         super().__init__(sections)
         self.path = path
+        self.dialect_reason = dialect_reason
+
+    @property
+    def dialect(self) -> str:
+        return self[0].dialect if self else "pjreddie"
 
     @property
     def net(self) -> Section:
@@ -235,20 +268,26 @@ class Cfg(list):
 
 
 # ---- reading ---------------------------------------------------------------------------------------
-def parse_cfg(path, *, validate: bool = True) -> Cfg:
-    """Read a darknet .cfg file. With ``validate`` (default) also check every value and infer shapes."""
+def parse_cfg(path, *, validate: bool = True, dialect: Optional[str] = None) -> Cfg:
+    """Read a darknet .cfg file. With ``validate`` (default) also check every value and infer shapes.
+
+    ``dialect`` ("pjreddie" or "alexeyab") says which darknet reads it; None decides by the file
+    (:func:`detect_dialect`)."""
     path = str(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             text = f.read()
     except UnicodeDecodeError as e:
         raise CfgError(f"not a text file ({e})", path) from None
-    return parse_cfg_string(text, path=path, validate=validate)
+    return parse_cfg_string(text, path=path, validate=validate, dialect=dialect)
 
 
-def parse_cfg_string(text: str, path: Optional[str] = None, *, validate: bool = True) -> Cfg:
-    """Parse cfg text; ``path`` is only used in messages."""
+def parse_cfg_string(text: str, path: Optional[str] = None, *, validate: bool = True,
+                     dialect: Optional[str] = None) -> Cfg:
+    """Parse cfg text; ``path`` is only used in messages. ``dialect`` as in :func:`parse_cfg`."""
     path = str(path) if path is not None else None
+    if dialect is not None and dialect not in DIALECTS:
+        raise ValueError(f"unknown darknet dialect {dialect!r}; choose one of {', '.join(DIALECTS)}")
     sections: list[Section] = []
     crlf_line = None
     for lineno, raw in enumerate(text.split("\n"), 1):
@@ -263,11 +302,13 @@ def parse_cfg_string(text: str, path: Optional[str] = None, *, validate: bool = 
             if not m:
                 raise CfgError(f"bad section header {raw.strip()!r}", path, lineno)
             name = m.group(1)
-            if name not in SECTION_ALIASES:
-                if name in DARKNET_UNSUPPORTED_SECTIONS:
-                    raise CfgError(f"section [{name}] is a darknet layer that tritnet does not support", path, lineno)
+            if name not in ALL_SECTION_ALIASES:
+                refused = [d for d in DIALECTS if name in REFUSED_SECTIONS[d]]
+                if refused:
+                    raise CfgError(f"section [{name}] is a layer of {PROGRAMS[refused[0]]} that tritnet does not "
+                                   f"support", path, lineno)
                 raise CfgError(f"unknown section [{name}] (darknet: 'Type not recognized')", path, lineno)
-            sections.append(Section(SECTION_ALIASES[name], line=lineno, path=path, header=name))
+            sections.append(Section(ALL_SECTION_ALIASES[name], line=lineno, path=path, header=name))
             continue
         if not sections:
             raise CfgError(f"option {raw.strip()!r} before the first [section]", path, lineno)
@@ -277,10 +318,69 @@ def parse_cfg_string(text: str, path: Optional[str] = None, *, validate: bool = 
         sections[-1].options.append(Option(key, value, lineno))
     if crlf_line:
         _warn("CRLF line endings: pjreddie darknet keeps the '\\r' (it would misread this file)", path, crlf_line)
-    cfg = Cfg(sections, path)
+    if dialect is None:
+        dialect, reason = detect_dialect(sections)
+    else:
+        reason = "given"
+    for sec in sections:
+        sec.dialect = dialect
+        _check_section_name(sec)
+    cfg = Cfg(sections, path, reason)
     if validate:
         validate_cfg(cfg)
     return cfg
+
+
+def detect_dialect(sections) -> tuple[str, str]:
+    """(dialect, reason) for a list of sections: "alexeyab" when a layer uses a section, a key or a value that
+    AlexeyAB's darknet reads and pjreddie's (with darknetTWN's additions) does not; "pjreddie" otherwise.
+
+    ``[net]`` keys do not decide: they set up training (AlexeyAB's mosaic=1 in a cfg that pjreddie's darknet runs
+    as written is still that cfg), and warn as keys the dialect's darknet ignores. The reason names the first
+    feature found, with file and line (``[route] groups=2 at yolov4-tiny.cfg:60``).
+    """
+    for sec in sections:
+        if sec.type == "net":
+            continue
+        if sec.header not in SECTION_ALIASES_BY_DIALECT["pjreddie"]:
+            return "alexeyab", f"[{sec.header}] at {sec.where()}"
+        for o in sec.options:
+            if _reads(sec, o, "pjreddie") or key_spec(sec.type, o.key, "alexeyab") is None:
+                continue
+            # a key only AlexeyAB has (whatever its value: a bad one is then refused as AlexeyAB's), or a value
+            # only AlexeyAB reads (from=-1,-3, activation=mish)
+            if key_spec(sec.type, o.key, "pjreddie") is None or _reads(sec, o, "alexeyab", by_name=True):
+                return "alexeyab", f"[{sec.header}] {o.key}={o.value} at {_where(sec.path, o.line)}"
+    return "pjreddie", "nothing in its layers is AlexeyAB's own"
+
+
+def _reads(sec: Section, o: Option, dialect: str, by_name: bool = False) -> bool:
+    """Whether ``dialect``'s darknet reads option ``o`` of ``sec`` and computes its value; ``by_name``: an
+    activation it knows by name, wherever it computes it (a misplaced one is then refused in that dialect)."""
+    spec = key_spec(sec.type, o.key, dialect)
+    if spec is None:
+        return False
+    if spec[0] == "activation" and by_name:
+        return o.value in ACTIVATIONS_BY_DIALECT[dialect]
+    probe = Section(sec.type, dialect=dialect)
+    try:
+        _convert(spec[0], o.value, probe, o.key)
+    except CfgError:
+        return False
+    return True
+
+
+def _check_section_name(sec: Section) -> None:
+    """A section the dialect's darknet does not know, or knows but tritnet refuses, is an error at its line."""
+    d = sec.dialect
+    refused = REFUSED_SECTIONS[d]
+    if sec.header in refused:
+        why = refused[sec.header]
+        raise sec.error(why or f"a layer of {PROGRAMS[d]} that tritnet does not support")
+    if sec.header not in SECTION_ALIASES_BY_DIALECT[d]:
+        other = [x for x in DIALECTS if sec.header in SECTION_ALIASES_BY_DIALECT[x]]
+        hint = f"; {PROGRAMS[other[0]]} reads it (--dialect {other[0]})" if other else ""
+        raise sec.error(f"{PROGRAMS[d]} does not know this section ('Type not recognized'){hint}")
 
 
 def validate_cfg(sections) -> list:
@@ -293,6 +393,9 @@ def validate_cfg(sections) -> list:
     if len(sections) < 2:
         raise first.error("the network has no layers")
     for s in sections:
+        if s.dialect != first.dialect:
+            raise s.error(f"this section is read as {s.dialect}'s but the [net] as {first.dialect}'s: one cfg has "
+                          f"one dialect")
         _check_section(s, first_net=s is first)
     from .shapes import infer_layers  # shapes imports this module
     return infer_layers(sections, warn=True)
@@ -302,23 +405,24 @@ def _check_section(s: Section, first_net: bool) -> None:
     if s.type == "net" and not first_net:
         raise s.error("[net] must be the first section and appear only once")
     seen = {}
+    d = s.dialect
     for o in s.options:
         if o.key in seen:
             _warn(f"[{s.header}]: duplicate key {o.key!r}; darknet uses the first value (line {seen[o.key]})",
                   s.path, o.line)
             continue
         seen[o.key] = o.line
-        if key_spec(s.type, o.key) is None:
-            _warn(f"[{s.header}]: unknown key {o.key!r} (darknet ignores it: 'Unused field')", s.path, o.line)
+        if key_spec(s.type, o.key, d) is None:
+            other = [x for x in DIALECTS if x != d and key_spec(s.type, o.key, x) is not None]
+            hint = f"; {PROGRAMS[other[0]]} reads it (--dialect {other[0]})" if other else ""
+            _warn(f"[{s.header}]: unknown key {o.key!r} ({PROGRAMS[d]} ignores it: 'Unused field'{hint})",
+                  s.path, o.line)
         else:
             s.param(o.key)  # raises CfgError on a bad value
+    for key, (harmless, what) in REFUSED_VALUES[d].get(s.type, {}).items():
+        if key in s and (harmless is None or s.param(key) != harmless):
+            raise s.error(f"{key}={s.get(key)} ({what}) is not supported by tritnet", key)
     if s.type == "convolutional":
-        for k, what in (("binary", "binary weights"), ("xnor", "XNOR-net")):
-            if s.param(k):
-                raise s.error(f"{k}={s.get(k)} ({what}) is not supported by tritnet", k)
-        if s.param("dilation") != 1:
-            raise s.error("dilation is not supported (pjreddie darknet ignores it, AlexeyAB's changes shapes)",
-                          "dilation")
         if s.param("ternary") not in (0, 1):
             raise s.error(f"ternary must be 0 or 1, not {s.get('ternary')}", "ternary")
     elif s.type == "net":

@@ -28,29 +28,42 @@ __all__ = ["DarknetNet", "build_darknet"]
 
 
 class DarknetNet(nn.Module):
-    """The network of a darknet cfg (a path or a parsed :class:`Cfg`).
+    """The network of a darknet cfg (a path or a parsed :class:`Cfg`; ``dialect`` applies to a path).
 
     ``method`` ("twn", "ttn", "sttn"; options such as ``per_channel=True`` go to its config, or pass a
     ready ``config``) is used for the ``ternary=1`` conv layers; ``method=None`` builds them as float
     convs, which is what darknet itself runs at inference (it ternarizes only while training).
+    ``method="darknettwn"`` reproduces darknetTWN with its ternarization active: float convs that hold, for every
+    ``ternary=1`` layer, exactly the α·T darknetTWN computes from the weights loaded (``twn.py``); saving then
+    writes the file darknetTWN saves. It is for running and converting files; train with "twn".
     """
 
     def __init__(self, cfg, method: Optional[str] = "twn", *, config=None, device=None, dtype=None,
-                 **method_options):
+                 dialect: Optional[str] = None, **method_options):
         super().__init__()
-        self.cfg: Cfg = cfg if isinstance(cfg, list) else parse_cfg(cfg)
+        self.cfg: Cfg = cfg if isinstance(cfg, list) else parse_cfg(cfg, dialect=dialect)
         self.infos = infer_layers(self.cfg)
+        self.exact_twn = method == "darknettwn"
+        if self.exact_twn:
+            if method_options or config is not None:
+                raise ValueError("method='darknettwn' is darknetTWN's own TWN; it takes no options")
+            method = None
         if config is None and method is not None:
             config = make_config(method, **method_options)
         ctx = BuildContext(config, device, dtype)
         self.layers = nn.ModuleList(build_layer(info, ctx) for info in self.infos)
         net = self.cfg.net
         self.channels, self.height, self.width = net.param("channels"), net.param("height"), net.param("width")
-        self.header = WeightsHeader()          # replaced by the header of a loaded file
+        self.header = WeightsHeader.new(self.dialect)    # replaced by the header of a loaded file
         # network_predict returns the last layer that is not a COST layer (get_network_output)
         kept = [i.index for i in self.infos if i.type != "cost"]
         self.output_index = kept[-1] if kept else len(self.infos) - 1
         self.head_indices = [i.index for i in self.infos if i.type in ("region", "yolo")]
+
+    @property
+    def dialect(self) -> str:
+        """"pjreddie" or "alexeyab": whose darknet this network computes (``cfg.dialect``)."""
+        return self.cfg.dialect
 
     # ------------------------------------------------------------------ forward
     def forward_all(self, x: torch.Tensor) -> list:
@@ -84,6 +97,9 @@ class DarknetNet(nn.Module):
     def load_darknet(self, weights) -> None:
         """Take a :class:`DarknetWeights` (or ``{layer: {name: array}}``) into the layers."""
         layers = weights.layers if isinstance(weights, DarknetWeights) else weights
+        if self.exact_twn:
+            from .twn import ternarize_layers
+            layers = ternarize_layers(self.infos, layers)
         for index, arrays in layers.items():
             self.layers[index].load_arrays(arrays)
         if isinstance(weights, DarknetWeights):
@@ -110,7 +126,7 @@ class DarknetNet(nn.Module):
     def param_count(self) -> int:
         """Floats in a complete ``.weights`` file for this network (darknet's parameter count)."""
         return sum(a.size for i, arrays in self.darknet_layers().items() for a in arrays.values()
-                   if not self.infos[i].section.param("dontsave"))
+                   if not self.infos[i].section.read("dontsave"))
 
 
 def quant_options(method: Optional[str], per_channel: bool = False) -> dict:
@@ -125,7 +141,8 @@ def quant_options(method: Optional[str], per_channel: bool = False) -> dict:
 
 def build_darknet(cfg, weights=None, method: Optional[str] = "twn", *, prefix: bool = False,
                   allow_nonfinite: bool = False, **kwargs) -> DarknetNet:
-    """Build the network of ``cfg`` (path or :class:`Cfg`), load ``weights`` (path) if given; eval mode.
+    """Build the network of ``cfg`` (path or :class:`Cfg`; ``dialect=`` for a path), load ``weights`` (path) if
+    given; eval mode.
 
     A weights file shorter than the network (a ``partial`` backbone) is refused unless ``prefix``; then it fills
     the first layers and the others keep their initialisation, which is worth a warning when the network is

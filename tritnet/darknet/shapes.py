@@ -18,7 +18,7 @@ from typing import Optional
 from ._schema import MAX_ACTIVATIONS, MAX_PARAMS
 from .cfg import CfgWarning, Section, _user_stacklevel
 
-__all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow"]
+__all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow", "layer_features"]
 
 Shape = tuple  # (c, h, w)
 
@@ -66,25 +66,46 @@ def _resolve_index(sec: Section, key: str, idx: int, i: int) -> int:
     return j
 
 
+def _strides(sec):
+    """(stride_y, stride_x): AlexeyAB reads one per axis (a value below 1 means "as stride"); pjreddie one."""
+    stride = sec.param("stride")
+    if sec.dialect != "alexeyab":
+        return stride, stride
+    sy, sx = sec.param("stride_y"), sec.param("stride_x")
+    return (sy if sy >= 1 else stride), (sx if sx >= 1 else stride)
+
+
 def _conv(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a convolutional layer")
     p = sec.param
-    n, size, stride, groups = p("filters"), p("size"), p("stride"), p("groups")
+    n, size, groups = p("filters"), p("size"), p("groups")
+    sy, sx = _strides(sec)
     padding = size // 2 if p("pad") else p("padding")
     if c % groups or n % groups:
         raise sec.error(f"groups={groups} must divide both the input channels ({c}) and filters ({n})", "groups")
-    out_h = _cdiv(h + 2 * padding - size, stride) + 1
-    out_w = _cdiv(w + 2 * padding - size, stride) + 1
+    out_h = _cdiv(h + 2 * padding - size, sy) + 1
+    out_w = _cdiv(w + 2 * padding - size, sx) + 1
     if out_h < 1 or out_w < 1:
-        raise sec.error(f"a {size}x{size}/{stride} conv (padding {padding}) does not fit a {w}x{h} input")
-    if p("numload") > n:   # darknet's loader sets l.n = numload and reads past the layer's buffers
+        shown = sx if sx == sy else f"{sx}x{sy}"
+        raise sec.error(f"a {size}x{size}/{shown} conv (padding {padding}) does not fit a {w}x{h} input")
+    dilation = sec.read("dilation", 1) if size > 1 else 1     # AlexeyAB: "if (size == 1) dilation = 1"
+    if dilation > 1:
+        # AlexeyAB sizes the output as if undilated but im2col pads by padding·dilation and reads a dilated
+        # kernel; only where both give the same size (pad=1 with an odd size) is the result defined
+        span = dilation * (size - 1) + 1
+        got = (_cdiv(h + 2 * padding * dilation - span, sy) + 1, _cdiv(w + 2 * padding * dilation - span, sx) + 1)
+        if got != (out_h, out_w):
+            raise sec.error(f"dilation={dilation} with padding {padding}: AlexeyAB's im2col fills {got[1]}x{got[0]} "
+                            f"positions of a {out_w}x{out_h} output (use pad=1 with an odd size)", "dilation")
+    if sec.read("numload") > n:   # darknet's loader sets l.n = numload and reads past the layer's buffers
         raise sec.error(f"numload={p('numload')} is more than filters={n}", "numload")
     bn = bool(p("batch_normalize"))
     nweights = c // groups * n * size * size
     # darknet's print: (2.0 * l.n * l.size*l.size*l.c/l.groups * l.out_h*l.out_w)/1e9, all in double
     bflops = (2.0 * n * size * size * c / groups * out_h * out_w) / 1000000000.
-    attrs = dict(filters=n, size=size, stride=stride, padding=padding, groups=groups, batch_normalize=bn,
-                 activation=p("activation"), ternary=bool(p("ternary")), nweights=nweights)
+    attrs = dict(filters=n, size=size, stride=sx, padding=padding, groups=groups, batch_normalize=bn,
+                 activation=p("activation"), ternary=bool(p("ternary")), nweights=nweights, strides=(sy, sx),
+                 dilation=dilation)
     return (c, h, w), c * h * w, (n, out_h, out_w), n * out_h * out_w, n * (4 if bn else 1) + nweights, bflops, attrs
 
 
@@ -100,15 +121,22 @@ def _connected(sec, i, prev, infos):
 
 
 def _maxpool(sec, i, prev, infos):
-    c, h, w = _image(sec, prev, "a maxpool layer")
+    """[maxpool] and AlexeyAB's [local_avgpool]: the same windows (``make_maxpool_layer``)."""
+    what = "a maxpool layer" if sec.type == "maxpool" else "a local_avgpool layer"
+    c, h, w = _image(sec, prev, what)
     p = sec.param
-    stride, size, padding = p("stride"), p("size"), p("padding")
-    out_h = _cdiv(h + padding - size, stride) + 1
-    out_w = _cdiv(w + padding - size, stride) + 1
+    size, padding = p("size"), p("padding")
+    if sec.dialect == "alexeyab":
+        sy, sx = p("stride_y"), p("stride_x")
+    else:
+        sy = sx = p("stride")
+    out_h = _cdiv(h + padding - size, sy) + 1
+    out_w = _cdiv(w + padding - size, sx) + 1
     if out_h < 1 or out_w < 1:
-        raise sec.error(f"a {size}x{size}/{stride} maxpool (padding {padding}) does not fit a {w}x{h} input")
-    return (c, h, w), c * h * w, (c, out_h, out_w), c * out_h * out_w, 0, 0.0, dict(size=size, stride=stride,
-                                                                                   padding=padding)
+        shown = sx if sx == sy else f"{sx}x{sy}"
+        raise sec.error(f"a {size}x{size}/{shown} {sec.type} (padding {padding}) does not fit a {w}x{h} input")
+    return (c, h, w), c * h * w, (c, out_h, out_w), c * out_h * out_w, 0, 0.0, dict(size=size, stride=sx,
+                                                                                   padding=padding, strides=(sy, sx))
 
 
 def _avgpool(sec, i, prev, infos):
@@ -145,12 +173,27 @@ def _route(sec, i, prev, infos):
                             f"({nw}x{nh}x{nc}): width and height differ", "layers")
         c += nc
     outputs = sum(infos[j].outputs for j in layers)
-    return (0, 0, 0), outputs, (c, h, w), outputs, 0, 0.0, dict(layers=layers)
+    attrs = dict(layers=layers)
+    groups, group_id = sec.read("groups", 1), sec.read("group_id", 0)
+    if groups > 1 or group_id:
+        # AlexeyAB: from each input the contiguous chunk [group_id, group_id + 1)·size/groups, i.e. a channel
+        # range of every input, concatenated in layer order (forward_route_layer)
+        if group_id >= groups:
+            raise sec.error(f"group_id={group_id} must be below groups={groups}", "group_id")
+        for j in layers:
+            cj = infos[j].out_shape[0] if infos[j].out_shape[0] else infos[j].outputs
+            if cj % groups:
+                raise sec.error(f"groups={groups} does not divide the {cj} channels of layer {j}", "groups")
+        c, outputs = c // groups, outputs // groups
+        attrs.update(groups=groups, group_id=group_id)
+    return (0, 0, 0), outputs, (c, h, w), outputs, 0, 0.0, attrs
 
 
 def _shortcut(sec, i, prev, infos):
     if "from" not in sec:
         raise sec.error("a shortcut needs from=")
+    if sec.dialect == "alexeyab":
+        return _shortcut_alexeyab(sec, i, prev, infos)
     j = _resolve_index(sec, "from", sec.param("from"), i)
     c2, h2, w2 = _image(sec, prev, "a shortcut layer")
     c1, h1, w1 = infos[j].out_shape
@@ -163,6 +206,63 @@ def _shortcut(sec, i, prev, infos):
     attrs = dict(**{"from": j}, activation=sec.param("activation"), alpha=sec.param("alpha"),
                  beta=sec.param("beta"))
     return (c2, h2, w2), c2 * h2 * w2, (c2, h2, w2), c2 * h2 * w2, 0, 0.0, attrs
+
+
+def _shortcut_alexeyab(sec, i, prev, infos):
+    """AlexeyAB's [shortcut]: the previous output plus every ``from`` layer (same width and height; where the
+    channel counts differ the first channels are added), optionally weighted per input (``per_feature``) or per
+    input and channel (``per_channel``): ``nweights`` floats in the .weights file. No alpha/beta."""
+    c, h, w = _image(sec, prev, "a shortcut layer")
+    sources = [_resolve_index(sec, "from", k, i) for k in sec.param("from")]
+    for j in sources:
+        c1, h1, w1 = infos[j].out_shape
+        if (h1, w1) != (h, w):
+            raise sec.error(f"from: layer {j} ({w1}x{h1}x{c1}) and the previous layer ({w}x{h}x{c}) differ in width "
+                            f"or height (AlexeyAB's darknet asserts they are equal)", "from")
+    kind, norm = sec.param("weights_type"), sec.param("weights_normalization")
+    kind = {"per_layer": "per_feature"}.get(kind, kind)
+    nweights = {"none": 0, "per_feature": len(sources) + 1, "per_channel": (len(sources) + 1) * c}[kind]
+    attrs = dict(**{"from": sources[0]}, sources=sources, activation=sec.param("activation"), weights_type=kind,
+                 weights_normalization={"avg_relu": "relu"}.get(norm, norm) if nweights else "none",
+                 nweights=nweights)
+    if len(sources) == 1 and not nweights:
+        attrs.update(alpha=1.0, beta=1.0)      # exactly pjreddie's same-size shortcut
+    bflops = c * h * w * len(sources) / 1e9 * (2 if nweights else 1)     # make_shortcut_layer's l.bflops
+    return (c, h, w), c * h * w, (c, h, w), c * h * w, nweights, bflops, attrs
+
+
+def _scale_channels(sec, i, prev, infos):
+    """out = from · previous output, the previous output holding one scale per channel (a 1x1xC squeeze-excite
+    vector) or, with ``scale_wh=1``, one per position (WxHx1). The output has the shape of ``from``."""
+    j = _resolve_index(sec, "from", sec.param("from"), i)
+    c, h, w = prev[0]
+    c2, h2, w2 = infos[j].out_shape
+    if sec.param("scale_wh"):
+        if c != 1 or (h, w) != (h2, w2):
+            raise sec.error(f"scale_wh=1 scales layer {j} ({w2}x{h2}x{c2}) per position: the previous layer must "
+                            f"output {w2}x{h2}x1, not {w}x{h}x{c}", "scale_wh")
+    elif (h, w) != (1, 1) or c != c2:
+        raise sec.error(f"from: layer {j} ({w2}x{h2}x{c2}) is scaled per channel: the previous layer must output "
+                        f"1x1x{c2}, not {w}x{h}x{c}", "from")
+    outputs = c2 * h2 * w2
+    attrs = dict(**{"from": j}, scale_wh=bool(sec.param("scale_wh")), activation=sec.param("activation"))
+    return (c, h, w), outputs, (c2, h2, w2), outputs, 0, 0.0, attrs
+
+
+def _sam(sec, i, prev, infos):
+    """AlexeyAB's spatial attention: out = from · previous output, element by element (same shapes)."""
+    j = _resolve_index(sec, "from", sec.param("from"), i)
+    c, h, w = _image(sec, prev, "a sam layer")
+    if infos[j].out_shape != (c, h, w):
+        c2, h2, w2 = infos[j].out_shape
+        raise sec.error(f"from: layer {j} ({w2}x{h2}x{c2}) and the previous layer ({w}x{h}x{c}) must have the same "
+                        f"shape", "from")
+    attrs = dict(**{"from": j}, activation=sec.param("activation"))
+    return (c, h, w), c * h * w, (c, h, w), c * h * w, 0, 0.0, attrs
+
+
+def _empty(sec, i, prev, infos):
+    return prev[0], prev[1], prev[0], prev[1], 0, 0.0, {}
 
 
 def _upsample(sec, i, prev, infos):
@@ -184,7 +284,7 @@ def _upsample(sec, i, prev, infos):
 def _reorg(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a reorg layer")
     p = sec.param
-    s, reverse, flatten, extra = p("stride"), bool(p("reverse")), bool(p("flatten")), p("extra")
+    s, reverse, flatten, extra = p("stride"), bool(p("reverse")), bool(sec.read("flatten")), sec.read("extra")
     if reverse:
         if c % (s * s):
             raise sec.error(f"reverse reorg by {s} needs channels divisible by {s * s}, got {c}", "stride")
@@ -206,9 +306,10 @@ def _anchors(sec, n_pairs, notes):
     if a is None:
         return None
     if len(a) > 2 * n_pairs:
+        what = ("pjreddie darknet writes past its buffer (heap corruption)" if sec.dialect == "pjreddie" else
+                "AlexeyAB's darknet ignores the rest")
         notes.append((sec.where("anchors"), f"[{sec.header}]: {len(a)} anchor values for {n_pairs} anchors; "
-                      f"pjreddie darknet writes past its buffer (heap corruption); only the first "
-                      f"{2 * n_pairs} are used"))
+                      f"{what}; only the first {2 * n_pairs} are used"))
         a = a[:2 * n_pairs]
     elif len(a) < 2 * n_pairs:
         notes.append((sec.where("anchors"), f"[{sec.header}]: {len(a)} anchor values for {n_pairs} anchors; "
@@ -245,6 +346,15 @@ def _yolo(sec, i, prev, infos):
         raise sec.error(f"the layer before has {c} channels but len(mask)*(classes+5) = {want}")
     notes = []
     attrs = dict(classes=classes, num=total, mask=mask, anchors=_anchors(sec, total, notes), _notes=notes)
+    # What changes the output or the decoding beyond pjreddie's yolo, present only when it does (so a plain
+    # head's attrs stay the ones every consumer knows): x, y scaled about the cell centre; new_coords
+    # (AlexeyAB: logistic outputs from the conv, w = (2·t)²·anchor); the NMS kind of AlexeyAB's detector test.
+    if p("scale_x_y") != 1:
+        attrs["scale_x_y"] = p("scale_x_y")
+    if sec.read("new_coords"):
+        attrs["new_coords"] = 1
+    if sec.read("nms_kind", "default") != "default":
+        attrs.update(nms_kind=p("nms_kind"), beta_nms=p("beta_nms"))
     return (c, h, w), c * h * w, (c, h, w), c * h * w, 0, 0.0, attrs
 
 
@@ -262,7 +372,8 @@ def _crop(sec, i, prev, infos):
 
 def _batchnorm(sec, i, prev, infos):
     c, h, w = _image(sec, prev, "a batchnorm layer")
-    return (c, h, w), c * h * w, (c, h, w), c * h * w, 3 * c, 0.0, {}
+    # pjreddie's file holds scales, rolling mean and variance; AlexeyAB's holds the biases first
+    return (c, h, w), c * h * w, (c, h, w), c * h * w, (4 if sec.dialect == "alexeyab" else 3) * c, 0.0, {}
 
 
 def _activation(sec, i, prev, infos):
@@ -273,7 +384,8 @@ _INFER = {
     "convolutional": _conv, "connected": _connected, "maxpool": _maxpool, "avgpool": _avgpool,
     "softmax": _softmax, "dropout": _dropout, "route": _route, "shortcut": _shortcut,
     "upsample": _upsample, "reorg": _reorg, "region": _region, "yolo": _yolo, "cost": _cost,
-    "crop": _crop, "batchnorm": _batchnorm, "activation": _activation,
+    "crop": _crop, "batchnorm": _batchnorm, "activation": _activation, "scale_channels": _scale_channels,
+    "sam": _sam, "local_avgpool": _maxpool, "empty": _empty,
 }
 
 
@@ -316,11 +428,52 @@ def _forward_floats(info: LayerInfo) -> int:
     shortcut), and for a maxpool the padded copy of its input that layers/pool.py pools (darknet's default
     padding is size − 1, so a huge window is a huge copy)."""
     n = info.outputs
-    if info.type == "maxpool":
+    if info.type in ("maxpool", "local_avgpool"):
         c, out_h, out_w = info.out_shape
-        size, stride = info.attrs["size"], info.attrs["stride"]
-        n += c * ((out_h - 1) * stride + size) * ((out_w - 1) * stride + size)
+        size, (sy, sx) = info.attrs["size"], info.attrs["strides"]
+        n += c * ((out_h - 1) * sy + size) * ((out_w - 1) * sx + size)
     return n
+
+
+# Activations pjreddie's darknet computes (AlexeyAB's and darknetTWN's additions are features below).
+_PJREDDIE_ACTIVATIONS = ("logistic", "loggy", "relu", "elu", "selu", "relie", "plse", "hardtan", "lhtan", "linear",
+                         "ramp", "leaky", "tanh", "stair")
+
+
+def layer_features(info: LayerInfo) -> list:
+    """What this layer computes beyond the plain core of its type (pjreddie's layers without groups), for consumers
+    that reimplement layers: an exporter refuses the ones it does not know rather than build a wrong graph. Names:
+
+    ``section:<type>`` (scale_channels, sam, local_avgpool, empty), ``activation:<name>`` (swish, mish, ...),
+    ``batchnorm:alexeyab`` (sqrt(var + 1e-5), folded), ``conv:groups``, ``conv:strides`` (stride_x != stride_y),
+    ``conv:dilation``, ``maxpool:strides``, ``route:groups``, ``shortcut:sources`` (more than one ``from``),
+    ``shortcut:weights``, ``batchnorm:biases`` (AlexeyAB's [batchnorm]), ``yolo:scale_x_y``, ``yolo:new_coords``,
+    ``yolo:nms_kind``.
+    """
+    a, t = info.attrs, info.type
+    out = []
+    if t in ("scale_channels", "sam", "local_avgpool", "empty"):
+        out.append(f"section:{t}")
+    act = a.get("activation")
+    if act is not None and act not in _PJREDDIE_ACTIVATIONS:
+        out.append(f"activation:{act}")
+    if a.get("batch_normalize") and info.section.dialect == "alexeyab":
+        out.append("batchnorm:alexeyab")
+    if t == "batchnorm" and info.section.dialect == "alexeyab":
+        out += ["batchnorm:alexeyab", "batchnorm:biases"]
+    if t == "convolutional":
+        out += ["conv:groups"] * (a["groups"] > 1) + ["conv:dilation"] * (a["dilation"] > 1)
+    if t in ("convolutional", "maxpool") and a["strides"][0] != a["strides"][1]:
+        out.append(f"{'conv' if t == 'convolutional' else t}:strides")
+    if t == "route" and "groups" in a:
+        out.append("route:groups")
+    if t == "shortcut" and len(a.get("sources", [a["from"]])) > 1:
+        out.append("shortcut:sources")
+    if t == "shortcut" and a.get("nweights"):
+        out.append("shortcut:weights")
+    if t == "yolo":
+        out += [f"yolo:{k}" for k in ("scale_x_y", "new_coords", "nms_kind") if k in a]
+    return out
 
 
 def _gib(floats: int) -> str:
@@ -329,12 +482,12 @@ def _gib(floats: int) -> str:
 
 def count_params(sections) -> int:
     """Number of floats in a complete .weights file for this cfg (what darknet writes)."""
-    return sum(i.n_params for i in infer_layers(sections) if not i.section.param("dontsave"))
+    return sum(i.n_params for i in infer_layers(sections) if not i.section.read("dontsave"))
 
 
 # ---- layer table ---------------------------------------------------------------------------------------
 _SHORT = {"convolutional": "conv", "maxpool": "max", "avgpool": "avg", "shortcut": "res", "region": "detection",
-          "connected": "connected"}
+          "connected": "connected", "scale_channels": "scale", "local_avgpool": "local_avg"}
 
 
 @dataclass
@@ -393,13 +546,16 @@ def layer_table(sections) -> LayerTable:
         note = ""
         if info.type == "route":
             note = " ".join(str(j) for j in a["layers"])
-        elif info.type == "shortcut":
-            note = f"from {a['from']}"
-        size = a.get("size") if info.type in ("convolutional", "maxpool") else None
-        stride = a.get("stride") if info.type in ("convolutional", "maxpool", "upsample", "reorg") else None
+            if "groups" in a:
+                note += f"  {a['group_id']}/{a['groups']}"        # AlexeyAB prints group_id/groups
+        elif info.type in ("shortcut", "scale_channels", "sam"):
+            note = f"from {' '.join(str(j) for j in a.get('sources', [a['from']]))}"
+        size = a.get("size") if info.type in ("convolutional", "maxpool", "local_avgpool") else None
+        stride = a.get("stride") if info.type in ("convolutional", "maxpool", "local_avgpool", "upsample",
+                                                  "reorg") else None
         filters = a.get("filters") if info.type == "convolutional" else a.get("output")
         rows.append(LayerRow(info.index, _SHORT.get(info.type, info.type), filters, size, stride, info.in_shape,
                              info.out_shape, info.inputs, info.outputs, info.bflops, info.ternary,
                              info.n_params, note))
-    total = sum(r.params for r, s in zip(rows, sections[1:]) if not s.param("dontsave"))
+    total = sum(r.params for r, s in zip(rows, sections[1:]) if not s.read("dontsave"))
     return LayerTable(rows, total, sum(r.bflops for r in rows))

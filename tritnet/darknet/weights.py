@@ -4,14 +4,18 @@ Layout (pjreddie/darknet ``src/parser.c``, all little-endian):
 
 * header: int32 major, minor, revision; then ``seen`` as uint64 when ``major*10+minor >= 2`` and
   ``major < 1000`` and ``minor < 1000``, else int32 (the v0.1 header is 16 bytes);
-  ``transpose = major > 1000 or minor > 1000`` (connected weights stored as [in][out]);
+  ``transpose = major > 1000 or minor > 1000`` (connected weights stored as [in][out]).
+  AlexeyAB's darknet reads ``seen`` as uint64 whenever ``major*10+minor >= 2`` (transposed files included), else
+  as uint32, and writes version 0.2.5 (pjreddie's writer 0.2.0);
 * body, layers in cfg order, float32:
   convolutional: ``biases[n]``, if batch_normalize ``scales[n] rolling_mean[n] rolling_variance[n]``,
   ``weights[n][c/groups][k][k]``; connected: ``biases[out]``, ``weights[out][in]``, then the BN triplet;
-  batchnorm: ``scales[c] rolling_mean[c] rolling_variance[c]``; other layers nothing.
+  batchnorm: ``scales[c] rolling_mean[c] rolling_variance[c]`` (AlexeyAB: ``biases[c]`` first);
+  AlexeyAB's weighted shortcut: ``weights[nweights]``; other layers nothing.
 
 Per-layer keys honoured as darknet does: ``dontload`` (skipped when loading), ``dontsave`` (skipped when
-saving), ``numload`` (loads only the first N conv filters), ``dontloadscales`` (no BN triplet when loading).
+saving; pjreddie only), ``numload`` (loads only the first N conv filters; pjreddie only), ``dontloadscales``
+(no BN triplet when loading).
 
 Darknet reads whatever a file holds; the reader here refuses what would run silently wrong: a ``seen`` no
 training reaches, a file that stops between layers (unless a prefix is asked for), NaN/Inf values and negative
@@ -54,11 +58,20 @@ class WeightsHeader:
     minor: int = 2
     revision: int = 0
     seen: int = 0
+    dialect: str = field(default="pjreddie", compare=False)   # whose reader decides the size of seen
+
+    @classmethod
+    def new(cls, dialect: str = "pjreddie", seen: int = 0) -> "WeightsHeader":
+        """The header the dialect's darknet writes: 0.2.0 (pjreddie, darknetTWN) or 0.2.5 (AlexeyAB)."""
+        return cls(0, 2, 5 if dialect == "alexeyab" else 0, seen, dialect)
 
     @property
     def seen_size(self) -> int:
-        """Bytes of ``seen``: 8 (size_t) for version >= 0.2, else 4."""
+        """Bytes of ``seen``: 8 (size_t) for version >= 0.2, else 4; pjreddie also reads 4 when major or minor is
+        1000 or more (a transposed file)."""
         m, n = self.major, self.minor
+        if self.dialect == "alexeyab":
+            return 8 if (m * 10 + n) >= 2 else 4
         return 8 if (m * 10 + n) >= 2 and m < 1000 and n < 1000 else 4
 
     @property
@@ -71,23 +84,25 @@ class WeightsHeader:
         return self.major > 1000 or self.minor > 1000
 
     def to_bytes(self) -> bytes:
-        fmt = "<iiiQ" if self.seen_size == 8 else "<iiii"
-        return struct.pack(fmt, self.major, self.minor, self.revision, self.seen)
+        small = "<iiiI" if self.dialect == "alexeyab" else "<iiii"
+        return struct.pack("<iiiQ" if self.seen_size == 8 else small, self.major, self.minor, self.revision,
+                           self.seen)
 
     @classmethod
-    def from_bytes(cls, data: bytes, path="<weights>") -> "WeightsHeader":
+    def from_bytes(cls, data: bytes, path="<weights>", dialect: str = "pjreddie") -> "WeightsHeader":
         if len(data) < 12:
             raise WeightsError(f"{path}: {len(data)} bytes is too short for a darknet header")
         major, minor, revision = struct.unpack_from("<iii", data)
-        h = cls(major, minor, revision, 0)
+        h = cls(major, minor, revision, 0, dialect)
         if len(data) < h.nbytes:
             raise WeightsError(f"{path}: {len(data)} bytes is too short for a v{major}.{minor} header "
                                f"({h.nbytes} bytes)")
-        seen = struct.unpack_from("<Q" if h.seen_size == 8 else "<i", data, 12)[0]
+        small = "<I" if dialect == "alexeyab" else "<i"      # AlexeyAB: uint32_t; pjreddie: int
+        seen = struct.unpack_from("<Q" if h.seen_size == 8 else small, data, 12)[0]
         if not 0 <= seen <= MAX_SEEN:
             raise WeightsError(f"{path}: header field seen = {seen} is not a count of training images (tritnet "
                                f"accepts 0 to 2^40): the header is damaged or this is not a darknet .weights file")
-        return cls(major, minor, revision, seen)
+        return cls(major, minor, revision, seen, dialect)
 
 
 @dataclass
@@ -114,7 +129,7 @@ def layer_layout(info: LayerInfo, *, loading: bool = False) -> list:
     if info.type == "convolutional":
         a = info.attrs
         n = a["filters"]
-        if loading and sec.param("numload"):
+        if loading and sec.read("numload"):
             n = sec.param("numload")
         out = [("biases", (n,))]
         out += [(k, (n,)) for k in _BN] if bn_in_file else []
@@ -124,7 +139,10 @@ def layer_layout(info: LayerInfo, *, loading: bool = False) -> list:
         out = [("biases", (n,)), ("weights", (n, info.inputs))]
         return out + ([(k, (n,)) for k in _BN] if bn_in_file else [])
     if info.type == "batchnorm":
-        return [(k, (info.in_shape[0],)) for k in _BN]
+        c = info.in_shape[0]
+        return ([("biases", (c,))] if sec.dialect == "alexeyab" else []) + [(k, (c,)) for k in _BN]
+    if info.type == "shortcut" and info.attrs.get("nweights"):
+        return [("weights", (info.attrs["nweights"],))]
     return []
 
 
@@ -166,7 +184,7 @@ def load_weights(sections, path, upto: Optional[int] = None, *, prefix: bool = F
     infos = infer_layers(sections)
     cutoff = len(infos) if upto is None else min(upto, len(infos))
     data = Path(path).read_bytes()
-    header = WeightsHeader.from_bytes(data, path)
+    header = WeightsHeader.from_bytes(data, path, infos[0].section.dialect if infos else "pjreddie")
     todo = [(i, layer_layout(i, loading=True)) for i in infos[:cutoff] if not i.section.param("dontload")]
     todo = [(i, lay) for i, lay in todo if lay]
     expected = header.nbytes + sum(_nbytes(lay) for _, lay in todo)
@@ -219,24 +237,24 @@ def encode_weights(sections, weights, *, upto: Optional[int] = None, header: Opt
 
     ``weights``: a :class:`DarknetWeights` or ``{layer_index: {name: array}}``. Layers are written in order
     up to ``upto`` (default: all) and stop at the first layer without values (a prefix file); a gap
-    followed by more values is an error. The header is darknet's writer (0, 2, 0, uint64 ``seen``) unless
-    ``header`` is given or ``keep_header`` reuses the one ``weights`` was read with (read -> write then gives
-    identical bytes). ``seen`` overrides the count (default: the one read, else 0).
+    followed by more values is an error. The header is the dialect's darknet writer (0, 2, 0 or AlexeyAB's
+    0, 2, 5; uint64 ``seen``) unless ``header`` is given or ``keep_header`` reuses the one ``weights`` was read
+    with (read -> write then gives identical bytes). ``seen`` overrides the count (default: the one read, else 0).
     """
     layers: Mapping = weights.layers if isinstance(weights, DarknetWeights) else weights
     read_header = weights.header if isinstance(weights, DarknetWeights) else None
-    if header is None:
-        header = read_header if keep_header and read_header is not None else WeightsHeader(
-            seen=read_header.seen if read_header is not None else 0)
-    if seen is not None:
-        header = WeightsHeader(header.major, header.minor, header.revision, seen)
     infos = infer_layers(sections)
+    dialect = infos[0].section.dialect if infos else "pjreddie"
+    if header is None:
+        header = read_header if keep_header and read_header is not None else WeightsHeader.new(
+            dialect, read_header.seen if read_header is not None else 0)
+    header = WeightsHeader(header.major, header.minor, header.revision, header.seen if seen is None else seen, dialect)
     cutoff = len(infos) if upto is None else min(upto, len(infos))
     parts = [header.to_bytes()]
     missing = None
     for info in infos[:cutoff]:
         layout = layer_layout(info)
-        if not layout or info.section.param("dontsave"):
+        if not layout or info.section.read("dontsave"):
             continue
         arrays = layers.get(info.index)
         if arrays is None:
@@ -279,10 +297,10 @@ def partial(cfg, weights, out, n: int, *, zero_ternary: bool = False) -> int:
     layers = {}
     for info in infer_layers(sections)[:n]:
         sec = info.section
-        if not layer_layout(info) or sec.param("dontsave"):
+        if not layer_layout(info) or sec.read("dontsave"):
             continue
         for key in ("dontload", "numload", "dontloadscales"):
-            if sec.param(key):
+            if sec.read(key):
                 raise WeightsError(f"{_layer_desc(info)}: {key} is set, darknet would save random values")
         if info.index not in w.layers:
             raise WeightsError(f"{weights}: the file ends before {_layer_desc(info)}; darknet would save "

@@ -176,6 +176,7 @@ def export_classifier(model, bits=2, float_dtype="f32", class_names=None) -> Pac
 
 def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
     """A ``DarknetNet`` → PackedModel; the cfg text is kept as the architecture."""
+    from tritnet.darknet import layer_features
     from tritnet.darknet.cfg import dump_cfg
     b = GraphBuilder(bits, float_dtype)
     names_of = {}
@@ -184,6 +185,10 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
     with torch.no_grad():
         for info, layer in zip(net.infos, net.layers):
             i, a, t = info.index, info.attrs, info.type
+            beyond = layer_features(info)      # AlexeyAB/darknetTWN features the packed format cannot express yet
+            if beyond:
+                raise ValueError(f"layer {i} ([{info.section.header}], {info.section.where()}): {', '.join(beyond)} "
+                                 "is not supported by the packed format yet")
             nm = f"l{i}"
             src = [names_of[j] for j in a.get("layers", [])]
             if t == "convolutional":

@@ -22,13 +22,16 @@ import torch.nn as nn
 LAYERS: dict[str, Callable] = {}
 
 
-def register_section(*types: str):
-    """Class decorator: ``@register_section("maxpool")`` makes the class the builder of ``[maxpool]``."""
+def register_section(*types: str, dialect: Optional[str] = None):
+    """Class decorator: ``@register_section("maxpool")`` makes the class the builder of ``[maxpool]``;
+    ``dialect="alexeyab"`` makes it the builder in that dialect only (a layer the two darknets compute
+    differently under one name, such as ``[shortcut]``)."""
     def deco(cls):
         for t in types:
-            if t in LAYERS:
-                raise ValueError(f"section type {t!r} is registered twice")
-            LAYERS[t] = cls
+            key = t if dialect is None else (t, dialect)
+            if key in LAYERS:
+                raise ValueError(f"section type {key!r} is registered twice")
+            LAYERS[key] = cls
         return cls
     return deco
 
@@ -46,7 +49,7 @@ class BuildContext:
 
 
 def build_layer(info, ctx: BuildContext) -> "DarknetLayer":
-    cls = LAYERS.get(info.type)
+    cls = LAYERS.get((info.type, info.section.dialect)) or LAYERS.get(info.type)
     if cls is None:
         raise info.section.error(f"tritnet has no PyTorch module for [{info.section.header}]")
     return cls(info, ctx)

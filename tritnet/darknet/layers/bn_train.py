@@ -10,6 +10,9 @@ gradient of the same formula in three passes:
     dx = γ/d · [(g − mean g) − dγ·x̂·d / ((n − 1)·s)],      d = s + ε.
 
 (The ε sits on the standard deviation, so the last term carries d/s instead of the usual 1.)
+
+AlexeyAB's darknet puts ε inside the square root (``normalize_cpu``: d = sqrt(s² + ε)); then the last term
+carries 1: dx = γ/d · [(g − mean g) − dγ·x̂ / (n − 1)].
 """
 from __future__ import annotations
 
@@ -18,12 +21,13 @@ import torch
 
 class _DarknetBatchNormTrain(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, eps: float):
+    def forward(ctx, x, weight, bias, eps: float, eps_on_std: bool = True):
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
         var, mean = torch.var_mean(x, dims, unbiased=True)
         std = var.sqrt()
-        d = std + eps
+        d = std + eps if eps_on_std else (var + eps).sqrt()
+        ctx.eps_on_std = eps_on_std
         xhat = (x - mean.view(shape)) * (1.0 / d).view(shape)
         y = xhat * weight.view(shape) if weight is not None else xhat.clone()
         if bias is not None:
@@ -42,12 +46,16 @@ class _DarknetBatchNormTrain(torch.autograd.Function):
         gsum = g.sum(dims)
         gxhat = (g * xhat).sum(dims)
         gamma = weight if weight is not None else torch.ones_like(d)
-        # a channel with zero spread has x̂ = 0 everywhere: its variance term vanishes (avoid 0/0)
-        k = torch.where(std > 0, gxhat * d / ((ctx.n - 1) * std.clamp_min(1e-30)), torch.zeros_like(std))
+        if ctx.eps_on_std:
+            # a channel with zero spread has x̂ = 0 everywhere: its variance term vanishes (avoid 0/0)
+            k = torch.where(std > 0, gxhat * d / ((ctx.n - 1) * std.clamp_min(1e-30)), torch.zeros_like(std))
+        else:
+            k = gxhat / (ctx.n - 1)
         gx = (g - (gsum / ctx.n).view(shape) - xhat * k.view(shape)) * (gamma / d).view(shape)
-        return gx, (gxhat if weight is not None else None), (gsum if ctx.has_bias else None), None
+        return gx, (gxhat if weight is not None else None), (gsum if ctx.has_bias else None), None, None
 
 
-def darknet_bn_train(x: torch.Tensor, weight, bias, eps: float):
-    """(y, batch mean, batch variance (n − 1 divisor)) of darknet's CPU batch norm in training mode."""
-    return _DarknetBatchNormTrain.apply(x, weight, bias, eps)
+def darknet_bn_train(x: torch.Tensor, weight, bias, eps: float, eps_on_std: bool = True):
+    """(y, batch mean, batch variance (n − 1 divisor)) of darknet's CPU batch norm in training mode; ``eps_on_std``
+    False is AlexeyAB's sqrt(var + ε)."""
+    return _DarknetBatchNormTrain.apply(x, weight, bias, eps, eps_on_std)

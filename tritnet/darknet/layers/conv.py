@@ -4,6 +4,9 @@ Batch normalisation follows darknet's CPU code (``normalize_cpu``, ``variance_cp
 reference outputs were computed with: x̂ = (x − μ) / (sqrt(var) + 1e-6) — the epsilon is added to the
 standard deviation, not to the variance as in ``nn.BatchNorm2d``. Training normalises with the batch
 variance divided by (n − 1) and moves the rolling statistics by 0.01 (darknet's .99/.01).
+AlexeyAB's darknet (dialect ``alexeyab``) normalises with x̂ = (x − μ) / sqrt(var + 1e-5), moves the statistics
+by 0.1, and folds the normalisation into the conv before inference (``fuse_conv_batchnorm``: the scale and shift
+computed in double, stored as float), which is what its detector and classifier run.
 
 Ternary layers (``ternary=1``) are :class:`~tritnet.nn.TernaryConv2d`: the float shadow weight is the
 parameter and every forward uses its ternary values α·T. A ``.weights`` file gets α·T, as darknetTWN writes
@@ -23,20 +26,39 @@ from .bn_train import darknet_bn_train
 class DarknetBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm with darknet's CPU formula; works on (B, C, H, W) and on (B, C) (connected layers).
 
-    ``bias=False`` drops β (a ``[batchnorm]`` layer: darknet neither loads nor saves its biases).
+    ``bias=False`` drops β (a pjreddie ``[batchnorm]`` layer: darknet neither loads nor saves its biases).
+    ``eps_on_std`` False is AlexeyAB's sqrt(var + ε); :meth:`for_dialect` gives each dialect's settings.
     """
 
     def __init__(self, num_features: int, bias: bool = True, eps: float = 1e-6, momentum: float = 0.01,
-                 device=None, dtype=None):
+                 device=None, dtype=None, eps_on_std: bool = True):
         super().__init__(num_features, eps=eps, momentum=momentum, device=device, dtype=dtype)
+        self.eps_on_std = eps_on_std
         if not bias:
             self.bias = None
+
+    @classmethod
+    def for_dialect(cls, num_features: int, dialect: str, bias: bool = True, connected: bool = False,
+                    **factory) -> "DarknetBatchNorm2d":
+        """The dialect's batch norm; AlexeyAB moves a connected layer's statistics by 0.05, others by 0.1."""
+        if dialect == "alexeyab":
+            return cls(num_features, bias, eps=1e-5, momentum=0.05 if connected else 0.1, eps_on_std=False,
+                       **factory)
+        return cls(num_features, bias, **factory)
+
+    def scale_shift(self) -> tuple:
+        """(g, h) in float64 with the layer's inference output = g·x + h, per channel (what an exporter folds)."""
+        var, mean = self.running_var.detach().double(), self.running_mean.detach().double()
+        std = var.sqrt() + self.eps if self.eps_on_std else (var + self.eps).sqrt()
+        w = self.weight.detach().double() if self.weight is not None else torch.ones_like(mean)
+        b = self.bias.detach().double() if self.bias is not None else torch.zeros_like(mean)
+        return w / std, b - w * mean / std
 
     def forward(self, x):
         shape = [1, -1] + [1] * (x.dim() - 2)
         if self.training:
             # same formula, one autograd node (bn_train.py): darknet's variance_cpu divides by n - 1
-            y, mean, var = darknet_bn_train(x, self.weight, self.bias, self.eps)
+            y, mean, var = darknet_bn_train(x, self.weight, self.bias, self.eps, self.eps_on_std)
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 # momentum None: a plain average over the batches so far, as nn.BatchNorm (BN re-estimation)
@@ -44,6 +66,15 @@ class DarknetBatchNorm2d(nn.BatchNorm2d):
                 self.running_mean.mul_(1 - f).add_(f * mean)
                 self.running_var.mul_(1 - f).add_(f * var)
             return y
+        if not self.eps_on_std:
+            # AlexeyAB's fuse_conv_batchnorm: scale and shift in double, stored as float (autograd still reaches
+            # the parameters, for a network evaluated while it trains)
+            var = self.running_var.double()
+            k = self.weight.double() / (var + self.eps).sqrt()
+            shift = -self.running_mean.double() * k
+            if self.bias is not None:
+                shift = shift + self.bias.double()
+            return x * k.to(x.dtype).view(shape) + shift.to(x.dtype).view(shape)
         mean, var = self.running_mean, self.running_var
         y = (x - mean.view(shape)) / (var.sqrt().view(shape) + self.eps)
         y = y * self.weight.view(shape)
@@ -104,10 +135,12 @@ class Convolutional(DarknetLayer):
         a = info.attrs
         bn = a["batch_normalize"]
         args = (info.in_shape[0], a["filters"], a["size"])
-        kw = dict(stride=a["stride"], padding=a["padding"], groups=a["groups"], bias=not bn, **ctx.factory)
+        d = a["dilation"]     # AlexeyAB's im2col pads by padding·dilation (shapes.py checks the sizes agree)
+        kw = dict(stride=a["strides"], padding=a["padding"] * d, dilation=d, groups=a["groups"], bias=not bn,
+                  **ctx.factory)
         self.ternary = bool(a["ternary"]) and ctx.ternary is not None
         self.conv = TernaryConv2d(*args, config=ctx.ternary, **kw) if self.ternary else nn.Conv2d(*args, **kw)
-        self.bn = DarknetBatchNorm2d(a["filters"], **ctx.factory) if bn else None
+        self.bn = DarknetBatchNorm2d.for_dialect(a["filters"], info.section.dialect, **ctx.factory) if bn else None
         self.act = Activation(a["activation"])
 
     def forward(self, x, outs):
@@ -144,7 +177,8 @@ class Connected(DarknetLayer):
         super().__init__(info)
         a = info.attrs
         self.fc = nn.Linear(info.inputs, a["output"], bias=not a["batch_normalize"], **ctx.factory)
-        self.bn = DarknetBatchNorm2d(a["output"], **ctx.factory) if a["batch_normalize"] else None
+        self.bn = (DarknetBatchNorm2d.for_dialect(a["output"], info.section.dialect, connected=True, **ctx.factory)
+                   if a["batch_normalize"] else None)
         self.act = Activation(a["activation"])
 
     def forward(self, x, outs):
@@ -169,17 +203,23 @@ class Connected(DarknetLayer):
 
 @register_section("batchnorm")
 class BatchNorm(DarknetLayer):
-    """A standalone ``[batchnorm]``: scales and rolling statistics, no β (darknet keeps its biases at 0)."""
+    """A standalone ``[batchnorm]``: scales and rolling statistics; pjreddie keeps its β at 0 (neither loaded nor
+    saved), AlexeyAB loads and saves it first."""
 
     def __init__(self, info, ctx):
         super().__init__(info)
-        self.bn = DarknetBatchNorm2d(info.in_shape[0], bias=False, **ctx.factory)
+        dialect = info.section.dialect
+        self.bn = DarknetBatchNorm2d.for_dialect(info.in_shape[0], dialect, bias=dialect == "alexeyab",
+                                                 **ctx.factory)
 
     def forward(self, x, outs):
         return self.bn(x)
 
     def load_arrays(self, arrays):
+        if self.bn.bias is not None:
+            copy_into(self.bn.bias, arrays["biases"])
         _bn_load(self.bn, arrays)
 
     def arrays(self):
-        return _bn_arrays(self.bn)
+        out = {"biases": to_numpy(self.bn.bias)} if self.bn.bias is not None else {}
+        return {**out, **_bn_arrays(self.bn)}

@@ -7,12 +7,15 @@ Region and yolo outputs keep darknet's layout, (B, anchors·entries, H, W), i.e.
 * region: logistic on x, y and objectness (left raw with ``background=1``); classes get a softmax across
   the classes when ``softmax=1`` (with ``background=1`` the softmax also spans the objectness slot), else
   a logistic;
-* yolo: logistic on x, y, objectness and every class; w, h stay raw.
+* yolo: logistic on x, y, objectness and every class; w, h stay raw. ``scale_x_y`` (darknetTWN, AlexeyAB) then
+  maps x, y to scale·x − (scale − 1)/2; AlexeyAB's ``new_coords=1`` applies no logistic (the conv before has
+  ``activation=logistic``), only that scaling.
 
 Decoding into boxes is ``tritnet_rt.detect`` (numpy, thresholds and NMS as darknet).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .base import DarknetLayer, register_section
@@ -57,10 +60,20 @@ class Region(_Head):
 class Yolo(_Head):
     def __init__(self, info, ctx):
         super().__init__(info, len(info.attrs["mask"]), info.attrs["classes"])
+        scale = info.attrs.get("scale_x_y", 1.0)
+        # darknet's scal_add_cpu(X, ALPHA, BETA): X·ALPHA + BETA with float ALPHA and BETA = (float)(-0.5·(s − 1))
+        self.alpha, self.beta = float(np.float32(scale)), float(np.float32(-0.5 * (scale - 1)))
+        self.new_coords = bool(info.attrs.get("new_coords", 0))
 
     def forward(self, x, outs):
         y = self._split(x)
-        return torch.cat([torch.sigmoid(y[:, :, 0:2]), y[:, :, 2:4], torch.sigmoid(y[:, :, 4:])], 2).reshape(x.shape)
+        if self.new_coords:
+            xy, rest = y[:, :, 0:2], [y[:, :, 2:]]
+        else:
+            xy, rest = torch.sigmoid(y[:, :, 0:2]), [y[:, :, 2:4], torch.sigmoid(y[:, :, 4:])]
+        if self.alpha != 1.0:
+            xy = xy * self.alpha + self.beta
+        return torch.cat([xy, *rest], 2).reshape(x.shape)
 
 
 @register_section("softmax")
