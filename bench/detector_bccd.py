@@ -13,7 +13,9 @@ Steps, as a darknet user would take them:
    and for the ternary variants the packed model in tritnet_rt: its speed and its detections against
    PyTorch's on the 72 test images.
 
-Prints one JSON line per variant and writes OUT/results.json.
+Prints one JSON line per variant and writes OUT/results.json (with the command line, CPU, threads and date).
+``ternary_kt`` and ``ternary_pc_kt`` train the ternary variants with knowledge transfer from a float detector
+(``--teacher``, e.g. the float variant's final weights: head outputs and feature mimicking, ``distill``).
 """
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def make_cfg(out: Path, name: str, ternary: bool, a) -> Path:
     return path
 
 
-VARIANTS = {"float": (False, False), "ternary": (True, False), "ternary_pc": (True, True)}  # (ternary, per channel)
+VARIANTS = {"float": (False, False), "ternary": (True, False), "ternary_pc": (True, True),     # (ternary, per
+            "ternary_kt": (True, False), "ternary_pc_kt": (True, True)}                       # channel)
 
 
 def inference_speed(cfg: Path, weights: Path, method, images, batch: int, repeat: int = 1, per_channel=False) -> float:
@@ -107,6 +110,7 @@ def main(argv=None) -> dict:
     p.add_argument("--burn-in", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--resume", action="store_true", help="keep finished variants; continue killed runs")
+    p.add_argument("--teacher", default=None, help="float detector .weights teaching the *_kt variants")
     a = p.parse_args(argv)
     import torch
     from tritnet_rt.detect import from_uint8, letterbox
@@ -121,12 +125,17 @@ def main(argv=None) -> dict:
     test = open_data(data).records("valid")
     images = np.stack([letterbox(from_uint8(decode(r.image)), 224, 160) for r in test])
     backbone = SHARED / "darknet" / "weights" / "ttt5_pre_141_conv7.weights"
-    results = {"machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                           "load_before": os.getloadavg()}, "conversion": {k: conv[k] for k in
-                                                                            ("images", "boxes", "skipped")}}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _meta import run_info
+    results = {"run": run_info(), "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                                              "load_before": os.getloadavg()},
+               "conversion": {k: conv[k] for k in ("images", "boxes", "skipped")}}
     done = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {}
     for variant in a.variants.split(","):
         ternary, per_channel = VARIANTS[variant]
+        kt = variant.endswith("_kt")
+        if kt and not a.teacher:
+            raise SystemExit(f"{variant}: needs --teacher (a float BCCD detector's .weights)")
         name = f"ttt5_bccd_{variant}"
         if a.resume and variant in done:          # finished and scored by an earlier run
             results[variant] = done[variant]
@@ -136,7 +145,8 @@ def main(argv=None) -> dict:
         ckpt = out / f"backup_{variant}" / f"{name}.ckpt"
         r = train_detector(DetectorTrainConfig(str(data), str(cfg), str(backbone), method="twn",
                                                per_channel=per_channel, backup=str(out / f"backup_{variant}"),
-                                               workers=a.workers, progress=False, resume=a.resume and ckpt.is_file()))
+                                               workers=a.workers, progress=False, resume=a.resume and ckpt.is_file(),
+                                               distill=kt, teacher=str(Path(a.teacher).resolve()) if kt else None))
         train_s = time.time() - t0
         with open(out / f"backup_{variant}" / f"{name}_log.csv") as f:
             import csv
@@ -155,7 +165,8 @@ def main(argv=None) -> dict:
             "eval_images_per_s_end_to_end": m["images_per_s"],
             "infer_images_per_s_b1": inference_speed(cfg, final, "twn", images, 1, per_channel=per_channel),
             "infer_images_per_s_b8": inference_speed(cfg, final, "twn", images, 8, per_channel=per_channel),
-            "load_after": os.getloadavg()}
+            "load_after": os.getloadavg(), **{k: r[k] for k in ("iteration_seconds", "teacher_seconds",
+                                                                 "transfer_overhead") if k in r}}
         if ternary:
             results[variant]["runtime"] = runtime_check(cfg, final, per_channel, test, out / f"{name}.tnp")
         print(json.dumps({variant: results[variant]}), flush=True)

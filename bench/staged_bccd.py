@@ -1,33 +1,37 @@
-"""Benchmark: staged vs direct TWN ternarization of ttt5_224_160 on BCCD (blood cells, 3 classes).
+"""Benchmark: staged vs direct ternarization of ttt5_224_160 on BCCD (blood cells, 3 classes), with and without
+knowledge transfer from the float detector, at one budget (issues 5 and 17).
 
-1. float: ttt5_224_160 (classes=3) trained float on BCCD trainval from darknet_ttt's 7-layer backbone
-   ``ttt5_pre_141_conv7.weights``, as a one-stage plan with no ternary layer (``--float-iters``).
-2. staged: the automatic 4-stage plan from the float weights (``--stage-iters`` iterations a stage), ending
-   with every conv ternary. Stages chain on their last weights (``--chain``): the seeds' min-loss rule
-   needs long stages; on 35-iteration stages the smoothed loss was lowest after 4 to 7 iterations, so
-   every stage passed on barely trained weights.
-3. direct: every conv ternary at once, trained for the same total (4 x ``--stage-iters``) iterations.
-``--only float`` stops after step 1; a later run skips it (the runner remembers finished stages).
+Start: a float ttt5_224_160 (classes=3) trained on BCCD trainval, either given (``--float-weights``, e.g.
+bench/detector_bccd.py's) or trained here first from darknet_ttt's 7-layer backbone (``--float-iters``, a
+one-stage plan with no ternary layer). Every other row starts from it and ends with all 8 convs ternary (TWN;
+``--per-channel``: one scale per output channel), ``--iters`` iterations being the budget B:
 
-Scores: mAP@0.5 (VOC2007 11-point) and average IoU on BCCD's test split (72 images). Rerunning the script
-skips every finished stage (the runner resumes), so a long benchmark can be run in pieces.
+    direct            every conv ternary at once, B iterations
+    direct_kt         the same with the float detector as teacher (head outputs + feature mimicking)
+    staged_equal      the automatic 4-stage plan, B split equally over the stages (the same total cost)
+    staged_seeds      the seeds' protocol: every stage B iterations (four times the cost)
+    staged_equal_kt   the equal split with the float start as every stage's teacher
 
-    python bench/staged_bccd.py --float-iters 150 --stage-iters 35 --out runs/bench/staged_bccd
+Every stage re-estimates batch-norm statistics from its first ternary layer on and restarts its schedule with
+its burn-in; steps ×0.1 at 80% and 90% of each stage. Scores: mAP@0.5 (VOC2007 11-point) and average IoU on
+BCCD's test split (72 images). ``--seeds 0,1,2`` repeats every row (mean ± std). The JSON (``--out``) records
+the command line, CPU, threads and date; a rerun skips finished runs (the stage runner resumes).
 
-``--float-weights W`` starts from a float detector trained elsewhere (bench/detector_bccd.py's) instead of
-step 1; ``--stage-iters 600,1200,1800,2400`` gives the stages different budgets; ``--per-channel`` uses one
-TWN scale per output channel in every stage and in the direct run.
+    python bench/staged_bccd.py --float-weights W --iters 6000 --per-channel --seeds 0,1,2
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
 
-from tritnet.stage import auto_plan, plan_from_dict, run_plan
+from _meta import mean_std, run_info
+from tritnet.stage import auto_plan, run_plan
 
 SHARED = Path("../shared/data")
+ROWS = ("direct", "direct_kt", "staged_equal", "staged_seeds", "staged_equal_kt")
 
 
 def bccd_data(out: Path) -> Path:
@@ -39,77 +43,142 @@ def bccd_data(out: Path) -> Path:
 
 
 def schedule(iters: int, batch: int, subdivisions: int, lr: float, burn_in: int) -> dict:
-    """darknet [net] keys: steps ×0.1 at 80% and 90%, as the seeds' runs."""
+    """darknet [net] keys: steps ×0.1 at 80% and 90%, as the seeds' runs (moved with each stage's budget)."""
     return {"batch": batch, "subdivisions": subdivisions, "learning_rate": lr, "burn_in": burn_in,
             "max_batches": iters, "policy": "steps", "steps": [max(1, int(.8 * iters)), max(2, int(.9 * iters))],
             "scales": [.1, .1]}
+
+
+def train_float(a, data: Path, folder: Path) -> str:
+    """The float detector every row starts from: ttt5_224_160 with 3 classes, ``detector train`` from the
+    partial backbone (the darknet user's way); a finished run is reused, a killed one resumed."""
+    from tritnet.darknet import dump_cfg, parse_cfg
+    from tritnet.yolo import DetectorTrainConfig, set_classes, set_schedule, train_detector
+    final = folder / "ttt5-bccd_float_final.weights"
+    if final.is_file():
+        return str(final)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = parse_cfg(a.cfg)
+    set_classes(cfg, 3)
+    set_schedule(cfg, **schedule(a.float_iters, a.batch, a.subdivisions, a.float_lr, max(1, a.float_iters // 30)))
+    path = folder / "ttt5-bccd_float.cfg"
+    path.write_text(dump_cfg(cfg))
+    train_detector(DetectorTrainConfig(str(data), str(path), a.backbone, method=None, backup=str(folder),
+                                       workers=a.workers, progress=False,
+                                       resume=(folder / "ttt5-bccd_float.ckpt").is_file()))
+    return str(final)
+
+
+def log_seconds(folder: Path) -> dict:
+    """Training time of every run under ``folder`` from the trainers' logs: seconds, teacher seconds."""
+    total = teacher = 0.0
+    n = 0
+    for path in sorted(folder.rglob("*_log.csv")):
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                total += float(r["seconds"])
+                teacher += float(r["teacher_seconds"]) if r.get("teacher_seconds") else 0.0
+                n += 1
+    return {"train_seconds": total, "teacher_seconds": teacher, "iterations": n,
+            "teacher_overhead": teacher / (total - teacher) if total > teacher else None}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cfg", default=str(SHARED / "darknet/cfg/ttt5_224_160.cfg"))
     ap.add_argument("--backbone", default=str(SHARED / "darknet/weights/ttt5_pre_141_conv7.weights"))
-    ap.add_argument("--float-iters", type=int, default=150)
+    ap.add_argument("--float-weights", default=None, help="the float detector to start from (else trained here)")
+    ap.add_argument("--float-iters", type=int, default=6000)
     ap.add_argument("--float-lr", type=float, default=0.002)
-    ap.add_argument("--stage-iters", default="35", help="iterations a stage, or one number per stage")
-    ap.add_argument("--float-weights", default=None, help="skip step 1: the float detector to start from")
+    ap.add_argument("--iters", type=int, default=6000, help="the budget B: the direct run's iterations")
+    ap.add_argument("--stages", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=0.001, help="learning rate of the ternary runs")
+    ap.add_argument("--burn-in", type=int, default=None, help="iterations of warm-up of every run and stage "
+                    "(default: 2.5%% of the budget, a tenth of an equal-split stage)")
     ap.add_argument("--per-channel", action="store_true")
-    ap.add_argument("--stage-lr", type=float, default=0.001)
     ap.add_argument("--chain", choices=["minloss", "best", "last"], default="last")
+    ap.add_argument("--distill-head", type=float, default=None)
+    ap.add_argument("--distill-feature", type=float, default=None)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--subdivisions", type=int, default=2)
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"any of {', '.join(ROWS)}")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=["float", "all"], default="all",
                     help="float: only train the float detector (a later run reuses it)")
-    ap.add_argument("--out", default="runs/bench/staged_bccd")
+    ap.add_argument("--runs", default="runs/bench/staged_bccd_kt", help="run folders")
+    ap.add_argument("--out", default="bench/results/staged_bccd_kt.json")
     a = ap.parse_args()
-    out = Path(a.out).resolve()
-    data = bccd_data(out)
-    times = {}
+    rows = [r.strip() for r in a.rows.split(",") if r.strip()]
+    unknown = set(rows) - set(ROWS)
+    if unknown:
+        raise SystemExit(f"--rows: unknown {sorted(unknown)}; choose among {', '.join(ROWS)}")
+    seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    runs = Path(a.runs).resolve()
+    data = bccd_data(runs)
+    quiet = dict(workers=a.workers, progress=False, echo=lambda s: None)
 
     if a.float_weights:
-        float_weights, fl = str(Path(a.float_weights).resolve()), None
+        float_weights = str(Path(a.float_weights).resolve())
     else:
-        t = time.time()
-        float_plan = plan_from_dict({
-            "name": "ttt5-bccd", "model": a.cfg, "classes": 3, "data": str(data), "weights": a.backbone,
-            "chain": "last", "stages": [{"name": "float", "layers": [], "train": schedule(
-                a.float_iters, a.batch, a.subdivisions, a.float_lr, max(1, a.float_iters // 10))}]})
-        fl = run_plan(float_plan, out / "float", workers=a.workers, progress=False)   # skipped when finished
-        times["float"] = time.time() - t
-        float_weights = str(out / "float" / "float" / "ttt5-bccd_float.weights")
+        float_weights = train_float(a, data, runs / "float")
         if a.only == "float":
             return
 
-    iters = [int(v) for v in a.stage_iters.split(",")]
-    iters = iters * 4 if len(iters) == 1 else iters
-    plan = auto_plan(a.cfg, stages=len(iters), classes=3, data=str(data), weights=float_weights, chain=a.chain,
-                     train=schedule(iters[0], a.batch, a.subdivisions, a.stage_lr, max(1, iters[0] // 10)),
-                     name="ttt5-bccd")
-    for stage, n in zip(plan.stages, iters):
-        stage.train = {**schedule(n, a.batch, a.subdivisions, a.stage_lr, max(1, n // 10)),
-                       **({"per_channel": True} if a.per_channel else {})}
-    t = time.time()
-    staged = run_plan(plan, out / "staged", workers=a.workers, progress=False)
-    times["staged"] = time.time() - t
-    t = time.time()
-    direct = run_plan(plan, out / "direct", direct=True, workers=a.workers, progress=False)
-    times["direct"] = time.time() - t
+    burn_in = a.burn_in if a.burn_in is not None else max(1, a.iters // 40)
+    train = {**schedule(a.iters, a.batch, a.subdivisions, a.lr, burn_in),
+             **({"per_channel": True} if a.per_channel else {})}
+    kt = {"distill": True, **({"distill_head": a.distill_head} if a.distill_head is not None else {}),
+          **({"distill_feature": a.distill_feature} if a.distill_feature is not None else {})}
+    plan = auto_plan(a.cfg, stages=a.stages, classes=3, data=str(data), weights=float_weights, chain=a.chain,
+                     train=train, name="ttt5-bccd")
+    results, start = {r: [] for r in rows}, None
+    for seed in seeds:
+        for row in rows:
+            folder = runs / f"seed{seed}" / row
+            over = {"seed": seed, **(kt if row.endswith("_kt") else {})}
+            protocol = "seeds" if row == "staged_seeds" else "equal"
+            t = time.time()
+            r = run_plan(plan, folder, overrides=over, direct=row.startswith("direct"), protocol=protocol,
+                         budget=a.iters, **quiet)
+            last = r["rows"][-1]
+            start = start or (r["rows"][0] if r["rows"][0]["stage"].startswith("start") else None)
+            results[row].append({"seed": seed, "map": last["map"], "avg_iou": last["avg_iou"],
+                                 "packed_2bit_bytes": last["packed_2bit_bytes"],
+                                 "stages": [{"stage": x["stage"], "ternary_layers": x["ternary_layers"],
+                                             "map": x["map"], "iterations": x["budget"]} for x in r["rows"][1:]],
+                                 "wall_seconds": time.time() - t, **log_seconds(folder)})
+            print(row, f"seed {seed}: mAP@0.5 {last['map']:.2f}", flush=True)
 
-    keep = ("stage", "ternary_layers", "map", "avg_iou", "packed_2bit_bytes", "train_seconds", "budget")
-    f = fl["rows"][-1] if fl else staged["rows"][0]          # the float start, scored by the staged run
-    s, d = staged["rows"][-1], direct["rows"][-1]
-    summary = {"budget": {"float_iterations": a.float_iters if fl else a.float_weights, "stage_iterations": iters,
-                          "per_channel": a.per_channel,
-                          "direct_iterations": d["budget"], "batch": a.batch, "subdivisions": a.subdivisions,
-                          "float_lr": a.float_lr, "stage_lr": a.stage_lr, "chain": a.chain,
-                          "train_images": "BCCD trainval (292)",
-                          "test_images": "BCCD test (72)"},
-               "float": {k: f[k] for k in keep}, "staged": [{k: r[k] for k in keep} for r in staged["rows"][1:]],
-               "direct": {k: d[k] for k in keep}, "staged_minus_float_map": s["map"] - f["map"],
-               "staged_minus_direct_map": s["map"] - d["map"], "wall_seconds": times}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    summary = {k: {"map": mean_std([x["map"] for x in v]), "avg_iou": mean_std([x["avg_iou"] for x in v]),
+                   "train_seconds": mean_std([x["train_seconds"] for x in v])} for k, v in results.items() if v}
+    if results.get("direct") and results.get("direct_kt"):
+        summary["transfer_cost"] = {
+            "teacher_overhead_in_run": mean_std([x["teacher_overhead"] for x in results["direct_kt"]]),
+            "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"] for k, d in
+                                                    zip(results["direct_kt"], results["direct"])])}
+    out = {**run_info(), "benchmark": "BCCD ttt5_224_160: staged vs direct, with and without knowledge transfer",
+           "budget": {"iterations": a.iters, "stages": a.stages, "lr": a.lr, "burn_in": burn_in,
+                      "batch": a.batch, "subdivisions": a.subdivisions, "per_channel": a.per_channel,
+                      "chain": a.chain, "seeds": seeds, "float_weights": float_weights,
+                      "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults",
+                      "train_images": "BCCD trainval (292)", "test_images": "BCCD test (72)"},
+           "start": {k: start[k] for k in ("map", "avg_iou")} if start else None,
+           "summary": summary, "runs": results}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2))
+    print(f"| row | mAP@0.5 (mean ± std over {len(seeds)} seeds) | avg IoU | train time |")
+    print("|---|---|---|---|")
+    for k, s in summary.items():
+        if k == "transfer_cost":
+            continue
+        print(f"| {k} | {s['map']['mean']:.2f} ± {s['map']['std']:.2f} | {s['avg_iou']['mean']:.2f} | "
+              f"{s['train_seconds']['mean'] / 60:.1f} min |")
+    if "transfer_cost" in summary:
+        c = summary["transfer_cost"]
+        print(f"transfer cost: teacher {100 * c['teacher_overhead_in_run']['mean']:.0f}% of the iteration without "
+              f"it; direct+kt took {c['direct_kt_over_direct_time']['mean']:.2f}x direct's time")
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -1,110 +1,155 @@
-"""Benchmark: staged vs direct TWN ternarization of the pretrained CIFAR-10 ResNet-20 (JPEG CIFAR-10).
+"""Benchmark: staged vs direct ternarization of the pretrained CIFAR-10 ResNet-20, with and without knowledge
+transfer from the float network, at one budget (issue 17).
 
-Float is the pretrained network as it is. Staged is the automatic 4-stage plan (15%, 40%, 90%, 100% of the
-20 weight layers in the seeds' order: last blocks first, first conv and classifier last), each stage
-fine-tuned for ``--epochs-per-stage`` epochs from the previous stage's last checkpoint. Direct makes all 20
-layers ternary at once and trains for the same total budget (stages x epochs over the same images, same
-optimiser, one cosine schedule). Every row is scored on the same test images (``--valid-per-class``).
-Float fine-tuned trains the float network for the same total budget: the pretrained weights were trained
-on the original PNG images, so part of what fine-tuning gains is adaptation to the JPEG copies, and
-this row separates that gain from ternarization. Rerunning skips every finished run (the runner resumes).
+Every row starts from the pretrained ResNet-20 (81.03% on the JPEG test set), ends with all 20 weight layers
+ternary (TWN, one scale per output channel unless ``--per-layer``) and trains ``--epochs`` epochs in all:
 
-    python bench/staged_cifar.py --train-per-class 200 --valid-per-class 200 --out runs/bench/staged_cifar
+    float fine-tuned   the float network trained the same budget (separates JPEG adaptation from ternarization)
+    direct             every layer ternary at once, ``--epochs`` epochs
+    direct+kt          the same with the float network as teacher (``distill``)
+    staged             the automatic 4-stage plan (15%, 40%, 90%, 100% of the layers in the seeds' order), the
+                       budget split equally (``--protocol equal``; ``seeds`` gives every stage the whole budget)
+    staged+kt          the same with the float start as every stage's teacher
 
-``--stage-epochs 2,4,6,8`` gives the stages different shares of the budget (the last, all-ternary stage the
-most). ``--reuse bench/results/classify_methods.json`` takes the float fine-tuned and direct rows from the
-methods benchmark (float and TWN from the same weights, with the same data, optimiser and total epochs),
-which are the same runs, instead of training them again.
+Every run re-estimates batch-norm statistics from its first new ternary layer on and restarts its schedule with
+its warm-up (``--warmup`` of each run). ``--seeds 0,1,2`` repeats every row per seed and reports mean ± std of
+top-1. The JSON (``--out``) records the command line, CPU, threads and date; run folders go under ``--runs``
+and a rerun skips every finished run (the stage runner resumes).
+
+    python bench/staged_cifar.py --epochs 8 --train-per-class 1000 --seeds 0,1,2
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import platform
 import time
 from pathlib import Path
 
-import torch
-
+from _meta import mean_std, run_info
 from tritnet.stage import auto_plan, plan_from_dict, run_plan
 
 DATA = "../shared/data/cifar10/cifar10-jpeg.tar.gz"
 PRETRAINED = "../shared/data/pretrained/resnet_cifar10"
+ROWS = ("float_finetuned", "direct", "direct_kt", "staged", "staged_kt")
+
+
+def run_seconds(folder: Path) -> dict:
+    """Training time of every run under ``folder`` from its results.csv: seconds, teacher seconds, images/s."""
+    total = teacher = 0.0
+    rates = []
+    for path in sorted(folder.rglob("results.csv")):
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                total += float(r["epoch_time_s"])
+                teacher += float(r["teacher_s"]) if r.get("teacher_s") else 0.0
+                rates.append(float(r["images_per_s"]))
+    return {"train_seconds": total, "teacher_seconds": teacher,
+            "teacher_overhead": teacher / (total - teacher) if total > teacher else None,
+            "images_per_s": sum(rates) / len(rates) if rates else None}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--weights", default=PRETRAINED)
+    ap.add_argument("--epochs", type=int, default=8, help="the budget: the direct run's epochs (and float's)")
     ap.add_argument("--stages", type=int, default=4)
-    ap.add_argument("--epochs-per-stage", type=int, default=1)
-    ap.add_argument("--stage-epochs", default=None, help="epochs of each stage, e.g. 2,4,6,8 (instead of equal)")
-    ap.add_argument("--train-per-class", type=int, default=200)
-    ap.add_argument("--valid-per-class", type=int, default=200)
-    ap.add_argument("--batch-size", type=int, default=50)
-    ap.add_argument("--reuse", default=None, help="classify_methods JSON with the float and twn rows")
-    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--protocol", choices=["equal", "seeds"], default="equal",
+                    help="staged rows: the budget split over the stages, or every stage the whole budget")
+    ap.add_argument("--stage-epochs", default=None,
+                    help="instead of a protocol: each stage's epochs, e.g. 1,1,2,4 (direct and float then train "
+                         "their sum, issue 5's comparison)")
+    ap.add_argument("--train-per-class", type=int, default=1000)
+    ap.add_argument("--valid-per-class", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.02)
+    ap.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of every run and stage")
+    ap.add_argument("--per-layer", action="store_true", help="one TWN scale per layer (default: per channel)")
+    ap.add_argument("--chain", choices=["last", "best", "minloss"], default="last")
+    ap.add_argument("--distill-alpha", type=float, default=None)
+    ap.add_argument("--distill-temperature", type=float, default=None)
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"any of {', '.join(ROWS)}")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
+    ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--cache-dir", default="/tmp/tritnet-cache")
-    ap.add_argument("--out", default="runs/bench/staged_cifar")
+    ap.add_argument("--runs", default="runs/bench/staged_cifar_kt", help="run folders")
+    ap.add_argument("--out", default="bench/results/staged_cifar_kt.json")
     a = ap.parse_args()
+    rows = [r.strip() for r in a.rows.split(",") if r.strip()]
+    unknown = set(rows) - set(ROWS)
+    if unknown:
+        raise SystemExit(f"--rows: unknown {sorted(unknown)}; choose among {', '.join(ROWS)}")
+    seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    stage_epochs = [int(e) for e in a.stage_epochs.split(",")] if a.stage_epochs else None
+    if stage_epochs:
+        a.stages, a.epochs, a.protocol = len(stage_epochs), sum(stage_epochs), None
 
-    stage_epochs = ([int(e) for e in a.stage_epochs.split(",")] if a.stage_epochs
-                    else [a.epochs_per_stage] * a.stages)
-    total = sum(stage_epochs)
-    train = {"epochs": stage_epochs[0], "train_per_class": a.train_per_class,
-             "valid_per_class": a.valid_per_class, "batch_size": a.batch_size, "lr": a.lr,
-             "schedule": "cosine", "cache_dir": a.cache_dir}
-    plan = auto_plan("resnet20", stages=len(stage_epochs), method="twn", chain="last", data=a.data,
-                     weights=a.weights, train=train, name="resnet20-cifar10")
-    for stage, epochs in zip(plan.stages, stage_epochs):
+    train = {"epochs": a.epochs, "train_per_class": a.train_per_class, "valid_per_class": a.valid_per_class,
+             "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine", "warmup": a.warmup,
+             "per_channel": not a.per_layer, "cache_dir": a.cache_dir}
+    kt = {"distill": True, **({"distill_alpha": a.distill_alpha} if a.distill_alpha is not None else {}),
+          **({"distill_temperature": a.distill_temperature} if a.distill_temperature is not None else {})}
+    plan = auto_plan("resnet20", stages=a.stages, method="twn", chain=a.chain, data=a.data, weights=a.weights,
+                     train=train, name="resnet20-cifar10")
+    for stage, epochs in zip(plan.stages, stage_epochs or []):
         stage.train = {"epochs": epochs}
-    out = Path(a.out)
-    keep = ("stage", "ternary_layers", "top1", "top5", "packed_2bit_bytes", "train_seconds")
-    t0 = time.time()
-    staged = run_plan(plan, out / "staged", workers=0, progress=False)
-    t1 = time.time()
-    if a.reuse:
-        prior = json.loads(Path(a.reuse).read_text())
-        if (prior["epochs"] != total or prior.get("lr") != a.lr or prior["train_images"] != 10 * a.train_per_class
-                or a.valid_per_class < 1000 or a.batch_size != 128):      # classify_methods: 128, full test set
-            raise SystemExit(f"{a.reuse}: {prior['epochs']} epochs of {prior['train_images']} images at lr "
-                             f"{prior.get('lr')}; this run: {total} of {10 * a.train_per_class} at lr {a.lr}")
-        res = prior["results"]
-        one = {"stage": "direct", "ternary_layers": 20, "top1": res["twn"]["top1"], "top5": res["twn"]["top5"],
-               "packed_2bit_bytes": res["twn"]["packed_2bit_bytes"], "train_seconds": 60 * res["twn"]["train_minutes"],
-               "budget": total, "from": a.reuse}
-        tuned = {"stage": "float fine-tuned", "ternary_layers": 0, "top1": res["float"]["top1"],
-                 "top5": res["float"]["top5"], "packed_2bit_bytes": res["float"]["packed_2bit_bytes"],
-                 "train_seconds": 60 * res["float"]["train_minutes"], "from": a.reuse}
-        direct = {"rows": [one]}
-        t2 = t3 = t1
-    else:
-        direct = run_plan(plan, out / "direct", direct=True, workers=0, progress=False)
-        t2 = time.time()
-        tuned_plan = plan_from_dict({"name": "resnet20-cifar10", "model": "resnet20", "data": a.data,
-                                     "weights": a.weights, "train": {**train, "epochs": total},
-                                     "stages": [{"name": "float", "layers": []}]})
-        tuned = run_plan(tuned_plan, out / "float_finetuned", workers=0, progress=False)["rows"][-1]
-        t3 = time.time()
+    budget = dict(protocol=a.protocol, budget=a.epochs) if a.protocol else {}
+    float_plan = plan_from_dict({"name": "resnet20-cifar10", "model": "resnet20", "data": a.data,
+                                 "weights": a.weights, "train": train, "stages": [{"name": "float", "layers": []}]})
+    runs = Path(a.runs)
+    quiet = dict(workers=a.workers, progress=False, echo=lambda s: None)
+    results, start = {r: [] for r in rows}, None
+    for seed in seeds:
+        for row in rows:
+            folder = runs / f"seed{seed}" / row
+            over = {"seed": seed, **(kt if row.endswith("_kt") else {})}
+            t = time.time()
+            if row == "float_finetuned":
+                r = run_plan(float_plan, folder, overrides=over, **quiet)
+            elif row.startswith("direct"):
+                r = run_plan(plan, folder, overrides=over, direct=True, **budget, **quiet)
+            else:
+                r = run_plan(plan, folder, overrides=over, **budget, **quiet)
+            last = r["rows"][-1]
+            start = start or (r["rows"][0] if r["rows"][0]["stage"].startswith("start") else None)
+            results[row].append({"seed": seed, "top1": last["top1"], "top5": last["top5"],
+                                 "packed_2bit_bytes": last["packed_2bit_bytes"],
+                                 "stages": [{"stage": x["stage"], "ternary_layers": x["ternary_layers"],
+                                             "top1": x["top1"], "epochs": x["budget"]} for x in r["rows"][1:]],
+                                 "wall_seconds": time.time() - t, **run_seconds(folder)})
+            print(row, f"seed {seed}: top-1 {last['top1']:.2f}", flush=True)
 
-    float_row, last, one = staged["rows"][0], staged["rows"][-1], direct["rows"][-1]
-    summary = {
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "torch_threads": torch.get_num_threads(),
-        "budget": {"train_images_per_epoch": 10 * a.train_per_class, "epochs_staged": stage_epochs,
-                   "epochs_direct": direct["rows"][-1]["budget"], "test_images": 10 * a.valid_per_class,
-                   "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine per stage / per run"},
-        "float_top1": float_row["top1"], "float_top5": float_row["top5"],
-        "float_finetuned": {k: tuned[k] for k in keep},
-        "reused_from": a.reuse,
-        "staged": [{k: r[k] for k in keep} for r in staged["rows"][1:]],
-        "direct": {k: one[k] for k in keep},
-        "staged_minus_float": last["top1"] - float_row["top1"], "staged_minus_direct": last["top1"] - one["top1"],
-        "staged_minus_float_finetuned": last["top1"] - tuned["top1"],
-        "wall_seconds": {"staged": t1 - t0, "direct": t2 - t1, "float_finetuned": t3 - t2},
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    summary = {k: {"top1": mean_std([x["top1"] for x in v]), "top5": mean_std([x["top5"] for x in v]),
+                   "train_seconds": mean_std([x["train_seconds"] for x in v])} for k, v in results.items() if v}
+    if "direct" in results and "direct_kt" in results and results["direct"] and results["direct_kt"]:
+        # the transfer's cost measured both ways: teacher share inside the run, and run against run
+        summary["transfer_cost"] = {
+            "teacher_overhead_in_run": mean_std([x["teacher_overhead"] for x in results["direct_kt"]]),
+            "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"] for k, d in
+                                                    zip(results["direct_kt"], results["direct"])])}
+    out = {**run_info(), "benchmark": "CIFAR-10 ResNet-20: staged vs direct, with and without knowledge transfer",
+           "budget": {"epochs": a.epochs, "stages": a.stages, "protocol": a.protocol or f"stage epochs {stage_epochs}",
+                      "train_images_per_epoch": 10 * a.train_per_class, "test_images": 10 * a.valid_per_class,
+                      "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine", "warmup": a.warmup,
+                      "per_channel": not a.per_layer, "chain": a.chain, "seeds": seeds,
+                      "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults"},
+           "start": {k: start[k] for k in ("top1", "top5")} if start else None,
+           "summary": summary, "runs": results}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2))
+    print(f"| row | top-1 (mean ± std over {len(seeds)} seeds) | top-5 | train time |")
+    print("|---|---|---|---|")
+    for k, s in summary.items():
+        if k == "transfer_cost":
+            continue
+        print(f"| {k} | {s['top1']['mean']:.2f} ± {s['top1']['std']:.2f} | {s['top5']['mean']:.2f} | "
+              f"{s['train_seconds']['mean'] / 60:.1f} min |")
+    if "transfer_cost" in summary:
+        c = summary["transfer_cost"]
+        print(f"transfer cost: teacher {100 * c['teacher_overhead_in_run']['mean']:.0f}% of the step without it; "
+              f"direct+kt took {c['direct_kt_over_direct_time']['mean']:.2f}x direct's time")
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

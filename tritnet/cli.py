@@ -13,8 +13,8 @@ import json
 import sys
 import warnings
 
-from tritnet_rt.cliargs import (Parser, existing_file, existing_path, nonnegative_float, nonnegative_int, output_dir,
-                                positive_float, positive_int, run_main)
+from tritnet_rt.cliargs import (Parser, existing_file, existing_path, fraction, nonnegative_float, nonnegative_int,
+                                output_dir, positive_float, positive_int, run_main)
 
 from . import darknet_cli, detector_cli, runtime_cli, stage_cli
 
@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--milestones", type=positive_float, nargs="+", default=[0.5, 0.75],
                    help="multistep: epochs, or fractions of the run if ≤ 1")
     t.add_argument("--gamma", type=positive_float, default=0.1)
+    t.add_argument("--warmup", type=fraction, default=0.0, help="linear learning-rate warm-up over this fraction "
+                   "of the run (default 0)")
+    t.add_argument("--distill", action="store_true", help="knowledge transfer from a frozen float teacher")
+    t.add_argument("--teacher", type=existing_path("teacher checkpoint or folder"), default=None,
+                   help="the teacher's checkpoint or pretrained folder (default: --weights, built float)")
+    t.add_argument("--distill-alpha", type=fraction, default=None, help="share of the teacher term (default 0.5)")
+    t.add_argument("--distill-temperature", type=positive_float, default=None,
+                   help="softening temperature of both logits (default 4)")
     t.add_argument("--train-per-class", type=positive_int, default=None)
     t.add_argument("--valid-per-class", type=positive_int, default=None)
     t.add_argument("--workers", type=nonnegative_int, default=2)
@@ -143,7 +151,8 @@ def cmd_classifier_train(a):
         data=a.data, model=a.model, weights=a.weights, method=a.method, layers=a.layers, threshold=a.threshold,
         per_channel=a.per_channel, t_ex=a.t_ex, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
         lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
-        milestones=tuple(a.milestones), gamma=a.gamma, train_per_class=a.train_per_class,
+        milestones=tuple(a.milestones), gamma=a.gamma, warmup=a.warmup, distill=a.distill, teacher=a.teacher,
+        distill_alpha=a.distill_alpha, distill_temperature=a.distill_temperature, train_per_class=a.train_per_class,
         valid_per_class=a.valid_per_class, workers=a.workers, cache_dir=a.cache_dir, project=a.project,
         name=a.name, resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
     r = train_classifier(cfg)

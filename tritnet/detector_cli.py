@@ -66,6 +66,19 @@ def add_parsers(dsub) -> None:
     t.add_argument("--save-every", type=positive_int, default=None,
                    help="write <base>_<i>.weights every N iterations")
     t.add_argument("--minloss-epochs", action="store_true", help="also keep <base>_<epoch>.minloss.weights")
+    t.add_argument("--bn-recalibrate", type=nonnegative_int, default=0,
+                   help="sub-batches re-estimating BN statistics from the first ternary layer on (default 0)")
+    t.add_argument("--distill", action="store_true", help="knowledge transfer from a frozen float teacher")
+    t.add_argument("--teacher", type=existing_file("teacher weights"), default=None,
+                   help="the teacher's .weights or .ckpt (default: the initial weights)")
+    t.add_argument("--teacher-cfg", type=existing_file("teacher cfg"), default=None,
+                   help="the teacher's cfg (default: CFG, every layer float)")
+    t.add_argument("--distill-head", type=nonnegative_float, default=None,
+                   help="weight of the head-output loss (default 1)")
+    t.add_argument("--distill-feature", type=nonnegative_float, default=None,
+                   help="weight of the feature-mimic loss (default 0: off)")
+    t.add_argument("--distill-layers", default=None,
+                   help="mimicked layers, e.g. 7,9 (default: the input of each head's last conv)")
     t.add_argument("--workers", type=nonnegative_int, default=2, help="data loading processes (default 2)")
     t.add_argument("--cache-mb", type=nonnegative_float, default=4096,
                    help="decode all images into memory up to this size")
@@ -134,6 +147,9 @@ def cmd_train(a: argparse.Namespace) -> None:
     c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
                             method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
                             multiscale=a.multiscale, save_every=a.save_every, minloss_epochs=a.minloss_epochs,
+                            bn_recalibrate=a.bn_recalibrate, distill=a.distill, teacher=a.teacher,
+                            teacher_cfg=a.teacher_cfg, distill_head=a.distill_head,
+                            distill_feature=a.distill_feature, distill_layers=a.distill_layers,
                             resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
     try:
         r = launch(c, a.gpus)

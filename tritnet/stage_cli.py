@@ -4,6 +4,8 @@
     tritnet stage my_plan.yaml --dry-run                 # write every stage's cfg, print the plan
     tritnet stage auto --model resnet20 --data cifar10 --weights pretrained/resnet_cifar10 --set epochs=2
     tritnet stage auto --model ttt5.cfg --data bccd.data --weights ttt5.weights --direct
+    tritnet stage auto --model ttt5.cfg --data bccd.data --weights ttt5.weights --protocol equal --budget 6000
+    tritnet stage auto --model resnet20 --data cifar10 --weights pretrained/resnet_cifar10 --distill --set epochs=8
     tritnet stage --list
 
 ``add_parsers(subparsers)`` adds the verb; ``VERBS`` maps ("stage", None) to :func:`cmd_stage`, which is
@@ -33,6 +35,13 @@ def add_parsers(sub) -> None:
                    help="output folder (default runs/stage/<plan name>, or <plan name>-direct)")
     p.add_argument("--dry-run", action="store_true", help="write every stage's cfg and print the plan; no training")
     p.add_argument("--direct", action="store_true", help="every layer ternary in one stage, same total budget")
+    p.add_argument("--protocol", choices=["seeds", "equal"], default=None,
+                   help="budgets against a direct run of --budget: seeds (every stage that long) or equal (split "
+                        "over the stages); default: the plan's own budgets, direct = their sum")
+    p.add_argument("--budget", type=positive_int, default=None,
+                   help="the direct run's epochs or iterations under --protocol (default: the first stage's)")
+    p.add_argument("--distill", action="store_true",
+                   help="knowledge transfer from the float start in every stage (--set distill=true)")
     p.add_argument("--stages", type=positive_int, default=None, help="auto: number of stages (default 4)")
     p.add_argument("--fractions", default=None, help="auto: ternary share per stage, e.g. 0.15,0.4,0.9,1")
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None, help="ternarizer (default: the plan's)")
@@ -95,8 +104,10 @@ def cmd_stage(a: argparse.Namespace) -> None:
     plan = build_plan(a)
     echo = (lambda s: print(s, file=sys.stderr)) if a.json else print
     try:
-        r = run_plan(plan, a.out, overrides=parse_sets(a.sets), dry_run=a.dry_run, direct=a.direct,
-                     device=a.device, workers=a.workers, progress=not (a.no_progress or a.json), echo=echo)
+        overrides = {**({"distill": True} if a.distill else {}), **parse_sets(a.sets)}
+        r = run_plan(plan, a.out, overrides=overrides, dry_run=a.dry_run, direct=a.direct, protocol=a.protocol,
+                     budget=a.budget, device=a.device, workers=a.workers, progress=not (a.no_progress or a.json),
+                     echo=echo)
     except KeyboardInterrupt:
         print("tritnet: interrupted; run the same command again to continue (finished stages are kept)",
               file=sys.stderr)

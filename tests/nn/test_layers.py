@@ -68,12 +68,20 @@ def test_sttn_pair_equals_merged_ternary_conv():
     assert torch.allclose(b1.abs().amax(dim=(1, 2, 3)), b2.abs().amax(dim=(1, 2, 3)))
 
 
-def test_sttn_clamps_float_weights_in_training():
-    pair = TernaryConv2d(2, 2, 1, config=STTNConfig())
+def test_sttn_keeps_float_weights_past_the_window_and_masks_their_sign_gradient():
+    """STTN trains as its paper: no clamp; a weight outside [-clip, clip] keeps its value and gets only the
+    shared scale's gradient term (its sign's straight-through window is closed)."""
+    pair = TernaryConv2d(2, 2, 1, bias=False, config=STTNConfig())
     with torch.no_grad():
-        pair.weight.fill_(3.0)
-    pair.train()(torch.randn(1, 2, 2, 2))
-    assert pair.weight.abs().max() <= 1
+        pair.weight.copy_(torch.tensor([[3.0, -0.5], [0.5, 0.5]]).view(2, 2, 1, 1))
+        pair.weight2.copy_(torch.tensor([[0.5, 0.5], [-0.5, 0.5]]).view(2, 2, 1, 1))
+    x = torch.tensor([[1.0, 2.0]]).view(1, 2, 1, 1)
+    pair.train()(x).sum().backward()
+    assert pair.weight[0, 0].item() == 3.0                       # not clamped
+    # g = ∂L/∂T = x for every output channel; channel 0: m = (3.5 + 1)/4, s1 + s2 = (2, 0), shared = 2·1/4
+    m0, shared = 4.5 / 4, 0.5
+    assert torch.allclose(pair.weight.grad[0].flatten(), torch.tensor([0 + shared, m0 * 2 - shared]))
+    assert torch.allclose(pair.weight2.grad[0].flatten(), torch.tensor([m0 * 1 + shared, m0 * 2 + shared]))
 
 
 def test_sttn_split_starts_as_the_per_channel_twn_of_the_float_layer():
@@ -95,9 +103,9 @@ def test_sttn_split_starts_as_the_per_channel_twn_of_the_float_layer():
     assert not torch.equal(pair.weight, pair.weight2) and pair.weight.abs().max() <= 1
 
 
-def test_sttn_weights_past_one_count_as_clamped_in_eval_merge_and_codes():
-    """An optimiser step can push a float weight past ±1; STTN clamps to [-1, 1] before binarizing, so eval,
-    merge and the exported codes must all see the clamped pair."""
+def test_sttn_weights_past_one_are_used_as_they_are_in_eval_merge_and_codes():
+    """An optimiser step can push a float weight past ±1; STTN binarizes it as it is (no clamp), so eval, merge
+    and the exported codes must all see the same pair as training."""
     torch.manual_seed(3)
     pair = TernaryConv2d(4, 3, 3, padding=1, bias=False, config=STTNConfig())
     with torch.no_grad():
@@ -105,11 +113,12 @@ def test_sttn_weights_past_one_count_as_clamped_in_eval_merge_and_codes():
         pair.weight2.copy_(torch.rand_like(pair.weight2) * 2 - 1)
         pair.weight[0] += 3.0
         pair.weight2[1] *= 5.0
-    w1, w2 = pair.weight.detach().clamp(-1, 1), pair.weight2.detach().clamp(-1, 1)
+    w1, w2 = pair.weight.detach(), pair.weight2.detach()
     m = (w1.abs().sum(dim=(1, 2, 3)) + w2.abs().sum(dim=(1, 2, 3))) / (2 * w1[0].numel())
     reference = (torch.sign(w1) + torch.sign(w2)) * m.view(-1, 1, 1, 1)
     x = torch.randn(2, 4, 6, 6)
     with torch.no_grad():
+        assert torch.allclose(pair.train()(x), F.conv2d(x, reference, padding=1), atol=1e-5)
         assert torch.allclose(pair.eval()(x), F.conv2d(x, reference, padding=1), atol=1e-5)
         assert torch.allclose(pair.merge().eval()(x), F.conv2d(x, reference, padding=1), atol=1e-5)
     codes, scale = pair.ternary_codes()

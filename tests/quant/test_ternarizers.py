@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from tritnet.quant import (make_config, sttn_binary_weights, sttn_params, sttn_ternarize, ternary_activation,
-                           ttn_params, ttn_ternarize, twn_params, twn_ternarize)
+from tritnet.quant import (make_config, sttn_binary_weights, sttn_params, sttn_scale, sttn_split, sttn_ternarize,
+                           ternary_activation, ttn_params, ttn_ternarize, twn_params, twn_ternarize)
+from tritnet.quant.functional import binary_sign
 
 W = torch.tensor([0.9, -0.05, 0.3, -0.6, 0.02, 0.1])
 
@@ -83,9 +84,91 @@ def test_sttn_gradient_rule():
     w2 = torch.tensor([[0.3, 0.4, -0.6]], requires_grad=True)
     g = torch.tensor([[1.0, -2.0, 4.0]])
     (sttn_ternarize(w1, w2) * g).sum().backward()
-    # g' = g + sign(W)·mean(sign(W)·g): sign(w1)·g = [1, 2, 4] → mean 7/3; sign(w2)·g = [1, -2, -4] → −5/3
-    assert close(w1.grad, [[1 + 7 / 3, -2 - 7 / 3, 4 + 7 / 3]], 1e-5)
-    assert close(w2.grad, [[1 - 5 / 3, -2 - 5 / 3, 4 + 5 / 3]], 1e-5)
+    # m = 0.35, sign W1 + sign W2 = [2, 0, 0]: the shared term is Σ g·(s1 + s2)/(2n) = 2/6 for both members;
+    # ∂L/∂W_i = m·g_i·1[|W_i| ≤ 1] + sign(W_i)/3
+    assert close(w1.grad, [[0.35 + 1 / 3, -0.7 - 1 / 3, 1.4 + 1 / 3]], 1e-6)
+    assert close(w2.grad, [[0.35 + 1 / 3, -0.7 + 1 / 3, 1.4 - 1 / 3]], 1e-6)
+
+
+def test_sttn_window_masks_the_sign_term_and_nothing_is_clamped():
+    w1 = torch.tensor([[1.5, -0.2, 0.1]], requires_grad=True)
+    w2 = torch.tensor([[0.3, 0.4, -0.6]], requires_grad=True)
+    g = torch.tensor([[1.0, -2.0, 4.0]])
+    t = sttn_ternarize(w1, w2)
+    m = (1.8 + 1.3) / 6                                     # |1.5| counts in full: no clamp to [-1, 1]
+    assert close(t, [[2 * m, 0, 0]])
+    (t * g).sum().backward()
+    assert close(w1.grad, [[0 + 1 / 3, -2 * m - 1 / 3, 4 * m + 1 / 3]], 1e-6)    # |1.5| > 1: sign term masked
+    w1.grad = w2.grad = None
+    (sttn_ternarize(w1, w2, clip=2.0) * g).sum().backward()                      # a wider window lets it through
+    assert close(w1.grad, [[m + 1 / 3, -2 * m - 1 / 3, 4 * m + 1 / 3]], 1e-6)
+
+
+def test_sttn_gradient_is_the_gradient_of_its_forward():
+    """The rule is autograd's gradient of T = m(W1, W2)·(sign W1 + sign W2) with the identity straight-through
+    sign inside the window: the shared scale's dependence on both filters included."""
+    torch.manual_seed(0)
+    w1 = (torch.rand(4, 3, 3, 3) * 1.6 - 0.8).requires_grad_()
+    w2 = (torch.rand(4, 3, 3, 3) * 1.6 - 0.8).requires_grad_()
+    g = torch.randn(4, 3, 3, 3)
+    (sttn_ternarize(w1, w2) * g).sum().backward()
+    a1, a2 = w1.detach().clone().requires_grad_(), w2.detach().clone().requires_grad_()
+    ste = lambda w: w + (binary_sign(w) - w).detach()        # noqa: E731
+    m = (a1.abs().sum((1, 2, 3), keepdim=True) + a2.abs().sum((1, 2, 3), keepdim=True)) / (2 * 27)
+    ((ste(a1) + ste(a2)) * m * g).sum().backward()
+    assert torch.allclose(w1.grad, a1.grad, atol=1e-5) and torch.allclose(w2.grad, a2.grad, atol=1e-5)
+
+
+def test_sttn_split_without_clipping():
+    w = torch.tensor([[0.9, -0.05, 0.3], [-0.6, 0.02, 0.1]])
+    w1, w2 = sttn_split(w)
+    # row 0: Δ = 0.7·0.41667 = 0.291667, codes [1, 0, 1], α = 0.6; u1 = w + Δ, u2 = w − Δ;
+    # Σ|u| = 2.983333 and the pair's mean |W| must be α/2 = 0.3, so s = 1.8 / 2.983333; nothing passes 1
+    s = 1.8 / 2.983333
+    assert close(w1[0], [s * 1.191667, s * 0.241667, s * 0.591667], 1e-5)
+    assert close(w2[0], [s * 0.608333, s * -0.341667, s * 0.008333], 1e-5)
+    codes, scale = sttn_params(w1, w2)
+    assert codes.tolist() == [[1, 0, 1], [-1, 0, 0]] and close(scale.flatten(), [0.6, 0.6])
+
+
+def test_sttn_split_clips_at_the_window_and_keeps_the_value():
+    """A channel with a large weight (the pretrained ResNet-20's first conv has |w| up to 1.87): entries that
+    would pass ±1 sit at ±1 and the rest are scaled up, so 2m still equals TWN's α (the old split shrank the
+    whole layer instead and came out 34% low there)."""
+    w = torch.tensor([[3.0, -0.2, 0.6, 0.2]])
+    w1, w2 = sttn_split(w, factor=0.5)
+    # mean|w| = 1, Δ = 0.5, codes [1, 0, 1, 0], α = 1.8, so Σ|W| over the 8 entries must be 7.2.
+    # u1 = [3.5, .3, 1.1, .7], u2 = [2.5, -.7, .1, -.3]; clipping 3.5, 2.5, 1.1, .7, .7 leaves 2.2 for
+    # .3 + .1 + .3 = .7: s = 22/7
+    s = 22 / 7
+    assert close(w1, [[1, 0.3 * s, 1, 1]], 1e-6) and close(w2, [[1, -1, 0.1 * s, -0.3 * s]], 1e-6)
+    codes, scale = sttn_params(w1, w2)
+    assert codes.tolist() == [[1, 0, 1, 0]] and close(scale.flatten(), [1.8], 1e-6)
+    assert close(sttn_scale(w1, w2).flatten(), [0.9], 1e-6)
+
+
+def test_sttn_split_edge_cases_keep_the_codes():
+    # |w| = Δ exactly (TWN drops it: strict >) and an all-zero channel: W2 must stay negative (code 0)
+    w = torch.tensor([[2.0, -1.0, 0.5, -0.5], [0.0, 0.0, 0.0, 0.0]])
+    w1, w2 = sttn_split(w, factor=0.5)
+    codes, scale = sttn_params(w1, w2)
+    assert codes.tolist() == [[1, -1, 0, 0], [0, 0, 0, 0]]
+    assert close(scale[0].flatten(), [1.5], 1e-3) and torch.isfinite(w1).all() and torch.isfinite(w2).all()
+
+
+def test_sttn_split_matches_per_channel_twn_on_the_pretrained_first_conv(shared_data):
+    import tritnet
+    from tritnet.models import load_pretrained
+    model = tritnet.create_model("resnet20")
+    load_pretrained(model, shared_data / "pretrained" / "resnet_cifar10", model.model_info)
+    w = model.conv1.weight.detach().clone()
+    assert w.abs().max() > 1.5                               # the case the old split got 34% wrong
+    tritnet.ternarize(model, "sttn", layers=["conv1"])
+    codes, scale = model.conv1.ternary_codes()
+    twn_codes, alpha = twn_params(w, 0.7, per_channel=True)
+    assert torch.equal(codes, twn_codes)
+    assert torch.allclose(scale.flatten(), alpha.flatten(), rtol=1e-5)
+    assert model.conv1.weight.abs().max() <= 1 and model.conv1.weight2.abs().max() <= 1
 
 
 def test_ternary_activation_forward_and_gradient():

@@ -39,11 +39,6 @@ class _Ternary:
             if key != self._cache_key:
                 self._cache, self._cache_key = self._compute_ternary_weight(), key
             return self._cache
-        if self.training and isinstance(self.config, STTNConfig):
-            # STTN keeps its binary pair's float weights in [-1, 1] (clamped in place every step).
-            with torch.no_grad():
-                self.weight.clamp_(-1, 1)
-                self.weight2.clamp_(-1, 1)
         return self._compute_ternary_weight()
 
     def _version_key(self):
@@ -58,9 +53,7 @@ class _Ternary:
             return Q.twn_ternarize(self.weight, c.threshold, c.per_channel)
         if isinstance(c, TTNConfig):
             return Q.ttn_ternarize(self.weight, c.threshold, c.per_channel, c.t_ex, c.clip)
-        # the pair's float weights live in [-1, 1]: training clamps them in place before every forward; the
-        # clamp here keeps evaluation, merge and export on the same values after an optimiser step
-        return Q.sttn_ternarize(self.weight.clamp(-1, 1), self.weight2.clamp(-1, 1))
+        return Q.sttn_ternarize(self.weight, self.weight2, c.clip)
 
     # -- integer view ----------------------------------------------------------------------------
     def ternary_terms(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -75,9 +68,7 @@ class _Ternary:
         if isinstance(c, TTNConfig):
             factors = Q.REL_THRESHOLDS[c.t_ex] if c.t_ex > 1 else (c.threshold,)
             return [Q.ttn_params(self.weight, f, c.per_channel) for f in factors]
-        with torch.no_grad():
-            w1, w2 = self.weight.clamp(-1, 1), self.weight2.clamp(-1, 1)
-        return [Q.sttn_params(w1, w2)]
+        return [Q.sttn_params(self.weight, self.weight2)]
 
     def ternary_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(codes, scale) of a single-term layer; see ternary_terms for TTN with t_ex > 1."""
@@ -94,25 +85,10 @@ class _Ternary:
 
     # -- conversion ------------------------------------------------------------------------------
     def _split_into_pair(self):
-        """Split the float weight into STTN's two binary filters so that the pair starts as the per-channel
-        TWN ternarization of W (codes and values).
-
-        W1 = s·(w + d), W2 = s·(w − d) with d = init_threshold·mean|w_k| per output channel: both filters share
-        w's sign where |w| > d (ternary ±) and disagree below it (ternary 0), and differ, so their gradients
-        differ too. s scales each channel so that the pair's value 2m_k equals TWN's α_k.
-        """
+        """Split the float weight into STTN's two binary filters, starting as the per-channel TWN
+        ternarization of W (codes and values; ``quant.sttn_split``)."""
+        w1, w2 = Q.sttn_split(self.weight, self.config.init_threshold, self.config.clip)
         with torch.no_grad():
-            w = self.weight.float()
-            codes, alpha = Q.twn_params(w, self.config.init_threshold, per_channel=True)
-            dims = tuple(range(1, w.dim()))
-            d = self.config.init_threshold * w.abs().mean(dims, keepdim=True)
-            w1, w2 = w + d, w - d
-            m = Q.sttn_scale(w1, w2).view(alpha.shape)
-            scale = alpha / (2 * m).clamp_min(1e-12)
-            w1, w2 = w1 * scale, w2 * scale
-            peak = float(torch.maximum(w1.abs().amax(), w2.abs().amax()))
-            if peak > 1:  # the pair lives in [-1, 1]: shrink rather than clip (keeps the codes)
-                w1, w2 = w1 / peak, w2 / peak
             self.weight.copy_(w1)
             self.weight2.copy_(w2)
 

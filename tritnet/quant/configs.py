@@ -44,12 +44,20 @@ class TTNConfig:
 class STTNConfig:
     """Soft Threshold Ternary Networks: two binary filters per ternary filter, per-channel scale.
 
-    ``init_threshold`` sets how a float layer is split into the pair when converted: weights below
-    init_threshold·mean|W| start with opposite signs in the two filters (so the pair starts close to the
-    TWN ternarization of the float layer, instead of from random filters).
+    ``init_threshold`` sets how a float layer is split into the pair when converted (``sttn_split``): the
+    pair starts as the per-channel TWN ternarization of the float layer with that threshold factor, codes and
+    values, instead of from random filters. ``clip`` is the straight-through window of sign: a float weight
+    with |W| > clip gets no gradient through its sign (the paper's 1[|W| ≤ 1]; the weights are not clamped).
     """
     init_threshold: float = 0.7
+    clip: float = 1.0
     method = "sttn"
+
+    def __post_init__(self):
+        if not 0 < self.init_threshold < 10:
+            raise ValueError(f"STTN init_threshold must be in (0, 10), got {self.init_threshold}")
+        if not self.clip > 0:
+            raise ValueError(f"STTN clip must be positive, got {self.clip}")
 
 
 METHODS = {"twn": TWNConfig, "ttn": TTNConfig, "sttn": STTNConfig}

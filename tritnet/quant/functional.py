@@ -11,7 +11,9 @@ Formulas follow ../shared/docs/methods.md:
   TWN  (§1.1, §4):  Δ = f·mean|W| (strict >),  α = mean|W| over |W| > Δ,   identity STE.
   TTN  (§2.1, §2.3): Δ = t·max|W| (≥),          α = mean|W| over |W| ≥ Δ,  STE zeroed where |W| ≥ clip;
                      the Residual Expansion Layer sums t_ex such ternary tensors (thresholds 0.05, 0.1, …).
-  STTN (§3):        two binary filters with a shared per-channel scale m; T = B1 + B2 ∈ {−2m, 0, 2m}.
+  STTN (§3):        two binary filters with a shared per-channel scale m; T = B1 + B2 ∈ {−2m, 0, 2m};
+                    the gradient of that forward with the straight-through sign (window |W| ≤ clip) and the
+                    shared scale's term for both members (see _BinaryPair).
 """
 from __future__ import annotations
 
@@ -127,42 +129,93 @@ def ttn_ternarize(w: torch.Tensor, factor: float = 0.05, per_channel: bool = Fal
 
 
 class _BinaryPair(torch.autograd.Function):
-    """STTN: B_i = m·sign(W_i) with a shared scale m; returns T = B1 + B2.
+    """STTN: B_i = m·sign(W_i) with the shared scale m = (‖W1_k‖₁ + ‖W2_k‖₁)/(2n); returns T = B1 + B2.
 
-    Backward follows the reference code (methods.md §3.2): each member receives
-    g' = g·1[|W| ≤ 1.96] + sign(W)·mean_filter(sign(W)·g), where g = ∂L/∂B = ∂L/∂T (the two convolutions
-    of a pair see the same input, so their weight gradients are equal).
+    Backward is the gradient of exactly that forward, the paper's rule: sign has the straight-through
+    derivative 1[|W| ≤ clip] (the hard-tanh window, clip = 1), and m depends on *both* filters
+    (∂m/∂W1_i = sign(W1_i)/(2n)), which is the "interdependence of the scaling factors". With g = ∂L/∂T
+    (the two convolutions of a pair see the same input, so ∂L/∂B1 = ∂L/∂B2 = g), per output channel:
+
+        ∂L/∂W1_i = m·g_i·1[|W1_i| ≤ clip] + sign(W1_i)/(2n) · Σ_j g_j·(sign W1_j + sign W2_j)
+
+    and the same for W2. The weights are not clamped: the window is what keeps a weight that left
+    [−clip, clip] from being pushed further (the reference code clamped to [−1, 1] before masking at 1.96,
+    so its mask never fired, and it used each filter's own sign and 1/n in the second term, the gradient of
+    an unshared scale).
     """
 
     @staticmethod
-    def forward(ctx, w1, w2):
-        m = sttn_scale(w1, w2)
+    def forward(ctx, w1, w2, clip: float):
+        m = sttn_scale(w1, w2).to(w1.dtype)
         s1, s2 = binary_sign(w1), binary_sign(w2)
-        ctx.save_for_backward(w1, w2)
-        return ((s1 + s2) * m.to(w1.dtype))
+        ctx.save_for_backward(w1, w2, m)
+        ctx.clip = clip
+        return (s1 + s2) * m
 
     @staticmethod
     def backward(ctx, g):
-        w1, w2 = ctx.saved_tensors
+        w1, w2, m = ctx.saved_tensors
         dims = tuple(range(1, g.dim())) if g.dim() > 1 else None
+        n = w1[0].numel() if w1.dim() > 1 else w1.numel()
+        s1, s2 = binary_sign(w1), binary_sign(w2)
+        shared = _sum(g * (s1 + s2), dims) / (2 * n)          # Σ_j g_j·∂T_j/∂m · ∂m/∂|W| (per channel)
 
-        def rule(w):
-            s = binary_sign(w)
-            mask = (w.abs() <= 1.96).to(g.dtype)
-            return g * mask + s * _mean(s * g, dims)
+        def rule(w, s):
+            return m * g * (w.abs() <= ctx.clip).to(g.dtype) + s * shared
 
-        return rule(w1), rule(w2)
+        return rule(w1, s1), rule(w2, s2), None
 
 
-def sttn_ternarize(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+def sttn_ternarize(w1: torch.Tensor, w2: torch.Tensor, clip: float = 1.0) -> torch.Tensor:
     """The merged ternary weight of a binary pair, B1 + B2, with STTN's gradient rule for both members."""
-    return _BinaryPair.apply(w1, w2)
+    return _BinaryPair.apply(w1, w2, clip)
 
 
 def sttn_binary_weights(w1: torch.Tensor, w2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The two binary filters B1 = m·sign(W1), B2 = m·sign(W2) themselves (no gradient)."""
     m = sttn_scale(w1, w2)
     return (binary_sign(w1.detach()) * m).to(w1.dtype), (binary_sign(w2.detach()) * m).to(w2.dtype)
+
+
+def sttn_split(w: torch.Tensor, factor: float = 0.7, clip: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A binary pair (W1, W2) that stands for the per-channel TWN ternarization of the float weight ``w``:
+    the same codes and, per output channel k, the same value (2m_k = α_k), every entry inside [−clip, clip].
+
+    With d = factor·mean|w_k| (TWN's Δ): W1 = s_k·(w + d), W2 = s_k·(w − d). Where |w| > d both share w's
+    sign (code ±1); below, they disagree (code 0). Each member's distance from zero is the weight's distance
+    from the threshold, so training moves first the weights TWN found nearest to it. s_k solves
+    mean_j min(s_k·|u_j|, clip) = α_k/2 over the 2n entries u of (w + d, w − d): the entries that would
+    leave the window are put at ±clip and the others scaled up to make up the value (exact, in at most 2n
+    rounds; one or two in practice). A channel whose α_k ≥ 2·clip cannot fit in the window and is scaled
+    without clipping. Float32 results.
+    """
+    with torch.no_grad():
+        w = w.detach().float()
+        codes, alpha = twn_params(w, factor, per_channel=True)
+        dims = tuple(range(1, w.dim())) if w.dim() > 1 else None
+        d = factor * _mean(w.abs(), dims)                     # the threshold twn_params used
+        u1, u2 = w + d, w - d
+        c = w.shape[0] if w.dim() > 1 else 1
+        v = torch.cat([u1.abs().reshape(c, -1), u2.abs().reshape(c, -1)], 1)       # (C, 2n)
+        target = (alpha.reshape(c, 1) / 2) * v.shape[1]       # Σ_j min(s·v_j, clip) must reach this
+        fits = target < clip * (v > 0).sum(1, keepdim=True)   # else even all entries at ±clip fall short
+        s = target / v.sum(1, keepdim=True).clamp_min(1e-30)  # no clipping; exact where nothing passes clip
+        clipped = torch.zeros_like(v, dtype=torch.bool)
+        for _ in range(v.shape[1]):      # water-filling: s only grows, so the clipped set only grows
+            now = (s * v > clip) & fits
+            if torch.equal(now, clipped):
+                break
+            clipped = now
+            rest = (v * ~now).sum(1, keepdim=True).clamp_min(1e-30)
+            s = torch.where(fits, (target - clip * now.sum(1, keepdim=True)) / rest, s)
+        shape = (c,) + (1,) * (w.dim() - 1) if w.dim() > 1 else ()
+        s = s.reshape(shape)
+        limit = torch.where(fits.reshape(shape), torch.full_like(s, clip), torch.full_like(s, float("inf")))
+        w1 = torch.maximum(torch.minimum(s * u1, limit), -limit)
+        w2 = torch.maximum(torch.minimum(s * u2, limit), -limit)
+        # |w| = d exactly (or an all-zero channel) gives W2 = 0, whose binary sign is +1: keep the code 0
+        w2 = torch.where((codes == 0) & (w2 >= 0), torch.full_like(w2, -1e-4 * clip), w2)
+    return w1, w2
 
 
 # --------------------------------------------------------------------------- ternary activation

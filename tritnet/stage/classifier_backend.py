@@ -45,6 +45,7 @@ class ClassifierBackend:
     kind = "classifier"
     chains = ("last", "best", "minloss")
     budget_key = "epochs"
+    stage_defaults: dict = {}               # ClassifierTrainConfig's own defaults re-estimate BN already
     metric_names = (("top1", "top-1"), ("top5", "top-5"))
     extra_metrics = ("loss",)
 

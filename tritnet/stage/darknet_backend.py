@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..darknet import CfgError, Section, dump_cfg, parse_cfg, set_ternary, validate_cfg
 from ..darknet._schema import known_keys
+from ..train.calibrate import BN_BATCHES
 from .layers import darknet_layers
 from .plan import PlanError, did_you_mean
 from .resolve import coerce_fields
@@ -35,6 +36,8 @@ class DarknetBackend:
     kind = "darknet"
     chains = ("minloss", "best", "last")
     budget_key = "max_batches"
+    # a stage boundary re-estimates the BN statistics of the newly ternary part (detector train does not by default)
+    stage_defaults = {"bn_recalibrate": BN_BATCHES}
     metric_names = (("map", "mAP@0.5 (VOC07 11-pt)"), ("avg_iou", "avg IoU"))
     extra_metrics = ("map_auc", "precision", "recall")
 

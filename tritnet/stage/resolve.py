@@ -1,7 +1,13 @@
 """From a plan to the stages the runner trains: layer sets resolved against the model, ``train`` merged
-(plan, then stage, then command-line overrides) and checked by the backend, one fingerprint per stage.
-Stage k trains with ``seed + k``, so the stages do not all see the same batches first (with darknet's
-min-loss rule that made every short stage keep the weights of its first few iterations).
+(the backend's stage defaults, the plan, the stage, then command-line overrides) and checked by the
+backend, one fingerprint per stage. Stage k trains with ``seed + k``, so the stages do not all see the same
+batches first (with darknet's min-loss rule that made every short stage keep the weights of its first few
+iterations). With knowledge transfer (``distill: true``) every stage's teacher is the plan's float start.
+
+Budget protocols (``protocol_budgets``), for comparisons with the direct run (all layers at once) of B:
+
+    seeds   every stage trains B, as long as the direct run (darknetTWN's M0–M3: 41,000 iterations each)
+    equal   the stages share B, B/N each (the same total cost as the direct run)
 
 The fingerprint covers everything that decides a stage's result (its layers, method, chain, settings and
 the fingerprint of the stage before it, or the initial weights), so a rerun skips a finished stage only if
@@ -21,7 +27,9 @@ from typing import Optional, Union
 
 from .plan import Plan, PlanError, Stage, did_you_mean, where
 
-__all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields"]
+__all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields", "PROTOCOLS", "protocol_budgets"]
+
+PROTOCOLS = ("seeds", "equal")
 
 
 @dataclass
@@ -35,7 +43,21 @@ class StageRun:
     fingerprint: str
 
 
-def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None) -> list:
+def protocol_budgets(protocol: str, total: int, stages: int) -> list:
+    """Each stage's budget (epochs or iterations) when the direct run has ``total``: ``seeds`` gives every
+    stage the whole of it, ``equal`` splits it (the last stages take the remainder: they end ternary)."""
+    if protocol == "seeds":
+        return [total] * stages
+    if protocol != "equal":
+        raise PlanError(f"--protocol: {protocol!r}{did_you_mean(protocol, PROTOCOLS)}")
+    base, extra = divmod(total, stages)
+    if base < 1:
+        raise PlanError(f"--protocol equal: a budget of {total} cannot be split over {stages} stages; raise it")
+    return [base + (1 if k >= stages - extra else 0) for k in range(stages)]
+
+
+def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budgets: Optional[list] = None) -> list:
+    """The stages to train; ``budgets`` (one per stage) stretches each stage's schedule to that length."""
     layers = backend.layers
     src = plan.source
     base = backend.check_train(plan.train, where(src, "train"))
@@ -59,7 +81,17 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None) -> lis
         if chain not in backend.chains:
             raise PlanError(f"{where(src, path + '.chain')}: {chain!r} is not available for {plan.kind} plans "
                             f"(choose {' or '.join(backend.chains)})")
-        train = {**base, **backend.check_train(st.train, where(src, path + ".train")), **forced}
+        train = {**backend.stage_defaults, **base, **backend.check_train(st.train, where(src, path + ".train")),
+                 **forced}
+        if budgets is not None:
+            train = backend.stretch(train, budgets[i])
+        if train.get("distill") and not train.get("teacher"):
+            # knowledge transfer: every stage learns from the float network the plan starts from, never from
+            # the previous (partly ternary) stage
+            if not plan.weights:
+                raise PlanError(f"{where(src, path + '.train.distill')}: the stages' teacher is the float start "
+                                "(weights:), and the plan has none; give weights or train.teacher")
+            train["teacher"] = plan.weights
         if i:   # stage k shuffles with seed + k: the same seed would replay the same first batches every stage
             train["seed"] = train.get("seed", 0) + i
         method = (st.method or plan.method) if chosen else None
@@ -103,11 +135,11 @@ def _identity(value):
     return value
 
 
-def direct_plan(plan: Plan, backend, runs: list) -> Plan:
-    """The comparison run: every layer ternary in one stage, trained for the plan's total budget (the sum
-    of the stages' epochs or max_batches) with the first stage's schedule stretched to it, then the plan's
-    ``direct:`` overrides."""
-    total = sum(backend.budget(r.train) for r in runs)
+def direct_plan(plan: Plan, backend, runs: list, total: Optional[int] = None) -> Plan:
+    """The comparison run: every layer ternary in one stage, trained for ``total`` (default: the plan's total
+    budget, the sum of the stages' epochs or max_batches) with the first stage's schedule stretched to it,
+    then the plan's ``direct:`` overrides."""
+    total = total or sum(backend.budget(r.train) for r in runs)
     train = {**backend.stretch(runs[0].train, total), **plan.direct}
     stage = Stage(name="direct", layers="all", chain=plan.stages[-1].chain, train=train)
     return dataclasses.replace(plan, stages=[stage], train={}, direct={})

@@ -16,6 +16,11 @@ Output folder (default ``runs/stage/<plan name>``)::
 Resume: a stage killed in the middle continues from its own last checkpoint (``detector train --resume``,
 ``classifier train --resume``); a finished stage is never trained again. The stages must be the same as
 in the first run (a fingerprint per stage checks it), else the runner stops and says so.
+
+At each stage boundary the new stage re-estimates the batch-norm statistics of the layers from its first
+ternary one on (``bn_recalibrate``) and restarts its learning-rate schedule with its warm-up (classifiers'
+``warmup``, darknet's ``burn_in``); ``protocol`` sets the stages' budgets against the direct run's
+(``resolve.protocol_budgets``).
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import yaml
 
 from .plan import Plan, PlanError, plan_from_dict, plan_to_dict
 from .report import write_report
-from .resolve import direct_plan, resolve_stages
+from .resolve import direct_plan, protocol_budgets, resolve_stages
 from .state import State, copy_atomic, write_text_atomic
 
 __all__ = ["run_plan", "make_backend", "format_plan", "compact"]
@@ -82,9 +87,9 @@ def format_plan(plan: Plan, backend, runs) -> str:
     return "\n".join(lines)
 
 
-def _stages_yaml(plan, backend, runs) -> str:
+def _stages_yaml(plan, backend, runs, protocol=None) -> str:
     return yaml.safe_dump({"plan": plan.name, "kind": plan.kind, "model": plan.model, "data": plan.data,
-                           "weights": plan.weights, "stages": [
+                           "weights": plan.weights, "protocol": protocol, "stages": [
                                {"name": r.name, "method": r.method, "chain": r.chain, "ternary": r.ternary,
                                 "ternary_names": [backend.layers.name_of(i) for i in r.ternary],
                                 "train": {k: list(v) if isinstance(v, tuple) else v for k, v in r.train.items()},
@@ -92,11 +97,16 @@ def _stages_yaml(plan, backend, runs) -> str:
 
 
 def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run: bool = False, direct: bool = False,
-             device: str = "auto", workers: int = 2, progress: bool = True, echo: Callable = print) -> dict:
+             protocol: Optional[str] = None, budget: Optional[int] = None, device: str = "auto", workers: int = 2,
+             progress: bool = True, echo: Callable = print) -> dict:
     """Run (or with ``dry_run`` only write and print) every stage of ``plan``; ``direct`` instead trains one
     stage with every layer ternary for the plan's total budget. ``overrides`` ({key: value}) replace
-    ``train`` settings in every stage. Returns {"out", "stages", "plan", and after a run "rows",
-    "markdown", "report_md", "report_csv", "loss_png"}."""
+    ``train`` settings in every stage.
+
+    ``protocol`` compares with a direct run of ``budget`` epochs or iterations (default: the first stage's):
+    ``seeds`` trains every stage that long, ``equal`` splits it over the stages; with ``direct`` the direct
+    run trains ``budget``. Returns {"out", "stages", "plan", and after a run "rows", "markdown",
+    "report_md", "report_csv", "loss_png"}."""
     plan = plan_from_dict(plan_to_dict(plan), plan.source)          # the same checks as a YAML file
     if plan.kind == "darknet":
         plan.model = _find(plan.model, plan, "model")
@@ -108,12 +118,19 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         plan.weights = _find(plan.weights, plan, "weights")
     backend = make_backend(plan, device=device, workers=workers, progress=progress)
     runs = resolve_stages(plan, backend, overrides)
+    total = None
+    if protocol is not None:
+        total = budget or backend.budget(runs[0].train)
+        runs = resolve_stages(plan, backend, overrides, protocol_budgets(protocol, total, len(runs)))
+    elif budget is not None:
+        raise PlanError("--budget is the direct run's length under a --protocol (seeds or equal); give one")
     if direct:
-        plan = direct_plan(plan, backend, runs)
+        plan = direct_plan(plan, backend, runs, total)
         runs = resolve_stages(plan, backend)                     # overrides are in the stretched schedule
-    out = Path(out or Path("runs") / "stage" / (plan.name + ("-direct" if direct else ""))).resolve()
+    suffix = "-direct" if direct else (f"-{protocol}" if protocol else "")
+    out = Path(out or Path("runs") / "stage" / (plan.name + suffix)).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "stages.yaml", _stages_yaml(plan, backend, runs))
+    write_text_atomic(out / "stages.yaml", _stages_yaml(plan, backend, runs, None if direct else protocol))
     for r in runs:
         backend.write_stage(r, out / r.name)
     if hasattr(backend, "write_start"):            # darknet: the float start's cfg beside the stages'
@@ -159,6 +176,9 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         start = str(saved)
 
     kind = "direct (all layers at once)" if direct else f"{len(runs)} stage{'s' if len(runs) > 1 else ''}"
+    if protocol and not direct:
+        kind += f", {protocol} protocol ({total} {backend.budget_key} " + \
+            ("each, as the direct run)" if protocol == "seeds" else "in all, as the direct run)")
     report = write_report(out, backend, runs, state, f"{plan.name}: {kind}, {plan.model}")
     echo(report["markdown"])
     return {**result, **report}

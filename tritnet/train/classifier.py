@@ -3,6 +3,8 @@
     cfg = ClassifierTrainConfig(data="../shared/data/cifar10/cifar10-jpeg.tar.gz", model="resnet20",
                                 weights="../shared/data/pretrained/resnet_cifar10", method="twn", epochs=3)
     result = train_classifier(cfg)
+    # the same with knowledge transfer from the float network it starts from (``distill.py``)
+    result = train_classifier(dataclasses.replace(cfg, distill=True))
 
 Runs under torchrun too (one process per device, DistributedDataParallel); only rank 0 writes files.
 """
@@ -27,15 +29,16 @@ from ..eval import evaluate, topk_correct
 from ..models import create_model, get_model_info, load_into, model_checkpoint, read_checkpoint, save_atomic
 from ..models.darknet_classifier import is_cfg_name
 from ..models.checkpoint import CheckpointError
-from ..nn import format_report, ternarize, ternary_report
+from ..nn import format_report, is_ternary, ternarize, ternary_report, weight_layers
 from . import distributed as dist
-from .calibrate import recalibrate_batchnorm
+from .calibrate import BN_BATCHES, batchnorms_after, recalibrate_batchnorm
+from .distill import ClassifierTeacher, DistillConfig, classifier_loss
 from .runs import CsvLog, new_run_dir, plot_curves, write_args
 
 MINLOSS_AFTER = 0.05    # fraction of the run before min-loss checkpoints start
 MINLOSS_EVERY = 20      # steps between two min-loss checkpoints at most
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_top1", "valid_loss", "top1", "top5", "epoch_time_s",
-              "images_per_s"]
+              "images_per_s", "distill_loss", "teacher_s"]
 
 
 @dataclass
@@ -49,7 +52,8 @@ class ClassifierTrainConfig:
     threshold: float | None = None          # ternarizer threshold factor (method default when None)
     per_channel: bool = False
     t_ex: int = 1                           # TTN residual expansion (1, 2, 4)
-    bn_recalibrate: int = 20                # batches to re-estimate BN statistics after ternarizing weights
+    bn_recalibrate: int = BN_BATCHES        # batches to re-estimate the BN statistics from the first layer
+                                            # made ternary on (a stage: its newly ternary layers) before training
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "sgd"                  # sgd | adam
@@ -59,6 +63,11 @@ class ClassifierTrainConfig:
     schedule: str = "cosine"                # cosine | multistep | constant
     milestones: tuple[float, ...] = (0.5, 0.75)  # multistep: fractions of the run (or epochs if > 1)
     gamma: float = 0.1
+    warmup: float = 0.0                     # linear learning-rate warm-up over this fraction of the run
+    distill: bool = False                   # knowledge transfer from a frozen float teacher (distill.py)
+    teacher: str | None = None              # its checkpoint or pretrained folder (default: weights, built float)
+    distill_alpha: float | None = None      # share of the soft (teacher) term; DistillConfig's when None
+    distill_temperature: float | None = None  # softening of both logits; DistillConfig's when None
     train_per_class: int | None = None      # use only the first N training images of each class
     valid_per_class: int | None = None
     workers: int = 2
@@ -85,6 +94,17 @@ class ClassifierTrainConfig:
                     rule(value)
                 except ValueError as e:
                     raise ValueError(f"{name}: {e}") from None
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup: a fraction of the run in [0, 1), got {self.warmup}")
+        if self.distill:
+            self.distill_config()                # the temperature and alpha checks
+            if not (self.teacher or self.weights or self.resume):
+                raise ValueError("distill: knowledge transfer needs a teacher: pass teacher (a checkpoint or "
+                                 "pretrained folder) or the starting weights it defaults to")
+
+    def distill_config(self) -> DistillConfig:
+        given = {"alpha": self.distill_alpha, "temperature": self.distill_temperature}
+        return DistillConfig(**{k: v for k, v in given.items() if v is not None})
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -158,14 +178,40 @@ def make_optimizer(cfg: ClassifierTrainConfig, model: nn.Module) -> torch.optim.
 def lr_factor(cfg: ClassifierTrainConfig, step: int, total: int) -> float:
     """Multiplier of the base learning rate at ``step`` of ``total`` optimiser steps."""
     frac = step / max(total, 1)
+    # warm-up: a linear ramp over the first warmup·total steps, on top of the schedule (which counts from 0)
+    warm = min(1.0, (step + 1) / max(1, round(cfg.warmup * total))) if cfg.warmup > 0 else 1.0
     if cfg.schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * frac))
+        return warm * 0.5 * (1 + math.cos(math.pi * frac))
     if cfg.schedule == "multistep":
         marks = [m / cfg.epochs if m > 1 else m for m in cfg.milestones]
-        return cfg.gamma ** sum(frac >= m for m in marks)
+        return warm * cfg.gamma ** sum(frac >= m for m in marks)
     if cfg.schedule == "constant":
-        return 1.0
+        return warm
     raise ValueError(f"unknown schedule {cfg.schedule!r}; choose cosine, multistep or constant")
+
+
+def _start_ternary(cfg: ClassifierTrainConfig) -> set:
+    """Layers the starting weights already hold ternary (a tritnet checkpoint records them, e.g. a stage's)."""
+    if not cfg.weights or Path(cfg.weights).is_dir() or is_cfg_name(cfg.model):
+        return set()
+    try:
+        return set(read_checkpoint(cfg.weights).get("ternary") or {})
+    except CheckpointError:
+        return set()
+
+
+def newly_ternary(model: nn.Module, cfg: ClassifierTrainConfig) -> list:
+    """Names of the layers this run made ternary (ternary now, float in the starting weights), in model order."""
+    before = _start_ternary(cfg)
+    return [n for n, m in weight_layers(model) if is_ternary(m) and n not in before]
+
+
+def build_teacher(cfg: ClassifierTrainConfig, num_classes: int, device) -> ClassifierTeacher:
+    """The frozen teacher: ``teacher`` (or the starting ``weights``) built as the run's model without the
+    run's ternarization (a checkpoint that records ternary layers keeps them)."""
+    source = cfg.teacher or cfg.weights
+    model = build_model(dataclasses.replace(cfg, weights=source, method=None, layers=None), num_classes)
+    return ClassifierTeacher(model.to(device))
 
 
 def _resolve_resume(resume: str) -> tuple[Path, Path]:
@@ -221,10 +267,14 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     if state is not None:
         load_into(model, ckpt_path, state)
     model.to(device)
-    if state is None and cfg.method and cfg.weights and cfg.bn_recalibrate > 0:
-        recalibrate_batchnorm(model, data.train, cfg.bn_recalibrate, device)
+    new = newly_ternary(model, cfg) if state is None and cfg.weights and cfg.bn_recalibrate > 0 else []
+    if new:     # the layers from the first new ternary one on see other inputs now: re-estimate their BN
+        first = model.get_submodule(new[0])
+        recalibrate_batchnorm(model, data.train, cfg.bn_recalibrate, device, only=batchnorms_after(model, first))
     if world.is_main and cfg.method:
         log_line(format_report(ternary_report(model)))
+    teacher = build_teacher(cfg, len(class_names), device) if cfg.distill else None
+    kd = cfg.distill_config() if cfg.distill else None
     net = dist.wrap(model, world, device)
     opt = make_optimizer(cfg, model)
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -245,11 +295,13 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
     total_steps = steps_per_epoch * cfg.epochs
     last_minloss = -MINLOSS_EVERY
     last = {}
+    timing = {"steps": 0, "seconds": 0.0, "teacher": 0.0}     # this process's run, for the transfer's cost
     # ------------------------------------------------------------------ the loop
     for epoch in range(start_epoch, cfg.epochs):
         data.set_epoch(epoch)
         net.train()
         t0, seen, loss_sum, correct, step_losses = time.time(), 0, 0.0, 0, []
+        kd_sum, teacher_before = 0.0, teacher.seconds if teacher else 0.0
         bar = tqdm(data.train, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and world.is_main),
                    unit="batch", dynamic_ncols=True, leave=False)
         for i, (x, y) in enumerate(bar):
@@ -258,17 +310,25 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
                 g["lr"] = base * lr_factor(cfg, step, total_steps)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             out = net(x)
-            loss = F.cross_entropy(out, y)
+            if teacher is not None:
+                loss, parts = classifier_loss(out, teacher(x), y, kd)
+                label_loss = parts["label"]
+                kd_sum += float(parts["distill"]) * len(y)
+            else:
+                loss = label_loss = F.cross_entropy(out, y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {float(loss)} at epoch {epoch + 1}, step {i}; "
                                          "lower the learning rate")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            # the logged loss is the label loss, with or without a teacher, so runs compare (and min-loss
+            # chooses) on the same quantity
+            value = float(label_loss.detach())
             seen += len(y)
-            loss_sum += float(loss.detach()) * len(y)
-            step_losses.append((step + 1, float(loss.detach())))
-            avg_loss = float(loss.detach()) if avg_loss < 0 else 0.9 * avg_loss + 0.1 * float(loss.detach())
+            loss_sum += value * len(y)
+            step_losses.append((step + 1, value))
+            avg_loss = value if avg_loss < 0 else 0.9 * avg_loss + 0.1 * value
             # the min-loss checkpoint the seeds' stages chain on, after a warm-up (darknet: after burn_in),
             # written at most every MINLOSS_EVERY steps
             if (world.is_main and step >= MINLOSS_AFTER * total_steps and avg_loss < min_avg
@@ -282,6 +342,10 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
                             lr=f"{opt.param_groups[0]['lr']:.2g}")
         bar.close()
         train_time = time.time() - t0
+        teacher_time = (teacher.seconds - teacher_before) if teacher else 0.0
+        timing["steps"] += steps_per_epoch
+        timing["seconds"] += train_time
+        timing["teacher"] += teacher_time
 
         dist.sync_buffers(model, world)
         metrics = evaluate(model, data.valid, device)
@@ -292,7 +356,9 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
                    "train_loss": f"{loss_sum / max(seen, 1):.5f}", "train_top1": f"{100 * correct / max(seen, 1):.3f}",
                    "valid_loss": f"{metrics['loss']:.5f}", "top1": f"{metrics['top1']:.3f}",
                    "top5": f"{metrics['top5']:.3f}", "epoch_time_s": f"{train_time:.1f}",
-                   "images_per_s": f"{seen * world.size / max(train_time, 1e-9):.1f}"}
+                   "images_per_s": f"{seen * world.size / max(train_time, 1e-9):.1f}",
+                   "distill_loss": f"{kd_sum / max(seen, 1):.5f}" if teacher else "",
+                   "teacher_s": f"{teacher_time:.1f}" if teacher else ""}
             log.append(row)
             step_log.extend([{"epoch": epoch + 1, "step": k, "loss": f"{v:.5f}"} for k, v in step_losses])
             is_best = metrics["top1"] > best_top1
@@ -317,9 +383,22 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
 
     if not last:  # resumed a finished run, or zero epochs: report the model as it is
         last = dist.average_metrics(evaluate(model, data.valid, device), world)
+    cost = step_cost(timing)
+    if world.is_main and teacher is not None and cost:
+        log_line(f"knowledge transfer: teacher {cost['teacher_ms']:.1f} ms of {cost['step_ms']:.1f} ms a step, "
+                 f"+{100 * cost['overhead']:.0f}% over the step without it")
     dist.teardown(world)
     return {"run_dir": str(run_dir), "top1": last["top1"], "top5": last["top5"], "loss": last["loss"],
-            "best_top1": max(best_top1, last["top1"]), "epochs": cfg.epochs, "model": model}
+            "best_top1": max(best_top1, last["top1"]), "epochs": cfg.epochs, "model": model, **cost}
+
+
+def step_cost(timing: dict) -> dict:
+    """{"step_ms", "teacher_ms", "overhead"}: mean training step of this run (data loading included), the part
+    spent in the teacher's forward, and its cost relative to the step without it; {} if no step ran."""
+    if not timing["steps"]:
+        return {}
+    step, teacher = 1000 * timing["seconds"] / timing["steps"], 1000 * timing["teacher"] / timing["steps"]
+    return {"step_ms": step, "teacher_ms": teacher, "overhead": teacher / max(step - teacher, 1e-9)}
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:

@@ -10,6 +10,11 @@ iteration is seen / batch, as in darknet, so a .weights file's header resumes th
 
 Runs under torchrun (or ``--gpus 0,1``) with one process per device: each draws its own ``batch`` images,
 gradients are averaged and the rate multiplied by the process count (darknet's ``-gpus``).
+
+``distill`` adds knowledge transfer from a frozen float teacher (``tritnet.train.distill``: head outputs
+weighted by the teacher's objectness, feature mimicking); the log's ``teacher_seconds`` is its share of each
+iteration. ``bn_recalibrate`` re-estimates batch-norm statistics after loading the start (the stage runner's
+boundary step; darknet itself never does).
 """
 from __future__ import annotations
 
@@ -30,20 +35,23 @@ from ..atomic import write_text_atomic
 from ..darknet import parse_cfg
 from ..darknet.network import DarknetNet, quant_options
 from ..train import distributed as dist
+from ..train.calibrate import batchnorms_after, recalibrate_batchnorm
+from ..train.distill import DetectorDistiller, DistillConfig, parse_layers
 from .chart import plot_chart
 from .data import open_data
 from .evaluate import run_detector, score_map
 from .labels import Issues
 from .loader import ImageStore, TrainSampler, TrainSet, train_loader
 from .loss import DetectionLoss, HeadInputs
-from .saving import darknet_init_, periodic_save, save_state, save_weights_atomic
+from .saving import darknet_init_, load_state, periodic_save, save_state, save_weights_atomic
 from .schedule import learning_rate, make_optimizer, set_rate
 from .setup import augmentation, check_heads, multiscale_mode, starting_point
 
 __all__ = ["DetectorTrainConfig", "train_detector", "LOG_FIELDS"]
 
 LOG_FIELDS = ["iteration", "seen", "epoch", "loss", "avg_loss", "lr", "seconds", "images_per_s", "width", "height",
-              "avg_iou", "class", "obj", "no_obj", "recall", "count", "map", "map_auc", "saved"]
+              "avg_iou", "class", "obj", "no_obj", "recall", "count", "map", "map_auc", "saved", "distill_head",
+              "distill_feature", "teacher_seconds"]
 
 
 @dataclass
@@ -63,6 +71,14 @@ class DetectorTrainConfig:
     multiscale: str = "auto"               # auto | darknet | sdl | off (with random=1 in the last head)
     save_every: Optional[int] = None       # <base>_<i>.weights every N iterations (default darknetTWN's)
     minloss_epochs: bool = False           # also keep <base>_<epoch>.minloss.weights (darknetTWN)
+    bn_recalibrate: int = 0                # sub-batches re-estimating BN statistics from the first ternary
+                                           # layer on, after loading the start (0: darknet's way, none)
+    distill: bool = False                  # knowledge transfer from a frozen float teacher
+    teacher: Optional[str] = None          # its .weights or .ckpt (default: weights, the start)
+    teacher_cfg: Optional[str] = None      # its cfg (default: this cfg with every layer float)
+    distill_head: Optional[float] = None   # weight of the head-output loss (DistillConfig's when None)
+    distill_feature: Optional[float] = None  # weight of the feature-mimic loss (DistillConfig's, 0, when None)
+    distill_layers: Optional[str] = None   # mimicked layers, e.g. "7,9" (default: each head's feature map)
     resume: bool = False                   # continue from <backup>/<base>.ckpt
     seed: int = 0
     device: str = "auto"
@@ -70,6 +86,33 @@ class DetectorTrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def distill_config(self) -> DistillConfig:
+        given = {"head": self.distill_head, "feature": self.distill_feature,
+                 "layers": parse_layers(self.distill_layers)}
+        return DistillConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def load_teacher(c: DetectorTrainConfig, device) -> DarknetNet:
+    """The float teacher: ``teacher`` (default: the start weights) in ``teacher_cfg`` (default: the run's cfg,
+    every layer float). It must be a whole trained detector, not a backbone prefix."""
+    source = c.teacher or c.weights
+    if not source:
+        raise ValueError("distill: knowledge transfer needs a teacher: pass --teacher (a trained detector's "
+                         ".weights) or the starting weights it defaults to")
+    net = DarknetNet(c.teacher_cfg or c.cfg, None)
+    if str(source).endswith(".ckpt"):
+        try:
+            net.load_state_dict(load_state(source)["model"])
+        except RuntimeError as e:
+            raise ValueError(f"{source}: not a float checkpoint of {net.cfg.path} ({str(e).splitlines()[0]})") \
+                from None
+    else:
+        w = net.load_weights(source, prefix=True)
+        if not w.complete:
+            raise ValueError(f"{source}: holds layers 0-{w.end_layer - 1} of {len(net.layers)}: a teacher must be a "
+                             "whole trained detector (pass --teacher)")
+    return net.to(device)
 
 
 class _Log:
@@ -137,8 +180,6 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     net.to(device).train()
     optimizer = make_optimizer(net)
     st = start.state or {}
-    if "optimizer" in st:
-        optimizer.load_state_dict(st["optimizer"])
     seen = start.seen
     iteration = seen // batch
     if start.state is None and iteration >= max_batches:
@@ -163,10 +204,26 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         raise ValueError(f"{data.source('train')}: none of the {n_images} training images can be decoded")
     mode, stride = multiscale_mode(net, c.multiscale)
     loss_fn = DetectionLoss(net)
+    train_set = TrainSet(train_records, store, augmentation(net), loss_fn.max_boxes)
     sampler = TrainSampler(n_images, batch, subdivisions, iteration, max_batches, c.seed, net.width, net.height, mode,
                            stride, world.rank, world.size, exclude=store.bad)
-    loader = train_loader(TrainSet(train_records, store, augmentation(net), loss_fn.max_boxes), sampler, c.workers)
-    model = dist.wrap(HeadInputs(net), world, device)
+    loader = train_loader(train_set, sampler, c.workers)
+    ternary = [i for i in net.infos if i.ternary and c.method]
+    if start.state is None and c.weights and c.bn_recalibrate > 0 and ternary:
+        # the layers from the first ternary one on see other inputs than the weights were trained with: their
+        # BN statistics are re-estimated on augmented training images at the network size, drawn apart from
+        # the training stream (its own seed), so training sees the same images with or without this step
+        bn_sampler = TrainSampler(n_images, batch, subdivisions, 0, -(-c.bn_recalibrate // subdivisions),
+                                  c.seed + 7919, net.width, net.height, "off", stride, world.rank, exclude=store.bad)
+        first = net.layers[ternary[0].index]
+        recalibrate_batchnorm(net, train_loader(train_set, bn_sampler, c.workers), c.bn_recalibrate, device,
+                              only=batchnorms_after(net, first))
+    distiller = DetectorDistiller(net, load_teacher(c, device), c.distill_config()) if c.distill else None
+    if distiller is not None:
+        distiller.train_adapters(optimizer, st, cfg.net.param("decay"), device)
+    if "optimizer" in st:                          # after the adapters' group, which a checkpoint also holds
+        optimizer.load_state_dict(st["optimizer"])
+    model = dist.wrap(HeadInputs(net) if distiller is None else distiller.student_outputs(net), world, device)
     map_every = c.map_every or max(1, round(4 * n_images / batch))
     log = _Log(backup / f"{base}_log.csv", iteration if start.state else None) if world.is_main else None
     if world.is_main:
@@ -190,11 +247,12 @@ def train_detector(c: DetectorTrainConfig) -> dict:
 
     def checkpoint():
         save_state(backup / f"{base}.ckpt", net, optimizer, seen=seen, avg_loss=avg_loss, min_avg_loss=min_avg,
-                   best_map=best_map, config=c.to_dict())
+                   best_map=best_map, config=c.to_dict(), **(distiller.state() if distiller else {}))
 
     # ------------------------------------------------------------------ the loop
     bar = tqdm(total=max_batches, initial=iteration, unit="it", dynamic_ncols=True,
                disable=not (c.progress and world.is_main))
+    timing = {"iterations": 0, "seconds": 0.0, "teacher": 0.0}     # this process's iterations of this run
     batches = iter(loader)
     last_ckpt = last_chart = time.time()
     result_map = None
@@ -204,14 +262,21 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             sigterm.check()
             t0 = time.time()
             cost, images, head_stats = 0.0, 0, []
+            kt_parts, teacher_before = {"head": 0.0, "feature": 0.0}, distiller.seconds if distiller else 0.0
             for s in range(subdivisions):
                 x, truth, skipped = next(batches)
                 for path, problem in skipped:
                     issues.report(path, problem)
-                pairs = model(x.to(device, non_blocking=True))
+                x = x.to(device, non_blocking=True)
+                out = model(x)
+                pairs, feats = out if distiller is not None else (out, None)
                 # darknet adds the sub-batch to seen before its forward (the region's prior phase reads it)
                 surrogate, sub_cost, stats = loss_fn(pairs, truth, seen + (s + 1) * len(x), x.shape[3], x.shape[2],
                                                      batch)
+                if distiller is not None:
+                    kt, parts = distiller.loss(x, pairs, feats, batch)
+                    surrogate = surrogate + kt
+                    kt_parts = {k: kt_parts[k] + v for k, v in parts.items()}
                 surrogate.backward()
                 cost, images, head_stats = cost + sub_cost, images + len(x), head_stats + stats
             seen += batch * world.size
@@ -226,6 +291,10 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             loss = _mean_over_processes(cost / images, world, device)
             avg_loss = loss if avg_loss < 0 else 0.9 * avg_loss + 0.1 * loss
             seconds = time.time() - t0
+            teacher_seconds = distiller.seconds - teacher_before if distiller else None
+            timing["iterations"] += 1
+            timing["seconds"] += seconds
+            timing["teacher"] += teacher_seconds or 0.0
             if not world.is_main:
                 continue
             # ---------------------------------------------------------- log, save, evaluate (rank 0)
@@ -263,7 +332,9 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                         "height": x.shape[2], **{k: _fmt(v, ".4f") for k, v in stat.items() if k != "count"},
                         "count": stat["count"],
                         "map": _fmt(map_result.map11 if map_result else None, ".4f"),
-                        "map_auc": _fmt(map_result.map if map_result else None, ".4f"), "saved": " ".join(saved)})
+                        "map_auc": _fmt(map_result.map if map_result else None, ".4f"), "saved": " ".join(saved),
+                        **({"distill_head": _fmt(kt_parts["head"]), "distill_feature": _fmt(kt_parts["feature"]),
+                            "teacher_seconds": f"{teacher_seconds:.3f}"} if distiller else {})})
             bar.update(iteration - bar.n)
             bar.set_postfix_str(f"loss {loss:.3f} avg {avg_loss:.3f} lr {rate:.2g} "
                                 f"{images * world.size / seconds:.1f} img/s {x.shape[3]}x{x.shape[2]}")
@@ -288,6 +359,15 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     # ------------------------------------------------------------------ the end
     result = {"iterations": iteration, "seen": seen, "avg_loss": avg_loss, "min_avg_loss": min_avg,
               "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues)}
+    if timing["iterations"]:
+        # the transfer's cost: iteration time with the teacher, and without (its forward and loss taken out)
+        step, teach = timing["seconds"] / timing["iterations"], timing["teacher"] / timing["iterations"]
+        result.update(iteration_seconds=step)
+        if distiller is not None:
+            result.update(teacher_seconds=teach, transfer_overhead=teach / max(step - teach, 1e-9))
+            if world.is_main:
+                tqdm.write(f"knowledge transfer: teacher {1000 * teach:.0f} ms of {1000 * step:.0f} ms an iteration, "
+                           f"+{100 * teach / max(step - teach, 1e-9):.0f}% over the iteration without it")
     if world.is_main:
         save_all([f"{base}_final.weights"])
         checkpoint()
