@@ -18,6 +18,9 @@ BCCD's test split (72 images). ``--seeds 0,1,2`` repeats every row (mean ± std)
 the command line, CPU, threads and date; a rerun skips finished runs (the stage runner resumes).
 
     python bench/staged_bccd.py --float-weights W --iters 6000 --per-channel --seeds 0,1,2
+
+``--stage-iters 600,1200,1800,2400`` gives the stages budgets of their own instead (issue 5's comparison: the
+direct rows then train the sum).
 """
 from __future__ import annotations
 
@@ -92,7 +95,10 @@ def main():
     ap.add_argument("--float-lr", type=float, default=0.002)
     ap.add_argument("--iters", type=int, default=6000, help="the budget B: the direct run's iterations")
     ap.add_argument("--stages", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=0.001, help="learning rate of the ternary runs")
+    ap.add_argument("--stage-iters", default=None,
+                    help="instead of the protocols: each stage's iterations, e.g. 600,1200,1800,2400 (direct then "
+                         "trains their sum; rows direct, direct_kt, staged_equal (these budgets), staged_equal_kt)")
+    ap.add_argument("--lr", "--stage-lr", type=float, default=0.001, help="learning rate of the ternary runs")
     ap.add_argument("--burn-in", type=int, default=None, help="iterations of warm-up of every run and stage "
                     "(default: 2.5%% of the budget, a tenth of an equal-split stage)")
     ap.add_argument("--per-channel", action="store_true")
@@ -114,6 +120,11 @@ def main():
     if unknown:
         raise SystemExit(f"--rows: unknown {sorted(unknown)}; choose among {', '.join(ROWS)}")
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
+    stage_iters = [int(n) for n in a.stage_iters.split(",")] if a.stage_iters else None
+    if stage_iters:
+        if "staged_seeds" in rows:
+            raise SystemExit("--stage-iters gives the stages their own budgets: leave staged_seeds out of --rows")
+        a.stages, a.iters = len(stage_iters), sum(stage_iters)
     runs = Path(a.runs).resolve()
     data = bccd_data(runs)
     quiet = dict(workers=a.workers, progress=False, echo=lambda s: None)
@@ -132,15 +143,17 @@ def main():
           **({"distill_feature": a.distill_feature} if a.distill_feature is not None else {})}
     plan = auto_plan(a.cfg, stages=a.stages, classes=3, data=str(data), weights=float_weights, chain=a.chain,
                      train=train, name="ttt5-bccd")
+    for stage, n in zip(plan.stages, stage_iters or []):
+        stage.train = schedule(n, a.batch, a.subdivisions, a.lr, burn_in)
     results, start = {r: [] for r in rows}, None
     for seed in seeds:
         for row in rows:
             folder = runs / f"seed{seed}" / row
             over = {"seed": seed, **(kt if row.endswith("_kt") else {})}
             protocol = "seeds" if row == "staged_seeds" else "equal"
+            budget = {} if stage_iters else dict(protocol=protocol, budget=a.iters)
             t = time.time()
-            r = run_plan(plan, folder, overrides=over, direct=row.startswith("direct"), protocol=protocol,
-                         budget=a.iters, **quiet)
+            r = run_plan(plan, folder, overrides=over, direct=row.startswith("direct"), **budget, **quiet)
             last = r["rows"][-1]
             start = start or (r["rows"][0] if r["rows"][0]["stage"].startswith("start") else None)
             results[row].append({"seed": seed, "map": last["map"], "avg_iou": last["avg_iou"],
@@ -158,7 +171,8 @@ def main():
             "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"] for k, d in
                                                     zip(results["direct_kt"], results["direct"])])}
     out = {**run_info(), "benchmark": "BCCD ttt5_224_160: staged vs direct, with and without knowledge transfer",
-           "budget": {"iterations": a.iters, "stages": a.stages, "lr": a.lr, "burn_in": burn_in,
+           "budget": {"iterations": a.iters, "stages": a.stages, "stage_iterations": stage_iters, "lr": a.lr,
+                      "burn_in": burn_in,
                       "batch": a.batch, "subdivisions": a.subdivisions, "per_channel": a.per_channel,
                       "chain": a.chain, "seeds": seeds, "float_weights": float_weights,
                       "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults",
