@@ -78,10 +78,9 @@ def test_sttn_keeps_float_weights_past_the_window_and_masks_their_sign_gradient(
     x = torch.tensor([[1.0, 2.0]]).view(1, 2, 1, 1)
     pair.train()(x).sum().backward()
     assert pair.weight[0, 0].item() == 3.0                       # not clamped
-    # g = ∂L/∂T = x for every output channel; channel 0: m = (3.5 + 1)/4, s1 + s2 = (2, 0), shared = 2·1/4
-    m0, shared = 4.5 / 4, 0.5
-    assert torch.allclose(pair.weight.grad[0].flatten(), torch.tensor([0 + shared, m0 * 2 - shared]))
-    assert torch.allclose(pair.weight2.grad[0].flatten(), torch.tensor([m0 * 1 + shared, m0 * 2 + shared]))
+    # g = ∂L/∂T = x = (1, 2) for every output channel; channel 0: s1 + s2 = (2, 0), shared = 2·1/4 = 0.5
+    assert torch.allclose(pair.weight.grad[0].flatten(), torch.tensor([0 + 0.5, 2 - 0.5]))
+    assert torch.allclose(pair.weight2.grad[0].flatten(), torch.tensor([1 + 0.5, 2 + 0.5]))
 
 
 def test_sttn_split_starts_as_the_per_channel_twn_of_the_float_layer():

@@ -84,10 +84,10 @@ def test_sttn_gradient_rule():
     w2 = torch.tensor([[0.3, 0.4, -0.6]], requires_grad=True)
     g = torch.tensor([[1.0, -2.0, 4.0]])
     (sttn_ternarize(w1, w2) * g).sum().backward()
-    # m = 0.35, sign W1 + sign W2 = [2, 0, 0]: the shared term is Σ g·(s1 + s2)/(2n) = 2/6 for both members;
-    # ∂L/∂W_i = m·g_i·1[|W_i| ≤ 1] + sign(W_i)/3
-    assert close(w1.grad, [[0.35 + 1 / 3, -0.7 - 1 / 3, 1.4 + 1 / 3]], 1e-6)
-    assert close(w2.grad, [[0.35 + 1 / 3, -0.7 + 1 / 3, 1.4 - 1 / 3]], 1e-6)
+    # sign W1 + sign W2 = [2, 0, 0]: the shared term is Σ g·(s1 + s2)/(2n) = 2/6 for both members;
+    # ∂L/∂W_i = g_i·1[|W_i| ≤ 1] + sign(W_i)/3
+    assert close(w1.grad, [[1 + 1 / 3, -2 - 1 / 3, 4 + 1 / 3]], 1e-6)
+    assert close(w2.grad, [[1 + 1 / 3, -2 + 1 / 3, 4 - 1 / 3]], 1e-6)
 
 
 def test_sttn_window_masks_the_sign_term_and_nothing_is_clamped():
@@ -98,25 +98,28 @@ def test_sttn_window_masks_the_sign_term_and_nothing_is_clamped():
     m = (1.8 + 1.3) / 6                                     # |1.5| counts in full: no clamp to [-1, 1]
     assert close(t, [[2 * m, 0, 0]])
     (t * g).sum().backward()
-    assert close(w1.grad, [[0 + 1 / 3, -2 * m - 1 / 3, 4 * m + 1 / 3]], 1e-6)    # |1.5| > 1: sign term masked
+    assert close(w1.grad, [[0 + 1 / 3, -2 - 1 / 3, 4 + 1 / 3]], 1e-6)            # |1.5| > 1: sign term masked
     w1.grad = w2.grad = None
     (sttn_ternarize(w1, w2, clip=2.0) * g).sum().backward()                      # a wider window lets it through
-    assert close(w1.grad, [[m + 1 / 3, -2 * m - 1 / 3, 4 * m + 1 / 3]], 1e-6)
+    assert close(w1.grad, [[1 + 1 / 3, -2 - 1 / 3, 4 + 1 / 3]], 1e-6)
 
 
-def test_sttn_gradient_is_the_gradient_of_its_forward():
-    """The rule is autograd's gradient of T = m(W1, W2)·(sign W1 + sign W2) with the identity straight-through
-    sign inside the window: the shared scale's dependence on both filters included."""
+def test_sttn_shared_term_is_the_gradient_through_the_shared_scale():
+    """The rule's second term is autograd's gradient of m(W1, W2)·(sign W1 + sign W2) with respect to the
+    scale's inputs alone (sign held fixed): the dependence of the shared scale on both filters; the first term
+    is the windowed straight-through g."""
     torch.manual_seed(0)
-    w1 = (torch.rand(4, 3, 3, 3) * 1.6 - 0.8).requires_grad_()
-    w2 = (torch.rand(4, 3, 3, 3) * 1.6 - 0.8).requires_grad_()
+    w1 = (torch.rand(4, 3, 3, 3) * 2.4 - 1.2).requires_grad_()
+    w2 = (torch.rand(4, 3, 3, 3) * 2.4 - 1.2).requires_grad_()
     g = torch.randn(4, 3, 3, 3)
     (sttn_ternarize(w1, w2) * g).sum().backward()
     a1, a2 = w1.detach().clone().requires_grad_(), w2.detach().clone().requires_grad_()
-    ste = lambda w: w + (binary_sign(w) - w).detach()        # noqa: E731
     m = (a1.abs().sum((1, 2, 3), keepdim=True) + a2.abs().sum((1, 2, 3), keepdim=True)) / (2 * 27)
-    ((ste(a1) + ste(a2)) * m * g).sum().backward()
-    assert torch.allclose(w1.grad, a1.grad, atol=1e-5) and torch.allclose(w2.grad, a2.grad, atol=1e-5)
+    ((binary_sign(a1.detach()) + binary_sign(a2.detach())) * m * g).sum().backward()
+    for w, a in ((w1, a1), (w2, a2)):
+        window = (w.detach().abs() <= 1).float()
+        assert torch.allclose(w.grad, g * window + a.grad, atol=1e-5)
+    assert (w1.detach().abs() > 1).any()                    # the window is exercised
 
 
 def test_sttn_split_without_clipping():
