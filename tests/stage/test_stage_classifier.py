@@ -64,9 +64,10 @@ def staged(tmp_path_factory, cifar_small, resnet_pretrained):
         a_mtime = (out / "A" / "r20_A.pt").stat().st_mtime_ns
         mp.setattr(classifier_module, "evaluate", real_eval)
         calls.clear()
-        result = run_plan(plan, out, **quiet)
+        said = []
+        result = run_plan(plan, out, **{**quiet, "echo": said.append})
     return {"out": out, "result": result, "first_calls": first_calls, "second_calls": list(calls), "data": cifar_small,
-            "starts": starts, "a_mtime": a_mtime}
+            "starts": starts, "a_mtime": a_mtime, "said": said, "plan": plan}
 
 
 def test_each_stage_starts_from_the_checkpoint_the_previous_stage_chose(staged):
@@ -136,3 +137,19 @@ def test_report_has_a_row_per_stage_with_scores_sizes_and_times(staged):
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     steps = list(csv.DictReader(open(out / "B" / "train" / "steps.csv")))     # what loss.png draws for B
     assert [int(s["step"]) for s in steps] == [1, 2, 3, 4]                       # 2 epochs x 2 steps, resumed
+
+
+def test_every_stage_prints_its_scores_when_it_ends(staged):
+    said, rows = "\n".join(staged["said"]), {r["stage"]: r for r in staged["result"]["rows"]}
+    assert "stage A: finished in an earlier run, not repeated" in said
+    for name in "BC":             # trained in the second run: one line each with the scores the report holds
+        assert f"stage {name} done: top-1 {rows[name]['top1']:.2f}, top-5 {rows[name]['top5']:.2f}" in said
+
+
+def test_dry_run_refuses_a_folder_with_trained_stages_and_writes_nothing(staged):
+    from tritnet.stage import PlanError
+    out = staged["out"]
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(PlanError, match=r"holds trained stages \(A, B, C\).*another --out"):
+        run_plan(staged["plan"], out, dry_run=True, echo=lambda s: None)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .state import write_text_atomic
 
-__all__ = ["report_rows", "write_report", "format_markdown", "plot_losses"]
+__all__ = ["report_rows", "write_report", "format_markdown", "plot_losses", "collapsed"]
 
 
 def _size_text(n) -> str:
@@ -24,6 +24,13 @@ def _time_text(s) -> str:
         return "-"
     s = int(round(s))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def collapsed(metrics, before, backend) -> bool:
+    """A stage whose main score ends below a quarter of the score it started from (the row above it)."""
+    key = backend.metric_names[0][0]
+    now, was = (metrics or {}).get(key), (before or {}).get(key)
+    return now is not None and was is not None and was > 0 and now < 0.25 * was
 
 
 def report_rows(backend, runs, state) -> list:
@@ -42,15 +49,18 @@ def report_rows(backend, runs, state) -> list:
         for k in ("float32_bytes", "packed_2bit_bytes", "packed_1.6bit_bytes"):
             r[k] = size.get(k)
         r["train_seconds"] = rec.get("seconds")
+        r["collapsed"] = collapsed(rec.get("metrics"), before, backend)
         return r
 
-    rows = []
+    rows, before = [], None
     if state.data.get("start"):
         rows.append(row("start (float)", [], state.data["start"]))
+        before = state.data["start"].get("metrics")
     for run in runs:
         rec = state.stage(run.name)
         if rec and rec.get("status") == "done":
             rows.append(row(run.name, run.ternary, rec, backend.budget(run.train)))
+            before = rec.get("metrics") or before
     return rows
 
 
@@ -61,12 +71,16 @@ def format_markdown(rows: list, backend, title: str) -> str:
             unit, "train time"]
     lines = [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        vals = [r["stage"], f"{r['ternary_layers']}/{r['layers']}", f"{r['share_layers']:.0f}%",
+        vals = [r["stage"] + (" **(collapsed)**" if r["collapsed"] else ""),
+                f"{r['ternary_layers']}/{r['layers']}", f"{r['share_layers']:.0f}%",
                 f"{r['share_weights']:.1f}%"]
         vals += ["-" if r[k] is None else f"{r[k]:.2f}" for k, _ in backend.metric_names]
         vals += [_size_text(r["packed_2bit_bytes"]), "-" if r["budget"] is None else str(r["budget"]),
                  _time_text(r["train_seconds"])]
         lines.append("| " + " | ".join(vals) + " |")
+    if any(r["collapsed"] for r in rows):
+        lines += ["", f"(collapsed): the stage ended below a quarter of the {metrics[0]} it started from; its "
+                  "training diverged (lower the learning rate, lengthen the warm-up) and later stages start from it."]
     return "\n".join(lines) + "\n"
 
 

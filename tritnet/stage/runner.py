@@ -31,7 +31,7 @@ from typing import Callable, Optional
 import yaml
 
 from .plan import Plan, PlanError, plan_from_dict, plan_to_dict
-from .report import write_report
+from .report import collapsed, write_report
 from .resolve import direct_plan, protocol_budgets, resolve_stages
 from .state import State, copy_atomic, write_text_atomic
 
@@ -96,6 +96,33 @@ def _stages_yaml(plan, backend, runs, protocol=None) -> str:
                                 "fingerprint": r.fingerprint} for r in runs]}, sort_keys=False, default_flow_style=None)
 
 
+def _check_trained_run(state: State, runs, out: Path, dry_run: bool) -> None:
+    """Nothing is written into a folder whose stages were trained unless it is the same plan resumed: a dry
+    run would replace the cfgs beside weights trained with them, a changed plan would mix two runs."""
+    started = [name for name, rec in state.data["stages"].items() if rec]
+    if dry_run and started:
+        raise PlanError(f"{out}: holds trained stages ({', '.join(started)}); a dry run writes nothing there, "
+                        f"give it another --out")
+    for r in runs:
+        rec = state.stage(r.name)
+        if rec and rec.get("fingerprint") not in (None, r.fingerprint):
+            raise PlanError(f"{state.path}: stage {r.name} was started with other settings, layers or starting "
+                            f"weights; run the changed plan in another --out folder (or delete {out})")
+
+
+def _stage_summary(name: str, backend, scores: dict, before: Optional[dict]) -> str:
+    """One line when a stage ends: its scores, and a warning when the first score fell below a quarter of the
+    one the stage started from (a collapse: the stage's training diverged or its learning rate is too high)."""
+    metrics = scores.get("metrics") or {}
+    text = ", ".join(f"{label} {metrics[k]:.2f}" for k, label in backend.metric_names if metrics.get(k) is not None)
+    line = f"stage {name} done: {text or 'no scores'}"
+    if collapsed(metrics, before, backend):
+        key, label = backend.metric_names[0]
+        line += (f"\nWARNING: stage {name} collapsed: {label} {metrics[key]:.2f} against {before[key]:.2f} before "
+                 f"it; try a lower learning rate or a longer warm-up")
+    return line
+
+
 def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run: bool = False, direct: bool = False,
              protocol: Optional[str] = None, budget: Optional[int] = None, device: str = "auto", workers: int = 2,
              progress: bool = True, echo: Callable = print) -> dict:
@@ -129,6 +156,8 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         runs = resolve_stages(plan, backend)                     # overrides are in the stretched schedule
     suffix = "-direct" if direct else (f"-{protocol}" if protocol else "")
     out = Path(out or Path("runs") / "stage" / (plan.name + suffix)).resolve()
+    state = State(out / "state.json")
+    _check_trained_run(state, runs, out, dry_run)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "stages.yaml", _stages_yaml(plan, backend, runs, None if direct else protocol))
     for r in runs:
@@ -142,23 +171,17 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         echo(f"dry run: stage files written to {out}")
         return result
 
-    state = State(out / "state.json")
-    for r in runs:
-        rec = state.stage(r.name)
-        if rec and rec.get("fingerprint") not in (None, r.fingerprint):
-            raise PlanError(f"{state.path}: stage {r.name} was started with other settings, layers or starting "
-                            f"weights; run the changed plan in another --out folder (or delete {out})")
     if plan.weights and (state.data.get("start") or {}).get("weights") != plan.weights:
         echo(f"scoring the starting weights {plan.weights}")
         state.data["start"] = {**backend.evaluate_start(plan.weights, out, runs[0]), "weights": plan.weights}
         state.save()
 
-    start = plan.weights
+    start, before = plan.weights, (state.data.get("start") or {}).get("metrics")
     for r in runs:
         folder, rec = out / r.name, state.stage(r.name)
         if rec and rec.get("status") == "done" and Path(rec["weights"]).is_file():
             echo(f"stage {r.name}: finished in an earlier run, not repeated")
-            start = rec["weights"]
+            start, before = rec["weights"], rec.get("metrics") or before
             continue
         resume = rec is not None and backend.has_partial(r, folder)
         state.update(r.name, fingerprint=r.fingerprint, status="running", start=start)
@@ -173,6 +196,8 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         saved = copy_atomic(chosen, folder / backend.weights_name(r))
         scores = backend.evaluate(r, saved, folder)
         state.update(r.name, status="done", chosen=str(chosen), weights=str(saved), **scores)
+        echo(_stage_summary(r.name, backend, scores, before))
+        before = scores.get("metrics") or before
         start = str(saved)
 
     kind = "direct (all layers at once)" if direct else f"{len(runs)} stage{'s' if len(runs) > 1 else ''}"
