@@ -15,16 +15,7 @@ from .format import FormatError, PackedModel, load_packed, save_packed  # noqa: 
 
 __version__ = "0.1.0"
 
-try:
-    from . import _tnrt
-except ImportError as _e:  # pragma: no cover - a broken install; the format code still works without it
-    _tnrt, _why = None, str(_e)
-
-
-def _ext():
-    if _tnrt is None:
-        raise ImportError(f"tritnet_rt's C extension is not built ({_why}); reinstall with `pip install -e .`")
-    return _tnrt
+from .native import _tnrt, ext as _ext
 
 
 def capabilities() -> dict:

@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from . import _ext
+from .native import ext as _ext
 from .format import PackedModel, load_packed
 from .heads import HEADS_OPS, detect as _detect_heads
 from .plan import Prepared, build

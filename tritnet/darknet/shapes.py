@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ._schema import MAX_ACTIVATIONS, MAX_PARAMS
-from .cfg import CfgWarning, Section, _user_stacklevel
+from .section import CfgWarning, Section, _user_stacklevel
 
 __all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow", "layer_features"]
 

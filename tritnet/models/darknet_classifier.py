@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..darknet import DarknetNet, dump_cfg, parse_cfg, set_ternary
 from ..darknet.cfg import parse_cfg_string, ternary_layers
-from .registry import ModelInfo
+from .info import ModelInfo
 
 __all__ = ["DarknetClassifier", "is_cfg_name"]
 

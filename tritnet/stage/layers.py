@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .plan import PlanError, did_you_mean
+from .errors import PlanError, did_you_mean
 
 __all__ = ["Layers", "parse_spec", "darknet_layers", "classifier_layers"]
 

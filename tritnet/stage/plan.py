@@ -20,7 +20,6 @@ syntax (unknown keys get a did-you-mean); ``resolve.py`` checks the layers and v
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any, Optional
 import yaml
 
 from ..quant.configs import METHODS
+from .errors import PlanError, did_you_mean, where
+from .layers import parse_spec
 
 __all__ = ["PlanError", "Stage", "Plan", "CHAINS", "load_plan", "plan_from_dict", "plan_to_dict", "plan_to_yaml",
            "builtin_plans", "did_you_mean"]
@@ -36,20 +37,6 @@ __all__ = ["PlanError", "Stage", "Plan", "CHAINS", "load_plan", "plan_from_dict"
 CHAINS = ("minloss", "best", "last")
 PLANS_DIR = Path(__file__).with_name("plans")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
-
-
-class PlanError(ValueError):
-    """A plan the runner cannot run; the message starts with ``file: field:``."""
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=2)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
-        f"; known: {', '.join(sorted(map(str, choices)))}"
-
-
-def where(source: Optional[str], path: str) -> str:
-    return f"{source or '<plan>'}: {path}"
 
 
 @dataclass
@@ -140,7 +127,6 @@ def _stage(d, i: int, source) -> Stage:
     if (d.get("layers") is None) == (d.get("add") is None):
         raise PlanError(f"{where(source, path)}: give exactly one of layers: (the whole set) or add: "
                         f"(added to the previous stage's)")
-    from .layers import parse_spec      # syntax only; the model checks indices and names later
     key = "layers" if d.get("layers") is not None else "add"
     parse_spec(d[key], where(source, f"{path}.{key}"))
     return Stage(name=name, layers=d.get("layers"), add=d.get("add"),
