@@ -7,7 +7,7 @@ darknet .data lists, a decoded-image cache, and torch-only transforms.
 """
 from .cache import decode_all, in_memory, load_images, save_atomic
 from .cifar import load_cifar10, read_cifar_batch, read_cifar_meta, write_cifar_batch, write_cifar_meta
-from .darknet_data import DarknetList, DataConfig, label_of, read_data_cfg, read_labels
+from .darknet_data import DarknetList, DataFile, label_of, read_data_cfg, read_labels
 from .datasets import ArrayDataset, ImageList, take_per_class
 from .decode import decode_image, read_image
 from .errors import DataError, DataWarning, Issues
@@ -21,7 +21,7 @@ from .transforms import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
                          random_crop_batch, random_flip_batch, resize, to_tensor)
 
 __all__ = [
-    "DataError", "DataWarning", "Issues", "ImageFolder", "ImageList", "ArrayDataset", "DarknetList", "DataConfig",
+    "DataError", "DataWarning", "Issues", "ImageFolder", "ImageList", "ArrayDataset", "DarknetList", "DataFile",
     "open_files", "read_tar", "decode_image", "read_image", "decode_all", "load_images",
     "in_memory", "save_atomic", "read_cifar_batch", "write_cifar_batch", "read_cifar_meta",
     "write_cifar_meta", "load_cifar10", "read_data_cfg", "read_labels", "label_of",

@@ -14,86 +14,12 @@ prints a warning when zero or several labels match, we refuse the image instead.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..darknet.datafile import DataFile, read_data_cfg, read_names, resolve_data_path  # noqa: F401 (DataFile: re-exported)
 from .datasets import ImageList, take_per_class
 from .errors import DataError
 from .transforms import to_tensor
-
-
-def resolve(value: str, *bases: Path) -> Path:
-    """darknet opens paths relative to the working directory; a .data file (or list)
-    moved elsewhere still works when its paths are relative to one of `bases`."""
-    p = Path(value).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    for base in bases:
-        if (base / p).exists():
-            return base / p
-    return p
-
-
-@dataclass
-class DataConfig:
-    """A parsed darknet .data file; paths are resolved (see resolve)."""
-    path: Path
-    options: dict[str, str] = field(default_factory=dict)
-    classes: int | None = None
-    train: Path | None = None
-    valid: Path | None = None
-    labels: Path | None = None
-    names: Path | None = None
-    backup: Path | None = None
-    top: int | None = None
-
-    def list_file(self, split: str) -> Path:
-        key = {"train": "train", "valid": "valid", "val": "valid", "test": "valid"}.get(split)
-        if key is None:
-            raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
-        value = getattr(self, key)
-        if value is None:
-            raise DataError(self.path, f"no '{key}' list")
-        return value
-
-    def label_file(self) -> Path:
-        # Classifiers read 'labels' and detectors 'names'; accept either.
-        value = self.labels or self.names
-        if value is None:
-            raise DataError(self.path, "no 'labels' (or 'names') file")
-        return value
-
-
-def read_data_cfg(path) -> DataConfig:
-    """Parse `key = value` lines; '#' and ';' start comment lines, as in darknet."""
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise DataError(path, f"cannot read .data file ({e.strerror or e})") from e
-    options: dict[str, str] = {}
-    for lineno, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        key, eq, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key:
-            raise DataError(f"{path}:{lineno}", f"expected 'key = value', got {line!r}")
-        options.setdefault(key, value)  # darknet's option_find returns the first match
-
-    def integer(key):
-        if key not in options:
-            return None
-        try:
-            return int(options[key])
-        except ValueError:
-            raise DataError(path, f"'{key}' must be an integer, got {options[key]!r}") from None
-
-    base = path.parent
-    paths = {k: resolve(options[k], base) if options.get(k) else None
-             for k in ("train", "valid", "labels", "names", "backup")}
-    return DataConfig(path, options, classes=integer("classes"), top=integer("top"), **paths)
 
 
 def read_lines(path, what: str) -> list[tuple[int, str]]:
@@ -106,8 +32,9 @@ def read_lines(path, what: str) -> list[tuple[int, str]]:
 
 
 def read_labels(path) -> list[str]:
-    """One class name per line, in class-index order."""
-    labels = [text for _, text in read_lines(path, "labels file")]
+    """The labels file's names (:func:`read_names`), which must be distinct: a class is found by name in the
+    image path."""
+    labels = read_names(path)
     if not labels:
         raise DataError(path, "labels file is empty")
     dup = sorted({x for x in labels if labels.count(x) > 1})
@@ -130,14 +57,14 @@ def label_of(image_path: str, labels: list[str], where: str) -> int:
 class DarknetList(ImageList):
     """The train or valid image list of a darknet .data file, labelled by path substring.
 
-    data: a .data path or a DataConfig. Every listed image must exist (checked here,
+    data: a .data path or a DataFile. Every listed image must exist (checked here,
     naming list file and line); decoding errors surface when an image is loaded.
     per_class: keep the first N images of each class in list order.
     """
 
     def __init__(self, data, split: str = "train", *, per_class: int | None = None,
                  size=None, transform=to_tensor):
-        cfg = data if isinstance(data, DataConfig) else read_data_cfg(data)
+        cfg = read_data_cfg(data)
         list_path = cfg.list_file(split)
         labels = read_labels(cfg.label_file())
         if cfg.classes is not None and cfg.classes != len(labels):
@@ -146,7 +73,8 @@ class DarknetList(ImageList):
         refs, targets = [], []
         for lineno, text in read_lines(list_path, "image list"):
             where = f"{list_path}:{lineno}"
-            image = resolve(text, list_path.parent, cfg.path.parent)
+            image = resolve_data_path(text, list_path)
+            image = image if image.exists() else resolve_data_path(text, cfg.path)
             if not image.is_file():
                 raise DataError(where, f"image not found: {text}")
             refs.append(str(image))

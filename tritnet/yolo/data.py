@@ -12,11 +12,11 @@ and its parents.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..darknet.datafile import read_data_cfg, read_names, resolve_data_path
+from ..darknet.datafile import DataFile, read_data_cfg
 from .coco import coco_records, read_coco
 from .labels import Issues, darknet_records
 from .voc import voc_set_records
@@ -39,25 +39,15 @@ class DetectionData:
     path: Path
     classes: int
     names: list
-    options: dict = field(default_factory=dict)
+    options: DataFile = None                 # the .data file's values, and its path rules
     category_ids: Optional[list] = None      # COCO category ids by class index (for results files)
 
     def _path(self, key: str) -> Optional[Path]:
-        value = self.options.get(key)
-        if not value:
-            return None
-        p = resolve_data_path(value, self.path)
-        if not p.exists():
-            raise FileNotFoundError(f"{self.path}: {key} = {value}: no such file")
-        return p
+        return self.options.file(key, must_exist=True)
 
     @property
     def backup(self) -> Path:
-        value = self.options.get("backup", "backup")
-        p = Path(value)
-        if not p.is_absolute() and not p.exists() and (self.path.parent / p).exists():
-            p = self.path.parent / p
-        return p
+        return self.options.backup
 
     def source(self, split: str) -> Path:
         key = {"train": "train", "valid": "valid", "test": "valid"}[split]
@@ -90,25 +80,15 @@ def open_data(path) -> DetectionData:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such .data file")
     options = read_data_cfg(path)
-    names = None
-    if options.get("names"):
-        names_path = resolve_data_path(options["names"], path)
-        if not names_path.is_file():
-            raise FileNotFoundError(f"{path}: names = {options['names']}: no such file")
-        names = read_names(names_path)
+    names = options.class_names() if options.get("names") else None
     coco_cats = None                     # {name: id} of the first COCO source, for results files
     for key in ("train", "valid"):
         if options.get(key) and source_kind(options[key]) == "coco":
-            cats = sorted(read_coco(resolve_data_path(options[key], path))["categories"], key=lambda c: c["id"])
+            cats = sorted(read_coco(options.file(key))["categories"], key=lambda c: c["id"])
             coco_cats = {c["name"]: c["id"] for c in cats}
             names = names if names is not None else [c["name"] for c in cats]
             break
-    classes = options.get("classes")
-    if classes is not None:
-        try:
-            classes = int(classes)
-        except ValueError:
-            raise ValueError(f"{path}: classes = {classes!r} is not an integer") from None
+    classes = options.classes
     if names is None:
         if classes is None:
             raise ValueError(f"{path}: needs 'classes =' or 'names ='")
