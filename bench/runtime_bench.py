@@ -52,7 +52,7 @@ def build(name):
         m = tritnet.create_model(name, pretrained=str(SHARED / "pretrained" / "resnet_cifar10")
                                  if name == "resnet20" else None).eval()
         if name == "resnet20":
-            tritnet.ternarize(m, "twn", "all", per_channel=True)
+            tritnet.ternarize_(m, method="twn", layers="all", per_channel=True)
         # float32 size of the network itself: an STTN pair is one filter once merged, not two
         return m, 4 * sum(p.numel() for p in tritnet.merge_sttn_(copy.deepcopy(m)).parameters())
     from tritnet.darknet import count_params

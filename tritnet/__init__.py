@@ -2,7 +2,7 @@
 
     import tritnet
     model = tritnet.create_model("resnet20", pretrained="../shared/data/pretrained/resnet_cifar10")
-    tritnet.ternarize(model, method="twn", layers="all")
+    tritnet.ternarize_(model, method="twn", layers="all")
     print(tritnet.format_report(tritnet.ternary_report(model)))
 
 Names are imported on first use, so torch-free parts (``tritnet.darknet``'s cfg and weights readers,
@@ -13,7 +13,7 @@ import importlib as _importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ternarize": "nn", "ternary_report": "nn", "format_report": "nn", "merge_sttn_": "nn",
+    "ternarize_": "nn", "ternarize": "nn", "ternary_report": "nn", "format_report": "nn", "merge_sttn_": "nn",
     "TernaryConv2d": "nn", "TernaryLinear": "nn", "TernaryActivation": "nn",
     "create_model": "models", "list_models": "models",
     "TWNConfig": "quant", "TTNConfig": "quant", "STTNConfig": "quant", "make_config": "quant",

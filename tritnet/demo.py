@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .eval import evaluate
 from .models import create_model
-from .nn import ternarize
+from .nn import ternarize_
 from .nn.size import model_size
 from .train import ClassifierTrainConfig, train_classifier
 from .train.calibrate import recalibrate_batchnorm
@@ -34,7 +34,7 @@ def run_demo(data: str, pretrained: str, model_name: str = "resnet20", method: s
     float_metrics = evaluate(model, test.valid, progress=bar)
     say(f"float {model_name}: top-1 {float_metrics['top1']:.2f}% on {float_metrics['images']} test images")
 
-    ternarize(model, method, "all")
+    ternarize_(model, method=method, layers="all")
     direct_metrics = evaluate(model, test.valid, progress=bar)
     say(f"{method.upper()} ternary, no training: top-1 {direct_metrics['top1']:.2f}%")
     recalibrate_batchnorm(model, test.train, batches=20)

@@ -19,7 +19,7 @@ def test_cifar_resnet_float_and_ternary():
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         _close(torch_module(to_packed(m))(x), m(x))
-        tritnet.ternarize(m, "twn", "all")
+        tritnet.ternarize_(m, method="twn", layers="all")
         _close(torch_module(to_packed(m))(x), m(x))
 
 
@@ -54,7 +54,7 @@ def test_unsupported_models_are_clear_errors():
     with pytest.raises(ValueError, match="cannot export a Sequential"):
         to_packed(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3)))
     m = tritnet.create_model("resnet20")
-    tritnet.ternarize(m, "ttn", "all", t_ex=2)
+    tritnet.ternarize_(m, method="ttn", layers="all", t_ex=2)
     with pytest.raises(ValueError, match="t_ex=2"):
         to_packed(m)
 

@@ -16,7 +16,7 @@ from tests.runtime.helpers import random_bn_
 def model():
     torch.manual_seed(0)
     m = random_bn_(tritnet.create_model("resnet20").eval())
-    tritnet.ternarize(m, "twn", "all_but_first_last", per_channel=True)
+    tritnet.ternarize_(m, method="twn", layers="all_but_first_last", per_channel=True)
     return m
 
 

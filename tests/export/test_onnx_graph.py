@@ -96,7 +96,7 @@ def test_other_models_export_without_shape_subgraphs(tmp_path, shared_data, kind
         torch.manual_seed(0)
         m = random_bn_(tritnet.create_model(kind).eval())
         if kind == "resnet20":
-            tritnet.ternarize(m, "twn", "all", per_channel=True)
+            tritnet.ternarize_(m, method="twn", layers="all", per_channel=True)
     else:
         m = darknet_net(shared_data, kind, size=None if kind == "ttt5_224_160" else 96)
     pm = to_packed(m)

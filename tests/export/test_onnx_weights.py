@@ -16,7 +16,7 @@ def test_onnx_matches_pytorch(tmp_path, kind, shared_data):
     if kind.startswith("resnet"):
         m = random_bn_(tritnet.create_model(kind).eval())
         if kind == "resnet20":
-            tritnet.ternarize(m, "twn", "all", per_channel=True)
+            tritnet.ternarize_(m, method="twn", layers="all", per_channel=True)
         x = torch.randn(3, 3, 32, 32)
     else:
         m = darknet_net(shared_data, kind, size=96)

@@ -48,7 +48,7 @@ def test_checkpoint_of_another_architecture_names_the_file(shared_data):
 
 
 def test_checkpoint_round_trip_keeps_ternary_layers(tmp_path):
-    model = tritnet.ternarize(tritnet.create_model("resnet20"), "ttn", "all_but_first_last", t_ex=2)
+    model = tritnet.ternarize_(tritnet.create_model("resnet20"), method="ttn", layers="all_but_first_last", t_ex=2)
     save_atomic(model_checkpoint(model, epoch=3), tmp_path / "c.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
     fresh = tritnet.create_model("resnet20")

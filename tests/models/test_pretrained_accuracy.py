@@ -27,8 +27,8 @@ def test_pretrained_resnet20_accuracy(cifar_1000, shared_data):
 
 def test_ternarized_without_training_collapses_and_bn_recalibration_recovers(cifar_1000, shared_data):
     from tritnet.train.calibrate import recalibrate_batchnorm
-    model = tritnet.ternarize(tritnet.create_model("resnet20", pretrained=shared_data / "pretrained/resnet_cifar10"),
-                              "twn")
+    model = tritnet.ternarize_(tritnet.create_model("resnet20", pretrained=shared_data / "pretrained/resnet_cifar10"),
+                               method="twn")
     assert evaluate(model, cifar_1000.valid)["top1"] < 20
     recalibrate_batchnorm(model, cifar_1000.valid, batches=4)
     assert evaluate(model, cifar_1000.valid)["top1"] > 35

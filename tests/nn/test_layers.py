@@ -42,7 +42,7 @@ def test_eval_cache_follows_weight_updates():
 
 
 def test_gradients_reach_the_float_weights():
-    net = tritnet.ternarize(small_net(), "ttn")
+    net = tritnet.ternarize_(small_net(), method="ttn")
     net(torch.randn(2, 3, 16, 16)).sum().backward()
     for m in net.modules():
         if isinstance(m, (TernaryConv2d, TernaryLinear)):
@@ -125,7 +125,7 @@ def test_sttn_weights_past_one_are_used_as_they_are_in_eval_merge_and_codes():
 
 
 def test_merge_sttn_model():
-    net = tritnet.ternarize(small_net(), "sttn", layers="all_but_first_last").eval()
+    net = tritnet.ternarize_(small_net(), method="sttn", layers="all_but_first_last").eval()
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         y = net(x)
@@ -135,22 +135,40 @@ def test_merge_sttn_model():
 
 
 def test_layer_selection_forms():
-    net = small_net()
+    net = small_net()                       # weight layers "0" (conv), "3" (conv), "7" (linear)
     assert select_layers(net, "all") == ["0", "3", "7"]
     assert select_layers(net, "all_but_first_last") == ["3"]
-    assert select_layers(net, ["7", "0"]) == ["0", "7"]
+    assert select_layers(net, ["7", "0"]) == ["0", "7"]          # names (a Sequential's names are numbers)
     assert select_layers(net, "0,7") == ["0", "7"]
-    assert select_layers(net, lambda name, m: isinstance(m, nn.Linear)) == ["7"]
-    with pytest.raises(ValueError, match="no Conv2d/Linear layer named '8'"):
+    assert select_layers(net, 1) == ["3"]                         # a position that is no module's name
+    assert select_layers(net, "1-2") == ["3", "7"]                # positions in a range
+    assert select_layers(net, "last") == ["7"] and select_layers(net, "first") == ["0"]
+    assert select_layers(net, 0.34) == ["3"]         # a third, in the seeds' order: first and output layers last
+    assert select_layers(net, "all", lambda m, fqn: isinstance(m, nn.Linear)) == ["7"]
+    with pytest.raises(ValueError, match=r"layers: layer 8 does not exist \(the model has 3 layers\)"):
         select_layers(net, ["8"])
-    with pytest.raises(ValueError, match="named 'some'.*choose all or all_but_first_last"):
+    with pytest.raises(ValueError, match="layers: no Conv2d/Linear layer named 'some'; known: 0, 3, 7"):
         select_layers(net, "some")
     with pytest.raises(ValueError, match="unknown ternarization method"):
-        tritnet.ternarize(net, "bogus")
+        tritnet.ternarize_(net, method="bogus")
+
+
+def test_ternarize_takes_a_torchao_style_filter_and_a_config():
+    net = tritnet.ternarize_(small_net(), TWNConfig(per_channel=True), lambda m, fqn: isinstance(m, nn.Conv2d))
+    assert [r.method for r in tritnet.ternary_report(net)] == ["twn", "twn", "float"]
+    assert net[0].config.per_channel and net[3].config.per_channel
+    with pytest.raises(TypeError, match="filter_fn"):
+        tritnet.ternarize_(small_net(), layers=lambda m, fqn: True)
+
+
+def test_the_old_name_still_works_and_says_it_is_deprecated():
+    with pytest.warns(DeprecationWarning, match="use tritnet.ternarize_"):
+        net = tritnet.ternarize(small_net(), "ttn", lambda name, m: name == "3", t_ex=2)
+    assert [r.method for r in tritnet.ternary_report(net)] == ["float", "ttn", "float"]
 
 
 def test_report_rows_and_reconfiguration():
-    net = tritnet.ternarize(small_net(), "twn", layers="all_but_first_last")
+    net = tritnet.ternarize_(small_net(), method="twn", layers="all_but_first_last")
     rows = tritnet.ternary_report(net)
     assert [(r.name, r.ternary, r.method) for r in rows] == [("0", False, "float"), ("3", True, "twn"),
                                                              ("7", False, "float")]
@@ -158,7 +176,7 @@ def test_report_rows_and_reconfiguration():
     assert rows[1].sparsity == pytest.approx(float((codes == 0).float().mean()))
     assert rows[1].scale == pytest.approx(float(alpha))
     shadow = net[3].weight.detach().clone()
-    tritnet.ternarize(net, "ttn", layers=["3"], t_ex=2)  # re-configure, keeping the float shadow
+    tritnet.ternarize_(net, method="ttn", layers=["3"], t_ex=2)  # re-configure, keeping the float shadow
     assert isinstance(net[3].config, TTNConfig) and torch.equal(net[3].weight, shadow)
     assert len(net[3].ternary_terms()) == 2
     with pytest.raises(ValueError, match="ternary_terms"):
@@ -169,5 +187,5 @@ def test_report_rows_and_reconfiguration():
 def test_state_dict_keys_unchanged_for_twn():
     net = small_net()
     keys = list(net.state_dict())
-    tritnet.ternarize(net, "twn")
+    tritnet.ternarize_(net, method="twn")
     assert list(net.state_dict()) == keys

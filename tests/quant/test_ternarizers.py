@@ -166,7 +166,7 @@ def test_sttn_split_matches_per_channel_twn_on_the_pretrained_first_conv(shared_
     load_pretrained(model, shared_data / "pretrained" / "resnet_cifar10", model.model_info)
     w = model.conv1.weight.detach().clone()
     assert w.abs().max() > 1.5                               # the case the old split got 34% wrong
-    tritnet.ternarize(model, "sttn", layers=["conv1"])
+    tritnet.ternarize_(model, method="sttn", layers=["conv1"])
     codes, scale = model.conv1.ternary_codes()
     twn_codes, alpha = twn_params(w, 0.7, per_channel=True)
     assert torch.equal(codes, twn_codes)

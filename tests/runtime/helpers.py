@@ -35,7 +35,7 @@ def ternary_resnet20(shared, layers="all", per_class=100):
     ``per_class`` training images per class (no training: ternarizing shifts the statistics)."""
     import tritnet
     m = tritnet.create_model("resnet20", pretrained=str(shared / "pretrained" / "resnet_cifar10"))
-    tritnet.ternarize(m, "twn", layers, per_channel=True)
+    tritnet.ternarize_(m, method="twn", layers=layers, per_channel=True)
     x, _ = cifar_test(shared, per_class, split="train")
     for mod in m.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):

@@ -40,7 +40,7 @@ def test_the_runtime_installs_alone_and_answers_as_inside_tritnet(venv, tmp_path
     assert no_torch.returncode != 0                                   # the environment really has no PyTorch
 
     model = tritnet.create_model("resnet20", pretrained=str(shared_data / "pretrained" / "resnet_cifar10"))
-    tritnet.ternarize(model, "twn", "all", per_channel=True)
+    tritnet.ternarize_(model, method="twn", layers="all", per_channel=True)
     save(to_packed(model.eval(), bits=1.6), tmp_path / "r.tnp")
     img = tmp_path / "x.png"
     Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)).save(img)

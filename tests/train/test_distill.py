@@ -130,7 +130,7 @@ def test_bn_reestimation_of_the_newly_ternary_part_matches_a_hand_computation():
             bn.running_var.uniform_(0.5, 2)
             bn.weight.uniform_(0.5, 1.5)
             bn.bias.uniform_(-0.5, 0.5)
-    tritnet.ternarize(model, "twn", layers=["conv2"])          # the stage's new ternary layer
+    tritnet.ternarize_(model, method="twn", layers=["conv2"])          # the stage's new ternary layer
     bn1_before = (model.bn1.running_mean.clone(), model.bn1.running_var.clone())
     batches = [(torch.randn(6, 3, 5, 5), None) for _ in range(3)]
     recalibrate_batchnorm(model, batches + batches, 3, only=batchnorms_after(model, model.conv2))
@@ -157,10 +157,10 @@ def test_bn_reestimation_of_the_newly_ternary_part_matches_a_hand_computation():
 def test_newly_ternary_layers_are_the_ones_the_start_checkpoint_holds_float(tmp_path):
     from tritnet.models import model_checkpoint, save_atomic
     model = tritnet.create_model("resnet20")
-    tritnet.ternarize(model, "twn", layers=["layer3.2.conv2", "linear"])
+    tritnet.ternarize_(model, method="twn", layers=["layer3.2.conv2", "linear"])
     save_atomic(model_checkpoint(model), tmp_path / "stage.pt")
     cfg = ClassifierTrainConfig(data="x", weights=str(tmp_path / "stage.pt"), method="twn")
-    tritnet.ternarize(model, "twn", layers=["layer3.2.conv1", "layer3.2.conv2", "linear"])
+    tritnet.ternarize_(model, method="twn", layers=["layer3.2.conv1", "layer3.2.conv2", "linear"])
     assert newly_ternary(model, cfg) == ["layer3.2.conv1"]
     assert newly_ternary(model, ClassifierTrainConfig(data="x")) == ["layer3.2.conv1", "layer3.2.conv2", "linear"]
 

@@ -24,7 +24,8 @@ import importlib
 from .cfg import (DIALECTS, Cfg, CfgError, CfgWarning, Option, Section, detect_dialect, dump_cfg, parse_cfg,
                   parse_cfg_string, set_ternary, ternary_layers, validate_cfg)
 from .datafile import names_from_data, read_data_cfg, read_names, resolve_data_path
-from .shapes import LayerInfo, LayerRow, LayerTable, count_params, infer_layers, layer_features, layer_table
+from .shapes import (LayerInfo, LayerRow, LayerTable, count_params, darknet_layers, infer_layers, layer_features,
+                     layer_table)
 from .twn import darknettwn_ternarize, ternarize_weights
 from .weights import (DarknetWeights, WeightsError, WeightsHeader, encode_weights, layer_layout, load_weights,
                       partial, save_weights)
@@ -33,6 +34,7 @@ __all__ = [
     "Cfg", "CfgError", "CfgWarning", "Option", "Section", "parse_cfg", "parse_cfg_string", "dump_cfg",
     "validate_cfg", "set_ternary", "ternary_layers", "detect_dialect", "DIALECTS",
     "LayerInfo", "LayerRow", "LayerTable", "infer_layers", "count_params", "layer_table", "layer_features",
+    "darknet_layers",
     "DarknetWeights", "WeightsError", "WeightsHeader", "layer_layout", "load_weights", "encode_weights",
     "save_weights", "partial", "read_data_cfg", "read_names", "names_from_data", "resolve_data_path",
     "darknettwn_ternarize", "ternarize_weights",

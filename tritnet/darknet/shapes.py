@@ -15,10 +15,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..layerspec import Layers, LayerSpecError
 from ._schema import MAX_ACTIVATIONS, MAX_PARAMS
 from .section import CfgWarning, Section, _user_stacklevel
 
-__all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow", "layer_features"]
+__all__ = ["LayerInfo", "infer_layers", "count_params", "layer_table", "LayerTable", "LayerRow", "layer_features",
+           "darknet_layers"]
 
 Shape = tuple  # (c, h, w)
 
@@ -559,3 +561,18 @@ def layer_table(sections) -> LayerTable:
                              info.n_params, note))
     total = sum(r.params for r, s in zip(rows, sections[1:]) if not s.read("dontsave"))
     return LayerTable(rows, total, sum(r.bflops for r in rows))
+
+
+def darknet_layers(cfg, error: type = LayerSpecError) -> Layers:
+    """The conv layers of a parsed darknet cfg; outputs are the convs feeding a [region]/[yolo] (else the
+    last conv, as in a darknet classifier)."""
+    infos = infer_layers(cfg)
+    convs = [i for i in infos if i.type == "convolutional"]
+    if not convs:
+        raise error(f"{cfg.path}: no [convolutional] layer to ternarize")
+    ids = [i.index for i in convs]
+    heads = [i.index - 1 for i in infos if i.type in ("region", "yolo") and i.index - 1 in ids]
+    names = [f"{i.index} conv {i.attrs['filters']} {i.attrs['size']}x{i.attrs['size']}/{i.attrs['stride']}"
+             for i in convs]
+    return Layers(ids, names, [i.attrs["nweights"] for i in convs], [ids[0]], heads or [ids[-1]],
+                  {i.index: i.type for i in infos}, by_name=False, error=error)

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..atomic import atomic_open
-from ..nn import is_ternary, ternarize, weight_layers
+from ..nn import is_ternary, ternarize_, weight_layers
 from ..quant import config_from_dict, config_to_dict
 
 FORMAT = "tritnet-checkpoint"
@@ -48,7 +48,7 @@ def ternary_map(model: nn.Module) -> dict[str, dict]:
 def apply_ternary_map(model: nn.Module, tmap: dict[str, dict]):
     """Make the same layers ternary, with the same configs, as the model a checkpoint was saved from."""
     for name, cfg in tmap.items():
-        ternarize(model, layers=[name], config=config_from_dict(cfg))
+        ternarize_(model, config_from_dict(cfg), layers=[name])
 
 
 def model_checkpoint(model: nn.Module, **extra) -> dict:

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ..darknet import DarknetNet, dump_cfg, parse_cfg, set_ternary
+from ..darknet import DarknetNet, darknet_layers, dump_cfg, parse_cfg, set_ternary
 from ..darknet.cfg import parse_cfg_string, ternary_layers
 from .info import ModelInfo
 
@@ -29,8 +29,9 @@ def is_cfg_name(name) -> bool:
 
 
 class DarknetClassifier(nn.Module):
-    """``layers``: "cfg" (default) keeps the cfg's ``ternary=1`` flags; "all" makes every conv ternary; a
-    list or comma-separated string of darknet layer indices makes exactly those ternary. ``method`` None
+    """``layers``: "cfg" (default) keeps the cfg's ``ternary=1`` flags; otherwise a layer spec
+    (``tritnet.layerspec``: "all", darknet layer indices, ranges such as "2-8", fractions) makes exactly those
+    convs ternary. ``method`` None
     builds every layer float. ``cfg_text`` rebuilds from a checkpoint's copy instead of a file."""
 
     def __init__(self, cfg: str | Path, method: Optional[str] = None, layers="cfg", num_classes: Optional[int] = None,
@@ -39,8 +40,7 @@ class DarknetClassifier(nn.Module):
         parsed = parse_cfg_string(cfg_text, path=str(cfg)) if cfg_text is not None else parse_cfg(cfg)
         if layers not in (None, "cfg"):
             set_ternary(parsed, None, on=False)
-            chosen = None if layers == "all" else _indices(layers, cfg)
-            set_ternary(parsed, chosen)
+            set_ternary(parsed, darknet_layers(parsed).resolve(layers, f"{cfg}: layers"))
         self.net = DarknetNet(parsed, method, **quant_options)
         infos = self.net.infos
         tail = [i for i in infos if i.type not in ("softmax", "cost")]
@@ -75,10 +75,3 @@ class DarknetClassifier(nn.Module):
         return self.net.save_weights(path)
 
 
-def _indices(layers, cfg) -> list:
-    items = layers.split(",") if isinstance(layers, str) else list(layers)
-    try:
-        return [int(str(v).strip()) for v in items if str(v).strip()]
-    except ValueError:
-        raise ValueError(f"{cfg}: layers for a darknet cfg are 'cfg', 'all' or darknet layer indices "
-                         f"(e.g. 0,2,4), got {layers!r}") from None

@@ -1,21 +1,25 @@
 """Ternarize an existing model in place, torchao style, and report what each layer became.
 
-    tritnet.ternarize(model, method="twn", layers="all_but_first_last")
+    tritnet.ternarize_(model, method="twn", layers="all_but_first_last")
+    tritnet.ternarize_(model, TWNConfig(per_channel=True), filter_fn=lambda m, fqn: fqn.startswith("layer3"))
     print(tritnet.format_report(tritnet.ternary_report(model)))
+
+Layers are picked in the one syntax of ``tritnet.layerspec`` (indices, ranges, names, keywords, fractions).
 """
 from __future__ import annotations
 
-import difflib
+import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 import torch.nn as nn
 
+from ..layerspec import Layers, LayerSpecError
 from ..quant.configs import make_config
 from .layers import TernaryConv2d, TernaryLinear, is_ternary
 
-LayerSpec = str | Iterable[str] | Callable[[str, nn.Module], bool]
-LAYER_CHOICES = ("all", "all_but_first_last")
+LayerSpec = str | int | float | Iterable
+FilterFn = Callable[[nn.Module, str], bool]
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -23,26 +27,25 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def select_layers(model: nn.Module, layers: LayerSpec = "all") -> list[str]:
-    """Names of the weight layers that ``layers`` picks; unknown names are errors with suggestions."""
-    names = [n for n, _ in weight_layers(model)]
-    if callable(layers):
-        modules = dict(model.named_modules())
-        return [n for n in names if layers(n, modules[n])]
-    if isinstance(layers, str):
-        if layers == "all":
-            return names
-        if layers in ("all_but_first_last", "inner"):
-            return names[1:-1]
-        layers = [s for s in layers.split(",") if s.strip()]
-    chosen = [str(s).strip() for s in layers]
-    for name in chosen:
-        if name not in names:
-            close = difflib.get_close_matches(name, names, n=3)
-            hint = (f"; did you mean {', '.join(close)}?" if close else
-                    f"; choose {' or '.join(LAYER_CHOICES)}, or names among: {', '.join(names)}")
-            raise ValueError(f"no Conv2d/Linear layer named {name!r} in the model{hint}")
-    return [n for n in names if n in set(chosen)]
+def classifier_layers(model, error: type = LayerSpecError) -> Layers:
+    """The Conv2d/Linear layers of a PyTorch model, by position, names allowed; the last is the output."""
+    wl = weight_layers(model)
+    if not wl:
+        raise error(f"{type(model).__name__}: no Conv2d/Linear layer to ternarize")
+    ids = list(range(len(wl)))
+    return Layers(ids, [n for n, _ in wl], [m.weight.numel() for _, m in wl], [0], [len(wl) - 1], {}, by_name=True,
+                  error=error)
+
+
+def select_layers(model: nn.Module, layers: LayerSpec = "all", filter_fn: Optional[FilterFn] = None) -> list[str]:
+    """Names of the weight layers ``layers`` picks (``tritnet.layerspec``), kept where ``filter_fn(module, fqn)``
+    is true; an unknown name or index is a ValueError with suggestions."""
+    picked = classifier_layers(model)
+    names = [picked.names[i] for i in picked.resolve(layers, "layers")]
+    if filter_fn is None:
+        return names
+    modules = dict(model.named_modules())
+    return [n for n in names if filter_fn(modules[n], n)]
 
 
 def _set_module(model: nn.Module, name: str, new: nn.Module):
@@ -51,23 +54,38 @@ def _set_module(model: nn.Module, name: str, new: nn.Module):
     setattr(parent, child, new)
 
 
-def ternarize(model: nn.Module, method: str = "twn", layers: LayerSpec = "all", config=None,
-              **options) -> nn.Module:
-    """Swap the chosen Conv2d/Linear layers of ``model`` for ternary ones, in place; returns the model.
+def ternarize_(model: nn.Module, config=None, filter_fn: Optional[FilterFn] = None, *, method: str = "twn",
+               layers: LayerSpec = "all", **options) -> nn.Module:
+    """Swap the chosen Conv2d/Linear layers of ``model`` for ternary ones, in place (torchao's ``quantize_``);
+    returns the model.
 
-    method: "twn", "ttn" or "sttn" (options such as threshold=, per_channel=, t_ex= go to its config), or pass
-    a ready ``config``. layers: "all", "all_but_first_last", a list (or comma-separated string) of module
-    names, or a predicate ``f(name, module) -> bool``. Layers already ternary are re-configured; their float
-    weights are kept.
+    ``config``: a ready ternarizer config (``TWNConfig(...)``, ``TTNConfig``, ``STTNConfig``), else ``method``
+    ("twn", "ttn", "sttn") with its ``options`` (threshold=, per_channel=, t_ex=, ...). ``layers``: a layer spec
+    (``tritnet.layerspec``: "all", "all_but_first_last", names, indices, ranges, fractions); ``filter_fn(module,
+    fqn)`` further narrows it, as torchao's. Layers already ternary are re-configured; their float weights kept.
     """
+    if callable(layers):
+        raise TypeError("layers= takes a layer spec; pass a predicate as filter_fn(module, fqn)")
     cfg = config if config is not None else make_config(method, **options)
-    for name in select_layers(model, layers):
+    for name in select_layers(model, layers, filter_fn):
         module = model.get_submodule(name)
         if is_ternary(module):
             module = module.to_float_shadow()
         cls = TernaryConv2d if isinstance(module, nn.Conv2d) else TernaryLinear
         _set_module(model, name, cls.from_float(module, cfg))
     return model
+
+
+def ternarize(model: nn.Module, method: str = "twn", layers="all", config=None, **options) -> nn.Module:
+    """Deprecated name of :func:`ternarize_` (it changes the model in place); a predicate given as ``layers``
+    takes ``(name, module)`` as it used to."""
+    warnings.warn("tritnet.ternarize is deprecated; use tritnet.ternarize_ (same arguments, filter_fn(module, fqn) "
+                  "for predicates)", DeprecationWarning, stacklevel=2)
+    filter_fn = None
+    if callable(layers):
+        predicate, layers = layers, "all"
+        filter_fn = lambda module, fqn: predicate(fqn, module)  # noqa: E731
+    return ternarize_(model, config, filter_fn, method=method, layers=layers, **options)
 
 
 def merge_sttn_(model: nn.Module) -> nn.Module:

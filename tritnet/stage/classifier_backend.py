@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from ..nn import classifier_layers
 from ..train import classifier as classifier_train
-from .layers import classifier_layers
 from .plan import PlanError
 from .resolve import coerce_fields
 from .state import write_text_atomic
@@ -52,7 +52,7 @@ class ClassifierBackend:
     def __init__(self, plan, *, device="auto", workers=2, progress=True):
         from ..models import create_model
         self.plan, self.device, self.workers, self.progress = plan, device, workers, progress
-        self.layers = classifier_layers(create_model(plan.model))
+        self.layers = classifier_layers(create_model(plan.model), PlanError)
         self._defaults = classifier_train.ClassifierTrainConfig(data="")
 
     # ------------------------------------------------------------------ plan checks

@@ -16,10 +16,9 @@ import dataclasses
 import warnings
 from pathlib import Path
 
-from ..darknet import CfgError, Section, dump_cfg, parse_cfg, set_ternary, validate_cfg
+from ..darknet import CfgError, Section, darknet_layers, dump_cfg, parse_cfg, set_ternary, validate_cfg
 from ..darknet._schema import known_keys
 from ..train.calibrate import BN_BATCHES
-from .layers import darknet_layers
 from .plan import PlanError, did_you_mean
 from .resolve import coerce_fields
 from .state import write_text_atomic
@@ -54,7 +53,7 @@ class DarknetBackend:
         if plan.classes is not None:
             from ..yolo import set_classes
             set_classes(self.base, plan.classes)
-        self.layers = darknet_layers(self.base)
+        self.layers = darknet_layers(self.base, PlanError)
 
     # ------------------------------------------------------------------ plan checks
     def check_train(self, train: dict, at: str) -> dict:

@@ -2,20 +2,15 @@
 close ones."""
 from __future__ import annotations
 
-import difflib
 from typing import Optional
+
+from ..layerspec import did_you_mean
 
 __all__ = ["PlanError", "did_you_mean", "where"]
 
 
 class PlanError(ValueError):
     """A plan the runner cannot run; the message starts with ``file: field:``."""
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=2)
-    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else \
-        f"; known: {', '.join(sorted(map(str, choices)))}"
 
 
 def where(source: Optional[str], path: str) -> str:

@@ -29,7 +29,7 @@ import yaml
 
 from ..quant.configs import METHODS
 from .errors import PlanError, did_you_mean, where
-from .layers import parse_spec
+from ..layerspec import parse_spec
 
 __all__ = ["PlanError", "Stage", "Plan", "CHAINS", "load_plan", "plan_from_dict", "plan_to_dict", "plan_to_yaml",
            "builtin_plans", "did_you_mean"]
@@ -128,7 +128,7 @@ def _stage(d, i: int, source) -> Stage:
         raise PlanError(f"{where(source, path)}: give exactly one of layers: (the whole set) or add: "
                         f"(added to the previous stage's)")
     key = "layers" if d.get("layers") is not None else "add"
-    parse_spec(d[key], where(source, f"{path}.{key}"))
+    parse_spec(d[key], where(source, f"{path}.{key}"), PlanError)   # syntax only; the model checks the rest
     return Stage(name=name, layers=d.get("layers"), add=d.get("add"),
                  method=_method(d.get("method"), source, path + ".method"),
                  chain=_chain(d.get("chain"), source, path + ".chain"),

@@ -29,7 +29,7 @@ from ..eval import evaluate, topk_correct
 from ..models import create_model, get_model_info, load_into, model_checkpoint, read_checkpoint, save_atomic
 from ..models.darknet_classifier import is_cfg_name
 from ..models.checkpoint import CheckpointError
-from ..nn import format_report, is_ternary, ternarize, ternary_report, weight_layers
+from ..nn import format_report, is_ternary, ternarize_, ternary_report, weight_layers
 from . import distributed as dist
 from .calibrate import BN_BATCHES, batchnorms_after, recalibrate_batchnorm
 from .distill import ClassifierTeacher, DistillConfig, classifier_loss
@@ -148,7 +148,7 @@ def build_model(cfg: ClassifierTrainConfig, num_classes: int) -> nn.Module:
         else:
             load_into(model, path)
     if cfg.method:
-        ternarize(model, cfg.method, cfg.layers or "all", **_quant_options(cfg))
+        ternarize_(model, method=cfg.method, layers=cfg.layers or "all", **_quant_options(cfg))
     return model
 
 
