@@ -13,8 +13,9 @@ import json
 import sys
 import warnings
 
-from tritnet_rt.cliargs import (Parser, existing_file, existing_path, fraction, nonnegative_float, nonnegative_int,
-                                output_dir, positive_float, positive_int, run_main)
+from tritnet_rt.cliargs import (Parser, add_prediction_options, existing_file, existing_path, fraction,
+                                nonnegative_float, nonnegative_int, output_dir, positive_float, positive_int,
+                                prediction_kwargs, run_main, source_list)
 
 from . import darknet_cli, detector_cli, runtime_cli, stage_cli
 
@@ -108,18 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--cache-dir", type=output_dir("cache folder"), default=None)
     v.add_argument("--json", action="store_true")
 
-    pr = csub.add_parser("predict", help="top-5 classes of one image",
-                         description="tritnet classifier predict WEIGHTS IMAGE, or darknet's order: "
-                                     "tritnet classifier predict DATA CFG WEIGHTS IMAGE")
-    pr.add_argument("args", nargs="+", metavar="[DATA CFG] WEIGHTS IMAGE")
+    pr = csub.add_parser("predict", help="top-5 classes of images, folders, globs or darknet lists",
+                         description="tritnet classifier predict WEIGHTS SOURCE..., or darknet's order: "
+                                     "tritnet classifier predict DATA CFG WEIGHTS SOURCE... (a SOURCE is an image, "
+                                     "a folder, a glob or a darknet list of images)")
+    pr.add_argument("args", nargs="+", metavar="[DATA CFG] WEIGHTS SOURCE")
     pr.add_argument("--model", default=None)
     pr.add_argument("--labels", type=existing_file("labels file"), default=None,
                     help="file with one class name per line")
-    pr.add_argument("--top", type=positive_int, default=None, help="classes to print (default: the .data file's top=, "
-                    "else 5)")
+    pr.add_argument("--top", "-t", type=positive_int, default=None,
+                    help="classes to print (default: the .data file's top=, else 5)")
     pr.add_argument("--method", choices=["twn", "ttn", "sttn", "float"], default="twn",
                     help="darknet cfgs: ternarizer of the ternary=1 layers (float: the stored values as darknet)")
-    pr.add_argument("--json", action="store_true")
+    add_prediction_options(pr, save_default=False, video=False, sources=False)
 
     sub.add_parser("models", help="list the built-in models")
     detector_sub = darknet_cli.add_parsers(sub)
@@ -161,40 +163,16 @@ def cmd_classifier_train(a):
                       f"run folder: {r['run_dir']}")
 
 
-def _quant_opts(a) -> dict:
-    opts = {"per_channel": a.per_channel} if a.method in ("twn", "ttn") else {}
-    if a.threshold is not None:
-        opts["threshold"] = a.threshold
-    if a.method == "ttn":
-        opts["t_ex"] = a.t_ex
-    return opts
-
-
 def _load_for_eval(weights, model_name, num_classes, a):
-    from .models import create_model, load_into, load_pretrained
-    from .models.darknet_classifier import is_cfg_name
-    from .nn import ternarize
-    from .train import load_classifier
-    from pathlib import Path
-    if model_name is None:
-        if Path(weights).is_dir():
-            raise ValueError(f"{weights}: is a folder; a folder of pretrained files needs --model")
-        if getattr(a, "method", None):
-            raise ValueError(f"{weights}: a tritnet checkpoint records its own ternary layers and method; "
-                             "--method/--layers apply to weights given with --model")
-        model, state = load_classifier(weights)
-        return model, state.get("class_names")
-    method = getattr(a, "method", None)
-    if is_cfg_name(model_name):         # darknet .weights or a checkpoint; the cfg's ternary=1 layers by default
-        model = create_model(model_name, pretrained=weights, num_classes=num_classes, method=method,
-                             layers=a.layers or "cfg", **(_quant_opts(a) if method else {}))
-        return model.eval(), None
-    model = create_model(model_name, num_classes=num_classes)
-    p = Path(weights)
-    state = load_pretrained(model, p, model.model_info) if p.is_dir() else load_into(model, p)
-    if method:
-        ternarize(model, method, a.layers or "all", **_quant_opts(a))
-    return model.eval(), state.get("class_names")
+    """(model in eval mode, the class names its checkpoint records or None): ``load_model`` of the weights alone
+    (a tritnet checkpoint) or of --model with the weights."""
+    from .models import load_model
+    opts = dict(method=getattr(a, "method", None), layers=getattr(a, "layers", None),
+                per_channel=getattr(a, "per_channel", False), threshold=getattr(a, "threshold", None),
+                t_ex=getattr(a, "t_ex", None))
+    loaded = (load_model(weights, **opts) if model_name is None else
+              load_model(model_name, weights, num_classes=num_classes, **opts))
+    return loaded.model, loaded.class_names
 
 
 def cmd_classifier_valid(a):
@@ -220,52 +198,95 @@ def cmd_classifier_valid(a):
                       f"({r['images']} images)")
 
 
+def _split_predict_args(args: list) -> tuple:
+    """(data, cfg, weights, sources) of ``predict``'s positional arguments: darknet's order when the first is a
+    .data file (or a .cfg comes second), else WEIGHTS SOURCE..."""
+    darknet = len(args) >= 4 and (args[0].endswith(".data") or args[1].endswith(".cfg"))
+    if darknet:
+        return args[0], args[1], args[2], args[3:]
+    if len(args) < 2:
+        raise ValueError(f"predict takes WEIGHTS SOURCE... or DATA CFG WEIGHTS SOURCE..., got {len(args)} "
+                         "argument(s)")
+    return None, None, args[0], args[1:]
+
+
 def cmd_classifier_predict(a):
-    if len(a.args) not in (2, 4):
-        raise ValueError(f"predict takes WEIGHTS IMAGE or DATA CFG WEIGHTS IMAGE, got {len(a.args)} arguments")
+    data, cfg, weights, specs = _split_predict_args(a.args)
     # one nargs list, so the parser cannot tell which is which: the same checks, applied here
-    checks = (existing_file(".data file"), existing_file("cfg file"), existing_path("weights file or folder"),
-              existing_file("image"))
-    for check, path in zip(checks[-len(a.args):], a.args):
-        check(path)
-    if len(a.args) == 4:
-        return _predict_darknet(a, *a.args)
-    weights, image = a.args
-    if a.model and a.model.endswith(".cfg"):
-        return _predict_darknet(a, None, a.model, weights, image)
+    if data is not None:
+        existing_file(".data file")(data)
+        existing_file("cfg file")(cfg)
+    existing_path("weights file or folder")(weights)
+    sources = source_list(a, specs)
+    if data is None and a.model and a.model.endswith(".cfg"):
+        data, cfg = None, a.model
+    if cfg is not None:
+        return _predict_darknet(a, data, cfg, weights, sources)
     import torch
-    from pathlib import Path
+    from tritnet_rt.sources import draw_top, predict
+
     from .data import load_image_for_model
-    labels = _read_labels(a.labels) if a.labels else None
+    from .darknet import read_names
+    labels = read_names(a.labels) if a.labels else None
     model, names = _load_for_eval(weights, a.model, len(labels) if labels else None,
                                   argparse.Namespace(method=None))
     info = model.model_info
-    x = load_image_for_model(image, info.input_size[1:], info.mean, info.std)
-    with torch.no_grad():
-        probs = torch.softmax(model(x[None]), dim=1)[0]
-    names = labels or names or [str(i) for i in range(len(probs))]
-    top = probs.topk(min(a.top or 5, len(probs)))
-    result = {"image": image, "top": [{"class": names[int(i)], "index": int(i), "probability": float(p)}
-                                      for p, i in zip(top.values, top.indices)]}
-    _print(result, a.json, "\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in result["top"]))
+    k = a.top or 5
+
+    def infer(frame):
+        if frame.path is not None:       # as `classifier valid` reads it (the same decoder, the same resize)
+            x = load_image_for_model(frame.path, info.input_size[1:], info.mean, info.std)
+        else:
+            x = _tensor_of(frame.rgb, info)
+        with torch.no_grad():
+            probs = torch.softmax(model(x[None]), dim=1)[0]
+        all_names = labels or names or [str(i) for i in range(len(probs))]
+        top = probs.topk(min(k, len(probs)))
+        top = [{"class": all_names[int(i)], "index": int(i), "probability": float(p)}
+               for p, i in zip(top.values, top.indices)]
+        return ({"top": top}, [f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top],
+                lambda im: draw_top(im, top))
+    predict(sources, infer, **prediction_kwargs(a))
 
 
-def _read_labels(path) -> list:
-    """One class name per line (names may hold spaces); blank lines are skipped."""
-    from pathlib import Path
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+def _tensor_of(rgb, info):
+    """A decoded picture (a video frame) as ``load_image_for_model`` makes an image file: resized bilinear."""
+    import numpy as np
+    from PIL import Image
+
+    from .data.transforms import normalize, to_tensor
+    h, w = info.input_size[1:]
+    im = Image.fromarray(rgb)
+    if im.size != (w, h):
+        im = im.resize((w, h), Image.BILINEAR)
+    return normalize(to_tensor(np.asarray(im)), info.mean, info.std)
 
 
-def _predict_darknet(a, data, cfg, weights, image):
-    """A darknet classifier cfg: letterbox, forward, darknet's top-k, printed as darknet prints it."""
-    from .darknet import format_classifier_line, names_from_data, predict_darknet_classifier
+def _predict_darknet(a, data, cfg, weights, sources):
+    """A darknet classifier cfg: darknet's input, forward, darknet's top-k, printed as darknet prints it."""
+    import torch
+    from tritnet_rt.detect import from_uint8
+    from tritnet_rt.sources import draw_top, predict
+
+    from .darknet import build_darknet, format_classifier_line, names_from_data, read_names
     from .darknet.datafile import read_data_cfg
-    names = _read_labels(a.labels) if a.labels else (names_from_data(data) if data else None)
-    top = a.top or (int(read_data_cfg(data).get("top", 5)) if data else 5)     # darknet: -t, else the .data's top
-    top = predict_darknet_classifier(cfg, weights, image, labels=names, top=top,
-                                     method=None if a.method == "float" else a.method)
-    result = {"image": image, "top": [{"class": n, "value": float(v)} for n, v in top]}
-    _print(result, a.json, "\n".join(format_classifier_line(n, v) for n, v in top))
+    from .darknet.predict import classifier_input, top_k
+    from .quant import method_name
+    names = read_names(a.labels) if a.labels else (names_from_data(data) if data else None)
+    k = a.top or (int(read_data_cfg(data).get("top", 5)) if data else 5)     # darknet: -t, else the .data's top
+    net = build_darknet(cfg, weights, method_name(a.method))
+
+    def infer(frame):
+        with torch.no_grad():
+            out = net(classifier_input(net, from_uint8(frame.rgb)))[0].reshape(-1).float().cpu().numpy()
+        labels = list(names) if names is not None else [str(i) for i in range(out.size)]
+        if len(labels) < out.size:
+            raise ValueError(f"{len(labels)} labels for a network with {out.size} outputs")
+        top = [(labels[i], float(out[i])) for i in top_k(out.tolist(), min(k, out.size))]
+        records = [{"class": n, "value": v} for n, v in top]
+        return ({"top": records}, [format_classifier_line(n, v) for n, v in top],
+                lambda im: draw_top(im, records, key="value"))
+    predict(sources, infer, **prediction_kwargs(a))
 
 
 def cmd_models(a):

@@ -4,6 +4,7 @@
     tritnet detector map    DATA CFG WEIGHTS [--thresh .25] [--json]
     tritnet detector recall DATA CFG WEIGHTS
     tritnet detector valid  DATA CFG WEIGHTS [--outdir results]
+    tritnet detector calc_anchors DATA -num_of_clusters 9 -width 416 -height 416
     tritnet voc_label VOC_ROOT [VOC_ROOT ...] --out DIR [--train trainval] [--valid test]
 
 ``add_parsers(detector_subparsers)`` adds the four actions under ``detector``; ``add_top_parsers(sub)`` adds
@@ -17,8 +18,8 @@ import argparse
 import json
 import sys
 
-from tritnet_rt.cliargs import (device_ids, existing_dir, existing_file, fraction, nonnegative_float, nonnegative_int,
-                                output_dir, positive_int)
+from tritnet_rt.cliargs import (darknet_ignored, device_ids, existing_dir, existing_file, fraction, nonnegative_float,
+                                nonnegative_int, output_dir, output_file, positive_int)
 
 
 def _common(p, weights_required: bool = True):
@@ -50,13 +51,13 @@ def add_parsers(dsub) -> None:
     t.add_argument("weights", type=existing_file("weights file"), nargs="?", default=None,
                    help="initial .weights (a prefix such as a backbone is fine)"
                    " or a .ckpt to continue from")
-    t.add_argument("--clear", action="store_true", help="restart the iteration count (seen = 0)")
-    t.add_argument("--map", action="store_true", help="measure mAP@0.5 on the valid set during training; keep "
+    t.add_argument("--clear", "-clear", action="store_true", help="restart the iteration count (seen = 0)")
+    t.add_argument("--map", "-map", action="store_true", help="measure mAP@0.5 on the valid set during training; keep "
                    "<base>_best.weights")
     t.add_argument("--map-every", type=positive_int, default=None,
                    help="iterations between mAP measurements (default 4 epochs)")
-    t.add_argument("--thresh", type=fraction, default=0.25, help="confidence threshold of the --map counts")
-    t.add_argument("--gpus", type=device_ids, default=None,
+    t.add_argument("--thresh", "-thresh", type=fraction, default=0.25, help="confidence threshold of the --map counts")
+    t.add_argument("--gpus", "-gpus", type=device_ids, default=None,
                    help="CUDA device ids, e.g. 0,1 (one process each); or use torchrun")
     t.add_argument("--backup", type=output_dir("backup folder"), default=None,
                    help="output folder (default: the .data file's backup=)")
@@ -86,17 +87,23 @@ def add_parsers(dsub) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
     t.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    darknet_ignored(t, "-dont_show", "tritnet never opens a window (the loss chart is written as <cfg>_chart.png)")
+    darknet_ignored(t, "-show_imgs", "tritnet never opens a window")
 
     m = dsub.add_parser("map", help="per-class AP, mAP@0.5 (VOC2007 and AUC), precision/recall/F1, as AlexeyAB's map")
     _common(m)
-    m.add_argument("--thresh", type=fraction, default=0.25, help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
-    m.add_argument("--iou-thresh", type=fraction, default=0.5)
+    m.add_argument("--thresh", "-thresh", type=fraction, default=0.25,
+                   help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
+    m.add_argument("--iou-thresh", "-iou_thresh", type=fraction, default=0.5)
     _eval_opts(m)
+    darknet_ignored(m, "-points", "tritnet prints both the VOC2007 11-point AP and the all-point (AUC) AP",
+                    takes_value=True)
+    darknet_ignored(m, "-dont_show", "tritnet never opens a window")
 
     r = dsub.add_parser("recall", help="darknet's recall report (proposals, recall, IoU)")
     _common(r)
-    r.add_argument("--thresh", type=fraction, default=0.001, help="objectness threshold (darknet: .001)")
-    r.add_argument("--iou-thresh", type=fraction, default=0.5)
+    r.add_argument("--thresh", "-thresh", type=fraction, default=0.001, help="objectness threshold (darknet: .001)")
+    r.add_argument("--iou-thresh", "-iou_thresh", type=fraction, default=0.5)
     r.add_argument("--nms", type=fraction, default=0.4)
     r.add_argument("--quiet", action="store_true", help="only the final line")
     _eval_opts(r, letterbox=False)
@@ -104,12 +111,33 @@ def add_parsers(dsub) -> None:
     v = dsub.add_parser("valid", help="write VOC comp4 and COCO detection files; COCO mAP@[.5:.95]")
     _common(v)
     v.add_argument("--outdir", type=output_dir("results folder"), default="results")
-    v.add_argument("--prefix", default="comp4_det_test_")
+    v.add_argument("--prefix", "-out", default="comp4_det_test_",
+                   help="file name prefix of the VOC files (darknet's -out; default comp4_det_test_)")
     v.add_argument("--format", default="voc,coco", help="voc, coco or voc,coco")
-    v.add_argument("--thresh", type=fraction, default=0.005)
+    v.add_argument("--thresh", "-thresh", type=fraction, default=0.005)
     v.add_argument("--nms", type=fraction, default=0.45)
     v.add_argument("--no-coco-eval", dest="coco_eval", action="store_false", help="skip pycocotools")
     _eval_opts(v)
+    _add_calc_anchors(dsub)
+
+
+def _add_calc_anchors(dsub) -> None:
+    c = dsub.add_parser("calc_anchors", help="anchors by k-means on 1-IoU over the training boxes, as AlexeyAB's "
+                                             "calc_anchors")
+    c.add_argument("data", type=existing_file(".data file"), help=".data file (its train= boxes are clustered)")
+    c.add_argument("--num-of-clusters", "-num_of_clusters", type=positive_int, default=5,
+                   help="anchors to find (darknet's default 5; 9 for yolov3, 6 for the tiny yolos)")
+    c.add_argument("--width", "-width", type=positive_int, default=None, help="network width (required)")
+    c.add_argument("--height", "-height", type=positive_int, default=None, help="network height (required)")
+    c.add_argument("--out", type=output_file("anchors file"), default="anchors.txt",
+                   help="where to write the anchors line (default anchors.txt, as darknet; "
+                        "counters_per_class.txt goes beside it)")
+    c.add_argument("--show", "-show", nargs="?", const="anchors.png", default=None, metavar="PNG",
+                   help="plot the boxes and anchors into this PNG (default anchors.png; darknet opens a window)")
+    c.add_argument("--restarts", type=positive_int, default=10,
+                   help="k-means runs from different random starts; the best average IoU is kept (darknet: 1)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true")
 
 
 def add_top_parsers(sub) -> None:
@@ -127,7 +155,8 @@ def add_top_parsers(sub) -> None:
 
 
 def _method(a):
-    return None if a.method == "float" else a.method
+    from .quant import method_name
+    return method_name(a.method)
 
 
 def _check_gpus(gpus: str) -> None:
@@ -247,5 +276,28 @@ def cmd_voc_label(a: argparse.Namespace) -> None:
     print(f"data file: {r['data']}")
 
 
-VERBS = {("detector", "train"): cmd_train, ("detector", "map"): cmd_map, ("detector", "recall"): cmd_recall,
+def cmd_calc_anchors(a: argparse.Namespace) -> None:
+    if a.width is None or a.height is None:
+        raise ValueError("calc_anchors needs the network size: -width W -height H (as in the cfg's [net])")
+    from .yolo.anchors import calc_anchors
+    show = a.show
+    if show is not None:
+        output_file("plot")(show)
+    r = calc_anchors(a.data, a.num_of_clusters, a.width, a.height, seed=a.seed, restarts=a.restarts, out=a.out,
+                     show=show)
+    if a.json:
+        print(json.dumps(r.to_dict(), indent=2))
+        return
+    print(f"num_of_clusters = {a.num_of_clusters}, width = {a.width}, height = {a.height}")
+    print(f"read labels from {r.images} images: {r.boxes} boxes")
+    print(f"counters_per_class = {', '.join(map(str, r.counters_per_class))}")
+    print(f"k-means on 1 - IoU: best of {a.restarts} run(s) (seed {a.seed}), {r.rounds} iterations")
+    print(f"avg IoU = {100 * r.avg_iou:2.2f} %")
+    print(f"anchors = {r.line}")
+    for what, path in r.files.items():
+        print(f"saved {what}: {path}")
+
+
+VERBS = {("detector", "calc_anchors"): cmd_calc_anchors,
+         ("detector", "train"): cmd_train, ("detector", "map"): cmd_map, ("detector", "recall"): cmd_recall,
          ("detector", "valid"): cmd_valid, ("voc_label", None): cmd_voc_label}

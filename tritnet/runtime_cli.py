@@ -26,15 +26,23 @@ def add_parsers(sub) -> None:
     e.add_argument("--random-weights", action="store_true",
                    help="a .cfg without --weights or a model name without --pretrained: export the random "
                         "initialisation (for timing and tests; it predicts nothing)")
-    e.add_argument("--method", choices=["twn", "ttn", "sttn", "none"], default="twn",
-                   help="ternarize with this method before export (darknet: the ternary=1 layers, or all "
-                        "convs with --all-ternary); 'none' keeps the model as it is")
+    e.add_argument("--method", choices=["twn", "ttn", "sttn", "darknettwn", "float", "none"], default=None,
+                   help="ternarize with this method before export (default twn; darknet: the ternary=1 layers, or "
+                        "all convs with --all-ternary; darknettwn: darknetTWN's own TWN, bit for bit; a tritnet "
+                        "checkpoint: its own); 'float' (or 'none') keeps the model as it is (a darknetTWN "
+                        "ternarized .weights file is packed ternary either way)")
+    e.add_argument("--letter-box", action="store_true",
+                   help="AlexeyAB detector cfg: letterbox the input (its -letter_box) instead of its plain resize")
     e.add_argument("--layers", default="all", help="classifiers: all | all_but_first_last | names")
     e.add_argument("--all-ternary", action="store_true", help="darknet: make every conv ternary")
     e.add_argument("--per-channel", action="store_true", help="one scale per output channel")
     e.add_argument("--bits", type=float, choices=[2, 1.6], default=2, help="2 bits a weight or 1.6 (5 trits/byte)")
     e.add_argument("--float-dtype", choices=["f32", "f16"], default="f32", help="storage of float layers")
     e.add_argument("--names", type=existing_file("names file"), help="class names file (one per line)")
+    e.add_argument("--data", type=existing_file(".data file"),
+                   help="darknet .data file whose names= (or labels=) gives the class names (default: the names "
+                        "the source records, or a .data file found beside the cfg or the weights)")
+    e.add_argument("--no-names", action="store_true", help="embed no class names")
     e.add_argument("--onnx", type=output_file("ONNX file"), help="also write ONNX here")
     e.add_argument("--darknet-weights", type=output_file("weights file to write"),
                    help="darknet source: also write .weights with the ternary values")
@@ -43,7 +51,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--json", action="store_true")
 
     from tritnet_rt.cli import add_run_arguments
-    add_run_arguments(sub.add_parser("run", help="run a packed file on one image with tritnet_rt (no PyTorch)"))
+    add_run_arguments(sub.add_parser("run", help="run a packed file with tritnet_rt (no PyTorch) on images, folders, "
+                                                 "globs, lists, videos or a camera"))
 
     b = sub.add_parser("bench", help="time tritnet_rt against PyTorch fp32, ONNX Runtime fp32/int8 and OpenVINO "
                                      "f32/default/int8 (same input, batch and threads)")
@@ -72,42 +81,111 @@ def _untrained(a, what: str) -> None:
 
 
 def _load_source(a):
-    import tritnet
-    src = a.source
-    method = None if a.method == "none" else a.method
-    opts = {"per_channel": a.per_channel} if method in ("twn", "ttn") else {}
-    if src.endswith(".cfg"):
-        from tritnet.darknet import build_darknet, parse_cfg, set_ternary
+    """(model, "darknet" | "classifier", class names the source itself records or None)."""
+    from tritnet.models import load_model, source_kind
+    src, kind = a.source, source_kind(a.source)
+    method = a.method or (None if kind == "checkpoint" else "twn")      # a checkpoint records its own
+    if method == "darknettwn" and kind != "cfg":
+        raise ValueError("--method darknettwn is darknetTWN's ternarization of a darknet .cfg's ternary=1 layers")
+    if kind == "cfg":
         existing_file("cfg file")(src)
         if not a.weights:
             _untrained(a, "--weights")
-        cfg = parse_cfg(src)
-        if a.all_ternary:
-            set_ternary(cfg)
-        return build_darknet(cfg, a.weights, method, **opts), "darknet"
-    from tritnet.models import list_models
-    if src in list_models():
+        loaded = load_model(src, a.weights, method=method, layers="all" if a.all_ternary else None,
+                            per_channel=a.per_channel)
+        return getattr(loaded.model, "net", loaded.model), "darknet", None   # a darknet classifier's network
+    if kind == "model":
         if not a.pretrained:
             _untrained(a, "--pretrained")
-        model = tritnet.create_model(src, pretrained=a.pretrained)
+        loaded = load_model(src, a.pretrained, method=method, layers=a.layers, per_channel=a.per_channel)
     else:
         existing_file("checkpoint")(src)
-        from tritnet.train import load_classifier
-        model, _ = load_classifier(src)
-    if method and not any(getattr(m, "config", None) for m in model.modules()):
-        tritnet.ternarize(model, method, a.layers, **opts)
-    return model.eval(), "classifier"
+        loaded = load_model(src, method=method, layers=None if a.layers == "all" else a.layers,
+                            per_channel=a.per_channel)
+    return loaded.model, "classifier", loaded.class_names
+
+
+def _data_names(data) -> list:
+    from tritnet.darknet import names_from_data
+    return names_from_data(data)
+
+
+def _found_data(a, want) -> tuple:
+    """(names, the .data file) of a darknet export whose names nobody gave: a training run's args.yaml beside the
+    weights (``data:``), else the .data files beside the cfg or the weights (or one folder up) whose names fit the
+    network's ``want`` classes, when they all give the same names; (None, None) otherwise."""
+    import yaml
+    places = [Path(a.weights).parent, Path(a.weights).parent.parent] if a.weights else []
+    for folder in places:
+        args = folder / "args.yaml"
+        if args.is_file():
+            try:
+                data = (yaml.safe_load(args.read_text()) or {}).get("data")
+            except yaml.YAMLError:
+                data = None
+            if data and str(data).endswith(".data") and Path(data).is_file():
+                return _data_names(data), str(data)
+    candidates = {}
+    for folder in dict.fromkeys([Path(a.source).parent, *places]):
+        for f in sorted(folder.glob("*.data")):
+            try:
+                from tritnet.darknet.datafile import read_data_cfg
+                if not any(k in read_data_cfg(f) for k in ("names", "labels")):
+                    continue
+                names = _data_names(f)
+            except (ValueError, OSError):
+                continue
+            if want is None or len(names) == want:
+                candidates[f] = names
+    distinct = {tuple(n) for n in candidates.values()}
+    if len(distinct) == 1:
+        f = next(iter(candidates))
+        return list(next(iter(distinct))), str(f)
+    return None, None
+
+
+def _class_names(a, model, kind, recorded):
+    """The names to embed and where they came from: --names, --data, what the source records, a .data file found
+    beside it. Checked against the model's class count."""
+    from tritnet.darknet import read_names
+    if a.no_names:
+        return None, None
+    if a.names and a.data:
+        raise ValueError("--names and --data both give class names; pass one")
+    want = None
+    if kind == "darknet" and model.head_indices:
+        want = model.infos[model.head_indices[-1]].attrs.get("classes")
+    if a.names:
+        names, origin = read_names(a.names), a.names
+    elif a.data:
+        names, origin = _data_names(a.data), a.data
+    elif recorded:
+        names, origin = list(recorded), f"{a.source} (recorded in the checkpoint)"
+    elif kind == "darknet":
+        names, origin = _found_data(a, want)
+    else:
+        names, origin = None, None
+    if names is None:
+        return None, None
+    if want is not None and len(names) != want:
+        if a.names or a.data:
+            raise ValueError(f"{origin}: {len(names)} class names, but the network has {want} classes")
+        return None, None      # names found nearby that belong to another network
+    return names, origin
 
 
 def cmd_export(a: argparse.Namespace) -> None:
     from tritnet.atomic import write_bytes_atomic
     from tritnet.export import export_onnx, save, to_packed
-    model, kind = _load_source(a)
+    model, kind, recorded = _load_source(a)
     if a.darknet_weights and kind != "darknet":
         raise ValueError("--darknet-weights needs a darknet .cfg source")
-    names = Path(a.names).read_text().split() if a.names else None
-    pm = to_packed(model, bits=a.bits, float_dtype=a.float_dtype, class_names=names)
+    names, origin = _class_names(a, model, kind, recorded)
+    pm = to_packed(model, bits=a.bits, float_dtype=a.float_dtype, class_names=names,
+                   letter_box=True if a.letter_box else None)
     written = {"packed": a.out, "bytes": save(pm, a.out)}
+    written["class_names"] = names
+    written["names_from"] = origin
     if a.onnx:
         written["onnx"] = export_onnx(pm, a.onnx)
     if a.darknet_weights:
@@ -123,8 +201,13 @@ def cmd_export(a: argparse.Namespace) -> None:
     ternary = sum(pm.dtypes[n["tensors"]["weight"]].startswith("tern") for n in pm.graph["nodes"]
                   if "weight" in n.get("tensors", {}))
     written["ternary_layers"] = ternary
-    print(json.dumps(written, indent=2) if a.json else
-          "\n".join(f"{k}: {v}" for k, v in written.items()))
+    if a.json:
+        print(json.dumps(written, indent=2))
+        return
+    for k, v in written.items():
+        if k == "class_names":
+            v = ", ".join(v) if v else "none (pass --data FILE.data or --names FILE to embed them)"
+        print(f"{k}: {v}")
 
 
 def cmd_run(a: argparse.Namespace) -> None:

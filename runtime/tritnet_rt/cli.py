@@ -1,6 +1,7 @@
 """``tritnet-rt``: the runtime's own command (no PyTorch), for the device a packed model runs on.
 
-    tritnet-rt run model.tnp image.jpg [--json]     # top-5 classes, or detections (+ predictions.jpg)
+    tritnet-rt run model.tnp image.jpg [--json]     # top-5 classes, or detections (drawn into runs/predict)
+    tritnet-rt run model.tnp images/ 'more/*.jpg' train.txt clip.mp4 0   # folders, globs, lists, video, camera
     tritnet-rt info model.tnp [--json]              # what the file holds: model, layers, sizes, kernel paths
     tritnet-rt time model.tnp [--batch 1 --threads 2]
 
@@ -14,23 +15,21 @@ import sys
 import time
 from pathlib import Path
 
-from .cliargs import Parser, existing_file, fraction, output_file, positive_int, run_main
+from .cliargs import (Parser, add_prediction_options, existing_file, fraction, positive_int, prediction_kwargs,
+                      run_main, source_list)
 
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("file", type=existing_file("packed file"), help="packed model (.tnp)")
-    r.add_argument("image", type=existing_file("image"))
-    r.add_argument("--top", type=positive_int, default=5)
-    r.add_argument("--thresh", type=fraction, default=0.24)
-    r.add_argument("--nms", type=fraction, default=0.45)
-    # no default here: argparse would check it, and a classifier run (which writes nothing) would then need a
-    # writable working folder
-    r.add_argument("--out", type=output_file("image with the boxes", empty_ok=True), default=None,
-                   help="detectors: image with the boxes (default predictions.jpg; '' to skip)")
+    add_prediction_options(r, save_default=None, video=True)
+    r.add_argument("--top", "-t", type=positive_int, default=5, help="classifiers: classes to print (default 5)")
+    r.add_argument("--thresh", "-thresh", type=fraction, default=0.24, help="detectors: probability threshold")
+    r.add_argument("--nms", type=fraction, default=0.45, help="detectors: NMS IoU threshold (0 disables)")
+    r.add_argument("--ext-output", "-ext_output", action="store_true",
+                   help="accepted for darknet's -ext_output: the boxes are always printed")
     r.add_argument("--threads", type=positive_int, default=None)
     r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, amx, neon, dotprod, i8mm; "
                    "`tritnet-rt info FILE` lists those this CPU runs)")
-    r.add_argument("--json", action="store_true")
 
 
 def _setup(a):
@@ -44,40 +43,45 @@ def _setup(a):
 
 
 def run(a: argparse.Namespace) -> None:
+    """Every input through the packed model: detections (drawn into the run folder) or the top classes (drawn
+    with --save); one result a picture, frames per second at the end."""
+    from .sources import draw_top, predict
+    sources = source_list(a)
     rt, net = _setup(a)
-    start = time.perf_counter()
+    isa = rt.get_isa()
+    header = lambda f, took: f"{f.name}: Predicted in {took:f} seconds ({isa})."   # noqa: E731
     if net.model.get("task") == "detect":
-        dets = net.detect(a.image, a.thresh, a.nms)
-        took = time.perf_counter() - start
-        out = "predictions.jpg" if a.out is None else a.out
-        if out:
-            from .detect import draw_detections
-            classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
-            draw_detections(a.image, dets, classes).save(out)
-        if a.json:
-            print(json.dumps({"image": a.image, "detections": [d.to_dict() for d in dets], "output": out or None,
-                              "seconds": took, "isa": rt.get_isa()}, indent=2))
-            return
-        from .detect import format_detection
-        print(f"{a.image}: Predicted in {took:f} seconds ({rt.get_isa()}).")
-        for d in dets:
-            print(format_detection(d))
+        from .detect import draw_detections, format_detection
+        classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
+
+        def infer(frame):
+            dets = net.detect(frame.rgb, a.thresh, a.nms)
+            return ({"detections": [d.to_dict() for d in dets], "isa": isa}, [format_detection(d) for d in dets],
+                    lambda im: draw_detections(im, dets, classes))
+        predict(sources, infer, header=header, **prediction_kwargs(a, save_default=True))
         return
-    top = net.classify(a.image, a.top)
-    if a.json:
-        print(json.dumps({"image": a.image, "top": top, "isa": rt.get_isa()}, indent=2))
-        return
-    print("\n".join(f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top))
+
+    def classify(frame):
+        top = net.classify(frame.rgb, a.top)
+        return ({"top": top, "isa": isa}, [f"{t['probability'] * 100:6.2f}%: {t['class']}" for t in top],
+                lambda im: draw_top(im, top))
+    predict(sources, classify, header=header, **prediction_kwargs(a, save_default=False))
 
 
 def info(a: argparse.Namespace) -> None:
     rt, net = _setup(a)
     pm = net.pm
+    names = list(pm.model.get("classes") or [])
+    # a file written without names holds "0", "1", … (or none): say so rather than list the indices as names
+    embedded = bool(names) and names != [str(i) for i in range(len(names))]
+    heads = [n for n in pm.graph["nodes"] if n["name"] in net.outputs and "classes" in n.get("attrs", {})]
+    count = len(names) or (int(heads[-1]["attrs"]["classes"]) if heads else 0)
     ternary = [n["name"] for n in pm.graph["nodes"]
                if "weight" in n.get("tensors", {}) and pm.dtypes[n["tensors"]["weight"]].startswith("tern")]
     weighted = [n for n in pm.graph["nodes"] if "weight" in n.get("tensors", {})]
     out = {"file": a.file, "bytes": Path(a.file).stat().st_size, "format_version": ".".join(map(str, pm.version)),
-           "model": {k: v for k, v in pm.model.items() if k != "classes"}, "classes": len(pm.model.get("classes") or []),
+           "model": {k: v for k, v in pm.model.items() if k != "classes"}, "classes": count,
+           "class_names": names if embedded else None, "names_embedded": embedded,
            "nodes": len(pm.graph["nodes"]), "layers_with_weights": len(weighted), "ternary_layers": len(ternary),
            "weight_dtypes": sorted({pm.dtypes[n["tensors"]["weight"]] for n in weighted}),
            "kernel_paths": rt.capabilities(), "threads": rt.get_num_threads()}
@@ -85,6 +89,11 @@ def info(a: argparse.Namespace) -> None:
         print(json.dumps(out, indent=2))
         return
     for k, v in out.items():
+        if k == "class_names":
+            continue
+        if k == "classes":
+            v = (f"{v} ({', '.join(names)})" if embedded else
+                 f"{v} (no names in the file: `tritnet export … --data FILE.data` or --names embeds them)")
         print(f"{k}: {v}")
 
 

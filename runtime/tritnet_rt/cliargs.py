@@ -20,7 +20,7 @@ from typing import Callable
 
 __all__ = ["UsageError", "Parser", "run_main", "positive_int", "nonnegative_int", "positive_float",
            "nonnegative_float", "finite_float", "fraction", "existing_file", "existing_dir", "existing_path",
-           "output_file", "output_dir", "device_ids"]
+           "output_file", "output_dir", "device_ids", "darknet_ignored", "add_prediction_options"]
 
 
 class UsageError(argparse.ArgumentTypeError, ValueError):
@@ -157,10 +157,120 @@ def output_dir(what: str = "output folder") -> Callable[[str], str]:
 
 class Parser(argparse.ArgumentParser):
     """argparse's own errors (a missing argument, a bad choice, a failed type check) become one UsageError
-    line for ``run_main`` to print, instead of a usage block and an exit from inside the parser."""
+    line for ``run_main`` to print, instead of a usage block and an exit from inside the parser. An option
+    this verb does not know says so with the closest one it does know (``-thres`` → ``--thresh``)."""
 
     def error(self, message):
+        import re
+        # an option with a darknet alias is named by its long form alone: "argument --out", not "--out/-out_filename"
+        message = re.sub(r"(--[\w-]+)(?:/-[\w-]+)+", r"\1", message)
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras:              # the innermost parser that saw them answers, with its own options as hints
+            raise UsageError(self._unrecognized(extras))
+        return ns, extras
+
+    def _unrecognized(self, extras) -> str:
+        import difflib
+
+        def norm(option: str) -> str:
+            return option.lstrip("-").replace("_", "-").lower()
+        known = {}
+        for action in self._actions:
+            if action.help == argparse.SUPPRESS and not isinstance(action, _DarknetIgnored):
+                continue
+            strings = action.option_strings
+            if strings:
+                shown = next((o for o in strings if o.startswith("--")), strings[0])
+                for o in strings:
+                    known.setdefault(norm(o), shown)
+        flags = [e for e in extras if e.startswith("-") and len(e) > 1 and not _looks_negative(e)]
+        hint = ""
+        if flags:
+            flag = flags[0].split("=", 1)[0]
+            close = difflib.get_close_matches(norm(flag), list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {known[close[0]]}?" if close else "; this verb has no such option"
+        what = "argument" if len(extras) == 1 else "arguments"
+        return f"unrecognized {what}: {' '.join(extras)}{hint} (see {self.prog} --help)"
+
+
+def _looks_negative(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+class _DarknetIgnored(argparse.Action):
+    """A darknet flag that means nothing here: accepted, with one ``note:`` line saying why."""
+
+    def __init__(self, option_strings, dest, why: str = "", **kw):
+        self.why = why
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} ignored: {self.why}", file=sys.stderr)
+
+
+def darknet_ignored(p: argparse.ArgumentParser, flag: str, why: str, takes_value: bool = False) -> None:
+    """Accept darknet's ``flag`` (e.g. ``-dont_show``) and ignore it with a note giving ``why``."""
+    p.add_argument(flag, action=_DarknetIgnored, why=why, nargs=1 if takes_value else 0, help=argparse.SUPPRESS)
+
+
+NO_WINDOW = "tritnet never opens a window (the pictures go into the run folder)"
+
+
+def add_prediction_options(p: argparse.ArgumentParser, save_default, video: bool, sources: bool = True) -> None:
+    """What every predicting verb takes after its model: the inputs, where the pictures go, JSON lines, and
+    darknet's flags that only matter with a display. ``save_default``: True (detectors: --no-save), False
+    (classifiers: --save) or None (either, decided by the model: ``prediction_kwargs(a, save_default)``)."""
+    if sources:
+        p.add_argument("sources", nargs="*" if video else "+", metavar="SOURCE",
+                       help="images, folders, globs, darknet lists (.txt)" + (", videos or a camera index"
+                                                                             if video else ""))
+    if video:
+        p.add_argument("--camera", "-c", type=nonnegative_int, action="append", default=[],
+                       help="camera index (as darknet's -c; the same as giving the index as a SOURCE)")
+        p.add_argument("--frames", type=positive_int, default=None,
+                       help="stop each video or camera after this many frames (default: to the end; a camera "
+                            "until Ctrl-C)")
+    p.add_argument("--out", "-out_filename", type=output_file("image with the boxes", empty_ok=True), default=None,
+                   help="one input: write its picture (or video) to this file instead of the run folder ('' to "
+                        "write nothing)")
+    if save_default is not False:
+        p.add_argument("--no-save", dest="save", action="store_false", default=save_default,
+                       help="write no pictures (default for detectors: the pictures with their boxes go into the "
+                            "run folder)")
+    if save_default is not True:
+        p.add_argument("--save", dest="save", action="store_true", default=save_default,
+                       help="classifiers: also write each picture with its top classes into the run folder")
+    p.add_argument("--project", type=output_dir("project folder"), default="runs",
+                   help="the run folder is PROJECT/NAME (default runs/predict; runs/predict2, … when it exists)")
+    p.add_argument("--name", default="predict", help="run folder name (default predict)")
+    p.add_argument("--exist-ok", action="store_true", help="write into PROJECT/NAME even if it exists")
+    p.add_argument("--json", action="store_true", help="print one JSON line per picture")
+    darknet_ignored(p, "-dont_show", NO_WINDOW)
+
+
+def prediction_kwargs(a: argparse.Namespace, save_default: bool = False) -> dict:
+    """The keyword arguments of ``tritnet_rt.sources.predict`` from the options above."""
+    out = a.out
+    save = save_default if a.save is None else a.save
+    return {"as_json": a.json, "save": (bool(save) or bool(out)) and out != "", "out": out or None,
+            "project": a.project, "name": a.name, "exist_ok": a.exist_ok,
+            "max_frames": getattr(a, "frames", None)}
+
+
+def source_list(a: argparse.Namespace, specs=None) -> list:
+    """The inputs of a predicting verb (its SOURCE arguments and --camera), expanded and checked."""
+    from .sources import expand_sources
+    specs = list(a.sources if specs is None else specs) + [str(c) for c in getattr(a, "camera", [])]
+    if not specs:
+        raise UsageError("give at least one image, folder, glob, list, video or --camera")
+    return expand_sources(specs, video=hasattr(a, "camera"))
 
 
 def _describe(e: BaseException) -> str:

@@ -7,7 +7,7 @@ import csv
 import pytest
 import torch
 
-from tritnet.models import read_checkpoint
+from tritnet.models import load_classifier, read_checkpoint
 from tritnet.nn.size import model_size
 from tritnet.stage import load_plan, run_plan
 from tritnet.train import classifier as classifier_module
@@ -123,12 +123,12 @@ def test_report_has_a_row_per_stage_with_scores_sizes_and_times(staged):
             from tritnet.data import build_classification_loaders
             from tritnet.eval import evaluate
             valid = build_classification_loaders(str(staged["data"]), batch_size=50, workers=0, train=False).valid
-            metrics = evaluate(classifier_module.load_classifier(out / name / f"r20_{name}.pt")[0], valid)
+            metrics = evaluate(load_classifier(out / name / f"r20_{name}.pt")[0], valid)
         assert x["top1"] == pytest.approx(metrics["top1"]) and x["top5"] == pytest.approx(metrics["top5"])
         assert x["train_seconds"] > 0
     sizes = [x["packed_2bit_bytes"] for x in rows]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == rows[0]["float32_bytes"]
-    model, _ = classifier_module.load_classifier(out / "C" / "r20_C.pt")
+    model, _ = load_classifier(out / "C" / "r20_C.pt")
     assert sizes[-1] == model_size(model)["packed_2bit_bytes"]
     assert 0 <= rows[0]["top1"] <= 100 and rows[3]["share_layers"] == 100
     md = (out / "report.md").read_text()

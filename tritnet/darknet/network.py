@@ -129,16 +129,6 @@ class DarknetNet(nn.Module):
                    if not self.infos[i].section.read("dontsave"))
 
 
-def quant_options(method: Optional[str], per_channel: bool = False) -> dict:
-    """The ternarizer options a build takes for ``method``: per-channel scales exist for TWN and TTN (STTN's
-    scale is per channel by construction); with no method (a float build) there is nothing to set."""
-    if not per_channel or method is None:
-        return {}
-    if method not in ("twn", "ttn"):
-        raise ValueError(f"per-channel scales are an option of twn and ttn, not of {method}")
-    return {"per_channel": True}
-
-
 def build_darknet(cfg, weights=None, method: Optional[str] = "twn", *, prefix: bool = False,
                   allow_nonfinite: bool = False, **kwargs) -> DarknetNet:
     """Build the network of ``cfg`` (path or :class:`Cfg`; ``dialect=`` for a path), load ``weights`` (path) if

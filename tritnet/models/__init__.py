@@ -4,3 +4,4 @@ from .checkpoint import (CheckpointError, load_into, load_pretrained, model_chec
                          save_atomic)
 from .info import ModelInfo
 from .registry import create_model, get_model_info, list_models, register_model
+from .load import Loaded, load_classifier, load_model, source_kind

@@ -1,11 +1,13 @@
 """Ternarization settings: one plain dataclass per method, and a registry from method name to config.
 
-A config says *how* to ternarize a layer; which layers get ternarized is chosen by ``tritnet.ternarize``.
+A config says *how* to ternarize a layer; which layers get ternarized is chosen by ``tritnet.ternarize_``.
+"No ternarization" is ``None`` in the library; the command line's ``float`` (and the older ``none``) mean it.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,36 @@ class STTNConfig:
 
 
 METHODS = {"twn": TWNConfig, "ttn": TTNConfig, "sttn": STTNConfig}
+FLOAT = "float"                     # the command line's word for no ternarization
+
+
+def method_name(method: Optional[str]) -> Optional[str]:
+    """None for no ternarization (None, "float", "none"); otherwise the method's name, lower case (any other
+    word is kept: ``make_config`` and darknet's ``darknettwn`` check it where it is used)."""
+    if method is None or str(method).lower() in (FLOAT, "none"):
+        return None
+    return str(method).lower()
+
+
+def ternarizer_options(method: Optional[str], *, per_channel: bool = False, threshold: Optional[float] = None,
+                       t_ex: Optional[int] = None) -> dict:
+    """The config options a command line's settings give ``method``: per-channel scales (TWN, TTN; STTN's scale
+    is per channel by construction), the threshold factor, TTN's residual expansion. Nothing for a float build."""
+    method = method_name(method)
+    if method is None:
+        return {}
+    opts = {}
+    if per_channel:
+        if method not in ("twn", "ttn"):
+            raise ValueError(f"per-channel scales are an option of twn and ttn, not of {method}")
+        opts["per_channel"] = True
+    if threshold is not None:
+        opts["threshold" if method != "sttn" else "init_threshold"] = threshold
+    if t_ex is not None and t_ex != 1:
+        if method != "ttn":
+            raise ValueError(f"t_ex (the residual expansion) is an option of ttn, not of {method}")
+        opts["t_ex"] = t_ex
+    return opts
 
 
 def make_config(method: str, **options):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from ..models import load_classifier
 from ..nn import classifier_layers
 from ..train import classifier as classifier_train
 from .plan import PlanError
@@ -121,7 +122,7 @@ class ClassifierBackend:
         from ..models import read_checkpoint
         from ..nn.size import model_size
         state = read_checkpoint(weights)
-        model, _ = classifier_train.load_classifier(weights)
+        model, _ = load_classifier(weights)
         m = state.get("metrics") or self._valid_scores(model, run.train)
         return {"metrics": {"top1": m.get("top1"), "top5": m.get("top5"), "loss": m.get("loss")},
                 "size": model_size(model)}

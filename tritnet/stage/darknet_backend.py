@@ -171,10 +171,10 @@ class DarknetBackend:
         from ..nn.size import model_size
         from ..yolo import map_detector
         from ..darknet import build_darknet
-        from ..darknet.network import quant_options
+        from ..quant import ternarizer_options
         r = map_detector(self.plan.data, str(cfg), str(weights), method=method, per_channel=per_channel,
                          workers=self.workers)["result"]
-        size = model_size(build_darknet(str(cfg), str(weights), method, **quant_options(method, per_channel)))
+        size = model_size(build_darknet(str(cfg), str(weights), method, **ternarizer_options(method, per_channel=per_channel)))
         return {"metrics": {"map": 100 * r.map11, "map_auc": 100 * r.map, "avg_iou": 100 * r.avg_iou,
                             "precision": 100 * r.precision, "recall": 100 * r.recall}, "size": size}
 

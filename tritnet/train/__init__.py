@@ -1,3 +1,4 @@
 """Training loops (one readable function per task) and the run folders they write."""
-from .classifier import ClassifierTrainConfig, load_classifier, train_classifier
+from ..models import load_classifier
+from .classifier import ClassifierTrainConfig, train_classifier
 from .distill import DistillConfig

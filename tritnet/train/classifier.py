@@ -26,10 +26,11 @@ from tritnet_rt.cliargs import nonnegative_float, nonnegative_int, positive_floa
 
 from ..atomic import write_bytes_atomic
 from ..eval import evaluate, topk_correct
-from ..models import create_model, get_model_info, load_into, model_checkpoint, read_checkpoint, save_atomic
+from ..models import (get_model_info, load_into, load_model, model_checkpoint, read_checkpoint,
+                      save_atomic)
 from ..models.darknet_classifier import is_cfg_name
 from ..models.checkpoint import CheckpointError
-from ..nn import format_report, is_ternary, ternarize_, ternary_report, weight_layers
+from ..nn import format_report, is_ternary, ternary_report, weight_layers
 from . import distributed as dist
 from .calibrate import BN_BATCHES, batchnorms_after, recalibrate_batchnorm
 from .distill import ClassifierTeacher, DistillConfig, classifier_loss
@@ -122,34 +123,10 @@ def _seed_all(seed: int):
     torch.manual_seed(seed)
 
 
-def _quant_options(cfg: ClassifierTrainConfig) -> dict:
-    opts = {}
-    if cfg.method in ("twn", "ttn"):
-        opts["per_channel"] = cfg.per_channel
-        if cfg.threshold is not None:
-            opts["threshold"] = cfg.threshold
-    if cfg.method == "ttn":
-        opts["t_ex"] = cfg.t_ex
-    return opts
-
-
 def build_model(cfg: ClassifierTrainConfig, num_classes: int) -> nn.Module:
-    if is_cfg_name(cfg.model):
-        # a darknet cfg: its ternary=1 layers (or --layers all / indices) are ternary with cfg.method
-        opts = _quant_options(cfg) if cfg.method else {}
-        return create_model(cfg.model, pretrained=cfg.weights, num_classes=num_classes, method=cfg.method,
-                            layers=cfg.layers or "cfg", **opts)
-    model = create_model(cfg.model, num_classes=num_classes)
-    if cfg.weights:
-        path = Path(cfg.weights)
-        if path.is_dir():
-            from ..models import load_pretrained
-            load_pretrained(model, path, model.model_info)
-        else:
-            load_into(model, path)
-    if cfg.method:
-        ternarize_(model, method=cfg.method, layers=cfg.layers or "all", **_quant_options(cfg))
-    return model
+    """The model a run trains: ``load_model`` of its source, weights, method and layers."""
+    return load_model(cfg.model, cfg.weights, method=cfg.method, layers=cfg.layers, num_classes=num_classes,
+                      per_channel=cfg.per_channel, threshold=cfg.threshold, t_ex=cfg.t_ex).model
 
 
 def input_format(model_name: str) -> dict:
@@ -399,21 +376,4 @@ def step_cost(timing: dict) -> dict:
         return {}
     step, teacher = 1000 * timing["seconds"] / timing["steps"], 1000 * timing["teacher"] / timing["steps"]
     return {"step_ms": step, "teacher_ms": teacher, "overhead": teacher / max(step - teacher, 1e-9)}
-
-
-def load_classifier(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
-    """A trained classifier from a tritnet checkpoint (architecture, ternary layers and class names included)."""
-    state = read_checkpoint(path)
-    if state.get("format") != "tritnet-checkpoint":
-        raise CheckpointError(f"{path}: not a tritnet checkpoint (no architecture recorded); "
-                              "pass --model and the weights instead")
-    names = state.get("class_names") or []
-    if "darknet_cfg" in state:     # built float from its cfg text; the checkpoint's ternary map swaps the layers
-        from ..models.darknet_classifier import DarknetClassifier
-        model = DarknetClassifier(state["arch"].split(":", 1)[-1], None, cfg_text=state["darknet_cfg"],
-                                  num_classes=len(names) or None)
-    else:
-        model = create_model(state["arch"], num_classes=len(names) or None)
-    load_into(model, path, state)
-    return model.to(device).eval(), state
 

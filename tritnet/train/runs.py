@@ -13,19 +13,7 @@ import os
 from pathlib import Path
 
 import yaml
-
-
-def new_run_dir(root: str | Path, name: str) -> Path:
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 10_000):
-        path = root / (name if i == 1 else f"{name}{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"{root}: too many runs named {name}")
+from tritnet_rt.sources import new_run_dir  # noqa: F401  (one numbering for every run folder)
 
 
 def write_args(run_dir: Path, args: dict):

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from ..atomic import write_bytes_atomic
-from ..models.checkpoint import read_checkpoint, save_atomic
+from ..models.checkpoint import save_atomic
+from ..models.load import DETECTOR_FORMAT as CHECKPOINT_FORMAT, load_detector_state as load_state
 
 __all__ = ["save_weights_atomic", "darknet_init_", "periodic_save", "CHECKPOINT_FORMAT", "save_state", "load_state"]
 
-CHECKPOINT_FORMAT = "tritnet-detector-checkpoint"
 
 
 def save_weights_atomic(net, path, seen: int) -> Path:
@@ -64,10 +64,3 @@ def darknet_init_(net, seed: int = 0) -> None:
 def save_state(path, net, optimizer, **state) -> None:
     save_atomic({"format": CHECKPOINT_FORMAT, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                  **state}, path)
-
-
-def load_state(path) -> dict:
-    state = read_checkpoint(path)                          # torch.load(weights_only=True)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a tritnet detector checkpoint (.ckpt written by `detector train`)")
-    return state

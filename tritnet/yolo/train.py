@@ -33,7 +33,8 @@ from tqdm import tqdm
 
 from ..atomic import write_text_atomic
 from ..darknet import parse_cfg
-from ..darknet.network import DarknetNet, quant_options
+from ..darknet.network import DarknetNet
+from ..quant import ternarizer_options
 from ..train import distributed as dist
 from ..train.calibrate import batchnorms_after, recalibrate_batchnorm
 from ..train.distill import DetectorDistiller, DistillConfig, parse_layers
@@ -168,7 +169,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                          f"subdivisions={subdivisions}")
     if max_batches < 1:
         raise ValueError(f"{cfg.net.where('max_batches')}: max_batches must be set (> 0) for training")
-    net = DarknetNet(cfg, c.method, **quant_options(c.method, c.per_channel))
+    net = DarknetNet(cfg, c.method, **ternarizer_options(c.method, per_channel=c.per_channel))
     check_heads(net, data)
     darknet_init_(net, c.seed)
     base = Path(c.cfg).stem

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..darknet.network import build_darknet, quant_options
+from ..models.load import load_model
 from .coco import coco_evaluate, coco_ground_truth, coco_results, read_coco
 from .data import open_data, source_kind
 from .evaluate import run_detector, score_map, score_recall
@@ -33,15 +33,9 @@ def load_detector(data, cfg, weights, method: Optional[str] = "twn", per_channel
     data = open_data(data) if not hasattr(data, "records") else data
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: no such weights file")
-    opts = quant_options(method, per_channel)
-    if str(weights).endswith(".ckpt"):
-        from .saving import load_state
-        net = build_darknet(cfg, None, method, **opts)
-        net.load_state_dict(load_state(weights)["model"])
-    else:
-        net = build_darknet(cfg, weights, method, **opts)
+    net = load_model(cfg, weights, method=method, per_channel=per_channel).model
     check_heads(net, data)
-    return data, net.eval()
+    return data, net
 
 
 def _detect(data, net, split, workers, batch, letterbox, thresh, nms, nms_kind="sort", progress=False):
