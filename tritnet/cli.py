@@ -41,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # ------------------------------------------------------------------ demo (the main job)
     p = sub.add_parser("demo", help="ternarize the pretrained CIFAR ResNet-20 and compare it with float")
-    p.add_argument("--data", default="../shared/data/cifar10/cifar10-jpeg.tar.gz")
-    p.add_argument("--pretrained", default="../shared/data/pretrained/resnet_cifar10")
+    p.add_argument("--data", default=None, help="images (default: DATA_ROOT/cifar10/cifar10-jpeg.tar.gz)")
+    p.add_argument("--pretrained", default=None, help="weights (default: DATA_ROOT/pretrained/resnet_cifar10)")
+    p.add_argument("--data-root", default=None, help="the data folder (default: $TRITNET_DATA, else data-root "
+                   "under [tool.tritnet] in ./pyproject.toml)")
     p.add_argument("--model", default="resnet20")
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default="twn")
     p.add_argument("--train-per-class", type=positive_int, default=1000,
@@ -140,7 +142,9 @@ def _print(result: dict, as_json: bool, text: str):
 
 def cmd_demo(a):
     from .demo import run_demo
-    result = run_demo(a.data, a.pretrained, model_name=a.model, method=a.method,
+    from .paths import data_path
+    result = run_demo(a.data or data_path("cifar10/cifar10-jpeg.tar.gz", a.data_root),
+                      a.pretrained or data_path("pretrained/resnet_cifar10", a.data_root), model_name=a.model, method=a.method,
                       train_per_class=a.train_per_class, epochs=a.epochs, lr=a.lr, workers=a.workers,
                       project=a.project, progress=not a.json)
     if a.json:

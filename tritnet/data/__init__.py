@@ -12,7 +12,7 @@ from .datasets import ArrayDataset, ImageList, take_per_class
 from .decode import decode_image, read_image
 from .errors import DataError, DataWarning, Issues
 from .folder import ImageFolder, open_files
-from .loaders import (DATA_ROOT, ClassificationData, build_classification_loaders, load_image_for_model,
+from .loaders import (ClassificationData, build_classification_loaders, load_image_for_model,
                       open_datasets)
 from .tarball import read_tar
 from .transforms import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, BatchTransform,
@@ -26,7 +26,7 @@ __all__ = [
     "in_memory", "save_atomic", "read_cifar_batch", "write_cifar_batch", "read_cifar_meta",
     "write_cifar_meta", "load_cifar10", "read_data_cfg", "read_labels", "label_of",
     "take_per_class", "build_classification_loaders", "ClassificationData", "load_image_for_model",
-    "open_datasets", "DATA_ROOT",
+    "open_datasets",
     "pad", "crop", "hflip", "resize", "to_tensor", "normalize", "RandomCrop", "RandomHFlip",
     "Resize", "Normalize", "Compose", "pad_batch", "crop_batch", "flip_batch",
     "random_crop_batch", "random_flip_batch", "normalize_batch", "BatchTransform",

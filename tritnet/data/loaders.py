@@ -1,7 +1,7 @@
 """From a dataset spec to the train/valid DataLoaders a classifier trainer needs.
 
 A spec is one of
-- a name from NAMED ("cifar10"), looked up under data_root;
+- a name from NAMED ("cifar10"), looked up under the data root (``tritnet.paths``);
 - a directory or .tar/.tar.gz with train/ and test/ (or val/, valid/) class folders;
 - a cifar-10-batches-py directory (pickle batches);
 - a darknet classifier .data file (its train and valid lists).
@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from ..paths import data_path
 from .cache import in_memory
 from .cifar import is_cifar_dir, load_cifar10
 from .darknet_data import DarknetList, read_data_cfg
@@ -24,15 +25,14 @@ from .errors import DataError
 from .folder import ImageFolder, open_files, top_folders
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, BatchTransform, normalize, to_tensor
 
-# The shared data sits beside the project: run from the project root or pass data_root.
-DATA_ROOT = Path("../shared/data")
+# named data sets, under the data root (tritnet.paths: --data-root, $TRITNET_DATA or pyproject's [tool.tritnet])
 NAMED = {"cifar10": "cifar10/cifar10-jpeg.tar.gz"}
 VALID_SPLITS = ("test", "val", "valid")
 
 
-def resolve_spec(spec, data_root=DATA_ROOT) -> Path:
+def resolve_spec(spec, data_root=None) -> Path:
     if str(spec) in NAMED:
-        path = Path(data_root) / NAMED[str(spec)]
+        path = data_path(NAMED[str(spec)], data_root)
         if not path.exists():
             raise DataError(path, f"dataset '{spec}' not found here; pass data_root= or a path")
         return path
@@ -42,7 +42,7 @@ def resolve_spec(spec, data_root=DATA_ROOT) -> Path:
     return path
 
 
-def open_datasets(spec, *, data_root=DATA_ROOT, train_per_class: int | None = None,
+def open_datasets(spec, *, data_root=None, train_per_class: int | None = None,
                   valid_per_class: int | None = None, size=None, transform=to_tensor):
     """(train, valid) datasets for spec, still compressed (ImageList) except pickle
     batches (ArrayDataset). valid always uses the train classes' order."""
@@ -84,7 +84,7 @@ def build_classification_loaders(data, *, batch_size: int = 128, workers: int | 
                                  size=None, padding: int = 4, flip: bool = True,
                                  mean=IMAGENET_MEAN, std=IMAGENET_STD, train: bool = True,
                                  distributed: bool = False, rank: int = 0, world_size: int = 1,
-                                 seed: int = 0, data_root=DATA_ROOT) -> ClassificationData:
+                                 seed: int = 0, data_root=None) -> ClassificationData:
     """Loaders yielding (float32 NCHW normalised images, int64 labels).
 
     data: a spec (see module doc). decode: decode every image once into memory first,

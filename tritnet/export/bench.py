@@ -70,10 +70,11 @@ def label(name: str, setup: dict | None = None) -> str:
 
 # ------------------------------------------------------------------------------------------------ the inputs
 
-def default_images(pm, shared=Path("..") / "shared" / "data") -> Path:
-    """Real images of the kind the model takes, in the shared data folder (beside the project root, where the
-    commands run): CIFAR-10 JPEGs for a classifier, BCCD blood-cell photographs for a detector."""
-    shared = Path(shared)
+def default_images(pm, root=None) -> Path:
+    """Real images of the kind the model takes, in the data root (``tritnet.paths``): CIFAR-10 JPEGs for a
+    classifier, BCCD blood-cell photographs for a detector."""
+    from tritnet.paths import data_root
+    shared = data_root(root)
     if pm.model.get("task") == "detect":
         return shared / "bccd" / "JPEGImages"
     return shared / "cifar10" / "cifar10-jpeg.tar.gz"
