@@ -23,6 +23,7 @@ import importlib
 
 from .cfg import (DIALECTS, Cfg, CfgError, CfgWarning, Option, Section, detect_dialect, dump_cfg, parse_cfg,
                   parse_cfg_string, set_ternary, ternary_layers, validate_cfg)
+from .cfgedit import set_classes, set_schedule
 from .datafile import names_from_data, read_data_cfg, read_names, resolve_data_path
 from .shapes import (LayerInfo, LayerRow, LayerTable, count_params, darknet_layers, infer_layers, layer_features,
                      layer_table)
@@ -37,7 +38,7 @@ __all__ = [
     "darknet_layers",
     "DarknetWeights", "WeightsError", "WeightsHeader", "layer_layout", "load_weights", "encode_weights",
     "save_weights", "partial", "read_data_cfg", "read_names", "names_from_data", "resolve_data_path",
-    "darknettwn_ternarize", "ternarize_weights",
+    "darknettwn_ternarize", "ternarize_weights", "set_classes", "set_schedule",
 ]
 
 # torch-importing names, loaded on first access (not in __all__: `import *` stays torch-free)

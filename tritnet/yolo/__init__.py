@@ -11,7 +11,7 @@ Files, one job each: ``labels``/``voc``/``coco``/``data`` read ground truth; ``a
 images; ``region_loss``/``yolo_loss``/``loss`` are darknet's losses; ``schedule`` its learning rate and SGD;
 ``train`` the loop; ``evaluate``/``validate``/``report`` the scores (numbers in ``tritnet.eval.detection``).
 """
-from .cfgedit import set_classes, set_schedule
+from ..darknet.cfgedit import set_classes, set_schedule
 from .coco import coco_evaluate, coco_records
 from .data import DetectionData, open_data
 from .labels import DataWarning, Issues, Record, label_path, read_yolo_labels

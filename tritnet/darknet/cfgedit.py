@@ -7,7 +7,7 @@ head (``(5 + 3)·5 = 40`` for ttt5's five anchors). ``set_schedule`` changes [ne
 """
 from __future__ import annotations
 
-from ..darknet.cfg import Cfg, validate_cfg
+from .cfg import Cfg, validate_cfg
 
 __all__ = ["set_classes", "set_schedule"]
 
