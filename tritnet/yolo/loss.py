@@ -25,6 +25,8 @@ __all__ = ["HeadInputs", "DetectionLoss", "head_settings"]
 def head_settings(net):
     """[(layer index, 'region'|'yolo', settings)] of a DarknetNet's heads."""
     out = []
+    if net.cfg.dialect == "alexeyab":
+        _refuse_bad_label_filters(net.cfg.net)
     for i in net.head_indices:
         info = net.infos[i]
         s = RegionSettings.from_info(info) if info.type == "region" else YoloSettings.from_info(info)
@@ -32,6 +34,15 @@ def head_settings(net):
     if not out:
         raise ValueError(f"{net.cfg.path}: the network has no [region] or [yolo] layer to train")
     return out
+
+
+def _refuse_bad_label_filters(net_section):
+    """[net] keys with which AlexeyAB's yolo layer zeroes deltas late in training (bad-label rejection, the
+    equidistant point): not implemented, refused at their line instead of silently training without them."""
+    for key in ("equidistant_point", "badlabels_rejection_percentage", "num_sigmas_reject_badlabels"):
+        if net_section.param(key):
+            raise net_section.error(f"{key}={net_section.param(key)} (AlexeyAB's late-training delta filter in "
+                                    f"the yolo loss) is not supported in training; remove it", key)
 
 
 class HeadInputs(nn.Module):

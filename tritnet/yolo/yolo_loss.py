@@ -16,10 +16,16 @@ with the logistic on x, y, objectness and every class. For each image darknet fi
 
 The backward sends delta unchanged to the layer's input (the logistic and the loss cancel: it is binary
 cross-entropy on x, y, objectness and classes, squared error on w, h). The cost is Σ delta².
+
+This is the loss of the ``pjreddie`` dialect (the loss keys darknetTWN borrowed from AlexeyAB, such as
+``iou_loss``, are read there but not applied). Cfgs of the ``alexeyab`` dialect train with AlexeyAB's loss
+(``yolo_loss_alexeyab.py``: ``iou_loss``, the normalizers, ``max_delta``, ``iou_thresh``, label smoothing, ...).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -38,12 +44,49 @@ class YoloSettings:
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
     max_boxes: int = 90
+    # the dialect whose darknet computes the loss; the fields below are AlexeyAB's loss keys
+    # (yolo_loss_alexeyab.py), read from the cfg in the alexeyab dialect only
+    dialect: str = "pjreddie"
+    iou_loss: str = "mse"
+    iou_normalizer: float = 0.75
+    obj_normalizer: float = 1.0
+    cls_normalizer: float = 1.0
+    delta_normalizer: float = 1.0
+    max_delta: float = 3.4028234663852886e38      # FLT_MAX: no clipping
+    new_coords: bool = False
+    iou_thresh: float = 1.0
+    iou_thresh_kind: str = "iou"
+    label_smooth_eps: float = 0.0
+    classes_multipliers: Optional[tuple] = None   # from counters_per_class
+    show_details: bool = True
 
     @classmethod
     def from_info(cls, info) -> "YoloSettings":
         p, a = info.section.param, info.attrs
         anchors = a["anchors"] if a["anchors"] is not None else [0.5] * (2 * a["num"])
-        return cls(a["classes"], tuple(a["mask"]), tuple(anchors), p("ignore_thresh"), p("truth_thresh"), p("max"))
+        base = cls(a["classes"], tuple(a["mask"]), tuple(anchors), p("ignore_thresh"), p("truth_thresh"), p("max"))
+        if info.section.dialect != "alexeyab":
+            return base
+        sec = info.section
+        for key, what in (("focal_loss", "focal loss"), ("objectness_smooth", "objectness smoothing")):
+            if p(key):
+                raise sec.error(f"{key}={p(key)} ({what} in AlexeyAB's yolo loss) is not supported in training; "
+                                f"remove it or set {key}=0", key)
+        if p("map") is not None:
+            raise sec.error("map= (a class-id map file for the yolo loss) is not supported in training", "map")
+        multipliers = None
+        if p("counters_per_class") is not None:
+            from .yolo_loss_alexeyab import class_multipliers
+            try:
+                multipliers = class_multipliers(p("counters_per_class"), a["classes"], p("max_delta"))
+            except ValueError as e:
+                raise sec.error(str(e), "counters_per_class") from None
+        return dataclasses.replace(
+            base, dialect="alexeyab", iou_loss=p("iou_loss"), iou_normalizer=p("iou_normalizer"),
+            obj_normalizer=p("obj_normalizer"), cls_normalizer=p("cls_normalizer"),
+            delta_normalizer=p("delta_normalizer"), max_delta=p("max_delta"), new_coords=bool(p("new_coords")),
+            iou_thresh=p("iou_thresh"), iou_thresh_kind=p("iou_thresh_kind"), label_smooth_eps=p("label_smooth_eps"),
+            classes_multipliers=multipliers, show_details=bool(p("show_details")))
 
 
 def _class_delta(delta, out, b, k, j, i, c, classes):
@@ -67,7 +110,11 @@ def _box_delta(delta, pred, b, k, j, i, t, anchor, W, H, net_w, net_h, out):
 
 def yolo_loss(out: np.ndarray, truth: np.ndarray, s: YoloSettings, net_w: int, net_h: int) -> HeadLoss:
     """``out``: activated output (B, len(mask), 5 + classes, H, W); ``truth``: (B, T, 5); ``net_w``/``net_h``:
-    the network input size of this batch (anchors are in its pixels)."""
+    the network input size of this batch (anchors are in its pixels). Settings of the alexeyab dialect train
+    with AlexeyAB's loss (``yolo_loss_alexeyab.py``)."""
+    if s.dialect == "alexeyab":
+        from .yolo_loss_alexeyab import alexeyab_yolo_loss
+        return alexeyab_yolo_loss(out, truth, s, net_w, net_h)
     out = np.asarray(out, _F)
     B, n, _, H, W = out.shape
     delta = np.zeros_like(out)
