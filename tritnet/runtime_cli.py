@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tritnet_rt.cliargs import existing_file, existing_path, output_file, positive_float, positive_int
+from tritnet_rt.cliargs import existing_file, existing_path, fraction, output_file, positive_float, positive_int
 
 
 def add_parsers(sub) -> None:
@@ -42,6 +42,11 @@ def add_parsers(sub) -> None:
                         "the source records, or a .data file found beside the cfg or the weights)")
     e.add_argument("--no-names", action="store_true", help="embed no class names")
     e.add_argument("--onnx", type=output_file("ONNX file"), help="also write ONNX here")
+    e.add_argument("--onnx-nms", action="store_true",
+                   help="detectors: the ONNX file decodes its boxes and applies NonMaxSuppression (outputs boxes, "
+                        "scores, selected), so it runs as a detector by itself")
+    e.add_argument("--thresh", type=fraction, default=0.24, help="--onnx-nms: score threshold (darknet's -thresh)")
+    e.add_argument("--nms", type=fraction, default=0.45, help="--onnx-nms: IoU above which a box is suppressed")
     e.add_argument("--darknet-weights", type=output_file("weights file to write"),
                    help="darknet source: also write .weights with the ternary values")
     e.add_argument("--sttn-merged", type=output_file("checkpoint to write"),
@@ -184,7 +189,7 @@ def cmd_export(a: argparse.Namespace) -> None:
     written["class_names"] = names
     written["names_from"] = origin
     if a.onnx:
-        written["onnx"] = export_onnx(pm, a.onnx)
+        written["onnx"] = export_onnx(pm, a.onnx, nms=(a.thresh, a.nms) if a.onnx_nms else None)
     if a.darknet_weights:
         data = model.encode_weights()
         write_bytes_atomic(a.darknet_weights, data)

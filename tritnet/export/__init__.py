@@ -40,9 +40,10 @@ def torch_module(pm: PackedModel):
     return GraphModule(pm).eval()
 
 
-def export_onnx(pm: PackedModel, path, batch: int | None = None) -> str:
+def export_onnx(pm: PackedModel, path, batch: int | None = None, nms: tuple | None = None) -> str:
+    """ONNX of the packed graph; ``nms=(thresh, iou)`` makes a detector a whole detector (``onnx_detect``)."""
     from .onnx import export_onnx as _export
-    return _export(pm, path, batch)
+    return _export(pm, path, batch, nms)
 
 
 __all__ = ["to_packed", "save", "load_packed", "save_packed", "torch_module", "export_onnx", "PackedModel"]

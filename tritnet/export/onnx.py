@@ -12,21 +12,46 @@ import warnings
 import numpy as np
 
 
-def export_onnx(pm, path, batch: int | None = None) -> str:
-    """Write ``pm`` as ONNX (opset 17); the batch dimension is ``batch`` (symbolic) unless a batch is given."""
+def export_onnx(pm, path, batch: int | None = None, nms: tuple | None = None) -> str:
+    """Write ``pm`` as ONNX (opset 17); the batch dimension is ``batch`` (symbolic) unless a batch is given.
+    ``nms=(thresh, iou)``: a detector with its boxes decoded and ONNX's NonMaxSuppression applied
+    (``onnx_detect``: outputs boxes, scores, selected), else the raw head inputs (out0, out1, ...)."""
     import torch
 
     from .torch_graph import GraphModule
     module = GraphModule(pm).eval()
+    if nms:
+        from .onnx_detect import DetectorModule
+        module = DetectorModule(module, pm, *nms).eval()
+        outs, dyn_out = ["boxes", "scores", "selected"], {"boxes": {0: "batch"}, "scores": {0: "batch"},
+                                                          "selected": {0: "detections"}}
+    else:
+        outs = [f"out{i}" for i in range(len(pm.graph["outputs"]))]
+        dyn_out = {name: {0: "batch"} for name in outs}
     c, h, w = pm.model["input"]["shape"]
     x = torch.zeros(batch or 1, c, h, w)
-    outs = [f"out{i}" for i in range(len(pm.graph["outputs"]))]
-    dyn = None if batch else {name: {0: "batch"} for name in ["input", *outs]}
+    dyn = {"input": {0: "batch"}, **dyn_out} if not batch else ({"selected": {0: "detections"}} if nms else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")        # the TorchScript exporter announces its own deprecation
         torch.onnx.export(module, (x,), str(path), input_names=["input"], output_names=outs, dynamic_axes=dyn,
                           opset_version=17, do_constant_folding=True, dynamo=False)
+    if nms:                                 # the exporter leaves the decoded outputs' sizes unnamed: state them
+        _name_dims(path, {"boxes": ["batch", module.candidates, 4], "scores": ["batch", module.candidates,
+                                                                               module.classes]})
     return str(path)
+
+
+def _name_dims(path, dims: dict) -> None:
+    import onnx
+    model = onnx.load(str(path))
+    for out in model.graph.output:
+        for d, value in zip(out.type.tensor_type.shape.dim, dims.get(out.name, [])):
+            if isinstance(value, str):
+                d.dim_param = value
+            else:
+                d.dim_value = value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def quantize_int8(onnx_path, out_path, calibration: np.ndarray) -> str:
