@@ -54,6 +54,21 @@ def _name_dims(path, dims: dict) -> None:
     onnx.save(model, str(path))
 
 
+def _pre_process(quant_pre_process, src: str, dst: str) -> None:
+    """ORT's pre-processing, run in a scratch folder: when its symbolic shape inference gives up (it does on
+    yolov4-tiny's channel slices) it leaves sym_shape_infer_temp.onnx and a data file in the working folder and
+    raises; then the pre-processing runs again with ONNX's own shape inference only, which the guide allows."""
+    import contextlib
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        try:
+            quant_pre_process(src, dst)
+        except Exception as e:          # ORT raises a bare Exception here
+            if "symbolic shape inference" not in str(e):
+                raise
+            quant_pre_process(src, dst, skip_symbolic_shape=True)
+
+
 def quantize_int8(onnx_path, out_path, calibration: np.ndarray) -> str:
     """Static int8 the way ONNX Runtime's quantization guide says
     (https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html): the float model first
@@ -75,7 +90,7 @@ def quantize_int8(onnx_path, out_path, calibration: np.ndarray) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            quant_pre_process(str(onnx_path), pre)
+            _pre_process(quant_pre_process, os.path.abspath(onnx_path), os.path.abspath(pre))
             quantize_static(pre, str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     finally:
