@@ -148,7 +148,7 @@ def main(argv=None) -> dict:
                                                workers=a.workers, progress=False, resume=a.resume and ckpt.is_file(),
                                                distill=kt, teacher=str(Path(a.teacher).resolve()) if kt else None))
         train_s = time.time() - t0
-        with open(out / f"backup_{variant}" / f"{name}_log.csv") as f:
+        with open(r.get("log") or out / f"backup_{variant}" / f"{name}_log.csv") as f:   # run folder's results.csv
             import csv
             log = list(csv.DictReader(f))
         final = out / f"backup_{variant}" / f"{name}_final.weights"

@@ -76,7 +76,8 @@ def log_seconds(folder: Path) -> dict:
     """Training time of every run under ``folder`` from the trainers' logs: seconds, teacher seconds."""
     total = teacher = 0.0
     n = 0
-    for path in sorted(folder.rglob("*_log.csv")):
+    # the detector's run log (runs before the run-folder change: <cfg>_log.csv)
+    for path in sorted(folder.rglob("results.csv")) or sorted(folder.rglob("*_log.csv")):
         with open(path, newline="") as f:
             for r in csv.DictReader(f):
                 total += float(r["seconds"])

@@ -168,7 +168,7 @@ def main(argv=None) -> dict:
                                                workers=a.workers, progress=False,
                                                resume=a.resume and ckpt.is_file()))
         train_s = time.time() - t0
-        with open(backup / f"{name}_log.csv") as f:
+        with open(r.get("log") or backup / f"{name}_log.csv") as f:      # the run folder's results.csv
             log = list(csv.DictReader(f))
         final = backup / f"{name}_final.weights"
         m = map_detector(data, str(cfg), str(final), method="twn", workers=a.workers)

@@ -33,6 +33,31 @@ def _common(p, weights_required: bool = True):
                    help="twn/ttn: one scale per output channel (evaluate as the detector was trained)")
 
 
+def _run_folder(p, name: str):
+    p.add_argument("--project", default="runs/detect", help="run folders go here (default runs/detect)")
+    p.add_argument("--name", default=name, help=f"run folder name: {name}, {name}2, ... (never an earlier run's)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="use --project/--name as it is" + (" and overwrite finished weights in the backup folder"
+                                                           if name == "train" else ""))
+
+
+# Scores on the command line are percent, in text and in --json alike (AP, mAP, precision, recall, F1, IoU);
+# the Python objects behind them (MapResult, coco_evaluate's dict) hold fractions.
+BOXES_NOTE = {
+    "unclipped": "boxes scored unclipped, as darknet's `detector map` (a box reaching past the image keeps its size "
+                 "in the IoU); `detector valid` clips them to the image as darknet's valid files do: --clip scores "
+                 "those boxes",
+    "clipped": "boxes clipped to the image, as darknet's `detector valid` writes them; `detector map` scores them "
+               "unclipped as darknet's map does (map --clip: as here; valid --no-clip: as map). COCO's AP50 also "
+               "differs from map's AP by its 101-point interpolation, IoU >= .5 (map: > .5) and at most 100 boxes "
+               "an image",
+}
+
+
+def _pct(d: dict, keys) -> dict:
+    return {k: (100 * v if k in keys and isinstance(v, (int, float)) and v >= 0 else v) for k, v in d.items()}
+
+
 def _eval_opts(p, letterbox: bool = True):
     if letterbox:
         p.add_argument("--no-letterbox", dest="letterbox", action="store_false",
@@ -62,6 +87,9 @@ def add_parsers(dsub) -> None:
     t.add_argument("--backup", type=output_dir("backup folder"), default=None,
                    help="output folder (default: the .data file's backup=)")
     t.add_argument("--resume", action="store_true", help="continue from <backup>/<cfg>.ckpt after a kill")
+    _run_folder(t, "train")
+    t.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="no per-class table, confusion matrix, PR and F1 curves at the end")
     t.add_argument("--multiscale", choices=["auto", "darknet", "sdl", "off"], default="auto",
                    help="with random=1: darknet's 320..608 squares, darknet_sdl's ttt5 sizes, or off")
     t.add_argument("--save-every", type=positive_int, default=None,
@@ -87,7 +115,7 @@ def add_parsers(dsub) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
     t.add_argument("--json", action="store_true", help="print the result as JSON at the end")
-    darknet_ignored(t, "-dont_show", "tritnet never opens a window (the loss chart is written as <cfg>_chart.png)")
+    darknet_ignored(t, "-dont_show", "tritnet never opens a window (the loss chart is chart.png in the run folder)")
     darknet_ignored(t, "-show_imgs", "tritnet never opens a window")
 
     m = dsub.add_parser("map", help="per-class AP, mAP@0.5 (VOC2007 and AUC), precision/recall/F1, as AlexeyAB's map")
@@ -95,6 +123,11 @@ def add_parsers(dsub) -> None:
     m.add_argument("--thresh", "-thresh", type=fraction, default=0.25,
                    help="confidence threshold for TP/FP/FN, F1, IoU (.25)")
     m.add_argument("--iou-thresh", "-iou_thresh", type=fraction, default=0.5)
+    m.add_argument("--clip", action="store_true",
+                   help="score boxes clipped to the image, as `detector valid` writes them (darknet's map: unclipped)")
+    m.add_argument("--plots", action="store_true",
+                   help="write confusion_matrix.png, PR_curve.png, F1_curve.png into a new run folder")
+    _run_folder(m, "val")
     _eval_opts(m)
     darknet_ignored(m, "-points", "tritnet prints both the VOC2007 11-point AP and the all-point (AUC) AP",
                     takes_value=True)
@@ -117,6 +150,9 @@ def add_parsers(dsub) -> None:
     v.add_argument("--thresh", "-thresh", type=fraction, default=0.005)
     v.add_argument("--nms", type=fraction, default=0.45)
     v.add_argument("--no-coco-eval", dest="coco_eval", action="store_false", help="skip pycocotools")
+    v.add_argument("--no-clip", dest="clip", action="store_false",
+                   help="write boxes as the network predicted them, as `detector map` scores them (darknet's valid: "
+                        "clipped to the image)")
     _eval_opts(v)
     _add_calc_anchors(dsub)
 
@@ -179,30 +215,49 @@ def cmd_train(a: argparse.Namespace) -> None:
                             bn_recalibrate=a.bn_recalibrate, distill=a.distill, teacher=a.teacher,
                             teacher_cfg=a.teacher_cfg, distill_head=a.distill_head,
                             distill_feature=a.distill_feature, distill_layers=a.distill_layers,
-                            resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json))
+                            resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json),
+                            project=a.project, name=a.name, exist_ok=a.exist_ok, plots=a.plots)
     try:
         r = launch(c, a.gpus)
     except KeyboardInterrupt:
         print("tritnet: interrupted; continue with --resume", file=sys.stderr)
         raise SystemExit(130) from None
     if a.json:
+        r = _pct(r, ("map", "map_auc", "best_map"))
+        if "classes" in r:
+            r["classes"] = [_pct(c, ("precision", "recall", "ap50", "ap50_95")) for c in r["classes"]]
         print(json.dumps(r, indent=2))
     else:
         extra = f", mAP@0.5 {100 * r['map']:.2f}% (best {100 * r['best_map']:.2f}%)" if "map" in r else ""
         print(f"done: {r.get('iterations')} iterations, avg loss {r.get('avg_loss', 0):.4f}{extra}; "
-              f"weights in {r.get('backup')}")
+              f"weights in {r.get('backup')}" + (f"; run folder {r['run_dir']}" if r.get("run_dir") else ""))
 
 
 def cmd_map(a: argparse.Namespace) -> None:
     from .yolo import map_detector
     from .yolo.report import format_map
+    from .eval.perclass import format_table
+    plots = None
+    if a.plots:
+        from .train.runs import new_run_dir
+        plots = new_run_dir(a.project, a.name, a.exist_ok)
     r = map_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, method=_method(a),
-                     per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch, workers=a.workers, progress=not a.json)
+                     per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch, workers=a.workers,
+                     progress=not a.json, clip=a.clip, plots=plots)
+    table = r["classes"].table
     if a.json:
-        print(json.dumps({**r["result"].to_dict(), "skipped": r["skipped"], "seconds": r["seconds"],
-                          "images_per_s": r["images_per_s"]}, indent=2))
+        print(json.dumps({**r["result"].to_dict(percent=True), "units": "percent", "boxes": r["boxes"],
+                          "table": [row.to_dict(percent=True) for row in table], "plots": r.get("plots"),
+                          "skipped": r["skipped"], "seconds": r["seconds"], "images_per_s": r["images_per_s"]},
+                         indent=2))
         return
     print(format_map(r["result"]))
+    print(f"\nAP50 and AP50-95 (area under the curve; AP50-95: mean over IoU .50:.05:.95), P and R at "
+          f"conf_thresh = {a.thresh:g}, IoU threshold {a.iou_thresh:g} for P and R:")
+    print(format_table(table))
+    print(f"note: {BOXES_NOTE[r['boxes']]}")
+    for what, path in (r.get("plots") or {}).items():
+        print(f"saved {what.replace('_', ' ')}: {path}")
     print(f"Total Detection Time: {r['seconds']:.1f} Seconds ({r['images_per_s']:.1f} images/s)")
 
 
@@ -229,9 +284,11 @@ def cmd_valid(a: argparse.Namespace) -> None:
     r = valid_detector(a.data, a.cfg, a.weights, a.outdir, prefix=a.prefix, formats=formats, thresh=a.thresh,
                        nms=a.nms, coco_eval=a.coco_eval, method=_method(a),
                        per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch,
-                       workers=a.workers)
+                       workers=a.workers, clip=a.clip)
+    if "coco" in r:
+        r["coco"] = _pct(r["coco"], set(r["coco"]))
     if a.json:
-        print(json.dumps(r, indent=2))
+        print(json.dumps({**r, "units": "percent"}, indent=2))
         return
     for name, path in r["written"].items():
         print(f"{name}: {path}")
@@ -239,7 +296,8 @@ def cmd_valid(a: argparse.Namespace) -> None:
         print(f"COCO results: {r['coco_results']}")
     if "coco" in r:
         c = r["coco"]
-        print(f"COCO mAP@[.50:.95] = {c['AP']:.4f}  AP50 = {c['AP50']:.4f}  AP75 = {c['AP75']:.4f}")
+        print(f"COCO mAP@[.50:.95] = {c['AP']:.2f}%  AP50 = {c['AP50']:.2f}%  AP75 = {c['AP75']:.2f}%")
+    print(f"note: {BOXES_NOTE[r['boxes']]}")
 
 
 def _names_option(value: str) -> list:

@@ -17,3 +17,9 @@ def shared() -> Path:
     if not (SHARED / "bccd").is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path, monkeypatch):
+    """Training writes its run folder under ./runs/detect: each test runs in its own temporary folder."""
+    monkeypatch.chdir(tmp_path)

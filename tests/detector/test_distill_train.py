@@ -75,7 +75,7 @@ def test_transfer_pulls_the_student_head_towards_the_teacher(shapes, float_start
     assert taught < 0.8 * plain, (taught, plain)
     # the cost is measured and logged
     assert 0 < r["teacher_seconds"] < r["iteration_seconds"] and r["transfer_overhead"] > 0
-    with open(tmp_path / "taught" / "tern_log.csv", newline="") as f:
+    with open(r["log"], newline="") as f:
         log = list(csv.DictReader(f))
     assert all(float(row["teacher_seconds"]) > 0 and float(row["distill_head"]) >= 0 for row in log)
     assert all(float(row["distill_feature"]) == 0 for row in log)               # off by default

@@ -27,9 +27,11 @@ def test_training_writes_darknets_files_and_resumes_exactly(shapes, tmp_path, ca
     r = run(shapes, cfg, save_every=2)
     backup = shapes.parent / "backup"
     names = {p.name for p in backup.iterdir()}
-    assert {"tiny_final.weights", "tiny.minloss.weights", "tiny_2.weights", "tiny_4.weights", "tiny.ckpt",
-            "tiny_log.csv", "tiny_chart.png", "tiny_args.yaml"} <= names
-    log = rows(backup / "tiny_log.csv")
+    assert {"tiny_final.weights", "tiny.minloss.weights", "tiny_2.weights", "tiny_4.weights", "tiny.ckpt"} <= names
+    # the run's own files in a numbered run folder
+    assert r["run_dir"] == "runs/detect/train" and r["log"] == "runs/detect/train/results.csv"
+    assert {"results.csv", "chart.png", "args.yaml", "classes.csv"} <= {p.name for p in (tmp_path / r["run_dir"]).iterdir()}
+    log = rows(r["log"])
     assert [int(x["iteration"]) for x in log] == [1, 2, 3, 4] and all(np.isfinite(float(x["loss"])) for x in log)
     # avg loss = .9 avg + .1 loss, starting at the first loss; lr = .01·(b/2)^4 during burn_in=2
     losses = [float(x["loss"]) for x in log]
@@ -43,9 +45,9 @@ def test_training_writes_darknets_files_and_resumes_exactly(shapes, tmp_path, ca
 
     # "kill" after 4 iterations, then resume to 6: the same weights as 6 iterations in one go
     cfg6 = write_cfg(tmp_path / "tiny.cfg", max_batches=6)
-    run(shapes, cfg6, resume=True)
+    r2 = run(shapes, cfg6, resume=True)
     resumed = (backup / "tiny_final.weights").read_bytes()
-    assert [int(x["iteration"]) for x in rows(backup / "tiny_log.csv")] == [1, 2, 3, 4, 5, 6]
+    assert r2["log"] == r["log"] and [int(x["iteration"]) for x in rows(r["log"])] == [1, 2, 3, 4, 5, 6]
     run(shapes, cfg6, backup=str(tmp_path / "straight"))
     assert (tmp_path / "straight" / "tiny_final.weights").read_bytes() == resumed
 
@@ -55,10 +57,10 @@ def test_weights_header_continues_the_schedule_and_clear_restarts_it(shapes, tmp
     run(shapes, cfg)
     final = shapes.parent / "backup" / "tiny_final.weights"
     cfg3 = write_cfg(tmp_path / "tiny.cfg", max_batches=3)
-    r = run(shapes, cfg3, weights=str(final))                     # seen = 16 in the header: iteration 2 → 3
+    r = run(shapes, cfg3, weights=str(final), exist_ok=True)      # seen = 16 in the header: iteration 2 → 3
     assert r["iterations"] == 3 and r["seen"] == 24
     r = run(shapes, cfg3, weights=str(final), clear=True)
-    assert r["iterations"] == 3 and r["seen"] == 24 and len(rows(shapes.parent / "backup" / "tiny_log.csv")) == 3
+    assert r["iterations"] == 3 and r["seen"] == 24 and len(rows(r["log"])) == 3
 
 
 def test_ternary_layers_train_float_and_save_ternary(shapes, tmp_path):
@@ -75,15 +77,14 @@ def test_ternary_layers_train_float_and_save_ternary(shapes, tmp_path):
 def test_yolo_v3_heads_and_multiscale_train(shapes, tmp_path):
     cfg = write_cfg(tmp_path / "v3.cfg", YOLO_CFG, max_batches=2)
     r = run(shapes, cfg, map=True, map_every=1)
-    log = rows(shapes.parent / "backup" / "v3_log.csv")
+    log = rows(r["log"])
     assert len(log) == 2 and log[0]["map"] != "" and r["best_map"] >= 0
     assert "v3_best.weights" in log[0]["saved"]
     # random=1 on a 48x32 cfg (stride 8, 4 grid rows): darknet_sdl's rule, ih = (rand % 4)/2 + 3 rows and
     # iw = ih + 2 columns, the same size for 10 iterations
     ms = write_cfg(tmp_path / "ms.cfg", max_batches=2, random=1)
     ms.write_text(ms.read_text().replace("width=32", "width=48"))
-    run(shapes, ms)
-    log = rows(shapes.parent / "backup" / "ms_log.csv")
+    log = rows(run(shapes, ms)["log"])
     sizes = {(int(x["width"]), int(x["height"])) for x in log}
     assert len(sizes) == 1 and sizes <= {(40, 24), (48, 32)}
 
@@ -97,8 +98,7 @@ def test_a_tiny_detector_learns(tmp_path):
     text = cfg.read_text().replace("hue=.1", "hue=0").replace("saturation=1.5", "saturation=1") \
         .replace("exposure=1.5", "exposure=1").replace("jitter=.2", "jitter=0")
     cfg.write_text(text)
-    run(data, cfg)
-    log = rows(tmp_path / "d" / "backup" / "learn_log.csv")
+    log = rows(run(data, cfg)["log"])
     assert float(log[-1]["avg_loss"]) < 0.35 * float(log[0]["loss"])
     last = log[-5:]
     assert np.mean([float(x["avg_iou"]) for x in last]) > 0.45 and np.mean([float(x["recall"]) for x in last]) > 0.5
@@ -138,7 +138,7 @@ def test_two_processes_average_gradients_and_count_images_like_darknet_gpus(shap
            "detector", "train", str(shapes), str(cfg), "--workers", "0", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    log = rows(shapes.parent / "backup" / "ddp_log.csv")
+    log = rows(tmp_path / "runs" / "detect" / "train" / "results.csv")    # the test's folder is the cwd
     assert [int(x["iteration"]) for x in log] == [2, 4]
     assert float(log[0]["lr"]) == pytest.approx(2 * .01 * (2 / 2) ** 4)       # burn_in=2 reached, ×2 processes
     w = load_weights(parse_cfg(cfg), shapes.parent / "backup" / "ddp_final.weights")
@@ -220,7 +220,7 @@ def test_a_killed_run_saves_its_state_and_resumes(shapes, tmp_path):
            "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    log = shapes.parent / "backup" / "kill_log.csv"
+    log = tmp_path / "runs" / "detect" / "train" / "results.csv"
     deadline = time.time() + 600          # generous: on a loaded machine the import alone can take a minute
     while time.time() < deadline and proc.poll() is None and (not log.is_file() or len(rows(log)) < 5):
         time.sleep(0.2)

@@ -85,7 +85,7 @@ def test_stage_cfgs_and_resumed_log(staged):
     b = parse_cfg(out / "B" / "tiny_B.cfg")
     assert ternary_layers(b) == [0, 2, 4] and b.net.param("max_batches") == 4
     assert all(s.get("ternary") in ("0", "1") for s in b.layers if s.type == "convolutional")
-    log = list(csv.DictReader(open(out / "B" / "backup" / "tiny_B_log.csv")))
+    log = list(csv.DictReader(open(out / "B" / "train" / "results.csv")))
     assert [int(r["iteration"]) for r in log] == [1, 2, 3, 4]
 
 
@@ -125,5 +125,5 @@ def test_last_and_best_chains_and_a_real_direct_run(tmp_path):
     direct = run_plan(plan, tmp_path / "direct", direct=True, **quiet)
     row = direct["rows"][-1]
     assert row["stage"] == "direct" and row["budget"] == 7 and row["ternary_layers"] == 4
-    log = list(csv.DictReader(open(Path(direct["out"]) / "direct" / "backup" / "tiny_direct_log.csv")))
+    log = list(csv.DictReader(open(Path(direct["out"]) / "direct" / "train" / "results.csv")))
     assert len(log) == 7 and 0 <= row["map"] <= 100

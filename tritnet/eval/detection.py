@@ -77,8 +77,17 @@ class MapResult:
     detections: int = 0
     truths: int = 0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, percent: bool = False) -> dict:
+        """The figures as a dict; ``percent``: APs, precision, recall, F1 and IoU in percent (the command line's
+        convention, text and JSON alike), thresholds and counts as they are."""
+        d = asdict(self)
+        if percent:
+            for k in ("map11", "map", "map101", "precision", "recall", "f1", "avg_iou"):
+                d[k] = 100 * d[k]
+            for c in d["classes"]:
+                for k in ("ap11", "ap", "ap101"):
+                    c[k] = 100 * c[k]
+        return d
 
 
 def _match(box, t_boxes, t_cls, t_diff, c, iou_thresh):

@@ -150,7 +150,8 @@ class DarknetBackend:
         c = yolo_train.DetectorTrainConfig(
             data=self.plan.data, cfg=str(folder / f"{self.file_base(run)}.cfg"), weights=start, clear=not resume,
             method=run.method or self.plan.method, backup=str(folder / "backup"), resume=resume,
-            device=self.device, workers=self.workers, progress=self.progress, **opts)
+            device=self.device, workers=self.workers, progress=self.progress, project=str(folder), name="train",
+            exist_ok=True, **{"plots": False, **opts})
         yolo_train.train_detector(c)
 
     def chosen(self, run, folder: Path) -> Path:
@@ -180,7 +181,9 @@ class DarknetBackend:
 
     def loss_rows(self, run, folder: Path) -> list:
         """[(iteration, loss, smoothed loss)] from the trainer's log."""
-        path = folder / "backup" / f"{self.file_base(run)}_log.csv"
+        path = folder / "train" / "results.csv"                      # the stage's run folder
+        if not path.is_file():
+            path = folder / "backup" / f"{self.file_base(run)}_log.csv"   # an older tritnet's log
         if not path.is_file():
             return []
         with open(path, newline="") as f:

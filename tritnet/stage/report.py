@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
+from ..train.runs import save_figure
 from .state import write_text_atomic
 
 __all__ = ["report_rows", "write_report", "format_markdown", "plot_losses", "collapsed"]
@@ -128,9 +128,4 @@ def plot_losses(curves: list, path: Path, title: str = ""):
     ax.legend(loc="upper right")
     ax.set_title(title, pad=18)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

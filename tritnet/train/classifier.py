@@ -34,7 +34,7 @@ from ..nn import format_report, is_ternary, ternary_report, weight_layers
 from . import distributed as dist
 from .calibrate import BN_BATCHES, batchnorms_after, recalibrate_batchnorm
 from .distill import ClassifierTeacher, DistillConfig, classifier_loss
-from .runs import CsvLog, new_run_dir, plot_curves, write_args
+from .runs import CsvLog, MinLoss, new_run_dir, plot_curves, write_args
 
 MINLOSS_AFTER = 0.05    # fraction of the run before min-loss checkpoints start
 MINLOSS_EVERY = 20      # steps between two min-loss checkpoints at most
@@ -214,7 +214,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
 
     # ------------------------------------------------------------------ resume or new run folder
     start_epoch, best_top1, state = 0, -1.0, None
-    avg_loss, min_avg = -1.0, 1e10      # darknet's smoothed loss (.9·avg + .1·loss) and its minimum so far
+    smooth = MinLoss()                  # darknet's smoothed loss (.9·avg + .1·loss) and its minimum so far
     if cfg.resume:
         run_dir, ckpt_path = _resolve_resume(cfg.resume)
         state = read_checkpoint(ckpt_path)
@@ -223,9 +223,9 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         cfg = ClassifierTrainConfig(**{**saved, "resume": cfg.resume, "progress": cfg.progress,
                                        "workers": cfg.workers, "device": cfg.device})
         start_epoch, best_top1 = int(state["epoch"]) + 1, float(state.get("best_top1", -1.0))
-        avg_loss, min_avg = float(state.get("avg_loss", -1.0)), float(state.get("min_avg_loss", 1e10))
+        smooth = MinLoss(state.get("avg_loss", -1.0), state.get("min_avg_loss", 1e10))
         if (run_dir / "weights" / "minloss.pt").is_file():   # written between two epoch checkpoints
-            min_avg = min(min_avg, float(read_checkpoint(run_dir / "weights" / "minloss.pt").get("avg_loss", 1e10)))
+            smooth.min = min(smooth.min, float(read_checkpoint(run_dir / "weights" / "minloss.pt").get("avg_loss", 1e10)))
     elif world.is_main:
         run_dir = new_run_dir(cfg.project, cfg.name)
     else:
@@ -305,12 +305,12 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             seen += len(y)
             loss_sum += value * len(y)
             step_losses.append((step + 1, value))
-            avg_loss = value if avg_loss < 0 else 0.9 * avg_loss + 0.1 * value
+            avg_loss = smooth.update(value)
             # the min-loss checkpoint the seeds' stages chain on, after a warm-up (darknet: after burn_in),
             # written at most every MINLOSS_EVERY steps
-            if (world.is_main and step >= MINLOSS_AFTER * total_steps and avg_loss < min_avg
-                    and step - last_minloss >= MINLOSS_EVERY):
-                min_avg, last_minloss = avg_loss, step
+            if smooth.improved(world.is_main and step >= MINLOSS_AFTER * total_steps
+                               and step - last_minloss >= MINLOSS_EVERY):
+                last_minloss = step
                 save_atomic(model_checkpoint(model, epoch=epoch, step=step + 1, avg_loss=avg_loss,
                                              class_names=class_names, config=cfg.to_dict()),
                             run_dir / "weights" / "minloss.pt")
@@ -340,8 +340,8 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
             step_log.extend([{"epoch": epoch + 1, "step": k, "loss": f"{v:.5f}"} for k, v in step_losses])
             is_best = metrics["top1"] > best_top1
             best_top1 = max(best_top1, metrics["top1"])
-            ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics, avg_loss=avg_loss,
-                                    min_avg_loss=min_avg,
+            ckpt = model_checkpoint(model, epoch=epoch, best_top1=best_top1, metrics=metrics, avg_loss=smooth.avg,
+                                    min_avg_loss=smooth.min,
                                     class_names=class_names, config=cfg.to_dict(), optimizer=opt.state_dict(),
                                     base_lrs=base_lrs)
             save_atomic(ckpt, run_dir / "weights" / "last.pt")

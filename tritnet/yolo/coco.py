@@ -109,16 +109,17 @@ def image_ids(records: Sequence[Record]) -> list:
     return list(range(1, len(records) + 1))
 
 
-def coco_results(records, detections, image_sizes, category_ids: Sequence[int]) -> list[dict]:
+def coco_results(records, detections, image_sizes, category_ids: Sequence[int], clip: bool = True) -> list[dict]:
     """darknet's ``print_cocos`` as JSON: one entry per (box, class with prob > 0); bbox [x, y, w, h] in pixels,
-    clipped to the image."""
+    clipped to the image (``clip=False``: as the network predicted them, as darknet's ``map`` scores them)."""
     ids = image_ids(records)
     out = []
     for image_id, det, (w, h) in zip(ids, detections, image_sizes):
         for box, prob in zip(det.boxes, det.prob):
             x, y, bw, bh = (float(v) for v in box)
-            xmin, xmax = max((x - bw / 2) * w, 0.0), min((x + bw / 2) * w, float(w))
-            ymin, ymax = max((y - bh / 2) * h, 0.0), min((y + bh / 2) * h, float(h))
+            xmin, xmax, ymin, ymax = (x - bw / 2) * w, (x + bw / 2) * w, (y - bh / 2) * h, (y + bh / 2) * h
+            if clip:
+                xmin, xmax, ymin, ymax = max(xmin, 0.0), min(xmax, float(w)), max(ymin, 0.0), min(ymax, float(h))
             for c in np.flatnonzero(prob):
                 out.append({"image_id": image_id, "category_id": int(category_ids[c]),
                             "bbox": [round(xmin, 4), round(ymin, 4), round(xmax - xmin, 4), round(ymax - ymin, 4)],

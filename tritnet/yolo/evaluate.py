@@ -107,3 +107,38 @@ def score_recall(dets: Detections, records, thresh: float = 0.001, iou_thresh: f
     last = lines[-1] if lines else {"correct": 0, "total": 0, "rps_per_image": 0.0, "iou": 0.0, "recall": 0.0}
     return {"images": n, "correct": last["correct"], "total": last["total"], "proposals": proposals,
             "rps_per_image": last["rps_per_image"], "avg_iou": last["iou"], "recall": last["recall"], "lines": lines}
+
+
+def clip_boxes(c: Candidates) -> Candidates:
+    """The candidates with their boxes clipped to the image (x, y, w, h relative to it), as darknet's ``valid``
+    writes them (``print_detector_detections``, ``print_cocos``); darknet's ``map`` scores them unclipped."""
+    import dataclasses
+    b = np.asarray(c.boxes, np.float32)
+    x0, x1 = np.clip(b[:, 0] - b[:, 2] / 2, 0, 1), np.clip(b[:, 0] + b[:, 2] / 2, 0, 1)
+    y0, y1 = np.clip(b[:, 1] - b[:, 3] / 2, 0, 1), np.clip(b[:, 1] + b[:, 3] / 2, 0, 1)
+    boxes = np.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], 1).astype(np.float32) if len(b) else b
+    return dataclasses.replace(c, boxes=boxes)
+
+
+def clipped(dets: Detections) -> Detections:
+    return Detections([None if c is None else clip_boxes(c) for c in dets.images], dets.sizes, dets.seconds,
+                      dets.network_seconds)
+
+
+@dataclass
+class ClassScores:
+    ranked: list          # tritnet.eval.perclass.Ranked per class
+    table: list           # TableRow: "all", then one per class
+    matrix: np.ndarray    # confusion matrix (classes + 1 square, rows predicted)
+
+
+def score_classes(dets: Detections, records, names, result: MapResult, conf_thresh: float = 0.25,
+                  iou_thresh: float = 0.5) -> ClassScores:
+    """The per-class table, the ranking behind the PR/F1 curves and the confusion matrix, over the images that
+    could be read; ``result``: ``score_map`` of the same detections."""
+    from ..eval.perclass import class_table, confusion_matrix, rank_detections
+    pairs = [(_kept(c), (r.boxes, r.classes, r.difficult)) for c, r in zip(dets.images, records) if c is not None]
+    d, t = [p[0] for p in pairs], [p[1] for p in pairs]
+    ranked = rank_detections(d, t, len(names))
+    return ClassScores(ranked, class_table(ranked, result, len(pairs)),
+                       confusion_matrix(d, t, len(names), conf_thresh, iou_thresh))

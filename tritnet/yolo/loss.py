@@ -74,10 +74,11 @@ class DetectionLoss:
         for (index, kind, s), (z, act) in zip(self.heads, pairs):
             b, _, h, w = act.shape
             out = act.detach().float().cpu().numpy().reshape(b, -1, s.classes + 5, h, w)
-            if kind == "region":
-                res = region_loss(out, truth_np, s, seen)
-            else:
-                res = yolo_loss(out, truth_np, s, net_w, net_h)
+            with np.errstate(over="ignore", invalid="ignore"):   # darknet's expf: an exploding w/h is inf, silently
+                if kind == "region":
+                    res = region_loss(out, truth_np, s, seen)
+                else:
+                    res = yolo_loss(out, truth_np, s, net_w, net_h)
             g = torch.from_numpy(res.grad.reshape(act.shape)).to(z.device, z.dtype)
             surrogate = surrogate - (z * g).sum() / batch
             costs.append(res.cost)

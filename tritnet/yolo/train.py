@@ -18,7 +18,6 @@ boundary step; darknet itself never does).
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -38,6 +37,7 @@ from ..quant import ternarizer_options
 from ..train import distributed as dist
 from ..train.calibrate import batchnorms_after, recalibrate_batchnorm
 from ..train.distill import DetectorDistiller, DistillConfig, parse_layers
+from ..train.runs import CsvLog, MinLoss, new_run_dir, write_args
 from .chart import plot_chart
 from .data import open_data
 from .evaluate import run_detector, score_map
@@ -81,6 +81,10 @@ class DetectorTrainConfig:
     distill_feature: Optional[float] = None  # weight of the feature-mimic loss (DistillConfig's, 0, when None)
     distill_layers: Optional[str] = None   # mimicked layers, e.g. "7,9" (default: each head's feature map)
     resume: bool = False                   # continue from <backup>/<base>.ckpt
+    project: str = "runs/detect"           # run folders: project/name, name2, ... (never an earlier run's)
+    name: str = "train"
+    exist_ok: bool = False                 # write into project/name as it is; overwrite finished backup weights
+    plots: bool = True                     # at the end: per-class table, confusion matrix, PR and F1 curves
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -114,30 +118,6 @@ def load_teacher(c: DetectorTrainConfig, device) -> DarknetNet:
             raise ValueError(f"{source}: holds layers 0-{w.end_layer - 1} of {len(net.layers)}: a teacher must be a "
                              "whole trained detector (pass --teacher)")
     return net.to(device)
-
-
-class _Log:
-    """CSV log, one row per iteration, appended and flushed (cheap at any length)."""
-
-    def __init__(self, path: Path, keep_upto: Optional[int]):
-        self.path, self.rows = path, []
-        if keep_upto is not None and path.is_file():
-            with open(path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= keep_upto]
-        self._f = open(path, "w", newline="")
-        self._w = csv.DictWriter(self._f, LOG_FIELDS)
-        self._w.writeheader()
-        self._w.writerows(self.rows)
-        self._f.flush()
-
-    def append(self, row: dict):
-        row = {k: row.get(k, "") for k in LOG_FIELDS}
-        self.rows.append(row)
-        self._w.writerow(row)
-        self._f.flush()
-
-    def close(self):
-        self._f.close()
 
 
 def _mean_over_processes(value: float, world, device) -> float:
@@ -177,6 +157,11 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     title = f"{base} ({n_ternary} ternary layers, {c.method})" if n_ternary and c.method else base
     backup = Path(c.backup) if c.backup else data.backup
     backup.mkdir(parents=True, exist_ok=True)
+    finished = backup / f"{base}_final.weights"
+    if finished.is_file() and not (c.resume or c.clear or c.exist_ok):
+        raise ValueError(f"{finished}: an earlier run's finished weights, which this run would overwrite (with "
+                         f"{base}_last.weights, .minloss.weights, ...): pass --resume to continue that run, --clear "
+                         f"to train again from the start, --exist-ok to overwrite, or another --backup folder")
     start = starting_point(net, c.weights, c.clear, c.resume, backup / f"{base}.ckpt")
     net.to(device).train()
     optimizer = make_optimizer(net)
@@ -189,10 +174,11 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         raise ValueError(f"{start.source}: header field seen = {seen} is iteration {iteration} at batch={batch}, "
                          f"not below max_batches={max_batches} ({cfg.net.where('max_batches')}): nothing to train; "
                          f"restart the schedule with --clear or raise max_batches")
-    avg_loss, min_avg = float(st.get("avg_loss", -1.0)), float(st.get("min_avg_loss", 1e10))
+    smooth = MinLoss(st.get("avg_loss", -1.0), st.get("min_avg_loss", 1e10))
+    avg_loss = smooth.avg
     note = backup / f"{base}.minloss.json"          # the loss the min-loss weights were saved at (see save_all)
     if start.state and note.is_file():
-        min_avg = min(min_avg, float(json.loads(note.read_text())["avg_loss"]))
+        smooth.min = min(smooth.min, float(json.loads(note.read_text())["avg_loss"]))
     best_map = float(st.get("best_map", -1.0))
 
     issues = Issues()
@@ -226,14 +212,14 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         optimizer.load_state_dict(st["optimizer"])
     model = dist.wrap(HeadInputs(net) if distiller is None else distiller.student_outputs(net), world, device)
     map_every = c.map_every or max(1, round(4 * n_images / batch))
-    log = _Log(backup / f"{base}_log.csv", iteration if start.state else None) if world.is_main else None
+    run_dir = log = None
     if world.is_main:
-        (backup / f"{base}_args.yaml").write_text("".join(f"{k}: {v!r}\n" for k, v in c.to_dict().items()))
+        run_dir, log = _open_run(c, st if start.state else None, backup, base, iteration)
         how = f"trained ternary with {c.method}" if c.method else "trained as float"
         tqdm.write(f"{c.cfg}: {len(net.infos)} layers ({n_ternary} with ternary=1, {how}); start: {start.source} "
                    f"({start.loaded_layers} layers), seen {seen}, iteration {iteration}/{max_batches}\n"
                    f"{c.data}: {n_images} training images ({len(issues)} entries skipped), batch {batch} = "
-                   f"{subdivisions} x {batch // subdivisions}, multi-scale {mode}, backup {backup}")
+                   f"{subdivisions} x {batch // subdivisions}, multi-scale {mode}, backup {backup}, run folder {run_dir}")
 
     minloss_note = None
 
@@ -247,8 +233,9 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             write_text_atomic(backup / f"{base}.minloss.json", json.dumps(minloss_note))
 
     def checkpoint():
-        save_state(backup / f"{base}.ckpt", net, optimizer, seen=seen, avg_loss=avg_loss, min_avg_loss=min_avg,
-                   best_map=best_map, config=c.to_dict(), **(distiller.state() if distiller else {}))
+        save_state(backup / f"{base}.ckpt", net, optimizer, seen=seen, avg_loss=smooth.avg, min_avg_loss=smooth.min,
+                   best_map=best_map, config=c.to_dict(), run_dir=str(run_dir),
+                   **(distiller.state() if distiller else {}))
 
     # ------------------------------------------------------------------ the loop
     bar = tqdm(total=max_batches, initial=iteration, unit="it", dynamic_ncols=True,
@@ -256,7 +243,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     timing = {"iterations": 0, "seconds": 0.0, "teacher": 0.0}     # this process's iterations of this run
     batches = iter(loader)
     last_ckpt = last_chart = time.time()
-    result_map = None
+    result_map = final_dets = None
     sigterm = _StopOnSigterm()
     try:
         while iteration < max_batches:
@@ -290,7 +277,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             loss = _mean_over_processes(cost / images, world, device)
-            avg_loss = loss if avg_loss < 0 else 0.9 * avg_loss + 0.1 * loss
+            avg_loss = smooth.update(loss)
             seconds = time.time() - t0
             teacher_seconds = distiller.seconds - teacher_before if distiller else None
             timing["iterations"] += 1
@@ -301,8 +288,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             # ---------------------------------------------------------- log, save, evaluate (rank 0)
             saved = []
             epoch = seen // max(n_images, 1)
-            if iteration > netp("burn_in") and avg_loss < min_avg:
-                min_avg = avg_loss
+            if smooth.improved(iteration > netp("burn_in")):
                 saved.append(f"{base}.minloss.weights")
                 minloss_note = {"avg_loss": avg_loss, "iteration": iteration}
                 if c.minloss_epochs:
@@ -316,6 +302,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
             if valid_records and (iteration % map_every == 0 or iteration >= max_batches):
                 dets = run_detector(net, valid_records, store=valid_store, workers=c.workers, issues=issues)
                 map_result = score_map(dets, valid_records, data.names, 0.5, c.thresh)
+                final_dets = dets if iteration >= max_batches else None
                 result_map = map_result
                 if map_result.map11 > best_map:
                     best_map = map_result.map11
@@ -332,8 +319,8 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                         "images_per_s": f"{images * world.size / seconds:.2f}", "width": x.shape[3],
                         "height": x.shape[2], **{k: _fmt(v, ".4f") for k, v in stat.items() if k != "count"},
                         "count": stat["count"],
-                        "map": _fmt(map_result.map11 if map_result else None, ".4f"),
-                        "map_auc": _fmt(map_result.map if map_result else None, ".4f"), "saved": " ".join(saved),
+                        "map": _fmt(100 * map_result.map11 if map_result else None, ".2f"),    # percent
+                        "map_auc": _fmt(100 * map_result.map if map_result else None, ".2f"), "saved": " ".join(saved),
                         **({"distill_head": _fmt(kt_parts["head"]), "distill_feature": _fmt(kt_parts["feature"]),
                             "teacher_seconds": f"{teacher_seconds:.3f}"} if distiller else {})})
             bar.update(iteration - bar.n)
@@ -346,7 +333,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                 checkpoint()
                 last_ckpt = time.time()
             if hundred or map_result is not None or time.time() - last_chart > 60:
-                plot_chart(log.rows, backup / f"{base}_chart.png", title, max_batches)
+                plot_chart(log.rows(), run_dir / "chart.png", title, max_batches)
                 last_chart = time.time()
     except KeyboardInterrupt:
         if world.is_main:
@@ -358,8 +345,9 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         bar.close()
         sigterm.restore()
     # ------------------------------------------------------------------ the end
-    result = {"iterations": iteration, "seen": seen, "avg_loss": avg_loss, "min_avg_loss": min_avg,
-              "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues)}
+    result = {"iterations": iteration, "seen": seen, "avg_loss": smooth.avg, "min_avg_loss": smooth.min,
+              "backup": str(backup), "final": str(backup / f"{base}_final.weights"), "skipped": len(issues),
+              "run_dir": str(run_dir) if run_dir else None, "log": str(log.path) if log else None}
     if timing["iterations"]:
         # the transfer's cost: iteration time with the teacher, and without (its forward and loss taken out)
         step, teach = timing["seconds"] / timing["iterations"], timing["teacher"] / timing["iterations"]
@@ -372,13 +360,79 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     if world.is_main:
         save_all([f"{base}_final.weights"])
         checkpoint()
-        plot_chart(log.rows, backup / f"{base}_chart.png", title, max_batches)
-        log.close()
+        plot_chart(log.rows(), run_dir / "chart.png", title, max_batches)
         if result_map is not None:
             result.update(map=result_map.map11, map_auc=result_map.map, best_map=best_map)
+        if c.plots:
+            result.update(_final_report(c, net, data, run_dir, final_dets, valid_records, valid_store, issues))
     dist.barrier(world)
     dist.teardown(world)
     return result
+
+
+def _open_run(c: DetectorTrainConfig, state: Optional[dict], backup: Path, base: str, iteration: int):
+    """(run folder, its results.csv log): a resumed run's own folder (recorded in its checkpoint), else a new
+    numbered one (``project/name``, ``name2``, ...; ``exist_ok``: as it is). A checkpoint of an older tritnet,
+    which logged into ``<backup>/<base>_log.csv``, continues in a new folder with that log's rows."""
+    prev = Path(state["run_dir"]) if state and state.get("run_dir") else None
+    run_dir = prev if prev is not None and prev.is_dir() else new_run_dir(c.project, c.name, c.exist_ok)
+    log = CsvLog(run_dir / "results.csv", LOG_FIELDS)
+    legacy = backup / f"{base}_log.csv"
+    if state is None:
+        log.truncate_after(-1, "iteration")                   # a new run: an empty log (exist_ok: not appended)
+        write_args(run_dir, {**c.to_dict(), "backup_folder": str(backup)})
+    elif not log.path.is_file() and legacy.is_file():
+        old = CsvLog(legacy, LOG_FIELDS).rows()
+        for r in old:                                         # the old log's mAP was a fraction
+            for k in ("map", "map_auc"):
+                if r.get(k):
+                    r[k] = f"{100 * float(r[k]):.2f}"
+        log.truncate_after(-1, "iteration")
+        log.extend(old)
+    if state is not None:
+        log.truncate_after(iteration, "iteration")
+        if not (run_dir / "args.yaml").is_file():
+            write_args(run_dir, {**c.to_dict(), "backup_folder": str(backup)})
+    return run_dir, log
+
+
+def _final_report(c: DetectorTrainConfig, net, data, run_dir: Path, dets, records, store, issues) -> dict:
+    """The end of training: the valid set's per-class table (printed, and classes.csv in percent) and the
+    confusion matrix, PR and F1 curves as PNG in the run folder. Reuses the last --map evaluation when it was
+    of the final weights."""
+    from ..eval.perclass import format_table, save_plots
+    from .evaluate import score_classes
+    try:
+        if records is None:
+            records = data.records("valid", issues)
+    except (ValueError, FileNotFoundError) as e:
+        tqdm.write(f"no per-class table or plots: {e}")
+        return {}
+    if not records:
+        tqdm.write("no per-class table or plots: the valid set is empty")
+        return {}
+    if dets is None:
+        dets = run_detector(net, records, store=store, workers=c.workers, issues=issues)
+    result = score_map(dets, records, data.names, 0.5, c.thresh)
+    scores = score_classes(dets, records, data.names, result, c.thresh)
+    tqdm.write(f"valid set ({data.source('valid')}), mAP@0.5 {100 * result.map:.2f}% (AUC), "
+               f"{100 * result.map11:.2f}% (VOC2007):\n{format_table(scores.table)}")
+    write_table_csv(run_dir / "classes.csv", scores.table)
+    plots = save_plots(run_dir, scores.ranked, scores.matrix, data.names, c.thresh, 0.5)
+    return {"classes": [r.to_dict() for r in scores.table], "plots": plots}
+
+
+def write_table_csv(path: Path, rows: list) -> Path:
+    """The per-class table as CSV, scores in percent."""
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ["name", "images", "instances", "precision", "recall", "ap50", "ap50_95"])
+    w.writeheader()
+    for r in rows:
+        d = r.to_dict(percent=True)
+        w.writerow({k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in d.items()})
+    return write_text_atomic(path, buf.getvalue())
 
 
 class _StopOnSigterm:

@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
+from ..atomic import write_text_atomic
 from ..models.load import load_model
 from .coco import coco_evaluate, coco_ground_truth, coco_results, read_coco
 from .data import open_data, source_kind
-from .evaluate import run_detector, score_map, score_recall
+from .evaluate import clipped, run_detector, score_classes, score_map, score_recall
 from .labels import Issues
 from .setup import check_heads
 
@@ -52,11 +52,23 @@ def _speed(dets, n) -> dict:
 
 
 def map_detector(data, cfg, weights, *, thresh: float = 0.25, iou_thresh: float = 0.5, method: Optional[str] = "twn",
-                 per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2, progress: bool = False) -> dict:
+                 per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2, progress: bool = False,
+                 clip: bool = False, plots=None) -> dict:
+    """``result``: darknet's figures (MapResult); ``classes``: the per-class table, curves and confusion matrix
+    (ClassScores). ``clip``: score boxes clipped to the image as ``valid`` writes them (darknet's map: not).
+    ``plots``: a folder for confusion_matrix.png, PR_curve.png, F1_curve.png."""
     data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, 0.005, 0.45, progress=progress)
+    if clip:
+        dets = clipped(dets)
     result = score_map(dets, records, data.names, iou_thresh, thresh)
-    return {"result": result, "skipped": len(issues), **_speed(dets, len(records))}
+    scores = score_classes(dets, records, data.names, result, thresh, iou_thresh)
+    out = {"result": result, "classes": scores, "boxes": "clipped" if clip else "unclipped", "skipped": len(issues),
+           **_speed(dets, len(records))}
+    if plots is not None:
+        from ..eval.perclass import save_plots
+        out["plots"] = save_plots(plots, scores.ranked, scores.matrix, data.names, thresh, iou_thresh)
+    return out
 
 
 def recall_detector(data, cfg, weights, *, thresh: float = 0.001, iou_thresh: float = 0.5, nms: float = 0.4,
@@ -67,13 +79,15 @@ def recall_detector(data, cfg, weights, *, thresh: float = 0.001, iou_thresh: fl
     return {**score_recall(dets, records, thresh, iou_thresh), "skipped": len(issues)}
 
 
-def voc_result_lines(image_id: str, c, w: int, h: int) -> dict:
-    """{class: [line]} of darknet's ``print_detector_detections`` for one image (boxes relative to it)."""
+def voc_result_lines(image_id: str, c, w: int, h: int, clip: bool = True) -> dict:
+    """{class: [line]} of darknet's ``print_detector_detections`` for one image (boxes relative to it);
+    ``clip=False`` leaves the corners where the network put them (1-based pixels still)."""
     out: dict = {}
     for box, prob in zip(c.boxes, c.prob):
         x, y, bw, bh = (float(v) * s for v, s in zip(box, (w, h, w, h)))
-        xmin, xmax = max(x - bw / 2 + 1, 1.0), min(x + bw / 2 + 1, float(w))
-        ymin, ymax = max(y - bh / 2 + 1, 1.0), min(y + bh / 2 + 1, float(h))
+        xmin, xmax, ymin, ymax = x - bw / 2 + 1, x + bw / 2 + 1, y - bh / 2 + 1, y + bh / 2 + 1
+        if clip:
+            xmin, xmax, ymin, ymax = max(xmin, 1.0), min(xmax, float(w)), max(ymin, 1.0), min(ymax, float(h))
         for k, p in enumerate(prob):
             if p:
                 out.setdefault(k, []).append(f"{image_id} {p:f} {xmin:f} {ymin:f} {xmax:f} {ymax:f}\n")
@@ -81,14 +95,14 @@ def voc_result_lines(image_id: str, c, w: int, h: int) -> dict:
 
 
 def _write(path: Path, text: str):
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def valid_detector(data, cfg, weights, outdir="results", *, prefix: str = "comp4_det_test_", formats=("voc", "coco"),
                    thresh: float = 0.005, nms: float = 0.45, coco_eval: bool = True, method: Optional[str] = "twn",
-                   per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2) -> dict:
+                   per_channel: bool = False, letterbox: bool = True, batch: int = 8, workers: int = 2,
+                   clip: bool = True) -> dict:
+    """``clip``: boxes clipped to the image, as darknet's valid writes them (False: as ``map`` scores them)."""
     data, net = load_detector(data, cfg, weights, method, per_channel)
     records, dets, issues = _detect(data, net, "valid", workers, batch, letterbox, thresh, nms)
     outdir = Path(outdir)
@@ -98,16 +112,18 @@ def valid_detector(data, cfg, weights, outdir="results", *, prefix: str = "comp4
     if "voc" in formats:
         lines = {k: [] for k in range(data.classes)}
         for r, c, (w, h) in kept:
-            for k, rows in voc_result_lines(Path(r.image).stem, c, w, h).items():
+            for k, rows in voc_result_lines(Path(r.image).stem, c, w, h, clip).items():
                 lines[k] += rows
         for k, name in enumerate(data.names):
             path = outdir / f"{prefix}{name}.txt"
             _write(path, "".join(lines[k]))
             written[name] = str(path)
-    out = {"written": written, "images": len(kept), "skipped": len(issues), **_speed(dets, len(records))}
+    out = {"written": written, "images": len(kept), "skipped": len(issues), "boxes": "clipped" if clip else "unclipped",
+           **_speed(dets, len(records))}
     if "coco" in formats:
         category_ids = data.category_ids or list(range(1, data.classes + 1))
-        results = coco_results([r for r, _, _ in kept], [c for _, c, _ in kept], [s for _, _, s in kept], category_ids)
+        results = coco_results([r for r, _, _ in kept], [c for _, c, _ in kept], [s for _, _, s in kept], category_ids,
+                               clip)
         path = outdir / "coco_results.json"
         _write(path, json.dumps(results))
         out["coco_results"] = str(path)
