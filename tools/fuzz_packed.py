@@ -5,7 +5,7 @@ exception type, or an allocation over the worker's memory limit.
     python tools/fuzz_packed.py --mutants 10000 --out bench/results/fuzz_packed.json
 
 Seeds are small models made here (a ternary ResNet-20, an STTN ResNet-20 at 1.6 bits, darknet detectors with
-yolo and region heads, a darknet classifier) covering every op of the format. Mutants run in a worker process
+yolo and region heads, a darknet classifier, an AlexeyAB detector) covering every op of the format. Mutants run in a worker process
 that imports tritnet_rt only (no PyTorch), under an address-space limit; the parent times each one and
 restarts the worker after a crash. A failing mutant is saved beside the report so it can be replayed:
 ``python tools/fuzz_packed.py --replay FILE``.
@@ -167,6 +167,62 @@ activation=logistic
 groups=1
 """
 
+# AlexeyAB's pieces: route groups (slice), mish, a depthwise swish conv, squeeze-and-excitation (scale_channels), a
+# weighted shortcut of sources with other channel counts, yolo with scale_x_y, new_coords and diounms, resize input
+DETECTOR_ALEXEYAB = """
+[net]
+width=32
+height=32
+channels=3
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=mish
+[route]
+layers=-1
+groups=2
+group_id=1
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+stride=1
+pad=1
+groups=4
+activation=swish
+[avgpool]
+[convolutional]
+filters=4
+size=1
+activation=logistic
+[scale_channels]
+from=2
+[shortcut]
+from=-4,-6
+weights_type=per_channel
+weights_normalization=softmax
+activation=linear
+[maxpool]
+size=2
+stride=2
+[convolutional]
+filters=18
+size=1
+activation=logistic
+[yolo]
+mask=0,1,2
+anchors=4,4,8,8,16,16
+classes=1
+num=3
+scale_x_y=1.1
+new_coords=1
+nms_kind=diounms
+beta_nms=0.6
+"""
+
 
 def make_seeds(folder: Path) -> list[Path]:
     """Write the seed models to ``folder`` (deterministic) and return their paths. Needs tritnet (PyTorch)."""
@@ -187,14 +243,14 @@ def make_seeds(folder: Path) -> list[Path]:
     paths = []
     torch.manual_seed(0)
     m = random_bn(tritnet.create_model("resnet20"), 0)
-    tritnet.ternarize(m, "twn", "all_but_first_last", per_channel=True)
+    tritnet.ternarize_(m, method="twn", layers="all_but_first_last", per_channel=True)
     paths.append(folder / "resnet20.tnp")
     save(to_packed(m, bits=2, float_dtype="f16", class_names=[f"c{i}" for i in range(10)]), paths[-1])
     m = random_bn(tritnet.create_model("resnet20_sttn"), 1)
     paths.append(folder / "resnet20_sttn.tnp")
     save(to_packed(m, bits=1.6), paths[-1])
     for name, text, bits in (("yolo", DETECTOR_YOLO, 2), ("region", DETECTOR_REGION, 1.6),
-                             ("classifier", CLASSIFIER, 2)):
+                             ("classifier", CLASSIFIER, 2), ("alexeyab", DETECTOR_ALEXEYAB, 2)):
         cfg = parse_cfg_string(text, f"{name}.cfg")
         set_ternary(cfg, [i for i, s in enumerate(cfg.layers) if s.type == "convolutional"][1:])
         torch.manual_seed(2)
@@ -331,7 +387,8 @@ def _swap_nodes(h, d, rng):
 def _change_op(h, d, rng):
     node = rng.choice(_nodes(h))
     node["op"] = rng.choice(["conv", "maxpool", "avgpool", "concat", "add", "upsample", "reorg", "linear", "act",
-                             "identity", "region", "yolo", "softmax", "deconv"])
+                             "identity", "region", "yolo", "softmax", "slice", "scale_channels", "shortcut",
+                             "deconv"])
 
 
 def _scale_attr(h, d, rng):

@@ -31,6 +31,8 @@ def add_parsers(sub) -> None:
                         "all convs with --all-ternary; darknettwn: darknetTWN's own TWN, bit for bit; a tritnet "
                         "checkpoint: its own); 'float' (or 'none') keeps the model as it is (a darknetTWN "
                         "ternarized .weights file is packed ternary either way)")
+    e.add_argument("--letter-box", action="store_true",
+                   help="AlexeyAB detector cfg: letterbox the input (its -letter_box) instead of its plain resize")
     e.add_argument("--layers", default="all", help="classifiers: all | all_but_first_last | names")
     e.add_argument("--all-ternary", action="store_true", help="darknet: make every conv ternary")
     e.add_argument("--per-channel", action="store_true", help="one scale per output channel")
@@ -184,7 +186,8 @@ def cmd_export(a: argparse.Namespace) -> None:
     if a.darknet_weights and kind != "darknet":
         raise ValueError("--darknet-weights needs a darknet .cfg source")
     names, origin = _class_names(a, model, kind, recorded)
-    pm = to_packed(model, bits=a.bits, float_dtype=a.float_dtype, class_names=names)
+    pm = to_packed(model, bits=a.bits, float_dtype=a.float_dtype, class_names=names,
+                   letter_box=True if a.letter_box else None)
     written = {"packed": a.out, "bytes": save(pm, a.out)}
     written["class_names"] = names
     written["names_from"] = origin

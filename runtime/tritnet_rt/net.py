@@ -79,12 +79,14 @@ class Net:
     # ------------------------------------------------------------------ one image
     def preprocess(self, image):
         """(x (1, C, H, W), image width, image height) for an image path or an HWC uint8 array."""
-        from .detect import from_uint8, letterbox, load_image
+        from .detect import from_uint8, letterbox, load_image, resize_image
         inp = self.model["input"]
         c, h, w = inp["shape"]
         im = load_image(image) if not isinstance(image, np.ndarray) else from_uint8(image)
         if inp.get("preprocess") == "letterbox":
             return letterbox(im, w, h)[None], im.shape[2], im.shape[1]
+        if inp.get("preprocess") == "resize":          # darknet's resize_image: stretched, values u8/255
+            return resize_image(im, w, h)[None], im.shape[2], im.shape[1]
         if im.shape[1:] != (h, w):
             from PIL import Image
             u8 = (im.transpose(1, 2, 0) * 255).round().astype(np.uint8)
@@ -115,4 +117,5 @@ class Net:
         outs = self.forward(x)
         _, h, w = self.input_shape
         return _detect_heads(heads, [o[0] for o in outs], im_w, im_h, w, h, thresh, nms,
-                             names or self.model.get("classes"))
+                             names or self.model.get("classes"), self.model.get("dialect", "pjreddie"),
+                             self.model["input"].get("preprocess") == "letterbox")

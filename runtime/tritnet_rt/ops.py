@@ -37,12 +37,14 @@ MAX_CLASSES = 100_000
 MAX_ANCHORS = 64
 MAX_ANCHOR = 1e5                     # an anchor side (pixels for yolo, grid cells for region)
 
-ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic")
+ACTIVATIONS = ("linear", "relu", "leaky", "prelu", "logistic", "swish", "mish")   # csrc/tn.h's TN_ACT_*, in order
 ELEMENTWISE = tuple(a for a in ACTIVATIONS if a != "prelu")     # prelu needs a per-channel tensor: convs only
 TERNARY_DTYPES = ("tern2", "tern1.6")
 FLOAT_DTYPES = ("f32", "f16")
-PREPROCESS = ("normalize", "letterbox")
+PREPROCESS = ("normalize", "letterbox", "resize")
 TASKS = ("classify", "detect")
+DIALECTS = ("pjreddie", "alexeyab")          # whose detector test the detections follow (tritnet_rt.heads)
+NMS_KINDS = ("default", "greedynms", "diounms")
 
 
 # --------------------------------------------------------------------------------------------- attributes
@@ -59,6 +61,7 @@ class Attr:
     fields: dict = None
     optional: bool = False
     nullable: bool = False
+    max_chars: int = 4096            # a string's length
 
 
 def _is_int(v) -> bool:
@@ -85,8 +88,10 @@ def check_value(where: str, spec: Attr, v):
         if not isinstance(v, bool):
             raise GraphError(f"{where} must be true or false, not {v!r:.40}")
     elif k == "str":
-        if not isinstance(v, str) or len(v) > 4096:
+        if not isinstance(v, str):
             raise GraphError(f"{where} must be a string, not {v!r:.40}")
+        if len(v) > spec.max_chars:
+            raise GraphError(f"{where} is a string of {len(v)} characters (at most {spec.max_chars})")
         if spec.choices and v not in spec.choices:
             raise GraphError(f"{where} = {v!r:.40} is not one of {', '.join(spec.choices)}")
     elif k in ("ints", "floats", "strs"):
@@ -174,12 +179,17 @@ def _conv(x: Ctx):
     a, t = x.attrs, x.tensors
     c, h, w = x.ins[0]
     (kh, kw), st, (pt, pl, pb, pr), n = a["kernel"], a["stride"], a["pad"], a["out_channels"]
+    groups = a.get("groups", 1)
     if a["in_channels"] != c:
         raise GraphError(f"in_channels {a['in_channels']} but the input has {c} channels")
+    if c % groups or n % groups:
+        raise GraphError(f"{groups} groups do not divide {c} input and {n} output channels")
+    if groups > 1 and ("residual" in a or "input" in a or a["activation"] == "prelu"):
+        raise GraphError("a grouped conv takes no residual, ternary input or prelu")
     ho, wo = (h + pt + pb - kh) // st + 1, (w + pl + pr - kw) // st + 1
     if min(ho, wo) < 1:
         raise GraphError(f"a {kh}x{kw} kernel with padding {a['pad']} does not fit the {h}x{w} input")
-    dtype, _ = t.get("weight", TERNARY_DTYPES + FLOAT_DTYPES, ((n, c, kh, kw),))
+    dtype, _ = t.get("weight", TERNARY_DTYPES + FLOAT_DTYPES, ((n, c // groups, kh, kw),))
     t.get("bias", FLOAT_DTYPES, ((n,),))
     ternary = dtype in TERNARY_DTYPES
     if ternary:
@@ -187,8 +197,10 @@ def _conv(x: Ctx):
     if a["activation"] == "prelu":
         t.get("prelu", FLOAT_DTYPES, ((n,),))
     hp, wp = h + pt + pb, w + pl + pr
-    x.work = ho * wo * n * kh * kw * c
+    x.work = ho * wo * n * kh * kw * (c // groups)
     x.scratch = hp * wp * ((c + 3) // 4 * 4 if ternary else 4 * c)      # the padded, quantized input
+    if groups > 1:
+        x.scratch = 4 * kh * kw * (c // groups) * n                       # float weights, no padded copy
     if a.get("input") == "ternary":
         if not ternary or c % 8:
             raise GraphError("ternary activations need ternary weights and a multiple of 8 input channels")
@@ -242,6 +254,32 @@ def _upsample(x: Ctx):
     c, h, w = x.ins[0]
     s = x.attrs["stride"]
     return c, h * s, w * s
+
+
+def _slice(x: Ctx):
+    c, h, w = x.ins[0]
+    start, n = x.attrs["start"], x.attrs["channels"]
+    if start + n > c:
+        raise GraphError(f"channels [{start}, {start + n}) are not inside the input's {c}")
+    return n, h, w
+
+
+def _scale_channels(x: Ctx):
+    (c, h, w), s = x.ins
+    if s != (c, 1, 1):
+        raise GraphError(f"scales of shape {s} for a {(c, h, w)} map (want {(c, 1, 1)})")
+    return c, h, w
+
+
+def _shortcut(x: Ctx):
+    c, h, w = x.ins[0]
+    for s in x.ins[1:]:
+        if s[1:] != (h, w):
+            raise GraphError(f"shortcut of {s[1:]} and {(h, w)} pixels")
+    if x.tensors.has("weights"):
+        x.tensors.get("weights", FLOAT_DTYPES, ((len(x.ins), c),))
+    x.work = c * h * w * len(x.ins)
+    return c, h, w
 
 
 def _reorg(x: Ctx):
@@ -328,6 +366,7 @@ OPS = {s.name: s for s in (
         "pad": Attr("ints", 0, MAX_KERNEL, length=(4, 4)), "activation": _act(),
         "residual": Attr("dict", fields={"stride": _int(1, MAX_STRIDE), "channel_offset": _int(0, MAX_CHANNELS)},
                          optional=True),
+        "groups": _int(1, MAX_CHANNELS, optional=True),          # grouped / depthwise: weight (N, C/groups, kh, kw)
         "input": Attr("str", choices=("ternary",), optional=True)},
         _conv, ("weight", "bias", "scale", "prelu", "act_a", "act_b")),
     OpSpec("maxpool", (1, 1), {"size": _int(1, MAX_POOL), "stride": _int(1, MAX_POOL),
@@ -335,6 +374,10 @@ OPS = {s.name: s for s in (
                                "out": Attr("ints", 1, MAX_DIM, length=(2, 2))}, _maxpool),
     OpSpec("avgpool", (1, 1), {}, lambda x: (x.ins[0][0], 1, 1)),
     OpSpec("concat", (1, MAX_FAN_IN), {}, _concat),
+    OpSpec("slice", (1, 1), {"start": _int(0, MAX_CHANNELS - 1), "channels": _int(1, MAX_CHANNELS)}, _slice),
+    OpSpec("scale_channels", (2, 2), {"activation": _act(ELEMENTWISE)}, _scale_channels),   # act(x · s[c])
+    # AlexeyAB's shortcut: act(w[0]·x + Σ w[i]·from_i), from_i adding to its first channels; weights [inputs][C]
+    OpSpec("shortcut", (2, MAX_FAN_IN), {"activation": _act(ELEMENTWISE)}, _shortcut, ("weights",)),
     OpSpec("add", (2, 2), {"alpha": _float(), "beta": _float(), "activation": _act(ELEMENTWISE)}, _add),
     OpSpec("upsample", (1, 1), {"stride": _int(1, MAX_SCALE), "scale": _float()}, _upsample),
     OpSpec("reorg", (1, 1), {"stride": _int(1, MAX_SCALE)}, _reorg),
@@ -350,7 +393,12 @@ OPS = {s.name: s for s in (
     OpSpec("yolo", (1, 1), {
         "num": _int(1, MAX_ANCHORS), "classes": _int(0, MAX_CLASSES),
         "mask": Attr("ints", 0, MAX_ANCHORS - 1, length=(1, MAX_ANCHORS)), "anchors": _ANCHORS,
-        "shape": _SHAPE}, _yolo, head=True),
+        "shape": _SHAPE,
+        # AlexeyAB: x, y = scale·σ − (scale − 1)/2; new_coords: the conv's logistic outputs, w = (2·t)²·anchor;
+        # the last head's NMS kind is the detector's
+        "scale_x_y": _float(0.0, 1e3, optional=True), "new_coords": Attr("bool", optional=True),
+        "nms_kind": Attr("str", choices=NMS_KINDS, optional=True), "beta_nms": _float(0.0, 1e3, optional=True)},
+        _yolo, head=True),
     OpSpec("softmax", (1, 1), {"groups": _int(1, MAX_ELEMENTS), "temperature": _float(1e-6, 1e6)},
            _softmax, head=True),
 )}
@@ -366,8 +414,10 @@ MODEL_FIELDS = {
         "std": Attr("floats", 1e-12, math.inf, length=(1, MAX_CHANNELS), optional=True, nullable=True),
         "preprocess": Attr("str", choices=PREPROCESS, optional=True)}),
     "classes": Attr("strs", length=(0, MAX_CLASSES), optional=True, nullable=True),
+    "dialect": Attr("str", choices=DIALECTS, optional=True),
 }
-ARCH_FIELDS = {"kind": Attr("str", choices=("graph", "darknet")), "cfg": Attr("str", optional=True)}
+ARCH_FIELDS = {"kind": Attr("str", choices=("graph", "darknet")),
+               "cfg": Attr("str", optional=True, max_chars=1 << 20)}      # efficientnet_b0's cfg: 23 KB
 NODE_FIELDS = ("name", "op", "inputs", "attrs", "tensors")
 
 

@@ -2,6 +2,7 @@
 and pixel-offset tables once per batch size (``build``). Activations are float32 NHWC between ops.
 
 Conv paths:
+  grouped  grouped / depthwise convs: float activations x the weights as floats (ternary codes ±1/0, scale after)
   t8   int8 activations (per-image min/max → u8 with zero point) x ternary weights, packed [N/16][K/4][16][4]
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
   f32  float weights (layers kept float), float activations
@@ -83,7 +84,12 @@ class Prepared:
                 wf = wf.reshape(n, c, h, ww).transpose(0, 2, 3, 1).reshape(n, -1)
             d["w"] = np.ascontiguousarray(wf, np.float32)
             return d
-        if ternary:
+        if a.get("groups", 1) > 1:                    # grouped / depthwise: float kernel, codes as ±1/0 floats
+            d["path"] = "grouped"
+            d["w"] = np.ascontiguousarray(w.astype(np.float32).transpose(2, 3, 1, 0))      # [kh][kw][C/groups][N]
+            d["scale"] = (np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy() if ternary
+                          else np.ones(n, np.float32))
+        elif ternary:
             d["scale"] = np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy()
             if a.get("input") == "ternary":           # the reader checked: ternary weights, channels of 8
                 d["path"] = "tt"
@@ -114,7 +120,8 @@ def pooled_convs(prep: Prepared) -> dict:
     fused = {}
     for node in prep.nodes:
         nxt = readers.get(node["name"], [])
-        if node["op"] != "conv" or prep.data[node["name"]]["path"] == "f32" or len(nxt) != 1 or node["name"] in outputs:
+        if (node["op"] != "conv" or prep.data[node["name"]]["path"] not in ("t8", "tt") or len(nxt) != 1
+                or node["name"] in outputs):
             continue
         pool, (_, ho, wo) = nxt[0], prep.shapes[node["name"]]
         a = pool["attrs"]
@@ -180,6 +187,27 @@ def _concat(s: Step):
             dict(out=s.out, **{f"in{k}": s.buf[i] for k, i in enumerate(ins)}))
 
 
+def _slice(s: Step):
+    return ("slice", dict(batch=s.B, pixels=s.H * s.W, channels=s.C, start=s.a["start"],
+                          out_channels=s.a["channels"]), (), dict(x=s.x, out=s.out))
+
+
+def _scale_channels(s: Step):
+    return ("scale_channels", dict(batch=s.B, pixels=s.H * s.W, channels=s.C, activation=ACT[s.a["activation"]]), (),
+            dict(x=s.x, scale=s.buf[s.node["inputs"][1]], out=s.out))
+
+
+def _shortcut(s: Step):
+    ins, t = s.node["inputs"], s.node["tensors"]
+    w = s.prep.pm.tensors[t["weights"]].astype(np.float32) if "weights" in t else None
+    if w is not None:
+        s.keep.append(w)
+    return ("shortcut", dict(batch=s.B, pixels=s.H * s.W, channels=s.C, inputs=len(ins) - 1,
+                             activation=ACT[s.a["activation"]], weighted=int(w is not None),
+                             input_channels=[s.prep.shapes[i][0] for i in ins[1:]]), (),
+            dict(out=s.out, x=s.x, weights=w, **{f"in{k}": s.buf[i] for k, i in enumerate(ins[1:])}))
+
+
 def _add(s: Step):
     n = s.out.size
     return ("add", dict(elements=n, activation=ACT[s.a["activation"]], tasks=max(1, min(8, n // 16384))),
@@ -208,12 +236,21 @@ def _act(s: Step):
 
 
 def _conv_step(s: Step):
+    d = s.prep.data[s.node["name"]]
+    if d["path"] == "grouped":
+        (kh, kw), (pt, pl, _, _) = s.a["kernel"], s.a["pad"]
+        _, ho, wo = s.prep.shapes[s.node["name"]]
+        return ("conv_grouped", dict(s.image, out_height=ho, out_width=wo, out_channels=s.out.shape[-1], kernel_h=kh,
+                                     kernel_w=kw, stride=s.a["stride"], pad_top=pt, pad_left=pl, groups=s.a["groups"],
+                                     activation=ACT[s.a["activation"]]), (),
+                dict(x=s.x, weights=d["w"], scale=d["scale"], bias=d["bias"], out=s.out))
     return _conv(s.prep, s.node, s.B, s.x, s.out, s.buf, s.keep)
 
 
 # the packed op -> the C op it becomes (csrc/ops.c's table names the fields); every op of tritnet_rt.ops has a
 # builder here or passes its input through
-BUILDERS = {"conv": _conv_step, "maxpool": _maxpool, "avgpool": _avgpool, "concat": _concat, "add": _add,
+BUILDERS = {"conv": _conv_step, "maxpool": _maxpool, "avgpool": _avgpool, "concat": _concat, "slice": _slice,
+            "scale_channels": _scale_channels, "shortcut": _shortcut, "add": _add,
             "upsample": _upsample, "reorg": _reorg, "linear": _linear, "act": _act}
 assert set(BUILDERS) | set(PASS_THROUGH) == set(OPS), "an op of tritnet_rt.ops without a planner rule"
 

@@ -59,12 +59,24 @@ def test_unsupported_models_are_clear_errors():
         to_packed(m)
 
 
-def test_alexeyab_layers_are_refused_by_the_exporter_not_exported_wrong(shared_data):
-    """yolov4-tiny's grouped route would export as an identity (a wrong graph): refused, naming the layer."""
+def test_alexeyab_layers_are_refused_by_the_exporter_not_exported_wrong(write_cfg_text):
+    """A feature the packed format cannot express yet (here AlexeyAB's maxpool stride_x/stride_y) would export as a
+    wrong graph: refused, naming the layer, its cfg line and the feature."""
     import pytest
     from tritnet.darknet import build_darknet, parse_cfg
     from tritnet.export import to_packed
-    net = build_darknet(parse_cfg(shared_data / "darknet" / "cfg" / "yolov4-tiny.cfg"), None, method=None)
-    with pytest.raises(ValueError, match=r"layer 0 \(\[convolutional\], .*yolov4-tiny.cfg:\d+\): batchnorm:alexeyab "
+    path = write_cfg_text("[net]\nwidth=16\nheight=16\nchannels=3\n\n[convolutional]\nbatch_normalize=1\nfilters=4\n"
+                          "size=3\nstride=1\npad=1\nactivation=leaky\n\n[maxpool]\nsize=2\nstride_x=2\nstride_y=1\n")
+    net = build_darknet(parse_cfg(path), None, method=None)
+    assert net.dialect == "alexeyab"
+    with pytest.raises(ValueError, match=r"layer 1 \(\[maxpool\], .*t.cfg:\d+\): maxpool:strides "
                                          r"is not supported by the packed format yet"):
         to_packed(net)
+
+
+@pytest.fixture
+def write_cfg_text(tmp_path):
+    def write(text):
+        (tmp_path / "t.cfg").write_text(text)
+        return tmp_path / "t.cfg"
+    return write

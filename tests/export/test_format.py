@@ -119,7 +119,7 @@ def _swap_tensor(header, role_node, role, donor):
     (lambda h: _swap_tensor(h, "layer1.0.conv1", "weight", "conv1.weight"), r"node 1 \('layer1.0.conv1'\): tensor weight \('conv1.weight'\) has shape \(16, 3, 3, 3\), want \(16, 16, 3, 3\)"),
     # a bias too short for its channels
     (lambda h: _swap_tensor(h, "layer2.0.conv1", "bias", "conv1.bias"), r"tensor bias \('conv1.bias'\) has shape \(16,\), want \(32,\)"),
-    (lambda h: _node(h, "layer1.0.conv1")["attrs"].update(activation="swish"), "attrs.activation = 'swish' is not one of linear, relu, leaky, prelu, logistic"),
+    (lambda h: _node(h, "layer1.0.conv1")["attrs"].update(activation="gelu"), "attrs.activation = 'gelu' is not one of linear, relu, leaky, prelu, logistic, swish, mish"),
     (lambda h: _node(h, "layer1.0.conv1").update(op="deconv"), "unknown op 'deconv'"),
     (lambda h: _node(h, "layer1.0.conv2").update(inputs=[]), "takes 1..2 inputs, got 0"),
     (lambda h: h.update(version="one"), "header says format 'tritnet-packed' version 'one', the file is tritnet-packed 1.0"),

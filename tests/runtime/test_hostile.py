@@ -73,8 +73,8 @@ def test_a_concat_of_32768_inputs_is_refused_at_once(tmp_path):
     (lambda h: node(h, "layer1.0.conv1").update(inputs=[7]), "reads '7', which no earlier node makes"),
     (lambda h: node(h, "layer1.0.conv1")["tensors"].update(extra="conv1.bias"), "op conv has no tensor role 'extra'"),
     (lambda h: node(h, "layer1.0.conv1")["attrs"].update(kernel=[3, 100000]), "attrs.kernel[1] = 100000 is outside [1, 64]"),
-    (lambda h: h["model"]["input"].update(preprocess="resize"),
-     "model.input.preprocess = 'resize' is not one of normalize, letterbox"),
+    (lambda h: h["model"]["input"].update(preprocess="stretch"),
+     "model.input.preprocess = 'stretch' is not one of normalize, letterbox, resize"),
     (lambda h: h["model"]["input"].update(shape=[3, 4096, 4096]), "node 1 ('layer1.0.conv1'): the network needs "
      "over 2 GiB of feature maps for one image"),
     (lambda h: h["model"]["input"].update(shape=[3, 16384, 16384]),
@@ -93,7 +93,7 @@ def _add_node(h):
 @pytest.mark.parametrize("edit, message", [
     (lambda h: _add_node(h)["attrs"].pop("alpha"), "attrs has no 'alpha'"),
     (lambda h: _add_node(h)["attrs"].update(activation="prelu"),
-     "attrs.activation = 'prelu' is not one of linear, relu, leaky, logistic"),
+     "attrs.activation = 'prelu' is not one of linear, relu, leaky, logistic, swish, mish"),
     (lambda h: node(h, "l8")["attrs"].update(stride=1000), "node 8 ('l8'): attrs.stride = 1000 is outside [1, 32]"),
     (lambda h: node(h, "l11")["attrs"].update(mask=[-1, 1, 2]), "node 11 ('l11'): attrs.mask[0] = -1 is outside [0, 63]"),
     (lambda h: node(h, "l11")["attrs"].update(mask=[0, 1, 3, 2]), "input has 21 channels; 4 anchors of 2 classes need 28"),

@@ -1,4 +1,6 @@
 """What AlexeyAB's ``detector test`` does after the network ran, where it differs from pjreddie's (numpy only).
+The code lives in the runtime (``tritnet_rt.detect.alexeyab``, which packed files use too); this module feeds it
+a ``DarknetNet``'s layers.
 
 pjreddie's pipeline is ``tritnet_rt.detect``; AlexeyAB's (src/detector.c ``test_detector``, yolo_layer.c, box.c,
 image.c) reuses its pieces and differs in four places:
@@ -16,167 +18,28 @@ image.c) reuses its pieces and differs in four places:
 """
 from __future__ import annotations
 
-import math
-from typing import Optional, Sequence
+from typing import Sequence
 
-import numpy as np
-
-from tritnet_rt.detect import Candidates, Head, do_nms_sort, letterbox_size, select_detections, yolo_candidates
+from tritnet_rt.detect import Candidates, Head, yolo_candidates
+from tritnet_rt.detect.alexeyab import (box_diou, correct_yolo_boxes, diounms_sort, format_detection_v3,  # noqa: F401
+                                        get_network_boxes_alexeyab, nms_alexeyab, select_detections_v3)
 
 __all__ = ["yolo_candidates_alexeyab", "correct_yolo_boxes", "get_network_boxes", "box_diou", "diounms_sort",
            "nms_alexeyab", "select_detections_v3", "format_detection_v3"]
-
-_F, _D = np.float32, np.float64
 
 
 def yolo_candidates_alexeyab(head: Head, net_w: int, net_h: int, thresh: float, new_coords: bool) -> Candidates:
     """``get_yolo_detections`` before the box correction; with ``new_coords`` the w, h entries are logistic
     outputs and w = t·t·4·anchor_w/net_w, in float32 left to right as the C expression."""
-    c = yolo_candidates(head, net_w, net_h, thresh)
-    if not new_coords or not len(c):
-        return c
-    out = head.output.reshape(len(head.mask), head.classes + 5, head.h * head.w)
-    obj = out[:, 4]
-    cell, a = np.nonzero(obj.T > _F(thresh))                 # the same order as yolo_candidates
-    anchors = np.asarray(head.anchors, _F).reshape(-1, 2)[np.asarray(head.mask)[a]]
-    tw, th = out[a, 2, cell], out[a, 3, cell]
-    c.boxes[:, 2] = tw * tw * _F(4) * anchors[:, 0] / _F(net_w)
-    c.boxes[:, 3] = th * th * _F(4) * anchors[:, 1] / _F(net_h)
-    return c
-
-
-def correct_yolo_boxes(boxes: np.ndarray, im_w: int, im_h: int, net_w: int, net_h: int,
-                       letter: bool) -> np.ndarray:
-    """AlexeyAB's ``correct_yolo_boxes`` (relative boxes): undo the letterbox, or nothing after a plain resize."""
-    new_w, new_h = letterbox_size(im_w, im_h, net_w, net_h) if letter else (net_w, net_h)
-    ratio_w, ratio_h = _F(new_w) / _F(net_w), _F(new_h) / _F(net_h)
-    b = boxes.astype(_F).copy()
-    b[:, 0] = ((b[:, 0].astype(_D) - _D(_F(net_w - new_w)) / 2. / net_w) / _D(ratio_w)).astype(_F)
-    b[:, 1] = ((b[:, 1].astype(_D) - _D(_F(net_h - new_h)) / 2. / net_h) / _D(ratio_h)).astype(_F)
-    b[:, 2] *= _F(1) / ratio_w
-    b[:, 3] *= _F(1) / ratio_h
-    return b
+    head.new_coords = bool(new_coords)
+    return yolo_candidates(head, net_w, net_h, thresh)
 
 
 def get_network_boxes(heads: Sequence[tuple], im_w: int, im_h: int, net_w: int, net_h: int, thresh: float,
                       letter: bool) -> Candidates:
     """Candidates of every ``[yolo]`` head, in net order: ``heads`` is ``[(LayerInfo, output)]``."""
-    parts = []
-    for info, output in heads:
+    for info, _ in heads:
         if info.type != "yolo":
             raise ValueError(f"layer {info.index}: AlexeyAB's [{info.type}] boxes are not decoded by tritnet")
-        c = yolo_candidates_alexeyab(Head.from_layer(info, output), net_w, net_h, thresh,
-                                     bool(info.attrs.get("new_coords")))
-        c.boxes = correct_yolo_boxes(c.boxes, im_w, im_h, net_w, net_h, letter)
-        parts.append(c)
-    c = Candidates.concat(parts, heads[-1][0].attrs["classes"] if heads else 0)
-    return Candidates(c.boxes, c.objectness, c.prob)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """box.c ``box_iou``: 0 when the intersection or the union is 0."""
-    two = _F(2)
-
-    def overlap(x1, w1, x2, w2):
-        return np.minimum(x1 + w1 / two, x2 + w2 / two) - np.maximum(x1 - w1 / two, x2 - w2 / two)
-
-    w, h = overlap(a[0], a[2], b[:, 0], b[:, 2]), overlap(a[1], a[3], b[:, 1], b[:, 3])
-    inter = np.where((w < 0) | (h < 0), _F(0), w * h)
-    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((inter == 0) | (union == 0), _F(0), inter / union)
-
-
-def box_diou(a: np.ndarray, b: np.ndarray, beta: float = 0.6) -> np.ndarray:
-    """box.c ``box_diou`` (beta 0.6) / ``box_diounms`` (beta ``beta_nms``) of box ``a`` with each row of ``b``:
-    IoU − (d²/c²)^beta, d the distance of the centres, c the diagonal of the enclosing box (float32)."""
-    a, b = np.asarray(a, _F), np.asarray(b, _F)
-    two = _F(2)
-    top = np.minimum(a[1] - a[3] / two, b[:, 1] - b[:, 3] / two)
-    bot = np.maximum(a[1] + a[3] / two, b[:, 1] + b[:, 3] / two)
-    left = np.minimum(a[0] - a[2] / two, b[:, 0] - b[:, 2] / two)
-    right = np.maximum(a[0] + a[2] / two, b[:, 0] + b[:, 2] / two)
-    w, h = right - left, bot - top
-    c = w * w + h * h
-    iou = _iou(a, b)
-    d = (a[0] - b[:, 0]) * (a[0] - b[:, 0]) + (a[1] - b[:, 1]) * (a[1] - b[:, 1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.power((d / c).astype(_D), _D(beta)).astype(_F)         # pow() in double, stored as float
-    return np.where(c == 0, iou, iou - u)
-
-
-def diounms_sort(cands: Candidates, thresh: float, kind: str, beta_nms: float) -> Candidates:
-    """box.c ``diounms_sort`` for ``greedynms`` (DIoU, exponent 0.6) and ``diounms`` (exponent ``beta_nms``)."""
-    c, total = _objectness_first(cands.copy())
-    head, tail = c.take(np.arange(total)), c.take(np.arange(total, len(c)))
-    beta = 0.6 if kind == "greedynms" else float(_F(beta_nms))
-    t = _F(thresh)
-    for k in range(head.prob.shape[1]):
-        head = head.take(np.argsort(-head.prob[:, k], kind="stable"))
-        prob = head.prob[:, k]                        # a view: zeroing it suppresses in head
-        alive = np.flatnonzero(prob)                  # entries at 0 neither suppress nor change when suppressed
-        for n, i in enumerate(alive):
-            if prob[i] == 0:
-                continue
-            later = alive[n + 1:]
-            later = later[prob[later] != 0]
-            if later.size:
-                prob[later[box_diou(head.boxes[i], head.boxes[later], beta) > t]] = 0
-    return Candidates.concat([head, tail], c.prob.shape[1])
-
-
-def _objectness_first(c: Candidates) -> tuple[Candidates, int]:
-    """The swap loop every darknet NMS starts with: zero-objectness entries to the end, one by one (the same
-    loop as tritnet_rt.detect.nms, which keeps it private)."""
-    order = list(range(len(c)))
-    k, i = len(order) - 1, 0
-    while i <= k:
-        if c.objectness[order[i]] == 0:
-            order[i], order[k] = order[k], order[i]
-            k -= 1
-        else:
-            i += 1
-    return c.take(np.asarray(order, dtype=np.int64)), k + 1
-
-
-def nms_alexeyab(cands: Candidates, thresh: float, kind: str = "default", beta_nms: float = 0.6) -> Candidates:
-    """``detector test``'s NMS for the last yolo layer's ``nms_kind``."""
-    if kind == "default":
-        return do_nms_sort(cands, thresh)
-    return diounms_sort(cands, thresh, kind, beta_nms)
-
-
-def select_detections_v3(cands: Candidates, thresh: float, im_w: int, im_h: int,
-                         names: Optional[Sequence[str]] = None) -> list:
-    """The detections ``draw_detections_v3`` prints, in its order (module docstring)."""
-    t = _F(thresh)
-    above = cands.prob > t
-    rows = np.flatnonzero(above.any(1))
-    left = cands.boxes[rows, 0] - cands.boxes[rows, 2] / _F(2)
-    rows = rows[np.argsort(left, kind="stable")]
-    dets = select_detections(cands.take(rows), thresh, im_w, im_h, names)
-    best = {int(cands.index[r]): int(np.argmax(cands.prob[r])) for r in rows}   # argmax: the first maximum
-    out, i = [], 0
-    while i < len(dets):                   # one candidate's detections are contiguous: its best class first
-        j = i
-        while j < len(dets) and dets[j].index == dets[i].index:
-            j += 1
-        group = dets[i:j]
-        out += sorted(group, key=lambda d: d.class_id != best[d.index])
-        i = j
-    return out
-
-
-def _c_round(v: float) -> float:
-    """C's round(): halves away from zero."""
-    return math.copysign(math.floor(abs(v) + 0.5), v)
-
-
-def format_detection_v3(d, im_w: int, im_h: int) -> str:
-    """One line as AlexeyAB's ``detector test -ext_output`` prints it (the box rounded, not clamped)."""
-    pct = float(_F(d.prob) * _F(100))
-    x, y, w, h = (_F(v) for v in (d.x, d.y, d.w, d.h))
-    two = _F(2)
-    left, top = float((x - w / two) * _F(im_w)), float((y - h / two) * _F(im_h))   # float arithmetic, as in C
-    return (f"{d.name}: {pct:.0f}%\t(left_x: {_c_round(left):4.0f}   top_y: {_c_round(top):4.0f}   "
-            f"width: {_c_round(float(w * _F(im_w))):4.0f}   height: {_c_round(float(h * _F(im_h))):4.0f})")
+    return get_network_boxes_alexeyab([Head.from_layer(info, output) for info, output in heads], im_w, im_h,
+                                      net_w, net_h, thresh, letter)

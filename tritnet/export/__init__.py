@@ -13,14 +13,16 @@ from ..atomic import write_bytes_atomic
 from .graph import export_classifier, export_darknet
 
 
-def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None) -> PackedModel:
-    """The packed model of a CIFAR ResNet (float, ternary, STTN) or a ``DarknetNet``."""
+def to_packed(model, bits: float = 2, float_dtype: str = "f32", class_names=None, letter_box=None) -> PackedModel:
+    """The packed model of a CIFAR ResNet (float, ternary, STTN) or a ``DarknetNet`` (``letter_box``: an AlexeyAB
+    detector letterboxes its input as with its ``-letter_box`` flag; by default it stretches it, as its
+    ``detector test``)."""
     from tritnet.darknet.network import DarknetNet
     from tritnet.models.darknet_classifier import DarknetClassifier
     if isinstance(model, DarknetClassifier):           # a darknet classifier cfg trained as a classifier
         model = model.net
     if isinstance(model, DarknetNet):
-        pm = export_darknet(model, bits, float_dtype, class_names)
+        pm = export_darknet(model, bits, float_dtype, class_names, letter_box)
     else:
         pm = export_classifier(model, bits, float_dtype, class_names)
     graph_shapes(pm, "<export>")           # the graph fits together, as every reader will check

@@ -20,12 +20,23 @@ def _np(t) -> np.ndarray:
 
 
 def bn_affine(bn, darknet: bool = False):
-    """(g, h) with BN(x) = g·x + h; darknet divides by sqrt(var) + eps, PyTorch by sqrt(var + eps)."""
+    """(g, h) with BN(x) = g·x + h; pjreddie's darknet divides by sqrt(var) + eps, PyTorch and AlexeyAB's darknet
+    (``DarknetBatchNorm2d.eps_on_std`` False) by sqrt(var + eps)."""
     var, mean = _np(bn.running_var), _np(bn.running_mean)
-    std = np.sqrt(var) + bn.eps if darknet else np.sqrt(var + bn.eps)
+    on_std = darknet and getattr(bn, "eps_on_std", True)
+    std = np.sqrt(var) + bn.eps if on_std else np.sqrt(var + bn.eps)
     w = _np(bn.weight) if bn.weight is not None else np.ones_like(mean)
     b = _np(bn.bias) if bn.bias is not None else np.zeros_like(mean)
     return w / std, b - w * mean / std
+
+
+def _exact_ternary(weight):
+    """(codes, α) of a float weight whose values are all in {−α, 0, +α} (α > 0), else None."""
+    w = weight.detach().cpu().float()
+    alpha = w.abs().max()
+    if not alpha > 0 or not bool(((w == 0) | (w.abs() == alpha)).all()):
+        return None
+    return torch.sign(w).to(torch.int8), alpha.double().reshape(1)
 
 
 class GraphBuilder:
@@ -47,23 +58,26 @@ class GraphBuilder:
         return self.pm.add(name, arr, dtype)
 
     def conv(self, name, x, conv: nn.Conv2d, g=None, h=None, act="linear", residual=None, prelu=None,
-             input_act=None) -> str:
+             input_act=None, ternary_floats=False) -> str:
         """A conv (ternary or float) followed by y = g·conv + h, a residual (input name, stride, channel
-        offset) added before the activation, and for STTN an input ternarization (a, b)."""
+        offset) added before the activation, and for STTN an input ternarization (a, b). ``ternary_floats``: a
+        float conv whose weights are all α·{−1, 0, +1} (darknetTWN's ternarized layers) is stored as those codes
+        and α, losslessly."""
         from tritnet.nn.layers import is_ternary
         if act not in ACTIVATIONS:
             raise ValueError(f"{name}: activation {act!r} is not supported by the packed format "
                              f"(supported: {', '.join(ACTIVATIONS)})")
-        if conv.groups != 1 or conv.dilation != (1, 1):
-            raise ValueError(f"{name}: grouped or dilated convolutions are not supported")
+        if conv.dilation != (1, 1):
+            raise ValueError(f"{name}: dilated convolutions are not supported")
         n = conv.out_channels
         g = np.ones(n) if g is None else np.asarray(g, np.float64)
         h = np.zeros(n) if h is None else np.asarray(h, np.float64)
         cb = _np(conv.bias) if conv.bias is not None else np.zeros(n)
         bias = g * cb + h
         tensors = {}
-        if is_ternary(conv):
-            terms = conv.ternary_terms()
+        exact = _exact_ternary(conv.weight) if ternary_floats and not is_ternary(conv) else None
+        if is_ternary(conv) or exact is not None:
+            terms = conv.ternary_terms() if exact is None else [exact]
             if len(terms) != 1:
                 raise ValueError(f"{name}: TTN with t_ex={len(terms)} (a sum of ternary tensors) is not supported "
                                  "by the packed format; export a t_ex=1 model")
@@ -83,6 +97,8 @@ class GraphBuilder:
         kh, kw = conv.kernel_size
         attrs = {"in_channels": conv.in_channels, "out_channels": n, "kernel": [kh, kw], "stride": conv.stride[0],
                  "pad": [conv.padding[0], conv.padding[1], conv.padding[0], conv.padding[1]], "activation": act}
+        if conv.groups > 1:
+            attrs["groups"] = conv.groups
         if residual is not None:
             src, stride, offset = residual
             inputs.append(src)
@@ -174,8 +190,54 @@ def export_classifier(model, bits=2, float_dtype="f32", class_names=None) -> Pac
 
 # ----------------------------------------------------------------------------------- darknet
 
-def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
-    """A ``DarknetNet`` → PackedModel; the cfg text is kept as the architecture."""
+# ``tritnet.darknet.layer_features`` names the packed format expresses (README "Darknet dialects"); a layer with any
+# other feature is refused with its cfg file:line rather than exported as a wrong graph
+EXPORTED_FEATURES = frozenset({
+    "batchnorm:alexeyab",            # sqrt(var + 1e-5), folded like pjreddie's
+    "route:groups",                  # a slice node per source (AlexeyAB's group_id-th of groups channel ranges)
+    "yolo:scale_x_y", "yolo:new_coords", "yolo:nms_kind",    # yolo attrs, decoded by tritnet_rt.heads
+    "conv:groups",                   # grouped / depthwise conv (the runtime's conv_grouped kernels)
+    "activation:swish", "activation:mish",                   # in the conv epilogue and the elementwise ops
+    "section:scale_channels",        # squeeze-and-excitation: act(from · prev[c])
+    "section:empty",                 # [empty]/[silence]: identity
+    "shortcut:sources", "shortcut:weights",                  # AlexeyAB's shortcut: the shortcut node
+})
+YOLO_ATTRS = ("classes", "num", "mask", "anchors", "scale_x_y", "new_coords", "nms_kind", "beta_nms")
+
+
+def _route(b: GraphBuilder, nm: str, net, info, names_of) -> str:
+    """A route: its sources (each cut to its group_id-th channel range with AlexeyAB's groups) concatenated."""
+    a = info.attrs
+    groups, gid = a.get("groups", 1), a.get("group_id", 0)
+    src = []
+    for k, j in enumerate(a["layers"]):
+        if groups > 1:
+            c = net.infos[j].out_shape[0] // groups
+            name = nm if len(a["layers"]) == 1 else f"{nm}.part{k}"
+            src.append(b.node(name, "slice", [names_of[j]], {"start": gid * c, "channels": c}))
+        else:
+            src.append(names_of[j])
+    if groups > 1 and len(src) == 1:
+        return src[0]
+    return b.node(nm, "concat", src) if len(src) > 1 else b.node(nm, "identity", src)
+
+
+def _shortcut(b: GraphBuilder, nm: str, prev: str, layer, info, names_of) -> str:
+    """AlexeyAB's shortcut with several ``from``, sources of other channel counts or weights: one ``shortcut`` node;
+    the weights as it runs them at inference (normalised, ``ShortcutAlexeyAB._weights``), one row an input."""
+    a, c = info.attrs, info.out_shape[0]
+    tensors = {}
+    if a["nweights"]:
+        w = layer._weights(c).detach().cpu().numpy().astype(np.float32)
+        tensors["weights"] = b._t(f"{nm}.weights", np.ascontiguousarray(w), "f32")
+    return b.node(nm, "shortcut", [prev] + [names_of[j] for j in a["sources"]], {"activation": a["activation"]},
+                  tensors)
+
+
+def export_darknet(net, bits=2, float_dtype="f32", names=None, letter_box=None) -> PackedModel:
+    """A ``DarknetNet`` → PackedModel; the cfg text is kept as the architecture. The input is letterboxed as
+    pjreddie's ``detector test`` does; for an AlexeyAB cfg it is stretched (``resize``) as its ``detector test``
+    does, unless ``letter_box`` (its ``-letter_box`` flag) or ``[net] letter_box=1``."""
     from tritnet.darknet import layer_features
     from tritnet.darknet.cfg import dump_cfg
     b = GraphBuilder(bits, float_dtype)
@@ -185,15 +247,14 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
     with torch.no_grad():
         for info, layer in zip(net.infos, net.layers):
             i, a, t = info.index, info.attrs, info.type
-            beyond = layer_features(info)      # AlexeyAB/darknetTWN features the packed format cannot express yet
+            beyond = [f for f in layer_features(info) if f not in EXPORTED_FEATURES]
             if beyond:
                 raise ValueError(f"layer {i} ([{info.section.header}], {info.section.where()}): {', '.join(beyond)} "
                                  "is not supported by the packed format yet")
             nm = f"l{i}"
-            src = [names_of[j] for j in a.get("layers", [])]
             if t == "convolutional":
                 g, h = bn_affine(layer.bn, darknet=True) if layer.bn is not None else (None, None)
-                out = b.conv(nm, prev, layer.conv, g, h, act=a["activation"])
+                out = b.conv(nm, prev, layer.conv, g, h, act=a["activation"], ternary_floats=bool(a.get("ternary")))
             elif t == "maxpool":
                 c, hh, ww = info.out_shape
                 out = b.node(nm, "maxpool", [prev], {"size": a["size"], "stride": a["stride"],
@@ -201,12 +262,22 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
             elif t == "avgpool":
                 out = b.node(nm, "avgpool", [prev])
             elif t == "route":
-                out = b.node(nm, "concat", src) if len(src) > 1 else b.node(nm, "identity", src)
+                out = _route(b, nm, net, info, names_of)
+            elif t == "shortcut" and "sources" in a and (len(a["sources"]) > 1 or a["nweights"] or any(
+                    net.infos[j].out_shape != info.out_shape for j in a["sources"])):
+                out = _shortcut(b, nm, prev, layer, info, names_of)
             elif t == "shortcut":
                 if tuple(net.infos[a["from"]].out_shape) != tuple(info.in_shape):
                     raise ValueError(f"layer {i}: shortcut between different shapes is not supported")
                 out = b.node(nm, "add", [prev, names_of[a["from"]]], {"alpha": a["alpha"], "beta": a["beta"],
                                                                        "activation": a["activation"]})
+            elif t == "empty":
+                out = b.node(nm, "identity", [prev])
+            elif t == "scale_channels":
+                if a["scale_wh"]:
+                    raise ValueError(f"layer {i} ([scale_channels], {info.section.where()}): scale_wh=1 is not "
+                                     "supported by the packed format yet")
+                out = b.node(nm, "scale_channels", [names_of[a["from"]], prev], {"activation": a["activation"]})
             elif t == "upsample":
                 if a["reverse"]:
                     raise ValueError(f"layer {i}: upsample with a negative stride is not supported")
@@ -219,8 +290,13 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
                 if layer.bn is not None:
                     raise ValueError(f"layer {i}: connected with batch_normalize is not supported")
                 out = b.linear(nm, prev, layer.fc, act=a["activation"])
-            elif t in ("region", "yolo"):
+            elif t == "region":
                 keep = {k: v for k, v in a.items() if not k.startswith("_")}
+                out = b.node(nm, t, [prev], {**keep, "shape": list(info.out_shape)})
+            elif t == "yolo":
+                keep = {k: a[k] for k in YOLO_ATTRS if k in a}
+                if "new_coords" in keep:
+                    keep["new_coords"] = bool(keep["new_coords"])
                 out = b.node(nm, t, [prev], {**keep, "shape": list(info.out_shape)})
             elif t == "softmax":
                 if a.get("spatial"):
@@ -236,7 +312,13 @@ def export_darknet(net, bits=2, float_dtype="f32", names=None) -> PackedModel:
     heads = [names_of[j] for j in net.head_indices]
     b.pm.graph["outputs"] = heads or [names_of[net.output_index]]
     b.pm.arch = {"kind": "darknet", "cfg": dump_cfg(net.cfg)}
+    alexeyab = net.dialect == "alexeyab"
+    letter = not alexeyab or bool(letter_box) or bool(net.cfg.net.param("letter_box"))
+    if alexeyab and not heads:
+        raise ValueError("an AlexeyAB classifier cfg: its classifier predict (resize_min + centre crop) is not a "
+                         "preprocess of the packed format yet")
     b.pm.model = {"name": "darknet", "family": "darknet", "task": "detect" if heads else "classify",
-                  "input": {"shape": [net.channels, net.height, net.width], "preprocess": "letterbox"},
-                  "classes": list(names) if names else None}
+                  "input": {"shape": [net.channels, net.height, net.width],
+                            "preprocess": "letterbox" if letter else "resize"},
+                  "classes": list(names) if names else None, "dialect": net.dialect}
     return b.pm

@@ -62,6 +62,10 @@ def _act(name, x, prelu=None):
         return F.prelu(x, prelu)
     if name == "logistic":
         return torch.sigmoid(x)
+    if name == "swish":
+        return x * torch.sigmoid(x)
+    if name == "mish":
+        return x * torch.tanh(torch.where(x > 20, x, torch.where(x < -20, torch.exp(x), torch.log1p(torch.exp(x)))))
     if name == "linear":
         return x
     raise ValueError(f"activation {name!r} is not one of the packed format's")
@@ -91,7 +95,7 @@ class GraphModule(nn.Module):
                 self.params[key + "_w"] = nn.Parameter(torch.from_numpy(dense_weight(pm, node)), requires_grad=False)
                 self.params[key + "_b"] = nn.Parameter(torch.from_numpy(pm.tensors[t["bias"]].astype(np.float32)),
                                                        requires_grad=False)
-            for extra in ("prelu", "act_a", "act_b"):
+            for extra in ("prelu", "act_a", "act_b", "weights"):
                 if extra in t:
                     self.params[f"{key}_{extra}"] = nn.Parameter(
                         torch.from_numpy(pm.tensors[t[extra]].astype(np.float32)), requires_grad=False)
@@ -109,11 +113,12 @@ class GraphModule(nn.Module):
                     t = x * self._p(node, "act_a").view(1, -1, 1, 1) + self._p(node, "act_b").view(1, -1, 1, 1)
                     x = (t >= 0.5).float() - (t < -0.5).float()
                 pt, pl, pb, pr = a["pad"]
+                groups = a.get("groups", 1)
                 if (pt, pl) == (pb, pr):
-                    y = F.conv2d(x, self._p(node, "w"), self._p(node, "b"), a["stride"], (pt, pl))
+                    y = F.conv2d(x, self._p(node, "w"), self._p(node, "b"), a["stride"], (pt, pl), groups=groups)
                 else:
                     y = F.conv2d(_Pad.apply(x, (0, pt, pl, 0, pb, pr), 0.0), self._p(node, "w"), self._p(node, "b"),
-                                 a["stride"])
+                                 a["stride"], groups=groups)
                 if "residual" in a:
                     r, s, off = ins[1], a["residual"]["stride"], a["residual"]["channel_offset"]
                     r = r[:, :, ::s, ::s] if s > 1 else r
@@ -131,6 +136,19 @@ class GraphModule(nn.Module):
                 x = x.mean((2, 3), keepdim=True)
             elif op == "concat":
                 x = torch.cat(ins, 1)
+            elif op == "shortcut":
+                c = self.shapes[node["name"]][0]
+                w = self._p(node, "weights") if "weights" in node["tensors"] else None
+                y = x * w[0].view(1, -1, 1, 1) if w is not None else x
+                for k, src in enumerate(ins[1:], 1):
+                    n = min(c, src.shape[1])
+                    term = src[:, :n] * w[k, :n].view(1, -1, 1, 1) if w is not None else src[:, :n]
+                    y = torch.cat([y[:, :n] + term, y[:, n:]], 1) if n < c else y + term
+                x = _act(a["activation"], y)
+            elif op == "scale_channels":
+                x = _act(a["activation"], x * ins[1])
+            elif op == "slice":
+                x = x[:, a["start"]:a["start"] + a["channels"]]
             elif op == "add":
                 x = _act(a["activation"], a["alpha"] * ins[0] + a["beta"] * ins[1])
             elif op == "upsample":

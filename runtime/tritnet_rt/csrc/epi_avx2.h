@@ -10,7 +10,7 @@ static void epi_avx2(const tn_gemm_args *g, const int32_t *acc, int lda, int m, 
     for (; n + 8 <= n1; n += 8) {
         int in_res = g->res && n >= g->res_off && n + 8 <= g->res_off + g->res_c;
         int mixed = g->res && !in_res && n < g->res_off + g->res_c && n + 8 > g->res_off;
-        if (mixed || g->act == TN_ACT_LOGISTIC) {
+        if (mixed || g->act >= TN_ACT_LOGISTIC) {
             for (int r = 0; r < rows; r++) tn_epilogue(g, acc + r * lda + (n - n0), lda, m + r, 1, n, 8);
             continue;
         }

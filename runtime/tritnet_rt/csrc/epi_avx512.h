@@ -9,7 +9,7 @@
 static void epi_avx512(const tn_gemm_args *g, const int32_t *acc, int lda, int m, int rows, int n0) {
     int in_res = g->res && n0 >= g->res_off && n0 + 16 <= g->res_off + g->res_c;
     int mixed = g->res && !in_res && n0 < g->res_off + g->res_c && n0 + 16 > g->res_off;
-    if (mixed || g->act == TN_ACT_LOGISTIC || n0 + 16 > g->N) {
+    if (mixed || g->act >= TN_ACT_LOGISTIC || n0 + 16 > g->N) {
         epi_avx2(g, acc, lda, m, rows, n0, 16);
         return;
     }

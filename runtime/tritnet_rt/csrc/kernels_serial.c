@@ -81,3 +81,30 @@ void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, 
         nz[c >> 3] = n; sg[c >> 3] = g;
     }
 }
+
+/* The grouped / depthwise conv (tn.h), the reference every SIMD version is compared with: per output pixel and
+ * channel, the taps in ky, kx, ci order, zero padding by skipping the taps outside the input. */
+void tn_gconv_row_serial(const tn_gconv_args *g, int b, int oy) {
+    int N = g->N, Cg = g->Cg, Ng = g->Ng;
+    float *o = g->out + ((size_t)b * g->Ho + oy) * g->Wo * N;
+    for (int ox = 0; ox < g->Wo; ox++, o += N) {
+        for (int n = 0; n < N; n++) o[n] = 0.f;
+        for (int ky = 0; ky < g->kh; ky++) {
+            int iy = oy * g->stride - g->pt + ky;
+            if (iy < 0 || iy >= g->H) continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+                int ix = ox * g->stride - g->pl + kx;
+                if (ix < 0 || ix >= g->W) continue;
+                const float *x = g->x + (((size_t)b * g->H + iy) * g->W + ix) * g->C;
+                const float *w = g->w + (size_t)(ky * g->kw + kx) * Cg * N;
+                for (int n = 0; n < N; n++) {
+                    const float *xc = x + (size_t)(n / Ng) * Cg;
+                    float acc = o[n];
+                    for (int ci = 0; ci < Cg; ci++) acc += w[(size_t)ci * N + n] * xc[ci];
+                    o[n] = acc;
+                }
+            }
+        }
+        for (int n = 0; n < N; n++) o[n] = tn_act(g->act, o[n] * g->scale[n] + g->bias[n], NULL, n);
+    }
+}

@@ -51,6 +51,14 @@ const tn_op_desc tn_op_table[] = {
     {OP_GATHER, "gather", {"batch", "out_elements", "in_elements"}, {"x", "index", "out"}, NULL},
     {OP_LINEAR, "linear", {"batch", "in_features", "out_features", "activation"}, {"x", "weights", "bias", "out"}, NULL},
     {OP_ACT, "act", {"elements", "activation", "tasks"}, {"x", "out"}, NULL},
+    {OP_SLICE, "slice", {"batch", "pixels", "channels", "start", "out_channels"}, {"x", "out"}, NULL},
+    {OP_CONV_GROUPED, "conv_grouped", {"batch", "height", "width", "channels", "out_height", "out_width",
+                                       "out_channels", "kernel_h", "kernel_w", "stride", "pad_top", "pad_left",
+                                       "groups", "activation"}, {"x", "weights", "scale", "bias", "out"}, NULL},
+    {OP_SCALE_CHANNELS, "scale_channels", {"batch", "pixels", "channels", "activation"}, {"x", "scale", "out"}, NULL},
+    {OP_SHORTCUT, "shortcut", {"batch", "pixels", "channels", "inputs", "activation", "weighted"},
+     {"out", "x", "weights", "in0", "in1", "in2", "in3", "in4", "in5", "in6", "in7", "in8", "in9", "in10", "in11",
+      "in12", "in13", "in14"}, "input_channels"},
 };
 const int tn_op_count = (int)(sizeof tn_op_table / sizeof tn_op_table[0]);
 
@@ -430,6 +438,61 @@ static void act_task(void *p, int t) {       /* i: n_total act chunks; b: x out 
     for (size_t j = lo; j < hi; j++) o[j] = tn_act(I[1], x[j], NULL, 0);
 }
 
+static void slice_task(void *p, int b) {     /* i: B P C start Cout; b: x out: channels [start, start+Cout) */
+    const tn_op *op = p; const int *I = op->i;
+    size_t P = I[1]; int C = I[2], start = I[3], Co = I[4];
+    const float *x = (const float *)op->b[0] + b * P * C + start;
+    float *o = (float *)op->b[1] + b * P * Co;
+    for (size_t q = 0; q < P; q++) memcpy(o + q * Co, x + q * C, sizeof(float) * Co);
+}
+
+/* grouped / depthwise conv (i: B H W C Ho Wo N kh kw stride pad_t pad_l groups act; b: x w scale bias out):
+ * one task per (image, output row), the ISA's row kernel (kernels_serial.c is the reference) */
+typedef struct { tn_gconv_args a; tn_gconv_fn fn; } gconv_ctx;
+
+static void gconv_task(void *p, int t) {
+    gconv_ctx *c = p;
+    c->fn(&c->a, t / c->a.Ho, t % c->a.Ho);
+}
+
+static void conv_grouped(const tn_op *op, int isa) {
+    const int *I = op->i;
+    int groups = I[12];
+    gconv_ctx c = {{(const float *)op->b[0], I[1], I[2], I[3], (const float *)op->b[1], I[6], I[3] / groups,
+                    I[6] / groups, I[7], I[8], I[9], I[10], I[11], (const float *)op->b[2], (const float *)op->b[3],
+                    I[13], (float *)op->b[4], I[4], I[5]},
+                   tn_isa_table[isa].gconv ? tn_isa_table[isa].gconv : tn_gconv_row_serial};
+    tn_parallel(I[0] * I[4], gconv_task, &c);
+}
+
+static void scale_channels_task(void *p, int b) {   /* i: B P C act; b: x s out: out = act(x·s[c]) */
+    const tn_op *op = p; const int *I = op->i;
+    size_t P = I[1]; int C = I[2];
+    const float *x = (const float *)op->b[0] + b * P * C, *s = (const float *)op->b[1] + (size_t)b * C;
+    float *o = (float *)op->b[2] + b * P * C;
+    for (size_t q = 0; q < P; q++)
+        for (int ch = 0; ch < C; ch++) o[q * C + ch] = tn_act(I[3], x[q * C + ch] * s[ch], NULL, 0);
+}
+
+/* AlexeyAB's multi-input shortcut (shortcut_multilayer_cpu), NHWC: out = act(w0·x + Σ_i w_i·in_i), in_i adding to
+ * its first C_i channels only; w [inputs+1][C] (normalised at export), or all 1 when not weighted.
+ * i: B P C n act weighted C_0 .. C_n-1; b: out x weights in0 .. */
+static void shortcut_task(void *p, int b) {
+    const tn_op *op = p; const int *I = op->i;
+    size_t P = I[1]; int C = I[2], n = I[3], weighted = I[5];
+    const float *x = (const float *)op->b[1] + b * P * C, *w = op->b[2];
+    float *o = (float *)op->b[0] + b * P * C;
+    for (size_t q = 0; q < P; q++)
+        for (int ch = 0; ch < C; ch++) o[q * C + ch] = weighted ? x[q * C + ch] * w[ch] : x[q * C + ch];
+    for (int i = 0; i < n; i++) {
+        int Ci = I[6 + i], k = Ci < C ? Ci : C;
+        const float *a = (const float *)op->b[3 + i] + b * P * Ci, *wi = weighted ? w + (size_t)(i + 1) * C : NULL;
+        for (size_t q = 0; q < P; q++)
+            for (int ch = 0; ch < k; ch++) o[q * C + ch] += weighted ? a[q * Ci + ch] * wi[ch] : a[q * Ci + ch];
+    }
+    for (size_t j = 0; j < P * C; j++) o[j] = tn_act(I[4], o[j], NULL, 0);
+}
+
 void tn_run_op(const tn_op *op, int isa) {
     void *p = (void *)op;
     const int *I = op->i;
@@ -445,6 +508,10 @@ void tn_run_op(const tn_op *op, int isa) {
     case OP_GATHER: tn_parallel(I[0], gather_task, p); break;
     case OP_LINEAR: tn_parallel(I[0], linear_task, p); break;
     case OP_ACT: tn_parallel(I[2], act_task, p); break;
+    case OP_SLICE: tn_parallel(I[0], slice_task, p); break;
+    case OP_CONV_GROUPED: conv_grouped(op, isa); break;
+    case OP_SCALE_CHANNELS: tn_parallel(I[0], scale_channels_task, p); break;
+    case OP_SHORTCUT: tn_parallel(I[0], shortcut_task, p); break;
     }
 }
 
@@ -492,7 +559,7 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
     i64 B = I[C_B], H = I[C_H], W = I[C_W], C = I[C_C], Hp = I[C_HP], Wp = I[C_WP], M = I[C_M], N = I[C_N],
         S = I[C_S], L = I[C_L], NB = I[C_NB];
     REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
-    REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LOGISTIC);
+    REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LAST);
     NEED(B_X, 4 * B * H * W * C);
     if (I[C_POOL]) {           /* fused 2x2/2 maxpool: whole pairs of conv rows, the pooled output */
         i64 Wo = I[C_WO];
@@ -574,7 +641,7 @@ int tn_check_op(const tn_op *op, const size_t *len, char *err) {
     }
     case OP_ADD: case OP_ACT: { /* n act chunks; add reads two inputs */
         int nin = op->code == OP_ADD ? 2 : 1;
-        REQUIRE(I[0] >= 1 && I[2] >= 1 && I[1] >= 0 && I[1] <= TN_ACT_LOGISTIC && I[1] != TN_ACT_PRELU);
+        REQUIRE(I[0] >= 1 && I[2] >= 1 && I[1] >= 0 && I[1] <= TN_ACT_LAST && I[1] != TN_ACT_PRELU);
         for (int k = 0; k <= nin; k++) NEED(k, 4LL * I[0]);
         return 0;
     }
@@ -590,8 +657,42 @@ int tn_check_op(const tn_op *op, const size_t *len, char *err) {
         NEED(2, 4LL * I[0] * I[1]);
         if (!table_in(op, 1, I[1], 0, (i64)I[2] - 1, &mx)) return fail(err, "gather index out of range");
         return 0;
+    case OP_SLICE:              /* B P C start Cout: the slice lies inside the input's channels */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 0 && I[4] >= 1 && (i64)I[3] + I[4] <= I[2]);
+        NEED(0, 4LL * I[0] * I[1] * I[2]);
+        NEED(1, 4LL * I[0] * I[1] * I[4]);
+        return 0;
+    case OP_CONV_GROUPED: {     /* B H W C Ho Wo N kh kw stride pad_t pad_l groups act: taps outside are skipped */
+        for (int k = 0; k < 14; k++) REQUIRE(I[k] >= (k == 10 || k == 11 || k == 13 ? 0 : 1));
+        REQUIRE(I[3] % I[12] == 0 && I[6] % I[12] == 0 && I[13] <= TN_ACT_LAST && I[13] != TN_ACT_PRELU);
+        i64 B = I[0], N = I[6];
+        NEED(0, 4 * B * I[1] * I[2] * I[3]);
+        NEED(1, 4LL * I[7] * I[8] * (I[3] / I[12]) * N);
+        NEED(2, 4 * N);
+        NEED(3, 4 * N);
+        NEED(4, 4 * B * I[4] * I[5] * N);
+        return 0;
+    }
+    case OP_SCALE_CHANNELS:     /* B P C act */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 0 && I[3] <= TN_ACT_LAST && I[3] != TN_ACT_PRELU);
+        NEED(0, 4LL * I[0] * I[1] * I[2]);
+        NEED(1, 4LL * I[0] * I[2]);
+        NEED(2, 4LL * I[0] * I[1] * I[2]);
+        return 0;
+    case OP_SHORTCUT: {         /* B P C n act weighted C_0 .. C_n-1; b: out x weights in0 .. in14 */
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 1 && I[3] <= 15 && I[4] >= 0 && I[4] <= TN_ACT_LAST &&
+                I[4] != TN_ACT_PRELU && (I[5] == 0 || I[5] == 1));
+        NEED(0, 4LL * I[0] * I[1] * I[2]);
+        NEED(1, 4LL * I[0] * I[1] * I[2]);
+        if (I[5]) NEED(2, 4LL * (I[3] + 1) * I[2]);
+        for (int k = 0; k < I[3]; k++) {
+            REQUIRE(I[6 + k] >= 1);
+            NEED(3 + k, 4LL * I[0] * I[1] * I[6 + k]);
+        }
+        return 0;
+    }
     case OP_LINEAR:             /* B K N act */
-        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 0 && I[3] <= TN_ACT_LOGISTIC && I[3] != TN_ACT_PRELU);
+        REQUIRE(I[0] >= 1 && I[1] >= 1 && I[2] >= 1 && I[3] >= 0 && I[3] <= TN_ACT_LAST && I[3] != TN_ACT_PRELU);
         NEED(0, 4LL * I[0] * I[1]);
         NEED(1, 4LL * I[2] * I[1]);
         NEED(2, 4LL * I[2]);

@@ -13,7 +13,8 @@
 
 /* in order of preference: the last one this CPU runs is the default */
 enum { TN_ISA_SERIAL = 0, TN_ISA_AVX2, TN_ISA_AVX512, TN_ISA_NEON, TN_ISA_AMX, TN_ISA_DOTPROD, TN_ISA_I8MM, TN_ISA_COUNT };
-enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGISTIC };
+enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGISTIC, TN_ACT_SWISH, TN_ACT_MISH,
+       TN_ACT_LAST = TN_ACT_MISH };
 
 typedef struct {
     /* A(m, s, j) = a[pix[m] + seg[s] + j]: output pixel m, segment (kernel tap) s, byte j < L */
@@ -92,7 +93,23 @@ void tn_quant_u8_neon(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_minmax_f32_neon(const float *x, size_t n, float *mn, float *mx);
 #endif
 
-typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact; } tn_kernels;
+/* Grouped (depthwise) conv, float activations: one output row oy of image b. out[n] = act(scale[n]·Σ w·x + bias[n])
+ * over the taps inside the input (zero padding), input channels (n / Ng)·Cg .. + Cg; w is [kh][kw][Cg][N] (ternary
+ * codes as ±1/0, or floats with scale 1), x and out NHWC. */
+typedef struct {
+    const float *x; int H, W, C;
+    const float *w; int N, Cg, Ng, kh, kw, stride, pt, pl;
+    const float *scale, *bias; int act;
+    float *out; int Ho, Wo;
+} tn_gconv_args;
+typedef void (*tn_gconv_fn)(const tn_gconv_args *g, int b, int oy);
+void tn_gconv_row_serial(const tn_gconv_args *g, int b, int oy);
+#if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
+void tn_gconv_row_avx2(const tn_gconv_args *g, int b, int oy);   /* depthwise 8 channels a step, else serial */
+#endif
+
+typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact;
+                 tn_gconv_fn gconv; } tn_kernels;
 extern const tn_kernels tn_isa_table[TN_ISA_COUNT];   /* NULL entries: not compiled in */
 int tn_cpu_supports(int isa);                          /* compiled in and this CPU runs it */
 

@@ -14,6 +14,11 @@ static inline float tn_act(int act, float v, const float *prelu, int n) {
     case TN_ACT_LEAKY: return v > 0.f ? v : 0.1f * v;
     case TN_ACT_PRELU: return v > 0.f ? v : prelu[n] * v;
     case TN_ACT_LOGISTIC: return 1.f / (1.f + expf(-v));
+    case TN_ACT_SWISH: return v * (1.f / (1.f + expf(-v)));         /* darknet: x·logistic(x) */
+    case TN_ACT_MISH: {                                              /* AlexeyAB: x·tanh(softplus(x)), threshold 20 */
+        float sp = v > 20.f ? v : v < -20.f ? expf(v) : log1pf(expf(v));
+        return v * tanhf(sp);
+    }
     default: return v;
     }
 }

@@ -7,7 +7,8 @@ an objectness and one probability per class, as darknet's ``detection`` array:
   objectness kept if > thresh else 0; prob[c] = obj·P(c) if > thresh else 0 (all 0 when obj ≤ thresh);
   anchors in grid units, w = exp(tw)·anchor_w / W.
 * ``[yolo]`` (``get_yolo_detections``): only cells with objectness > thresh, location first (row-major)
-  then anchor; prob[c] = obj·sigmoid(c) if > thresh else 0; anchors in pixels, w = exp(tw)·anchor_w / net_w.
+  then anchor; prob[c] = obj·sigmoid(c) if > thresh else 0; anchors in pixels, w = exp(tw)·anchor_w / net_w,
+  or with AlexeyAB's ``new_coords`` (tw already a logistic output) w = tw·tw·4·anchor_w / net_w.
 
 Then ``correct_*_boxes`` undo the letterbox. Arithmetic mirrors darknet's C types (float32, with the
 ``exp`` and the letterbox correction in double). Fed darknet's own layer outputs, objectness and
@@ -69,6 +70,7 @@ class Head:
     anchors: list             # flat anchor list (region: grid units; yolo: pixels)
     mask: list = None         # yolo: which anchors this layer uses
     background: bool = False  # region
+    new_coords: bool = False  # yolo (AlexeyAB): w, h from logistic outputs, (2·t)²·anchor
 
     @classmethod
     def from_layer(cls, info, output) -> "Head":
@@ -84,7 +86,7 @@ class Head:
         n = a["num"] if info.type == "region" else len(a["mask"])
         anchors = a["anchors"] if a["anchors"] is not None else [0.5] * (2 * a["num"])
         return cls(info.type, arr.reshape(n, -1, h, w), h, w, a["classes"], list(anchors),
-                   a.get("mask"), bool(a.get("background", False)))
+                   a.get("mask"), bool(a.get("background", False)), bool(a.get("new_coords", False)))
 
 
 def _cells(h: int, w: int):
@@ -119,8 +121,12 @@ def yolo_candidates(head: Head, net_w: int, net_h: int, thresh: float) -> Candid
     v = out[a, :, cell]                                                  # (k, entries)
     x = (col.astype(_F) + v[:, 0]) / _F(head.w)
     y = (row.astype(_F) + v[:, 1]) / _F(head.h)
-    bw = (np.exp(v[:, 2].astype(_D)) * anchors[:, 0].astype(_D) / net_w).astype(_F)
-    bh = (np.exp(v[:, 3].astype(_D)) * anchors[:, 1].astype(_D) / net_h).astype(_F)
+    if head.new_coords:          # AlexeyAB's get_yolo_box: x[..]*x[..]*4*biases[..]/w, float32 left to right
+        bw = v[:, 2] * v[:, 2] * _F(4) * anchors[:, 0] / _F(net_w)
+        bh = v[:, 3] * v[:, 3] * _F(4) * anchors[:, 1] / _F(net_h)
+    else:
+        bw = (np.exp(v[:, 2].astype(_D)) * anchors[:, 0].astype(_D) / net_w).astype(_F)
+        bh = (np.exp(v[:, 3].astype(_D)) * anchors[:, 1].astype(_D) / net_h).astype(_F)
     o = v[:, 4]
     prob = o[:, None] * v[:, 5:]
     prob = np.where(prob > t, prob, _F(0))
