@@ -183,8 +183,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
 def test_info_reports_the_dialect_and_darknets_counts(capsys):
     """yolov4-tiny: AlexeyAB's darknet, 6,062,814 floats (the official .weights), no key called ignored;
     --dialect pjreddie reads it as pjreddie's darknet would (6,256,350) and says which keys AlexeyAB's reads."""
-    from tritnet import darknet, darknet_cli
-    assert darknet_cli.DIALECTS == darknet.DIALECTS          # the CLI's copy, kept to start without numpy
+    from tritnet import darknet
+    from tritnet.cli import options
+    assert options.DIALECTS == darknet.DIALECTS          # the CLI's copy, kept to start without numpy
     y4 = DN / "cfg" / "yolov4-tiny.cfg"
     rc, out, err = run(["info", y4], capsys)
     assert rc == 0 and "ignores" not in err

@@ -14,7 +14,7 @@ def test_detect_and_cli_do_not_import_torch():
         f"pkg = types.ModuleType('tritnet'); pkg.__path__ = [{str(root / 'tritnet')!r}]\n"
         "sys.modules['tritnet'] = pkg\n"
         "import numpy as np\n"
-        "import tritnet_rt.detect as det, tritnet.darknet_cli, tritnet.darknet as dn\n"
+        "import tritnet_rt.detect as det, tritnet.cli.darknet, tritnet.darknet as dn\n"
         "from tritnet_rt.detect import draw_detections\n"
         "x = det.letterbox(np.zeros((3, 4, 6), np.float32), 8, 8)\n"
         "assert sys.modules['torch'] is None and x.shape == (3, 8, 8)\n"

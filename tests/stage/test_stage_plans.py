@@ -8,7 +8,7 @@ import yaml
 
 from tritnet.darknet import parse_cfg, ternary_layers
 from tritnet.stage import PlanError, auto_plan, builtin_plans, load_plan, plan_from_dict, plan_to_dict, run_plan
-from tritnet.stage_cli import VERBS, add_parsers
+from tritnet.cli.stage import VERBS, add_parsers
 
 NET_KEYS = ("batch", "subdivisions", "learning_rate", "max_batches", "steps", "scales", "burn_in", "policy")
 BASES = {"yolov2-voc": "yolov2-voc.cfg", "yolov3-voc": "yolov3-voc.cfg", "yolov3-tiny-voc": "yolov3-tiny.cfg"}

@@ -1,5 +1,7 @@
-"""The detector training and evaluation verbs of the ``tritnet`` command, in darknet's argument order::
+"""The detector verbs of the ``tritnet`` command, in darknet's argument order, darknet's single-dash flags
+(``-thresh``, ``-ext_output``, ``-dont_show``, ...) aliases of the long options::
 
+    tritnet detector test   DATA CFG WEIGHTS SOURCE... [-thresh .24] [-ext_output]
     tritnet detector train  DATA CFG [WEIGHTS] [--clear] [--map] [--gpus 0,1]
     tritnet detector map    DATA CFG WEIGHTS [--thresh .25] [--json]
     tritnet detector recall DATA CFG WEIGHTS
@@ -7,8 +9,8 @@
     tritnet detector calc_anchors DATA -num_of_clusters 9 -width 416 -height 416
     tritnet voc_label VOC_ROOT [VOC_ROOT ...] --out DIR [--train trainval] [--valid test]
 
-``add_parsers(detector_subparsers)`` adds the four actions under ``detector``; ``add_top_parsers(sub)`` adds
-``voc_label``; ``VERBS`` maps (verb, action) to the function running it. Each function is argv → one
+``add_parsers(subparsers)`` adds ``detector`` with its actions (test, train, map, recall, valid, calc_anchors)
+and ``voc_label``; ``VERBS`` maps (verb, action) to the function running it. Each function is argv → one
 library call (``tritnet.yolo``) → printed result; user errors are ValueError/FileNotFoundError naming the
 file, which the main CLI prints before exiting with status 2.
 """
@@ -18,8 +20,11 @@ import argparse
 import json
 import sys
 
-from tritnet_rt.cliargs import (darknet_ignored, device_ids, existing_dir, existing_file, fraction, nonnegative_float,
-                                nonnegative_int, output_dir, output_file, positive_int)
+from tritnet_rt.cliargs import (add_prediction_options, darknet_ignored, device_ids, existing_dir, existing_file,
+                                fraction, nonnegative_float, nonnegative_int, output_dir, output_file, positive_int,
+                                prediction_kwargs, source_list)
+
+from .options import dialect_option as _dialect
 
 
 def _common(p, weights_required: bool = True):
@@ -70,7 +75,35 @@ def _eval_opts(p, letterbox: bool = True):
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def add_parsers(dsub) -> None:
+def add_parsers(sub) -> None:
+    """The ``detector`` verb and its actions (test, train, map, recall, valid, calc_anchors), and ``voc_label``."""
+    det = sub.add_parser("detector", help="run, train and score darknet detectors (region/yolo cfgs)")
+    dsub = det.add_subparsers(dest="action", required=True)
+    t = dsub.add_parser("test", help="detect objects in images, folders, globs or lists, as `darknet detector test`")
+    t.add_argument("data", type=existing_file(".data file"), help=".data file (names=, classes=)")
+    t.add_argument("cfg", type=existing_file("cfg file"), help="darknet .cfg")
+    t.add_argument("weights", type=existing_file("weights file"), help="darknet .weights")
+    add_prediction_options(t, save_default=True, video=False)
+    t.add_argument("--thresh", "-thresh", type=fraction, default=0.24, help="probability threshold (default .24)")
+    t.add_argument("--hier", "-hier", type=fraction, default=0.5,
+                   help="hierarchy threshold; only used by softmax trees, which tritnet does not support")
+    t.add_argument("--nms", type=fraction, default=0.45, help="NMS IoU threshold (default .45; 0 disables)")
+    t.add_argument("--nms-kind", choices=["sort", "obj"], default="sort",
+                   help="sort: per class, as `detector test` (default); obj: by objectness, as python/darknet.py")
+    t.add_argument("--method", choices=["twn", "ttn", "sttn", "float", "darknettwn"], default="twn",
+                   help="ternarizer for ternary=1 layers; float runs the stored weights as darknet does; "
+                        "darknettwn: darknetTWN's own ternarization, bit for bit")
+    t.add_argument("--per-channel", action="store_true", help="twn/ttn: one scale per output channel")
+    t.add_argument("--letter-box", "-letter_box", action="store_true",
+                   help="AlexeyAB's -letter_box: letterbox the image instead of stretching it (pjreddie always does)")
+    t.add_argument("--ext-output", "-ext_output", action="store_true",
+                   help="accepted for darknet's -ext_output: the boxes are always printed")
+    t.add_argument("--json-out", "-out", type=output_file("JSON results file"), default=None,
+                   help="also write every result into this file as AlexeyAB's -out does (a JSON array of frame_id, "
+                        "filename, objects)")
+    _dialect(t)
+
+
     t = dsub.add_parser("train", help="train a region/yolo detector, as `darknet detector train`")
     _common(t, weights_required=False)
     t.add_argument("weights", type=existing_file("weights file"), nargs="?", default=None,
@@ -155,6 +188,7 @@ def add_parsers(dsub) -> None:
                         "clipped to the image)")
     _eval_opts(v)
     _add_calc_anchors(dsub)
+    _add_voc_label(sub)
 
 
 def _add_calc_anchors(dsub) -> None:
@@ -176,7 +210,7 @@ def _add_calc_anchors(dsub) -> None:
     c.add_argument("--json", action="store_true")
 
 
-def add_top_parsers(sub) -> None:
+def _add_voc_label(sub) -> None:
     p = sub.add_parser("voc_label", help="Pascal VOC tree(s) → darknet lists, labels and .data (voc_label.py)")
     p.add_argument("roots", type=existing_dir("VOC tree"), nargs="+",
                    help="VOC trees (folders with Annotations/, ImageSets/Main/, JPEGImages/)")
@@ -190,14 +224,62 @@ def add_top_parsers(sub) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _darknet_json(frames: list) -> str:
+    """AlexeyAB's ``-out result.json``: one object per picture, boxes relative to the image."""
+    out = []
+    for i, (name, dets) in enumerate(frames, 1):
+        out.append({"frame_id": i, "filename": name, "objects": [
+            {"class_id": d["class_id"], "name": d["class"],
+             "relative_coordinates": {"center_x": d["relative"]["x"], "center_y": d["relative"]["y"],
+                                      "width": d["relative"]["w"], "height": d["relative"]["h"]},
+             "confidence": d["probability"]} for d in dets]})
+    return json.dumps(out, indent=1)
+
+
+def cmd_detector_test(a: argparse.Namespace) -> None:
+    from tritnet_rt.detect import draw_detections, format_detection, from_uint8
+    from tritnet_rt.sources import predict
+    sources = source_list(a)                  # every input exists before the network is built
+    from ..darknet import build_darknet, detect_image, names_from_data
+    from ..quant import method_name, ternarizer_options
+    names = names_from_data(a.data)
+    method = method_name(a.method)
+    net = build_darknet(a.cfg, a.weights, method, dialect=a.dialect,
+                        **ternarizer_options(None if method == "darknettwn" else method, per_channel=a.per_channel))
+    classes = net.infos[net.head_indices[-1]].attrs["classes"] if net.head_indices else 0
+    if net.dialect == "alexeyab":     # -ext_output's box: rounded, not clamped
+        from ..darknet.detect_alexeyab import format_detection_v3
+
+        def line(d, w, h):
+            return format_detection_v3(d, w, h)
+    else:
+        def line(d, w, h):
+            return format_detection(d)
+    results = []
+
+    def infer(frame):
+        dets = detect_image(net, from_uint8(frame.rgb), a.thresh, a.nms, names, a.nms_kind, a.letter_box)
+        h, w = frame.rgb.shape[:2]
+        records = [d.to_dict() for d in dets]
+        results.append((frame.name, records))
+        return ({"detections": records}, [line(d, w, h) for d in dets],
+                lambda im: draw_detections(im, dets, classes))
+    try:
+        predict(sources, infer, **prediction_kwargs(a, save_default=True))
+    finally:
+        if a.json_out and results:
+            from ..atomic import write_bytes_atomic
+            write_bytes_atomic(a.json_out, _darknet_json(results).encode())
+
+
 def _method(a):
-    from .quant import method_name
+    from ..quant import method_name
     return method_name(a.method)
 
 
 def _check_gpus(gpus: str) -> None:
     """Every --gpus device exists here, asked the way the trainer will ask (``pick_device``)."""
-    from .train.distributed import pick_device
+    from ..train.distributed import pick_device
     for i in gpus.split(","):
         try:
             pick_device(f"cuda:{i}")
@@ -208,9 +290,10 @@ def _check_gpus(gpus: str) -> None:
 def cmd_train(a: argparse.Namespace) -> None:
     if a.gpus:
         _check_gpus(a.gpus)
-    from .yolo import DetectorTrainConfig, launch
+    from ..yolo import DetectorTrainConfig, launch
     c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
-                            method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers, cache_mb=a.cache_mb,
+                            method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers,
+                            cache_mb=a.cache_mb,
                             multiscale=a.multiscale, save_every=a.save_every, minloss_epochs=a.minloss_epochs,
                             bn_recalibrate=a.bn_recalibrate, distill=a.distill, teacher=a.teacher,
                             teacher_cfg=a.teacher_cfg, distill_head=a.distill_head,
@@ -234,12 +317,12 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 
 def cmd_map(a: argparse.Namespace) -> None:
-    from .yolo import map_detector
-    from .yolo.report import format_map
-    from .eval.perclass import format_table
+    from ..yolo import map_detector
+    from ..yolo.report import format_map
+    from ..eval.perclass import format_table
     plots = None
     if a.plots:
-        from .train.runs import new_run_dir
+        from ..train.runs import new_run_dir
         plots = new_run_dir(a.project, a.name, a.exist_ok)
     r = map_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, method=_method(a),
                      per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch, workers=a.workers,
@@ -262,8 +345,8 @@ def cmd_map(a: argparse.Namespace) -> None:
 
 
 def cmd_recall(a: argparse.Namespace) -> None:
-    from .yolo import recall_detector
-    from .yolo.report import format_recall_line
+    from ..yolo import recall_detector
+    from ..yolo.report import format_recall_line
     r = recall_detector(a.data, a.cfg, a.weights, thresh=a.thresh, iou_thresh=a.iou_thresh, nms=a.nms,
                         method=_method(a), per_channel=a.per_channel, letterbox=a.letterbox, batch=a.batch,
                         workers=a.workers)
@@ -276,7 +359,7 @@ def cmd_recall(a: argparse.Namespace) -> None:
 
 
 def cmd_valid(a: argparse.Namespace) -> None:
-    from .yolo import valid_detector
+    from ..yolo import valid_detector
     formats = tuple(f.strip() for f in a.format.split(",") if f.strip())
     bad = set(formats) - {"voc", "coco"}
     if bad or not formats:
@@ -307,7 +390,7 @@ def _names_option(value: str) -> list:
     import os
     from pathlib import Path
 
-    from .darknet import read_names
+    from ..darknet import read_names
     p = Path(value)
     if p.exists() or "/" in value or os.sep in value or p.suffix in (".names", ".txt"):
         try:
@@ -322,7 +405,7 @@ def _names_option(value: str) -> list:
 
 
 def cmd_voc_label(a: argparse.Namespace) -> None:
-    from .yolo import voc_label
+    from ..yolo import voc_label
     names = _names_option(a.names) if a.names is not None else None
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     r = voc_label(a.roots, a.out, split(a.train), split(a.valid), names, a.name, a.copy)
@@ -337,7 +420,7 @@ def cmd_voc_label(a: argparse.Namespace) -> None:
 def cmd_calc_anchors(a: argparse.Namespace) -> None:
     if a.width is None or a.height is None:
         raise ValueError("calc_anchors needs the network size: -width W -height H (as in the cfg's [net])")
-    from .yolo.anchors import calc_anchors
+    from ..yolo.anchors import calc_anchors
     show = a.show
     if show is not None:
         output_file("plot")(show)
@@ -356,6 +439,6 @@ def cmd_calc_anchors(a: argparse.Namespace) -> None:
         print(f"saved {what}: {path}")
 
 
-VERBS = {("detector", "calc_anchors"): cmd_calc_anchors,
+VERBS = {("detector", "test"): cmd_detector_test, ("detector", "calc_anchors"): cmd_calc_anchors,
          ("detector", "train"): cmd_train, ("detector", "map"): cmd_map, ("detector", "recall"): cmd_recall,
          ("detector", "valid"): cmd_valid, ("voc_label", None): cmd_voc_label}

@@ -75,7 +75,7 @@ def parse_sets(items) -> dict:
 def build_plan(a: argparse.Namespace):
     import dataclasses
 
-    from .stage import auto_plan, load_plan
+    from ..stage import auto_plan, load_plan
     if not a.plan:
         raise ValueError("stage: give a plan (YAML file, built-in name or 'auto'), or --list")
     if a.plan == "auto":
@@ -96,7 +96,7 @@ def build_plan(a: argparse.Namespace):
 
 
 def cmd_stage(a: argparse.Namespace) -> None:
-    from .stage import builtin_plans, run_plan
+    from ..stage import builtin_plans, run_plan
     if a.list:
         for name, path in builtin_plans().items():
             print(f"{name:<18} {path}")

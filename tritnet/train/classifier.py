@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -80,14 +81,40 @@ class ClassifierTrainConfig:
     device: str = "auto"
     progress: bool = True
 
+    # what the command line (``tritnet classifier train``, generated from these fields) and __post_init__ check
+    RULES: ClassVar[dict] = {
+        "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "momentum": nonnegative_float,
+        "weight_decay": nonnegative_float, "gamma": positive_float, "threshold": positive_float, "t_ex": positive_int,
+        "bn_recalibrate": nonnegative_int, "train_per_class": positive_int, "valid_per_class": positive_int,
+        "workers": nonnegative_int}
+    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn"), "t_ex": (1, 2, 4), "optimizer": ("sgd", "adam"),
+                               "schedule": ("cosine", "multistep", "constant")}
+    HELP: ClassVar[dict] = {
+        "data": "image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or darknet .data",
+        "model": "registered model (see `tritnet models`) or a darknet classifier .cfg",
+        "weights": "initial weights: checkpoint file or pretrained folder; for a .cfg also darknet .weights (a "
+                   "partial backbone is fine)",
+        "method": "ternarization method (default: train the float model)",
+        "layers": "layers to ternarize (tritnet.layerspec): all | all_but_first_last | names | indices | ranges | "
+                  "fractions; a darknet cfg: its ternary=1 layers by default",
+        "threshold": "threshold factor (TWN 0.7, TTN 0.05)", "per_channel": "one scale per output channel (TWN/TTN)",
+        "t_ex": "TTN residual expansion", "bn_recalibrate": "batches re-estimating batch-norm statistics from the "
+                                                             "first ternary layer on, before training",
+        "lr": "default 0.1 (scratch) / 0.01 (from weights)",
+        "milestones": "multistep: epochs, or fractions of the run if <= 1",
+        "warmup": "linear learning-rate warm-up over this fraction of the run (default 0)",
+        "distill": "knowledge transfer from a frozen float teacher",
+        "teacher": "the teacher's checkpoint or pretrained folder (default: --weights, built float)",
+        "distill_alpha": "share of the teacher term (default 0.5)",
+        "distill_temperature": "softening temperature of both logits (default 4)",
+        "train_per_class": "use only the first N training images of each class",
+        "cache_dir": "keep decoded images here between runs",
+        "resume": "run folder (or its weights/last.pt) to continue"}
+
     def __post_init__(self):
         # The command line's own rules (tritnet_rt.cliargs), so a config built in Python or by a stage's --set
         # fails here naming the field, not as NaN checkpoints or a run folder holding only args.yaml.
-        rules = {"epochs": positive_int, "batch_size": positive_int, "lr": positive_float,
-                 "momentum": nonnegative_float, "weight_decay": nonnegative_float, "gamma": positive_float,
-                 "threshold": positive_float, "t_ex": positive_int, "bn_recalibrate": nonnegative_int,
-                 "train_per_class": positive_int, "valid_per_class": positive_int, "workers": nonnegative_int}
-        values = [(name, getattr(self, name), rule) for name, rule in rules.items()]
+        values = [(name, getattr(self, name), rule) for name, rule in self.RULES.items()]
         values += [("milestones", m, positive_float) for m in self.milestones]
         for name, value, rule in values:
             if value is not None:

@@ -72,7 +72,8 @@ def add_parsers(sub) -> None:
                                    "ov_default, ov_int8")
     b.add_argument("--calibration", type=existing_path("images"),
                    help="folder or .tar(.gz) of real images like the model's inputs, for the input and the int8 "
-                        "calibration (default: the data root's CIFAR-10 for a classifier, BCCD for a detector; tritnet.paths)")
+                        "calibration (default: the data root's CIFAR-10 for a classifier, BCCD for a detector;"
+                        " tritnet.paths)")
     b.add_argument("--memory", action="store_true",
                    help="also the peak resident memory of a fresh process per tool")
     b.add_argument("--json", action="store_true")
