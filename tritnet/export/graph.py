@@ -143,6 +143,25 @@ def _cifar_resnet(b: GraphBuilder, model) -> None:
     b.pm.graph["outputs"] = [b.linear("linear", x, model.linear)]
 
 
+def _imagenet_resnet(b: GraphBuilder, model, size: int) -> None:
+    """torchvision's ResNet-18/34 layout: 7x7/2 stem, 3x3/2 max-pool (padding 1), BasicBlocks whose projection
+    shortcut (1x1 conv + BN) is a conv node added as the block's residual, global average pool, fc."""
+    x = b.conv("conv1", "input", model.conv1, *bn_affine(model.bn1), act="relu")
+    h = (size + 2 * 3 - 7) // 2 + 1
+    out = (h + 2 * 1 - 3) // 2 + 1
+    x = b.node("maxpool", "maxpool", [x], {"size": 3, "stride": 2, "pad": [1, 1], "out": [out, out]})
+    for si, stage in enumerate((model.layer1, model.layer2, model.layer3, model.layer4), 1):
+        for bi, blk in enumerate(stage):
+            p = f"layer{si}.{bi}"
+            y = b.conv(f"{p}.conv1", x, blk.conv1, *bn_affine(blk.bn1), act="relu")
+            res = x
+            if blk.downsample is not None:
+                res = b.conv(f"{p}.downsample", x, blk.downsample[0], *bn_affine(blk.downsample[1]))
+            x = b.conv(f"{p}.conv2", y, blk.conv2, *bn_affine(blk.bn2), act="relu", residual=(res, 1, 0))
+    x = b.node("pool", "avgpool", [x])
+    b.pm.graph["outputs"] = [b.linear("fc", x, model.fc)]
+
+
 def _sttn_resnet(b: GraphBuilder, model, size: int) -> None:
     from tritnet.models.resnet_sttn import MaxPoolZeroShortcut
     x = b.conv("conv1", "input", model.conv1, *bn_affine(model.bn1), prelu=model.prelu)
@@ -163,7 +182,9 @@ def _sttn_resnet(b: GraphBuilder, model, size: int) -> None:
 
 
 def export_classifier(model, bits=2, float_dtype="f32", class_names=None) -> PackedModel:
-    """A CIFAR ResNet (float, ternary or STTN) → PackedModel (uncompiled: tensors still numpy)."""
+    """A CIFAR ResNet (float, ternary or STTN) or an ImageNet ResNet-18/34 → PackedModel (uncompiled: tensors
+    still numpy)."""
+    from tritnet.models.resnet import ResNet
     from tritnet.models.resnet_cifar import CifarResNet
     from tritnet.models.resnet_sttn import SttnCifarResNet
     b = GraphBuilder(bits, float_dtype)
@@ -176,11 +197,14 @@ def export_classifier(model, bits=2, float_dtype="f32", class_names=None) -> Pac
         elif isinstance(model, CifarResNet):
             _cifar_resnet(b, model)
             family = "cifar_resnet"
+        elif isinstance(model, ResNet):
+            _imagenet_resnet(b, model, info.input_size[1] if info else 224)
+            family = "imagenet_resnet"
         else:
             raise ValueError(f"cannot export a {type(model).__name__}: the exporter knows the CIFAR ResNets, "
-                             "their STTN variant and darknet networks")
+                             "their STTN variant, the ImageNet ResNets and darknet networks")
     size = list(info.input_size) if info else [3, 32, 32]
-    n_out = model.linear.out_features
+    n_out = (model.fc if isinstance(model, ResNet) else model.linear).out_features
     b.pm.model = {"name": info.name if info else type(model).__name__, "family": family, "task": "classify",
                   "input": {"shape": size, "mean": list(info.mean) if info else None,
                             "std": list(info.std) if info else None, "preprocess": "normalize"},
