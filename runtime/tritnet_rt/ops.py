@@ -9,7 +9,7 @@ buffer or a loop over millions of inputs is never reached from a hostile header.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -402,6 +402,9 @@ OPS = {s.name: s for s in (
     OpSpec("softmax", (1, 1), {"groups": _int(1, MAX_ELEMENTS), "temperature": _float(1e-6, 1e6)},
            _softmax, head=True),
 )}
+# ops that compute nothing in the network: identity, and the heads (decoded after it by tritnet_rt.heads);
+# every other op has a planner rule (plan.BUILDERS) and a PyTorch rule (tritnet.export.torch_graph.TORCH_OPS)
+PASS_THROUGH = ("identity",) + tuple(name for name, spec in OPS.items() if spec.head)
 
 
 # --------------------------------------------------------------------------------------------- the header

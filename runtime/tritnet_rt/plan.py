@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .format import graph_shapes
-from .ops import ACTIVATIONS, OPS
+from .ops import ACTIVATIONS, OPS, PASS_THROUGH
 
 ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_ACT_* follow this order
-PASS_THROUGH = ("identity",) + tuple(name for name, spec in OPS.items() if spec.head)
 
 
 def _ceil(a, b):

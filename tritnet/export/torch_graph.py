@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tritnet_rt.format import graph_shapes
+from tritnet_rt.ops import OPS, PASS_THROUGH
 
 _NEG = -3.4028234663852886e38
 
@@ -106,65 +107,77 @@ class GraphModule(nn.Module):
     def forward(self, x):
         env = {"input": x}
         for node in self.nodes:
-            op, a, ins = node["op"], node["attrs"], [env[i] for i in node["inputs"]]
-            x = ins[0]
-            if op == "conv":
-                if a.get("input") == "ternary":
-                    t = x * self._p(node, "act_a").view(1, -1, 1, 1) + self._p(node, "act_b").view(1, -1, 1, 1)
-                    x = (t >= 0.5).float() - (t < -0.5).float()
-                pt, pl, pb, pr = a["pad"]
-                groups = a.get("groups", 1)
-                if (pt, pl) == (pb, pr):
-                    y = F.conv2d(x, self._p(node, "w"), self._p(node, "b"), a["stride"], (pt, pl), groups=groups)
-                else:
-                    y = F.conv2d(_Pad.apply(x, (0, pt, pl, 0, pb, pr), 0.0), self._p(node, "w"), self._p(node, "b"),
-                                 a["stride"], groups=groups)
-                if "residual" in a:
-                    r, s, off = ins[1], a["residual"]["stride"], a["residual"]["channel_offset"]
-                    r = r[:, :, ::s, ::s] if s > 1 else r
-                    rest = self.shapes[node["name"]][0] - off - self.shapes[node["inputs"][1]][0]
-                    if off or rest:                       # option-A shortcut: zero channels around the input
-                        r = _Pad.apply(r, (off, 0, 0, rest, 0, 0), 0.0)
-                    y = y + r
-                x = _act(a["activation"], y, self.params[node["name"].replace(".", "_") + "_prelu"]
-                         if a["activation"] == "prelu" else None)
-            elif op == "maxpool":
-                k, s, (pt, pl), (oh, ow) = a["size"], a["stride"], a["pad"], a["out"]
-                _, h, w = self.shapes[node["inputs"][0]]
-                x = _MaxPool.apply(x, k, s, (pt, pl, (oh - 1) * s + k - h - pt, (ow - 1) * s + k - w - pl))
-            elif op == "avgpool":
-                x = x.mean((2, 3), keepdim=True)
-            elif op == "concat":
-                x = torch.cat(ins, 1)
-            elif op == "shortcut":
-                c = self.shapes[node["name"]][0]
-                w = self._p(node, "weights") if "weights" in node["tensors"] else None
-                y = x * w[0].view(1, -1, 1, 1) if w is not None else x
-                for k, src in enumerate(ins[1:], 1):
-                    n = min(c, src.shape[1])
-                    term = src[:, :n] * w[k, :n].view(1, -1, 1, 1) if w is not None else src[:, :n]
-                    y = torch.cat([y[:, :n] + term, y[:, n:]], 1) if n < c else y + term
-                x = _act(a["activation"], y)
-            elif op == "scale_channels":
-                x = _act(a["activation"], x * ins[1])
-            elif op == "slice":
-                x = x[:, a["start"]:a["start"] + a["channels"]]
-            elif op == "add":
-                x = _act(a["activation"], a["alpha"] * ins[0] + a["beta"] * ins[1])
-            elif op == "upsample":
-                s = a["stride"]
-                x = F.interpolate(x, scale_factor=s, mode="nearest")     # integer factor: each value s x s times
-                x = x * a["scale"] if a["scale"] != 1 else x
-            elif op == "reorg":
-                s = a["stride"]
-                c, h, w = self.shapes[node["inputs"][0]]
-                x = x.reshape(-1, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
-                x = x.reshape(-1, c * s * s, h // s, w // s)
-            elif op == "linear":
-                x = _act(a["activation"], F.linear(x.flatten(1), self._p(node, "w"), self._p(node, "b")))
-            elif op == "act":
-                x = _act(a["activation"], x)
-            # identity, region, yolo, softmax: pass the input on (heads are decoded afterwards)
-            env[node["name"]] = x
+            ins = [env[i] for i in node["inputs"]]
+            rule = TORCH_OPS.get(node["op"])
+            env[node["name"]] = rule(self, node, node["attrs"], ins) if rule else ins[0]     # PASS_THROUGH
         outs = tuple(env[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
+
+
+# ------------------------------------------------------------------------------- one function per packed op
+# (module, node, attrs, inputs) -> output; every op of tritnet_rt.ops has one here or passes its input through
+# (identity, and the heads: region, yolo, softmax are decoded afterwards)
+
+def _conv(m, node, a, ins):
+    x = ins[0]
+    if a.get("input") == "ternary":
+        t = x * m._p(node, "act_a").view(1, -1, 1, 1) + m._p(node, "act_b").view(1, -1, 1, 1)
+        x = (t >= 0.5).float() - (t < -0.5).float()
+    pt, pl, pb, pr = a["pad"]
+    groups = a.get("groups", 1)
+    if (pt, pl) == (pb, pr):
+        y = F.conv2d(x, m._p(node, "w"), m._p(node, "b"), a["stride"], (pt, pl), groups=groups)
+    else:
+        y = F.conv2d(_Pad.apply(x, (0, pt, pl, 0, pb, pr), 0.0), m._p(node, "w"), m._p(node, "b"), a["stride"],
+                     groups=groups)
+    if "residual" in a:
+        r, s, off = ins[1], a["residual"]["stride"], a["residual"]["channel_offset"]
+        r = r[:, :, ::s, ::s] if s > 1 else r
+        rest = m.shapes[node["name"]][0] - off - m.shapes[node["inputs"][1]][0]
+        if off or rest:                       # option-A shortcut: zero channels around the input
+            r = _Pad.apply(r, (off, 0, 0, rest, 0, 0), 0.0)
+        y = y + r
+    return _act(a["activation"], y, m._p(node, "prelu") if a["activation"] == "prelu" else None)
+
+
+def _maxpool(m, node, a, ins):
+    k, s, (pt, pl), (oh, ow) = a["size"], a["stride"], a["pad"], a["out"]
+    _, h, w = m.shapes[node["inputs"][0]]
+    return _MaxPool.apply(ins[0], k, s, (pt, pl, (oh - 1) * s + k - h - pt, (ow - 1) * s + k - w - pl))
+
+
+def _shortcut(m, node, a, ins):
+    c = m.shapes[node["name"]][0]
+    w = m._p(node, "weights") if "weights" in node["tensors"] else None
+    y = ins[0] * w[0].view(1, -1, 1, 1) if w is not None else ins[0]
+    for k, src in enumerate(ins[1:], 1):
+        n = min(c, src.shape[1])
+        term = src[:, :n] * w[k, :n].view(1, -1, 1, 1) if w is not None else src[:, :n]
+        y = torch.cat([y[:, :n] + term, y[:, n:]], 1) if n < c else y + term
+    return _act(a["activation"], y)
+
+
+def _upsample(m, node, a, ins):
+    x = F.interpolate(ins[0], scale_factor=a["stride"], mode="nearest")     # integer factor: s x s copies
+    return x * a["scale"] if a["scale"] != 1 else x
+
+
+def _reorg(m, node, a, ins):
+    s = a["stride"]
+    c, h, w = m.shapes[node["inputs"][0]]
+    x = ins[0].reshape(-1, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
+    return x.reshape(-1, c * s * s, h // s, w // s)
+
+
+TORCH_OPS = {
+    "conv": _conv, "maxpool": _maxpool, "shortcut": _shortcut, "upsample": _upsample, "reorg": _reorg,
+    "avgpool": lambda m, node, a, ins: ins[0].mean((2, 3), keepdim=True),
+    "concat": lambda m, node, a, ins: torch.cat(ins, 1),
+    "slice": lambda m, node, a, ins: ins[0][:, a["start"]:a["start"] + a["channels"]],
+    "scale_channels": lambda m, node, a, ins: _act(a["activation"], ins[0] * ins[1]),
+    "add": lambda m, node, a, ins: _act(a["activation"], a["alpha"] * ins[0] + a["beta"] * ins[1]),
+    "linear": lambda m, node, a, ins: _act(a["activation"], F.linear(ins[0].flatten(1), m._p(node, "w"),
+                                                                     m._p(node, "b"))),
+    "act": lambda m, node, a, ins: _act(a["activation"], ins[0]),
+}
+assert set(TORCH_OPS) | set(PASS_THROUGH) == set(OPS), "an op of tritnet_rt.ops without a PyTorch rule"
