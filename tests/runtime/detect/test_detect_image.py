@@ -7,7 +7,7 @@ from PIL import Image
 
 from tritnet_rt.detect import from_uint8, letterbox, letterbox_size, load_image, resize_image
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"
+REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
 
 
 def _inputs():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def test_detect_and_cli_do_not_import_torch():
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     code = (
         "import sys, types\n"
         "sys.modules['torch'] = None\n"

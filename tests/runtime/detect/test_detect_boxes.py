@@ -10,7 +10,7 @@ from tritnet.darknet import infer_layers, parse_cfg
 from tritnet_rt.detect import (Candidates, Detection, Head, box_iou, do_nms_obj, do_nms_sort, format_detection,
                             get_network_boxes, select_detections)
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"
+REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
 CFGS = {"ttt4": REF / "cfg" / "ttt4_b1.cfg",
         "yolov2-tiny-voc_random_seed0": REF.parent / "cfg" / "yolov2-tiny-voc.cfg",
         "yolov3-tiny_random_seed0": REF.parent / "cfg" / "yolov3-tiny.cfg"}

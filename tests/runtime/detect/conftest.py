@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-REF = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet" / "reference"
+REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
 
 
 @pytest.fixture
