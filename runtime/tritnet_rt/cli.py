@@ -54,9 +54,16 @@ def run(a: argparse.Namespace) -> None:
         from .detect import draw_detections, format_detection
         classes = next(n["attrs"]["classes"] for n in net.pm.graph["nodes"] if n["name"] == net.outputs[-1])
 
+        if net.model.get("dialect") == "alexeyab":       # as AlexeyAB's detector test -ext_output prints them
+            from .detect.alexeyab import format_detection_v3 as line
+        else:
+            def line(d, w, h):
+                return format_detection(d)
+
         def infer(frame):
             dets = net.detect(frame.rgb, a.thresh, a.nms)
-            return ({"detections": [d.to_dict() for d in dets], "isa": isa}, [format_detection(d) for d in dets],
+            h, w = frame.rgb.shape[:2]
+            return ({"detections": [d.to_dict() for d in dets], "isa": isa}, [line(d, w, h) for d in dets],
                     lambda im: draw_detections(im, dets, classes))
         predict(sources, infer, header=header, **prediction_kwargs(a, save_default=True))
         return

@@ -214,3 +214,23 @@ def test_efficientnet_b0_twn_packed_gives_darknets_top5(variant, weights):
             [r["printed"] for r in image["top_k"]]
         probs = activate(pm.graph["nodes"][-1], rt(x)[0].reshape(-1, 1, 1))
         assert np.abs(probs - z["net_output"]).max() <= (1e-7 if variant == "float" else 5e-5)
+
+
+def test_runtime_cli_prints_an_alexeyab_model_as_alexeyabs_detector_test(weights, tmp_path, capsys):
+    """``tritnet-rt run`` on a packed AlexeyAB detector prints ``-ext_output`` lines, the ones ``tritnet detector
+    test`` prints for the cfg and weights (the same network, float in both)."""
+    from tritnet.cli import main as tritnet_main
+    from tritnet_rt.cli import main as rt_main
+    cfg, w = DN / "cfg" / "yolov4-tiny.cfg", weights("yolov4-tiny")
+    from tritnet.darknet import read_names
+    save(to_packed(build_darknet(parse_cfg(cfg), w, None), class_names=read_names(DN / "cfg" / "coco.names")),
+         tmp_path / "y.tnp")
+    image = REF / "inputs" / "bccd__BloodImage_00007__stb_rgb.png"
+    data = tmp_path / "coco.data"
+    data.write_text(f"classes=80\nnames={DN / 'cfg' / 'coco.names'}\n")
+    assert tritnet_main(["detector", "test", str(data), str(cfg), str(w), str(image), "--thresh", ".1",
+                         "--out", ""]) == 0
+    want = [line for line in capsys.readouterr().out.splitlines() if "left_x" in line]
+    assert rt_main(["run", str(tmp_path / "y.tnp"), str(image), "--thresh", ".1", "--no-save"]) == 0
+    got = [line for line in capsys.readouterr().out.splitlines() if "left_x" in line]
+    assert want and got == want
