@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
 import random
 import resource
@@ -33,202 +32,17 @@ MEMORY_LIMIT = 6 << 30               # the worker's address space: a real model 
 TIMEOUT_S = 60.0                     # one mutant, load and run
 
 # ------------------------------------------------------------------------------------------ seeds
-
-DETECTOR_YOLO = """
-[net]
-width=32
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-pad=1
-activation=relu
-[shortcut]
-from=-2
-activation=linear
-[maxpool]
-size=2
-stride=1
-[reorg]
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[upsample]
-stride=2
-[route]
-layers=-1,-6
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=4,6, 8,12, 16,20, 24,28
-classes=2
-num=4
-"""
-
-DETECTOR_REGION = """
-[net]
-width=48
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-[maxpool]
-size=3
-stride=2
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=logistic
-[route]
-layers=-1
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=14
-activation=linear
-[region]
-anchors=1.0,1.5, 2.0,2.5
-classes=2
-coords=4
-num=2
-softmax=1
-"""
-
-CLASSIFIER = """
-[net]
-width=16
-height=16
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=12
-size=3
-stride=1
-pad=1
-activation=relu
-[dropout]
-probability=.5
-[avgpool]
-[connected]
-output=5
-activation=linear
-[activation]
-activation=logistic
-[softmax]
-groups=1
-"""
-
-# AlexeyAB's pieces: route groups (slice), mish, a depthwise swish conv, squeeze-and-excitation (scale_channels), a
-# weighted shortcut of sources with other channel counts, yolo with scale_x_y, new_coords and diounms, resize input
-DETECTOR_ALEXEYAB = """
-[net]
-width=32
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=mish
-[route]
-layers=-1
-groups=2
-group_id=1
-[convolutional]
-batch_normalize=1
-filters=4
-size=3
-stride=1
-pad=1
-groups=4
-activation=swish
-[avgpool]
-[convolutional]
-filters=4
-size=1
-activation=logistic
-[scale_channels]
-from=2
-[shortcut]
-from=-4,-6
-weights_type=per_channel
-weights_normalization=softmax
-activation=linear
-[maxpool]
-size=2
-stride=2
-[convolutional]
-filters=18
-size=1
-activation=logistic
-[yolo]
-mask=0,1,2
-anchors=4,4,8,8,16,16
-classes=1
-num=3
-scale_x_y=1.1
-new_coords=1
-nms_kind=diounms
-beta_nms=0.6
-"""
+# tools/fuzz_seeds/*.cfg: small darknet networks covering every packed op (yolo.cfg, region.cfg, classifier.cfg;
+# alexeyab.cfg: route groups (slice), mish, a depthwise swish conv, squeeze-and-excitation (scale_channels), a
+# weighted shortcut of sources with other channel counts, yolo with scale_x_y, new_coords and diounms, resize input)
+SEEDS = Path(__file__).resolve().parent / "fuzz_seeds"
 
 
 def make_seeds(folder: Path) -> list[Path]:
     """Write the seed models to ``folder`` (deterministic) and return their paths. Needs tritnet (PyTorch)."""
     import torch
     import tritnet
-    from tritnet.darknet import build_darknet, parse_cfg_string, set_ternary
+    from tritnet.darknet import build_darknet, parse_cfg, set_ternary
     from tritnet.export import save, to_packed
 
     def random_bn(model, seed):
@@ -249,9 +63,8 @@ def make_seeds(folder: Path) -> list[Path]:
     m = random_bn(tritnet.create_model("resnet20_sttn"), 1)
     paths.append(folder / "resnet20_sttn.tnp")
     save(to_packed(m, bits=1.6), paths[-1])
-    for name, text, bits in (("yolo", DETECTOR_YOLO, 2), ("region", DETECTOR_REGION, 1.6),
-                             ("classifier", CLASSIFIER, 2), ("alexeyab", DETECTOR_ALEXEYAB, 2)):
-        cfg = parse_cfg_string(text, f"{name}.cfg")
+    for name, bits in (("yolo", 2), ("region", 1.6), ("classifier", 2), ("alexeyab", 2)):
+        cfg = parse_cfg(SEEDS / f"{name}.cfg")
         set_ternary(cfg, [i for i, s in enumerate(cfg.layers) if s.type == "convolutional"][1:])
         torch.manual_seed(2)
         net = random_bn(build_darknet(cfg, None, method="twn", per_channel=True), 2)

@@ -1,6 +1,6 @@
 """Every layer type of the darknet vision cfgs, run by tritnet_rt against the same packed graph in PyTorch
 float32 (tritnet.export.torch_module): float layers exactly, ternary layers within the int8 activation error."""
-import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,58 +10,7 @@ from tritnet.export import to_packed, torch_module
 from tritnet_rt.net import Net
 from tests.runtime.helpers import darknet_net, random_bn_
 
-SMALL_CFG = """
-[net]
-width=24
-height=24
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=relu
-
-[shortcut]
-from=-2
-activation=leaky
-
-[dropout]
-probability=.5
-
-[convolutional]
-filters=32
-size=1
-stride=1
-pad=0
-activation=logistic
-
-[route]
-layers=-1,-3
-
-[avgpool]
-
-[connected]
-output=10
-activation=linear
-
-[softmax]
-groups=1
-"""
+SMALL_CFG = Path(__file__).resolve().parents[1] / "fixtures" / "cfg" / "small_runtime.cfg"
 
 
 def _compare(pm, x, ternary):
@@ -88,7 +37,7 @@ def test_detector_cfgs(shared_data, name, ternary):
 def test_shortcut_dropout_route_avgpool_connected_softmax(tmp_path, ternary):
     from tritnet.darknet import build_darknet, parse_cfg, set_ternary
     path = tmp_path / "small.cfg"
-    path.write_text(textwrap.dedent(SMALL_CFG).lstrip())
+    path.write_text(SMALL_CFG.read_text())
     cfg = parse_cfg(path)
     if ternary:
         set_ternary(cfg)

@@ -4,74 +4,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-TINY_REGION_CFG = """[net]
-batch=4
-subdivisions=1
-width=64
-height=64
-channels=3
-momentum=0.9
-decay=0.0005
-learning_rate=0.001
-burn_in=1
-max_batches=3
-policy=constant
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=4
-stride=4
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=14
-activation=linear
-
-[region]
-anchors=1.5,1.5,3,3
-bias_match=1
-classes=2
-coords=4
-num=2
-softmax=1
-jitter=.2
-rescore=1
-object_scale=5
-noobject_scale=1
-class_scale=1
-coord_scale=1
-thresh=.6
-random=0
-"""
+TINY_REGION_CFG = (Path(__file__).resolve().parents[1] / "fixtures" / "cfg" / "tiny_region.cfg").read_text()
 
 
 def make_shapes(root: Path, n_train: int = 8, n_valid: int = 4, seed: int = 0) -> Path:
