@@ -33,3 +33,28 @@ def mean_std(values) -> dict:
     mean = sum(values) / n
     std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
     return {"mean": mean, "std": std, "n": n}
+
+
+def write_results(path, out: dict, metric: str, label: str, second: tuple, step: str) -> None:
+    """Write a staged/direct benchmark's JSON (through a temporary file) and print its table: one row per
+    summary entry, ``metric`` as mean ± std over the seeds, ``second`` = (key, column name), the train time, and
+    the transfer's cost per ``step`` (iteration or step) when the summary has it."""
+    import json
+    from pathlib import Path
+    summary, seeds = out["summary"], out["budget"]["seeds"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(out, indent=2))
+    os.replace(tmp, path)
+    print(f"| row | {label} (mean ± std over {len(seeds)} seeds) | {second[1]} | train time |")
+    print("|---|---|---|---|")
+    for k, s in summary.items():
+        if k != "transfer_cost":
+            print(f"| {k} | {s[metric]['mean']:.2f} ± {s[metric]['std']:.2f} | {s[second[0]]['mean']:.2f} | "
+                  f"{s['train_seconds']['mean'] / 60:.1f} min |")
+    if "transfer_cost" in summary:
+        c = summary["transfer_cost"]
+        print(f"transfer cost: teacher {100 * c['teacher_overhead_in_run']['mean']:.0f}% of the {step} without "
+              f"it; direct+kt took {c['direct_kt_over_direct_time']['mean']:.2f}x direct's time")
+    print(f"wrote {path}")

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import time
 from pathlib import Path
 
-from _meta import mean_std, run_info
+from _meta import mean_std, run_info, write_results
 from tritnet.stage import auto_plan, run_plan
 
 SHARED = Path("../shared/data")
@@ -180,20 +179,7 @@ def main():
                       "train_images": "BCCD trainval (292)", "test_images": "BCCD test (72)"},
            "start": {k: start[k] for k in ("map", "avg_iou")} if start else None,
            "summary": summary, "runs": results}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2))
-    print(f"| row | mAP@0.5 (mean ± std over {len(seeds)} seeds) | avg IoU | train time |")
-    print("|---|---|---|---|")
-    for k, s in summary.items():
-        if k == "transfer_cost":
-            continue
-        print(f"| {k} | {s['map']['mean']:.2f} ± {s['map']['std']:.2f} | {s['avg_iou']['mean']:.2f} | "
-              f"{s['train_seconds']['mean'] / 60:.1f} min |")
-    if "transfer_cost" in summary:
-        c = summary["transfer_cost"]
-        print(f"transfer cost: teacher {100 * c['teacher_overhead_in_run']['mean']:.0f}% of the iteration without "
-              f"it; direct+kt took {c['direct_kt_over_direct_time']['mean']:.2f}x direct's time")
-    print(f"wrote {a.out}")
+    write_results(a.out, out, "map", "mAP@0.5", ('avg_iou', 'avg IoU'), "iteration")
 
 
 if __name__ == "__main__":

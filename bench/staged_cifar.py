@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import time
 from pathlib import Path
 
-from _meta import mean_std, run_info
+from _meta import mean_std, run_info, write_results
 from tritnet.stage import auto_plan, plan_from_dict, run_plan
 
 DATA = "../shared/data/cifar10/cifar10-jpeg.tar.gz"
@@ -145,20 +144,7 @@ def main():
                       "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults"},
            "start": {k: start[k] for k in ("top1", "top5")} if start else None,
            "summary": summary, "runs": results}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2))
-    print(f"| row | top-1 (mean ± std over {len(seeds)} seeds) | top-5 | train time |")
-    print("|---|---|---|---|")
-    for k, s in summary.items():
-        if k == "transfer_cost":
-            continue
-        print(f"| {k} | {s['top1']['mean']:.2f} ± {s['top1']['std']:.2f} | {s['top5']['mean']:.2f} | "
-              f"{s['train_seconds']['mean'] / 60:.1f} min |")
-    if "transfer_cost" in summary:
-        c = summary["transfer_cost"]
-        print(f"transfer cost: teacher {100 * c['teacher_overhead_in_run']['mean']:.0f}% of the step without it; "
-              f"direct+kt took {c['direct_kt_over_direct_time']['mean']:.2f}x direct's time")
-    print(f"wrote {a.out}")
+    write_results(a.out, out, "top1", "top-1", ('top5', 'top-5'), "step")
 
 
 if __name__ == "__main__":
