@@ -112,7 +112,7 @@ def _load_for_eval(weights, model_name, num_classes, a):
 def cmd_classifier_valid(a):
     from ..data import build_classification_loaders
     from ..eval import evaluate
-    from ..models.darknet_classifier import is_cfg_name
+    from ..darknet import is_cfg_name
     from ..train.classifier import input_format
     if a.model is None or is_cfg_name(a.model):        # the model knows its input format: build it first
         model, _ = _load_for_eval(a.weights, a.model, None, a)
@@ -135,7 +135,8 @@ def cmd_classifier_valid(a):
 def _split_predict_args(args: list) -> tuple:
     """(data, cfg, weights, sources) of ``predict``'s positional arguments: darknet's order when the first is a
     .data file (or a .cfg comes second), else WEIGHTS SOURCE..."""
-    darknet = len(args) >= 4 and (args[0].endswith(".data") or args[1].endswith(".cfg"))
+    from ..darknet import is_cfg_name
+    darknet = len(args) >= 4 and (args[0].endswith(".data") or is_cfg_name(args[1]))
     if darknet:
         return args[0], args[1], args[2], args[3:]
     if len(args) < 2:
@@ -152,7 +153,8 @@ def cmd_classifier_predict(a):
         existing_file("cfg file")(cfg)
     existing_path("weights file or folder")(weights)
     sources = source_list(a, specs)
-    if data is None and a.model and a.model.endswith(".cfg"):
+    from ..darknet import is_cfg_name
+    if data is None and a.model and is_cfg_name(a.model):
         data, cfg = None, a.model
     if cfg is not None:
         return _predict_darknet(a, data, cfg, weights, sources)

@@ -91,7 +91,8 @@ def build_plan(a: argparse.Namespace):
              "classes": a.classes, "name": a.name}
     plan = dataclasses.replace(plan, **{k: v for k, v in given.items() if v is not None})
     if a.model:                  # relative to the working folder (tried before the plan's folder)
-        plan.kind = "darknet" if a.model.endswith(".cfg") else "classifier"
+        from ..darknet import is_cfg_name
+        plan.kind = "darknet" if is_cfg_name(a.model) else "classifier"
     return plan
 
 

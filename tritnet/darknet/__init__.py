@@ -21,8 +21,8 @@ The PyTorch side (imported on first use, so the readers above work without torch
 """
 import importlib
 
-from .cfg import (DIALECTS, Cfg, CfgError, CfgWarning, Option, Section, detect_dialect, dump_cfg, parse_cfg,
-                  parse_cfg_string, set_ternary, ternary_layers, validate_cfg)
+from .cfg import (DIALECTS, Cfg, CfgError, CfgWarning, Option, Section, detect_dialect, dump_cfg, is_cfg_name,
+                  parse_cfg, parse_cfg_string, set_ternary, ternary_layers, validate_cfg)
 from .cfgedit import set_classes, set_schedule
 from .datafile import names_from_data, read_data_cfg, read_names, resolve_data_path
 from .shapes import (LayerInfo, LayerRow, LayerTable, count_params, darknet_layers, infer_layers, layer_features,
@@ -33,7 +33,7 @@ from .weights import (DarknetWeights, WeightsError, WeightsHeader, encode_weight
 
 __all__ = [
     "Cfg", "CfgError", "CfgWarning", "Option", "Section", "parse_cfg", "parse_cfg_string", "dump_cfg",
-    "validate_cfg", "set_ternary", "ternary_layers", "detect_dialect", "DIALECTS",
+    "validate_cfg", "set_ternary", "ternary_layers", "detect_dialect", "DIALECTS", "is_cfg_name",
     "LayerInfo", "LayerRow", "LayerTable", "infer_layers", "count_params", "layer_table", "layer_features",
     "darknet_layers",
     "DarknetWeights", "WeightsError", "WeightsHeader", "layer_layout", "load_weights", "encode_weights",

@@ -34,8 +34,14 @@ from ._schema import (ACTIVATIONS_BY_DIALECT, ALL_SECTION_ALIASES, DIALECTS, PRO
 from .section import CfgError, CfgWarning, Option, Section, _convert, _warn, _where
 from .shapes import infer_layers
 
-__all__ = ["CfgError", "CfgWarning", "Option", "Section", "Cfg", "parse_cfg", "parse_cfg_string",
+__all__ = ["CfgError", "CfgWarning", "Option", "Section", "Cfg", "parse_cfg", "parse_cfg_string", "is_cfg_name",
            "validate_cfg", "dump_cfg", "set_ternary", "ternary_layers", "detect_dialect", "DIALECTS"]
+
+
+def is_cfg_name(name) -> bool:
+    """Whether a model name a user gave is a darknet cfg (the one place that decides it: by its ``.cfg`` suffix,
+    as darknet's own commands take cfgs)."""
+    return str(name).endswith(".cfg")
 
 
 class Cfg(list):

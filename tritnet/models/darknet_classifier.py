@@ -17,15 +17,11 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ..darknet import DarknetNet, darknet_layers, dump_cfg, parse_cfg, set_ternary
+from ..darknet import DarknetNet, darknet_layers, dump_cfg, is_cfg_name, parse_cfg, set_ternary
 from ..darknet.cfg import parse_cfg_string, ternary_layers
 from .info import ModelInfo
 
 __all__ = ["DarknetClassifier", "is_cfg_name"]
-
-
-def is_cfg_name(name) -> bool:
-    return str(name).endswith(".cfg")
 
 
 class DarknetClassifier(nn.Module):

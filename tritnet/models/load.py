@@ -20,6 +20,7 @@ from typing import Optional
 
 import torch.nn as nn
 
+from ..darknet.cfg import is_cfg_name
 from ..quant.configs import method_name, ternarizer_options
 from .checkpoint import CheckpointError, load_into, load_pretrained, read_checkpoint
 from .registry import create_model, list_models
@@ -40,7 +41,7 @@ class Loaded:
 def source_kind(source) -> str:
     """"cfg", "model" or "checkpoint" for what a user named (see the module's docstring)."""
     s = str(source)
-    if s.endswith(".cfg") or _is_parsed_cfg(source):
+    if is_cfg_name(s) or _is_parsed_cfg(source):
         return "cfg"
     if s in list_models():
         return "model"

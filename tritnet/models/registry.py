@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+
 import torch.nn as nn
 
+from ..darknet.cfg import is_cfg_name
 from .info import ModelInfo
 
 
@@ -41,7 +43,7 @@ def create_model(name: str, pretrained: str | Path | None = None, num_classes: i
     ternarizer options then go to :class:`~tritnet.models.darknet_classifier.DarknetClassifier`).
     ``pretrained``: a checkpoint file or a folder holding the model's file; for a cfg also darknet
     ``.weights`` (a prefix such as a ``partial`` backbone is fine)."""
-    if str(name).endswith(".cfg"):
+    if is_cfg_name(name):
         from .darknet_classifier import DarknetClassifier
         model = DarknetClassifier(name, num_classes=num_classes, **kwargs)
         if pretrained and str(pretrained).endswith(".weights"):

@@ -29,6 +29,7 @@ import yaml
 
 from ..quant.configs import METHODS
 from .errors import PlanError, did_you_mean, where
+from ..darknet.cfg import is_cfg_name
 from ..layerspec import parse_spec
 
 __all__ = ["PlanError", "Stage", "Plan", "CHAINS", "load_plan", "plan_from_dict", "plan_to_dict", "plan_to_yaml",
@@ -66,7 +67,7 @@ class Plan:
 
     def __post_init__(self):
         if self.kind is None:
-            self.kind = "darknet" if str(self.model).endswith(".cfg") else "classifier"
+            self.kind = "darknet" if is_cfg_name(self.model) else "classifier"
 
     @property
     def default_chain(self) -> str:

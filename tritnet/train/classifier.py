@@ -29,7 +29,7 @@ from ..atomic import write_bytes_atomic
 from ..eval import evaluate, topk_correct
 from ..models import (get_model_info, load_into, load_model, model_checkpoint, read_checkpoint,
                       save_atomic)
-from ..models.darknet_classifier import is_cfg_name
+from ..darknet import is_cfg_name
 from ..models.checkpoint import CheckpointError
 from ..nn import format_report, is_ternary, ternary_report, weight_layers
 from . import distributed as dist
