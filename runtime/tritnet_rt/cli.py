@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cliargs import (Parser, add_prediction_options, existing_file, fraction, positive_int, prediction_kwargs,
-                      run_main, source_list)
+from .cliargs import (Parser, add_prediction_options, existing_file, fraction, json_option, positive_int,
+                      prediction_kwargs, run_main, source_list, threads_option)
 
 
 def add_run_arguments(r: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--nms", type=fraction, default=0.45, help="detectors: NMS IoU threshold (0 disables)")
     r.add_argument("--ext-output", "-ext_output", action="store_true",
                    help="accepted for darknet's -ext_output: the boxes are always printed")
-    r.add_argument("--threads", type=positive_int, default=None)
+    threads_option(r, None)
     r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, amx, neon, dotprod, i8mm; "
                    "`tritnet-rt info FILE` lists those this CPU runs)")
 
@@ -130,14 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(sub.add_parser("run", help="classify an image or detect objects in it"))
     i = sub.add_parser("info", help="what a packed file holds")
     i.add_argument("file", type=existing_file("packed file"))
-    i.add_argument("--json", action="store_true")
+    json_option(i)
     t = sub.add_parser("time", help="median latency of the runtime alone")
     t.add_argument("file", type=existing_file("packed file"))
     t.add_argument("--batch", type=positive_int, default=1)
-    t.add_argument("--threads", type=positive_int, default=None)
+    threads_option(t, None)
     t.add_argument("--isa", default=None)
     t.add_argument("--repeat", type=positive_int, default=20)
-    t.add_argument("--json", action="store_true")
+    json_option(t)
     return p
 
 

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["UsageError", "Parser", "run_main", "positive_int", "nonnegative_int", "positive_float",
-           "nonnegative_float", "finite_float", "fraction", "existing_file", "existing_dir", "existing_path",
+__all__ = ["UsageError", "Parser", "run_main", "json_option", "threads_option", "positive_int", "nonnegative_int",
+           "positive_float", "nonnegative_float", "finite_float", "fraction", "existing_file", "existing_dir", "existing_path",
            "output_file", "output_dir", "device_ids", "darknet_ignored", "add_prediction_options"]
 
 
@@ -215,6 +215,17 @@ class _DarknetIgnored(argparse.Action):
         print(f"note: {option_string} ignored: {self.why}", file=sys.stderr)
 
 
+def json_option(p: argparse.ArgumentParser, what: str = "print the result as JSON") -> None:
+    """``--json``, the same flag on every verb that reports figures."""
+    p.add_argument("--json", action="store_true", help=what)
+
+
+def threads_option(p: argparse.ArgumentParser, default=None) -> None:
+    """``--threads N``: the runtime's (and the compared tools') thread count."""
+    p.add_argument("--threads", type=positive_int, default=default,
+                   help="threads (default: " + (str(default) if default else "the runtime's, up to 8") + ")")
+
+
 def darknet_ignored(p: argparse.ArgumentParser, flag: str, why: str, takes_value: bool = False) -> None:
     """Accept darknet's ``flag`` (e.g. ``-dont_show``) and ignore it with a note giving ``why``."""
     p.add_argument(flag, action=_DarknetIgnored, why=why, nargs=1 if takes_value else 0, help=argparse.SUPPRESS)
@@ -251,7 +262,7 @@ def add_prediction_options(p: argparse.ArgumentParser, save_default, video: bool
                    help="the run folder is PROJECT/NAME (default runs/predict; runs/predict2, … when it exists)")
     p.add_argument("--name", default="predict", help="run folder name (default predict)")
     p.add_argument("--exist-ok", action="store_true", help="write into PROJECT/NAME even if it exists")
-    p.add_argument("--json", action="store_true", help="print one JSON line per picture")
+    json_option(p, "print one JSON line per picture")
     darknet_ignored(p, "-dont_show", NO_WINDOW)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from tritnet_rt.cliargs import (add_prediction_options, existing_file, existing_path, nonnegative_int, output_dir,
-                                positive_float, positive_int, prediction_kwargs, source_list)
+from tritnet_rt.cliargs import (add_prediction_options, existing_file, existing_path, json_option, nonnegative_int,
+                                output_dir, positive_float, positive_int, prediction_kwargs, source_list)
 
 from .options import config_from_args, config_options, ternarizer_options
 
@@ -27,7 +27,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--lr", type=positive_float, default=0.01)
     p.add_argument("--workers", type=nonnegative_int, default=2)
     p.add_argument("--project", type=output_dir("project folder"), default="runs/demo")
-    p.add_argument("--json", action="store_true")
+    json_option(p)
 
     # ------------------------------------------------------------------ classifier train | valid | predict
     cls = sub.add_parser("classifier", help="train, validate and run image classifiers")
@@ -41,7 +41,7 @@ def add_parsers(sub) -> None:
                            "cache_dir": output_dir("cache folder"), "project": output_dir("project folder"),
                            "resume": existing_path("run folder or checkpoint")})
     t.add_argument("--no-progress", action="store_true")
-    t.add_argument("--json", action="store_true")
+    json_option(t)
 
     v = csub.add_parser("valid", help="top-1 / top-5 of a checkpoint on a dataset's test split")
     v.add_argument("data")
@@ -53,7 +53,7 @@ def add_parsers(sub) -> None:
     v.add_argument("--batch-size", type=positive_int, default=256)
     v.add_argument("--workers", type=nonnegative_int, default=2)
     v.add_argument("--cache-dir", type=output_dir("cache folder"), default=None)
-    v.add_argument("--json", action="store_true")
+    json_option(v)
 
     pr = csub.add_parser("predict", help="top-5 classes of images, folders, globs or darknet lists",
                          description="tritnet classifier predict WEIGHTS SOURCE..., or darknet's order: "

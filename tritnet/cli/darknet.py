@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tritnet_rt.cliargs import existing_file, nonnegative_int, output_file
+from tritnet_rt.cliargs import existing_file, json_option, nonnegative_int, output_file
 
 from .options import dialect_option as _dialect
 
@@ -25,7 +25,7 @@ def add_parsers(sub) -> None:
     i.add_argument("cfg", type=existing_file("cfg file"))
     i.add_argument("weights", type=existing_file("weights file"), nargs="?",
                    help="also check a .weights file against the cfg")
-    i.add_argument("--json", action="store_true")
+    json_option(i)
     _dialect(i)
 
 

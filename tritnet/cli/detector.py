@@ -21,8 +21,8 @@ import json
 import sys
 
 from tritnet_rt.cliargs import (add_prediction_options, darknet_ignored, device_ids, existing_dir, existing_file,
-                                fraction, nonnegative_float, nonnegative_int, output_dir, output_file, positive_int,
-                                prediction_kwargs, source_list)
+                                fraction, json_option, nonnegative_float, nonnegative_int, output_dir, output_file,
+                                positive_int, prediction_kwargs, source_list)
 
 from .options import dialect_option as _dialect
 
@@ -72,7 +72,7 @@ def _eval_opts(p, letterbox: bool = True):
                        help="letterbox images instead of stretching them as darknet's recall does")
     p.add_argument("--batch", type=positive_int, default=8, help="images per forward pass (default 8)")
     p.add_argument("--workers", type=nonnegative_int, default=2)
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    json_option(p, "print the figures as JSON")
 
 
 def add_parsers(sub) -> None:
@@ -147,7 +147,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
-    t.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    json_option(t, "print the result as JSON at the end")
     darknet_ignored(t, "-dont_show", "tritnet never opens a window (the loss chart is chart.png in the run folder)")
     darknet_ignored(t, "-show_imgs", "tritnet never opens a window")
 
@@ -207,7 +207,7 @@ def _add_calc_anchors(dsub) -> None:
     c.add_argument("--restarts", type=positive_int, default=10,
                    help="k-means runs from different random starts; the best average IoU is kept (darknet: 1)")
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--json", action="store_true")
+    json_option(c)
 
 
 def _add_voc_label(sub) -> None:
@@ -221,7 +221,7 @@ def _add_voc_label(sub) -> None:
                    "(default: order of first appearance)")
     p.add_argument("--name", default="voc", help="name of the .data and .names files")
     p.add_argument("--copy", action="store_true", help="copy images instead of linking them")
-    p.add_argument("--json", action="store_true")
+    json_option(p)
 
 
 def _darknet_json(frames: list) -> str:

@@ -13,7 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from tritnet_rt.cliargs import existing_file, existing_path, fraction, output_file, positive_float, positive_int
+from tritnet_rt.cliargs import (existing_file, existing_path, fraction, json_option, output_file, positive_float,
+                                positive_int, threads_option)
 
 
 def add_parsers(sub) -> None:
@@ -53,7 +54,7 @@ def add_parsers(sub) -> None:
                    help="darknet source: also write .weights with the ternary values")
     e.add_argument("--sttn-merged", type=output_file("checkpoint to write"),
                    help="STTN source: also write the merged checkpoint (one ternary conv a pair)")
-    e.add_argument("--json", action="store_true")
+    json_option(e)
 
     from tritnet_rt.cli import add_run_arguments
     add_run_arguments(sub.add_parser("run", help="run a packed file with tritnet_rt (no PyTorch) on images, folders, "
@@ -63,7 +64,7 @@ def add_parsers(sub) -> None:
                                      "f32/default/int8 (same input, batch and threads)")
     b.add_argument("file", type=existing_file("packed file"))
     b.add_argument("--batch", type=positive_int, default=1)
-    b.add_argument("--threads", type=positive_int, default=1)
+    threads_option(b, 1)
     b.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds (medians reported)")
     b.add_argument("--seconds", type=positive_float, default=0.2,
                    help="the fastest tool's window per round lasts at least this long (sets the calls)")
@@ -76,7 +77,7 @@ def add_parsers(sub) -> None:
                         " tritnet.paths)")
     b.add_argument("--memory", action="store_true",
                    help="also the peak resident memory of a fresh process per tool")
-    b.add_argument("--json", action="store_true")
+    json_option(b)
 
 
 def _untrained(a, what: str) -> None:

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from tritnet_rt.cliargs import nonnegative_int, output_dir, positive_int
+from tritnet_rt.cliargs import json_option, nonnegative_int, output_dir, positive_int
 
 
 def add_parsers(sub) -> None:
@@ -54,7 +54,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--workers", type=nonnegative_int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="print the report rows as JSON")
+    json_option(p, "print the report rows as JSON")
 
 
 def parse_sets(items) -> dict:
