@@ -24,7 +24,7 @@ from tritnet_rt.cliargs import (add_prediction_options, darknet_ignored, device_
                                 fraction, json_option, nonnegative_float, nonnegative_int, output_dir, output_file,
                                 positive_int, prediction_kwargs, source_list)
 
-from .options import dialect_option as _dialect
+from .options import config_from_args, dialect_option as _dialect
 
 
 def _common(p, weights_required: bool = True):
@@ -291,15 +291,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if a.gpus:
         _check_gpus(a.gpus)
     from ..yolo import DetectorTrainConfig, launch
-    c = DetectorTrainConfig(a.data, a.cfg, a.weights, clear=a.clear, map=a.map, map_every=a.map_every, thresh=a.thresh,
-                            method=_method(a), per_channel=a.per_channel, backup=a.backup, workers=a.workers,
-                            cache_mb=a.cache_mb,
-                            multiscale=a.multiscale, save_every=a.save_every, minloss_epochs=a.minloss_epochs,
-                            bn_recalibrate=a.bn_recalibrate, distill=a.distill, teacher=a.teacher,
-                            teacher_cfg=a.teacher_cfg, distill_head=a.distill_head,
-                            distill_feature=a.distill_feature, distill_layers=a.distill_layers,
-                            resume=a.resume, seed=a.seed, device=a.device, progress=not (a.no_progress or a.json),
-                            project=a.project, name=a.name, exist_ok=a.exist_ok, plots=a.plots)
+    c = config_from_args(DetectorTrainConfig, a, method=_method(a), progress=not (a.no_progress or a.json))
     try:
         r = launch(c, a.gpus)
     except KeyboardInterrupt:
