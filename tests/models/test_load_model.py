@@ -44,3 +44,11 @@ def test_checkpoints_keep_their_ternarization_and_refuse_another(tmp_path):
         load_model(ternary_ckpt, method="ttn")
     with pytest.raises(ValueError, match="is a folder; a folder of pretrained files needs a model name"):
         load_model(tmp_path)
+
+
+def test_a_detector_checkpoint_of_another_network_is_one_line(shared_data, tmp_path):
+    import torch
+    from tritnet.models.load import DETECTOR_FORMAT
+    torch.save({"format": DETECTOR_FORMAT, "model": {"layers.0.conv.weight": torch.zeros(1)}}, tmp_path / "x.ckpt")
+    with pytest.raises(ValueError, match=r"x\.ckpt: checkpoint does not fit .*ttt5_224_160\.cfg"):
+        load_model(shared_data / "darknet" / "cfg" / "ttt5_224_160.cfg", tmp_path / "x.ckpt")

@@ -140,7 +140,10 @@ def load_model(source, weights=None, *, method: Optional[str] = None, layers=Non
     from ..darknet import build_darknet
     if weights is not None and str(weights).endswith(".ckpt"):
         net = build_darknet(cfg, None, method, **opts)
-        net.load_state_dict(load_detector_state(weights)["model"])
+        try:
+            net.load_state_dict(load_detector_state(weights)["model"])
+        except RuntimeError as e:
+            raise ValueError(f"{weights}: checkpoint does not fit {cfg.path} ({str(e).splitlines()[0]})") from None
         return Loaded(net.eval(), "detector")
     if weights is not None and not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: no such weights file")
