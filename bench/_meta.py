@@ -47,11 +47,12 @@ def write_results(path, out: dict, metric: str, label: str, second: tuple, step:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(out, indent=2))
     os.replace(tmp, path)
-    print(f"| row | {label} (mean ± std over {len(seeds)} seeds) | {second[1]} | train time |")
+    print(f"| row | {label} (mean ± std over the seeds run, of {len(seeds)}) | {second[1]} | train time |")
     print("|---|---|---|---|")
     for k, s in summary.items():
         if k != "transfer_cost":
-            print(f"| {k} | {s[metric]['mean']:.2f} ± {s[metric]['std']:.2f} | {s[second[0]]['mean']:.2f} | "
+            print(f"| {k} | {s[metric]['mean']:.2f} ± {s[metric]['std']:.2f} (n={s[metric]['n']}) | "
+                  f"{s[second[0]]['mean']:.2f} | "
                   f"{s['train_seconds']['mean'] / 60:.1f} min |")
     if "transfer_cost" in summary:
         c = summary["transfer_cost"]

@@ -51,6 +51,16 @@ def run_seconds(folder: Path) -> dict:
             "images_per_s": sum(rates) / len(rates) if rates else None}
 
 
+def _finished(folder: Path) -> bool:
+    """A run folder whose every stage is done (the runner writes report.csv when the last one ends)."""
+    state = folder / "state.json"
+    if not (folder / "report.csv").is_file() or not state.is_file():
+        return False
+    import json
+    stages = json.loads(state.read_text())["stages"].values()
+    return bool(stages) and all(s.get("status") == "done" for s in stages)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DATA)
@@ -74,6 +84,8 @@ def main():
     ap.add_argument("--rows", default=",".join(ROWS[:5]), help=f"any of {', '.join(ROWS)}")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--collect-only", action="store_true",
+                    help="train nothing: write the results of the runs that finished (runs of other processes)")
     ap.add_argument("--cache-dir", default="/tmp/tritnet-cache")
     ap.add_argument("--runs", default="runs/bench/staged_cifar_kt", help="run folders")
     ap.add_argument("--out", default="bench/results/staged_cifar_kt.json")
@@ -105,6 +117,9 @@ def main():
     for seed in seeds:
         for row in rows:
             folder = runs / f"seed{seed}" / row
+            if a.collect_only and not _finished(folder):
+                print(f"{row} seed {seed}: not finished, left out (--collect-only)", flush=True)
+                continue
             over = {"seed": seed, **(kt if "_kt" in row else {})}
             if row.endswith("_kt_ft"):                  # the teacher: this seed's float fine-tuned network
                 found = sorted((runs / f"seed{seed}" / "float_finetuned" / "float").glob("*_float.pt"))
@@ -134,8 +149,9 @@ def main():
         # the transfer's cost measured both ways: teacher share inside the run, and run against run
         summary["transfer_cost"] = {
             "teacher_overhead_in_run": mean_std([x["teacher_overhead"] for x in results["direct_kt"]]),
-            "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"] for k, d in
-                                                    zip(results["direct_kt"], results["direct"])])}
+            "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"]
+                                                    for k in results["direct_kt"] for d in results["direct"]
+                                                    if d["seed"] == k["seed"]])}
     out = {**run_info(), "benchmark": "CIFAR-10 ResNet-20: staged vs direct, with and without knowledge transfer",
            "budget": {"epochs": a.epochs, "stages": a.stages, "protocol": a.protocol or f"stage epochs {stage_epochs}",
                       "train_images_per_epoch": 10 * a.train_per_class, "test_images": 10 * a.valid_per_class,
