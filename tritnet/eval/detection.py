@@ -18,14 +18,17 @@ an earlier detection of that image.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
 from tritnet_rt.detect import box_iou
 
-__all__ = ["average_precision", "ClassResult", "MapResult", "evaluate_map"]
+__all__ = ["average_precision", "ClassResult", "MapResult", "evaluate_map", "Ranked", "rank_detections",
+           "IOU_THRESHOLDS"]
+
+IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))      # COCO's .50:.95
 
 
 def average_precision(recall: np.ndarray, precision: np.ndarray, points: int) -> float:
@@ -76,11 +79,13 @@ class MapResult:
     images: int = 0
     detections: int = 0
     truths: int = 0
+    ranked: list = field(default_factory=list, repr=False, compare=False)   # Ranked per class: the curves
 
     def to_dict(self, percent: bool = False) -> dict:
         """The figures as a dict; ``percent``: APs, precision, recall, F1 and IoU in percent (the command line's
         convention, text and JSON alike), thresholds and counts as they are."""
-        d = asdict(self)
+        d = asdict(replace(self, ranked=[]))
+        d.pop("ranked")
         if percent:
             for k in ("map11", "map", "map101", "precision", "recall", "f1", "avg_iou"):
                 d[k] = 100 * d[k]
@@ -88,6 +93,77 @@ class MapResult:
                 for k in ("ap11", "ap", "ap101"):
                     c[k] = 100 * c[k]
         return d
+
+
+def _truth(t):
+    boxes, cls = np.asarray(t[0], np.float32).reshape(-1, 4), np.asarray(t[1], np.int64)
+    diff = np.zeros(len(cls), bool) if len(t) < 3 or t[2] is None else np.asarray(t[2], bool)
+    return boxes, cls, diff
+
+
+@dataclass
+class Ranked:
+    """One class's detections over all images, best first: probability, image, best same-class truth (-1:
+    none), its IoU, whether it is difficult; ``truths`` (non-difficult) and ``images`` (holding the class)."""
+    prob: np.ndarray
+    image: np.ndarray
+    truth: np.ndarray
+    iou: np.ndarray
+    difficult: np.ndarray
+    truths: int
+    images: int
+
+    def hits(self, iou_thresh: float):
+        """(probabilities, hit?) of the scored detections at this IoU threshold (difficult matches dropped)."""
+        t = float(np.float32(iou_thresh))
+        above = self.iou > t
+        keep = ~(self.difficult & above)
+        taken, hits = set(), []
+        for img, j, ok in zip(self.image[keep], self.truth[keep], above[keep]):
+            hit = bool(ok) and j >= 0 and (img, j) not in taken
+            if hit:
+                taken.add((img, j))
+            hits.append(hit)
+        return self.prob[keep], np.asarray(hits, bool)
+
+    def curve(self, iou_thresh: float = 0.5):
+        """(confidence, precision, recall) along the ranking."""
+        prob, hits = self.hits(iou_thresh)
+        tp, fp = np.cumsum(hits), np.cumsum(~hits)
+        recall = tp / self.truths if self.truths else np.zeros(len(hits))
+        return prob, tp / np.maximum(tp + fp, 1), recall
+
+    def ap(self, iou_thresh: float = 0.5, points: int = 0) -> float:
+        _, precision, recall = self.curve(iou_thresh)
+        return average_precision(recall, precision, points)
+
+
+def rank_detections(detections: Sequence, truths: Sequence, classes: int) -> list:
+    """``detections[i]``: (boxes (N, 4), prob (N, classes)); ``truths[i]``: (boxes, classes, difficult or None),
+    as ``evaluate_map`` takes them. One ``Ranked`` per class."""
+    per = [[] for _ in range(classes)]
+    n_truth, n_images = np.zeros(classes, np.int64), np.zeros(classes, np.int64)
+    for img, ((d_boxes, d_prob), t) in enumerate(zip(detections, truths)):
+        t_boxes, t_cls, t_diff = _truth(t)
+        n_truth += np.bincount(t_cls[~t_diff], minlength=classes)[:classes]
+        n_images += np.bincount(np.unique(t_cls[~t_diff]), minlength=classes)[:classes]
+        for k in range(len(d_boxes)):
+            for c in np.flatnonzero(np.asarray(d_prob[k]) > 0):
+                same = np.flatnonzero(t_cls == c)
+                j, iou, diff = -1, 0.0, False
+                if same.size:
+                    ious = box_iou(d_boxes[k], t_boxes[same])
+                    b = int(np.argmax(ious))
+                    j, iou, diff = int(same[b]), float(ious[b]), bool(t_diff[same[b]])
+                per[c].append((float(d_prob[k][c]), img, j, iou, diff))
+    out = []
+    for c in range(classes):
+        rows = sorted(per[c], key=lambda d: -d[0])            # stable: ties keep the output order (darknet's)
+        cols = list(zip(*rows)) if rows else [[]] * 5
+        out.append(Ranked(np.asarray(cols[0], np.float64), np.asarray(cols[1], np.int64),
+                          np.asarray(cols[2], np.int64), np.asarray(cols[3], np.float64), np.asarray(cols[4], bool),
+                          int(n_truth[c]), int(n_images[c])))
+    return out
 
 
 def _match(box, t_boxes, t_cls, t_diff, c, iou_thresh):
@@ -107,24 +183,18 @@ def evaluate_map(detections: Sequence, truths: Sequence, names: Sequence[str], i
     """``detections[i]``: (boxes (N, 4) x, y, w, h relative, prob (N, classes)) of image i in output order;
     ``truths[i]``: (boxes (K, 4), classes (K,), difficult (K,) or None)."""
     classes = len(names)
-    ranked = [[] for _ in range(classes)]        # per class: (prob, image, truth index, iou, difficult)
-    n_truth = np.zeros(classes, np.int64)
+    ranked = rank_detections(detections, truths, classes)
+    n_truth = np.array([r.truths for r in ranked], np.int64)
     tp_c, fp_c = np.zeros(classes, np.int64), np.zeros(classes, np.int64)
     tp = fp = 0
     iou_sum = 0.0
-    n_det = 0
-    for img, ((d_boxes, d_prob), t) in enumerate(zip(detections, truths)):
-        t_boxes, t_cls = np.asarray(t[0], np.float32).reshape(-1, 4), np.asarray(t[1], np.int64)
-        t_diff = np.zeros(len(t_cls), bool) if len(t) < 3 or t[2] is None else np.asarray(t[2], bool)
-        n_truth += np.bincount(t_cls[~t_diff], minlength=classes)[:classes]
+    for (d_boxes, d_prob), t in zip(detections, truths):      # darknet's counts at conf_thresh, in output order
+        t_boxes, t_cls, t_diff = _truth(t)
         matched = set()                           # truths this image's thresholded detections took
         for k in range(len(d_boxes)):
             for c in np.flatnonzero(np.asarray(d_prob[k]) > 0):
-                p = float(d_prob[k][c])
                 j, iou, difficult = _match(d_boxes[k], t_boxes, t_cls, t_diff, c, iou_thresh)
-                ranked[c].append((p, img, j, difficult))
-                n_det += 1
-                if p > conf_thresh and not difficult:
+                if float(d_prob[k][c]) > conf_thresh and not difficult:
                     if j >= 0 and j not in matched:
                         tp += 1
                         tp_c[c] += 1
@@ -134,28 +204,13 @@ def evaluate_map(detections: Sequence, truths: Sequence, names: Sequence[str], i
                         fp_c[c] += 1
                 if j >= 0:
                     matched.add(j)
-    results = []
-    for c in range(classes):
-        dets = sorted(ranked[c], key=lambda d: -d[0])            # stable: ties keep the output order
-        taken, hits = set(), []
-        for p, img, j, difficult in dets:
-            if difficult:
-                continue
-            hit = j >= 0 and (img, j) not in taken
-            if hit:
-                taken.add((img, j))
-            hits.append(hit)
-        hits = np.asarray(hits, bool)
-        ctp, cfp = np.cumsum(hits), np.cumsum(~hits)
-        recall = ctp / n_truth[c] if n_truth[c] else np.zeros(len(hits))
-        precision = ctp / np.maximum(ctp + cfp, 1)
-        results.append(ClassResult(names[c], average_precision(recall, precision, 11),
-                                   average_precision(recall, precision, 0), average_precision(recall, precision, 101),
-                                   int(n_truth[c]), len(dets), int(tp_c[c]), int(fp_c[c])))
+    results = [ClassResult(names[c], r.ap(iou_thresh, 11), r.ap(iou_thresh, 0), r.ap(iou_thresh, 101), r.truths,
+                           len(r.prob), int(tp_c[c]), int(fp_c[c])) for c, r in enumerate(ranked)]
     total = int(n_truth.sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / total if total else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     mean = (lambda k: float(np.mean([getattr(r, k) for r in results])) if results else 0.0)
     return MapResult(mean("ap11"), mean("ap"), mean("ap101"), results, conf_thresh, iou_thresh, tp, fp, total - tp,
-                     precision, recall, f1, iou_sum / (tp + fp) if tp + fp else 0.0, len(truths), n_det, total)
+                     precision, recall, f1, iou_sum / (tp + fp) if tp + fp else 0.0, len(truths),
+                     sum(len(r.prob) for r in ranked), total, ranked)

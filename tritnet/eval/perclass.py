@@ -19,84 +19,10 @@ import numpy as np
 
 from tritnet_rt.detect import box_iou
 
-from .detection import MapResult, average_precision
+from .detection import IOU_THRESHOLDS, MapResult, Ranked, _truth, rank_detections
 
 __all__ = ["IOU_THRESHOLDS", "Ranked", "rank_detections", "class_table", "format_table", "confusion_matrix",
            "confusion_figure", "pr_figure", "f1_figure", "save_plots", "TableRow"]
-
-IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-
-
-def _truth(t):
-    boxes, cls = np.asarray(t[0], np.float32).reshape(-1, 4), np.asarray(t[1], np.int64)
-    diff = np.zeros(len(cls), bool) if len(t) < 3 or t[2] is None else np.asarray(t[2], bool)
-    return boxes, cls, diff
-
-
-@dataclass
-class Ranked:
-    """One class's detections over all images, best first: probability, image, best same-class truth (-1:
-    none), its IoU, whether it is difficult; ``truths`` (non-difficult) and ``images`` (holding the class)."""
-    prob: np.ndarray
-    image: np.ndarray
-    truth: np.ndarray
-    iou: np.ndarray
-    difficult: np.ndarray
-    truths: int
-    images: int
-
-    def hits(self, iou_thresh: float):
-        """(probabilities, hit?) of the scored detections at this IoU threshold (difficult matches dropped)."""
-        t = float(np.float32(iou_thresh))
-        above = self.iou > t
-        keep = ~(self.difficult & above)
-        taken, hits = set(), []
-        for img, j, ok in zip(self.image[keep], self.truth[keep], above[keep]):
-            hit = bool(ok) and j >= 0 and (img, j) not in taken
-            if hit:
-                taken.add((img, j))
-            hits.append(hit)
-        return self.prob[keep], np.asarray(hits, bool)
-
-    def curve(self, iou_thresh: float = 0.5):
-        """(confidence, precision, recall) along the ranking."""
-        prob, hits = self.hits(iou_thresh)
-        tp, fp = np.cumsum(hits), np.cumsum(~hits)
-        recall = tp / self.truths if self.truths else np.zeros(len(hits))
-        return prob, tp / np.maximum(tp + fp, 1), recall
-
-    def ap(self, iou_thresh: float = 0.5) -> float:
-        _, precision, recall = self.curve(iou_thresh)
-        return average_precision(recall, precision, 0)
-
-
-def rank_detections(detections: Sequence, truths: Sequence, classes: int) -> list:
-    """``detections[i]``: (boxes (N, 4), prob (N, classes)); ``truths[i]``: (boxes, classes, difficult or None),
-    as ``evaluate_map`` takes them. One ``Ranked`` per class."""
-    per = [[] for _ in range(classes)]
-    n_truth, n_images = np.zeros(classes, np.int64), np.zeros(classes, np.int64)
-    for img, ((d_boxes, d_prob), t) in enumerate(zip(detections, truths)):
-        t_boxes, t_cls, t_diff = _truth(t)
-        n_truth += np.bincount(t_cls[~t_diff], minlength=classes)[:classes]
-        n_images += np.bincount(np.unique(t_cls[~t_diff]), minlength=classes)[:classes]
-        for k in range(len(d_boxes)):
-            for c in np.flatnonzero(np.asarray(d_prob[k]) > 0):
-                same = np.flatnonzero(t_cls == c)
-                j, iou, diff = -1, 0.0, False
-                if same.size:
-                    ious = box_iou(d_boxes[k], t_boxes[same])
-                    b = int(np.argmax(ious))
-                    j, iou, diff = int(same[b]), float(ious[b]), bool(t_diff[same[b]])
-                per[c].append((float(d_prob[k][c]), img, j, iou, diff))
-    out = []
-    for c in range(classes):
-        rows = sorted(per[c], key=lambda d: -d[0])            # stable: ties keep the output order (darknet's)
-        cols = list(zip(*rows)) if rows else [[]] * 5
-        out.append(Ranked(np.asarray(cols[0], np.float64), np.asarray(cols[1], np.int64),
-                          np.asarray(cols[2], np.int64), np.asarray(cols[3], np.float64), np.asarray(cols[4], bool),
-                          int(n_truth[c]), int(n_images[c])))
-    return out
-
 
 @dataclass
 class TableRow:

@@ -127,7 +127,7 @@ def clipped(dets: Detections) -> Detections:
 
 @dataclass
 class ClassScores:
-    ranked: list          # tritnet.eval.perclass.Ranked per class
+    ranked: list          # tritnet.eval.detection.Ranked per class (the MapResult's)
     table: list           # TableRow: "all", then one per class
     matrix: np.ndarray    # confusion matrix (classes + 1 square, rows predicted)
 
@@ -136,9 +136,8 @@ def score_classes(dets: Detections, records, names, result: MapResult, conf_thre
                   iou_thresh: float = 0.5) -> ClassScores:
     """The per-class table, the ranking behind the PR/F1 curves and the confusion matrix, over the images that
     could be read; ``result``: ``score_map`` of the same detections."""
-    from ..eval.perclass import class_table, confusion_matrix, rank_detections
+    from ..eval.perclass import class_table, confusion_matrix
     pairs = [(_kept(c), (r.boxes, r.classes, r.difficult)) for c, r in zip(dets.images, records) if c is not None]
     d, t = [p[0] for p in pairs], [p[1] for p in pairs]
-    ranked = rank_detections(d, t, len(names))
-    return ClassScores(ranked, class_table(ranked, result, len(pairs)),
+    return ClassScores(result.ranked, class_table(result.ranked, result, len(pairs)),
                        confusion_matrix(d, t, len(names), conf_thresh, iou_thresh))
