@@ -32,6 +32,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
+from .detect.image import read_rgb
+
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "Source", "Frame", "expand_sources", "frames", "read_rgb",
            "new_run_dir", "predict", "draw_top", "warn", "OPENCV_MISSING"]
 
@@ -184,21 +186,6 @@ class Frame:
     path: Optional[str]
     index: int
     source: Source
-
-
-def read_rgb(path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, as darknet's ``load_image_color`` and ``tritnet_rt`` read it
-    (Pillow; grayscale becomes R=G=B). Any failure is a ValueError naming the file, in one line."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the image ({e.strerror or e})") from None
-    except Exception as e:        # Pillow raises ValueError, SyntaxError, DecompressionBombError, ...
-        raise ValueError(f"{path}: cannot read the image ({type(e).__name__}: {e})") from None
 
 
 class _Video:

@@ -13,20 +13,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_image", "letterbox", "letterbox_size", "resize_image"]
+__all__ = ["read_rgb", "load_image", "letterbox", "letterbox_size", "resize_image"]
 
 _F = np.float32
 
 
-def load_image(path) -> np.ndarray:
-    """(3, H, W) float32 in [0, 1], RGB, like darknet's ``load_image_color(path, 0, 0)``."""
+def read_rgb(path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB, as darknet's ``load_image_color`` and ``tritnet_rt`` read it
+    (Pillow; grayscale becomes R=G=B). Any failure is a ValueError naming the file, in one line."""
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
-            u8 = np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError as e:        # an OSError; tell the user which file, as a ValueError
-        raise ValueError(f"{path}: not an image Pillow can read ({e})") from None
-    return from_uint8(u8)
+            return np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image Pillow can read") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the image ({e.strerror or e})") from None
+    except Exception as e:        # Pillow raises ValueError, SyntaxError, DecompressionBombError, ...
+        raise ValueError(f"{path}: cannot read the image ({type(e).__name__}: {e})") from None
+
+
+def load_image(path) -> np.ndarray:
+    """(3, H, W) float32 in [0, 1], RGB, like darknet's ``load_image_color(path, 0, 0)``."""
+    return from_uint8(read_rgb(path))
 
 
 def from_uint8(u8: np.ndarray) -> np.ndarray:
