@@ -51,6 +51,7 @@ class CsvLog:
 
     def __init__(self, path: Path, fields: list[str]):
         self.path, self.fields = Path(path), list(fields)
+        self._header_ok = False
 
     def rows(self) -> list[dict]:
         if not self.path.exists():
@@ -71,11 +72,13 @@ class CsvLog:
         self.extend([row])
 
     def extend(self, rows: list[dict]):
-        header = self._header()
-        if header is not None and header != self.fields:
-            self._rewrite(self.rows())
-        elif header is None:
-            self._rewrite([])
+        if not self._header_ok:                  # once per log: the detector appends a row every iteration
+            header = self._header()
+            if header is not None and header != self.fields:
+                self._rewrite(self.rows())
+            elif header is None:
+                self._rewrite([])
+            self._header_ok = True
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, self.fields).writerows({k: row.get(k, "") for k in self.fields} for row in rows)
             f.flush()
