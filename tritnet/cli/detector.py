@@ -21,10 +21,10 @@ import json
 import sys
 
 from tritnet_rt.cliargs import (add_prediction_options, darknet_ignored, device_ids, existing_dir, existing_file,
-                                fraction, json_option, nonnegative_float, nonnegative_int, output_dir, output_file,
+                                fraction, json_option, nonnegative_int, output_dir, output_file,
                                 positive_int, prediction_kwargs, source_list)
 
-from .options import config_from_args, dialect_option as _dialect
+from .options import config_from_args, config_options, dialect_option as _dialect
 
 
 def _common(p, weights_required: bool = True):
@@ -105,47 +105,13 @@ def add_parsers(sub) -> None:
 
 
     t = dsub.add_parser("train", help="train a region/yolo detector, as `darknet detector train`")
-    _common(t, weights_required=False)
-    t.add_argument("weights", type=existing_file("weights file"), nargs="?", default=None,
-                   help="initial .weights (a prefix such as a backbone is fine)"
-                   " or a .ckpt to continue from")
-    t.add_argument("--clear", "-clear", action="store_true", help="restart the iteration count (seen = 0)")
-    t.add_argument("--map", "-map", action="store_true", help="measure mAP@0.5 on the valid set during training; keep "
-                   "<base>_best.weights")
-    t.add_argument("--map-every", type=positive_int, default=None,
-                   help="iterations between mAP measurements (default 4 epochs)")
-    t.add_argument("--thresh", "-thresh", type=fraction, default=0.25, help="confidence threshold of the --map counts")
+    from ..yolo import DetectorTrainConfig
+    config_options(t, DetectorTrainConfig, positional=("data", "cfg", "weights"), skip=("progress",),
+                   checks={"data": existing_file(".data file"), "cfg": existing_file("cfg file"),
+                           "weights": existing_file("weights file"), "teacher": existing_file("teacher weights"),
+                           "teacher_cfg": existing_file("teacher cfg"), "backup": output_dir("backup folder")})
     t.add_argument("--gpus", "-gpus", type=device_ids, default=None,
                    help="CUDA device ids, e.g. 0,1 (one process each); or use torchrun")
-    t.add_argument("--backup", type=output_dir("backup folder"), default=None,
-                   help="output folder (default: the .data file's backup=)")
-    t.add_argument("--resume", action="store_true", help="continue from <backup>/<cfg>.ckpt after a kill")
-    _run_folder(t, "train")
-    t.add_argument("--no-plots", dest="plots", action="store_false",
-                   help="no per-class table, confusion matrix, PR and F1 curves at the end")
-    t.add_argument("--multiscale", choices=["auto", "darknet", "sdl", "off"], default="auto",
-                   help="with random=1: darknet's 320..608 squares, darknet_sdl's ttt5 sizes, or off")
-    t.add_argument("--save-every", type=positive_int, default=None,
-                   help="write <base>_<i>.weights every N iterations")
-    t.add_argument("--minloss-epochs", action="store_true", help="also keep <base>_<epoch>.minloss.weights")
-    t.add_argument("--bn-recalibrate", type=nonnegative_int, default=0,
-                   help="sub-batches re-estimating BN statistics from the first ternary layer on (default 0)")
-    t.add_argument("--distill", action="store_true", help="knowledge transfer from a frozen float teacher")
-    t.add_argument("--teacher", type=existing_file("teacher weights"), default=None,
-                   help="the teacher's .weights or .ckpt (default: the initial weights)")
-    t.add_argument("--teacher-cfg", type=existing_file("teacher cfg"), default=None,
-                   help="the teacher's cfg (default: CFG, every layer float)")
-    t.add_argument("--distill-head", type=nonnegative_float, default=None,
-                   help="weight of the head-output loss (default 1)")
-    t.add_argument("--distill-feature", type=nonnegative_float, default=None,
-                   help="weight of the feature-mimic loss (default 0: off)")
-    t.add_argument("--distill-layers", default=None,
-                   help="mimicked layers, e.g. 7,9 (default: the input of each head's last conv)")
-    t.add_argument("--workers", type=nonnegative_int, default=2, help="data loading processes (default 2)")
-    t.add_argument("--cache-mb", type=nonnegative_float, default=4096,
-                   help="decode all images into memory up to this size")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
     t.add_argument("--no-progress", action="store_true", help="print darknet's line per iteration instead of a bar")
     json_option(t, "print the result as JSON at the end")
     darknet_ignored(t, "-dont_show", "tritnet never opens a window (the loss chart is chart.png in the run folder)")
@@ -291,7 +257,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     if a.gpus:
         _check_gpus(a.gpus)
     from ..yolo import DetectorTrainConfig, launch
-    c = config_from_args(DetectorTrainConfig, a, method=_method(a), progress=not (a.no_progress or a.json))
+    c = config_from_args(DetectorTrainConfig, a, progress=not (a.no_progress or a.json))
     try:
         r = launch(c, a.gpus)
     except KeyboardInterrupt:

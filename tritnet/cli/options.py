@@ -32,28 +32,43 @@ def ternarizer_options(p: argparse.ArgumentParser, *, default_method=None, float
     p.add_argument("--t-ex", type=int, default=1, choices=[1, 2, 4], help="TTN residual expansion")
 
 
+def _field_type(annotation: str) -> str:
+    """``int`` from ``Optional[int]``, ``int | None`` or ``int``; ``tuple[float`` for tuples of floats."""
+    kind = str(annotation).replace(" ", "")
+    if kind.startswith("Optional[") and kind.endswith("]"):
+        kind = kind[len("Optional["):-1]
+    return kind.removesuffix("|None")
+
+
 def config_options(p: argparse.ArgumentParser, cls, *, positional=(), skip=(), checks=None) -> None:
     """One option per field of the config dataclass ``cls`` (``--batch-size`` for ``batch_size``), its default,
-    ``cls.CHOICES``, ``cls.RULES`` (the checks its ``__post_init__`` runs) and ``cls.HELP``; ``positional`` fields
-    are arguments, ``checks`` add path checks ({field: type}). Booleans are flags."""
+    ``cls.CHOICES``, ``cls.RULES``, ``cls.HELP`` and ``cls.ALIASES`` (darknet's ``-clear`` for ``clear``), all
+    declared on the config (tritnet.train.fields); ``positional`` fields are arguments (optional ones when the
+    field has a default), ``checks`` add path checks ({field: type}). Booleans are flags: ``--x`` for a False
+    default, ``--no-x`` for a True one."""
     import dataclasses
     checks = checks or {}
+    helps, aliases = getattr(cls, "HELP", {}), getattr(cls, "ALIASES", {})
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        kind = str(f.type)
+        kind = _field_type(f.type)
         default = None if f.default is dataclasses.MISSING else f.default
-        kw = {"help": getattr(cls, "HELP", {}).get(f.name)}
+        kw = {"help": helps.get(f.name)}
         if f.name in positional:
+            if f.default is not dataclasses.MISSING:
+                kw.update(nargs="?", default=default)
             p.add_argument(f.name, type=checks.get(f.name, str), **kw)
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-")] + ([aliases[f.name]] if f.name in aliases else [])
         if kind == "bool":
-            p.add_argument(flag, action="store_true", **kw)
+            if default:
+                p.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", **kw)
+            else:
+                p.add_argument(*flags, action="store_true", **kw)
             continue
         rule = checks.get(f.name) or getattr(cls, "RULES", {}).get(f.name) or \
-            (int if kind.startswith("int") else float if kind.startswith("float") else
-             float if kind.startswith("tuple[float") else str)
+            (int if kind == "int" else float if kind == "float" or kind.startswith("tuple[float") else str)
         if kind.startswith("tuple"):
             kw.update(nargs="+", default=list(default))
         else:
@@ -61,7 +76,7 @@ def config_options(p: argparse.ArgumentParser, cls, *, positional=(), skip=(), c
         if f.name in getattr(cls, "CHOICES", {}):
             kw["choices"] = cls.CHOICES[f.name]
             rule = type(cls.CHOICES[f.name][0])
-        p.add_argument(flag, type=rule, **kw)
+        p.add_argument(*flags, type=rule, **kw)
 
 
 def config_from_args(cls, a: argparse.Namespace, **given):

@@ -32,9 +32,11 @@ from ..models import (get_model_info, load_into, load_model, model_checkpoint, r
 from ..darknet import is_cfg_name
 from ..models.checkpoint import CheckpointError
 from ..nn import format_report, is_ternary, ternary_report, weight_layers
+from ..quant import method_name
 from . import distributed as dist
 from .calibrate import BN_BATCHES, batchnorms_after, recalibrate_batchnorm
 from .distill import ClassifierTeacher, DistillConfig, classifier_loss
+from .fields import check_fields
 from .runs import CsvLog, MinLoss, new_run_dir, plot_curves, write_args
 
 MINLOSS_AFTER = 0.05    # fraction of the run before min-loss checkpoints start
@@ -86,15 +88,15 @@ class ClassifierTrainConfig:
         "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "momentum": nonnegative_float,
         "weight_decay": nonnegative_float, "gamma": positive_float, "threshold": positive_float, "t_ex": positive_int,
         "bn_recalibrate": nonnegative_int, "train_per_class": positive_int, "valid_per_class": positive_int,
-        "workers": nonnegative_int}
-    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn"), "t_ex": (1, 2, 4), "optimizer": ("sgd", "adam"),
+        "workers": nonnegative_int, "milestones": positive_float}
+    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn", "float"), "t_ex": (1, 2, 4), "optimizer": ("sgd", "adam"),
                                "schedule": ("cosine", "multistep", "constant")}
     HELP: ClassVar[dict] = {
         "data": "image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or darknet .data",
         "model": "registered model (see `tritnet models`) or a darknet classifier .cfg",
         "weights": "initial weights: checkpoint file or pretrained folder; for a .cfg also darknet .weights (a "
                    "partial backbone is fine)",
-        "method": "ternarization method (default: train the float model)",
+        "method": "ternarization method (default, or float: train the float model)",
         "layers": "layers to ternarize (tritnet.layerspec): all | all_but_first_last | names | indices | ranges | "
                   "fractions; a darknet cfg: its ternary=1 layers by default",
         "threshold": "threshold factor (TWN 0.7, TTN 0.05)", "per_channel": "one scale per output channel (TWN/TTN)",
@@ -112,16 +114,10 @@ class ClassifierTrainConfig:
         "resume": "run folder (or its weights/last.pt) to continue"}
 
     def __post_init__(self):
-        # The command line's own rules (tritnet_rt.cliargs), so a config built in Python or by a stage's --set
+        # The command line's own rules (train/fields.py), so a config built in Python or by a stage's --set
         # fails here naming the field, not as NaN checkpoints or a run folder holding only args.yaml.
-        values = [(name, getattr(self, name), rule) for name, rule in self.RULES.items()]
-        values += [("milestones", m, positive_float) for m in self.milestones]
-        for name, value, rule in values:
-            if value is not None:
-                try:
-                    rule(value)
-                except ValueError as e:
-                    raise ValueError(f"{name}: {e}") from None
+        self.method = method_name(self.method)
+        check_fields(self)
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup: a fraction of the run in [0, 1), got {self.warmup}")
         if self.distill:

@@ -25,18 +25,20 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from tqdm import tqdm
+from tritnet_rt.cliargs import fraction, nonnegative_float, nonnegative_int, positive_int
 
 from ..atomic import write_text_atomic
 from ..darknet import parse_cfg
 from ..darknet.network import DarknetNet
-from ..quant import ternarizer_options
+from ..quant import method_name, ternarizer_options
 from ..train import distributed as dist
 from ..train.calibrate import batchnorms_after, recalibrate_batchnorm
 from ..train.distill import DetectorDistiller, DistillConfig, parse_layers
+from ..train.fields import check_fields
 from ..train.runs import CsvLog, MinLoss, new_run_dir, write_args
 from .chart import plot_chart
 from .data import open_data
@@ -88,6 +90,48 @@ class DetectorTrainConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+
+    # the command line (``tritnet detector train``, generated from these fields) and __post_init__ check these
+    RULES: ClassVar[dict] = {
+        "map_every": positive_int, "thresh": fraction, "workers": nonnegative_int, "cache_mb": nonnegative_float,
+        "save_every": positive_int, "bn_recalibrate": nonnegative_int, "distill_head": nonnegative_float,
+        "distill_feature": nonnegative_float}
+    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn", "float"),
+                               "multiscale": ("auto", "darknet", "sdl", "off")}
+    ALIASES: ClassVar[dict] = {"clear": "-clear", "map": "-map", "thresh": "-thresh"}
+    HELP: ClassVar[dict] = {
+        "data": ".data file (classes, train, valid, names, backup)",
+        "cfg": "darknet .cfg (its ternary=1 layers train ternary)",
+        "weights": "initial .weights (a prefix such as a backbone is fine) or a .ckpt to continue from",
+        "clear": "restart the iteration count (seen = 0)",
+        "map": "measure mAP@0.5 on the valid set during training; keep <base>_best.weights",
+        "map_every": "iterations between mAP measurements (default 4 epochs)",
+        "thresh": "confidence threshold of the --map counts",
+        "method": "ternarizer for ternary=1 layers (float: train every layer float)",
+        "per_channel": "twn/ttn: one scale per output channel",
+        "backup": "output folder (default: the .data file's backup=)",
+        "workers": "data loading processes (default 2)",
+        "cache_mb": "decode all images into memory up to this size",
+        "multiscale": "with random=1: darknet's 320..608 squares, darknet_sdl's ttt5 sizes, or off",
+        "save_every": "write <base>_<i>.weights every N iterations",
+        "minloss_epochs": "also keep <base>_<epoch>.minloss.weights",
+        "bn_recalibrate": "sub-batches re-estimating BN statistics from the first ternary layer on (default 0)",
+        "distill": "knowledge transfer from a frozen float teacher",
+        "teacher": "the teacher's .weights or .ckpt (default: the initial weights)",
+        "teacher_cfg": "the teacher's cfg (default: CFG, every layer float)",
+        "distill_head": "weight of the head-output loss (default 1)",
+        "distill_feature": "weight of the feature-mimic loss (default 0: off)",
+        "distill_layers": "mimicked layers, e.g. 7,9 (default: the input of each head's last conv)",
+        "resume": "continue from <backup>/<cfg>.ckpt after a kill",
+        "project": "run folders go here (default runs/detect)",
+        "name": "run folder name: train, train2, ... (never an earlier run's)",
+        "exist_ok": "use --project/--name as it is and overwrite finished weights in the backup folder",
+        "plots": "no per-class table, confusion matrix, PR and F1 curves at the end",
+    }
+
+    def __post_init__(self):
+        self.method = method_name(self.method)
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
