@@ -1,15 +1,10 @@
-"""Fixtures for the detector tests (helpers in detector_helpers.py): a tiny synthetic dataset, and the shared
-real data (BCCD, darknet cfgs and weights), skipped when absent."""
+"""Fixtures for the detector tests (helpers in detector_helpers.py; ``shapes``, the tiny synthetic set, is in
+tests/conftest.py): the shared real data (BCCD, darknet cfgs and weights), skipped when absent."""
 from pathlib import Path
 
 import pytest
 
-from detector_helpers import SHARED, make_dataset
-
-
-@pytest.fixture
-def shapes(tmp_path) -> Path:
-    return make_dataset(tmp_path / "shapes")
+from tests.yolo.detector_helpers import SHARED
 
 
 @pytest.fixture

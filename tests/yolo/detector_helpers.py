@@ -1,6 +1,7 @@
-"""Helpers for the detector tests: tiny synthetic datasets in darknet's and VOC's layouts, and tiny cfgs.
-(A module of its own, not conftest.py: test folders each have a conftest, and ``import conftest`` would
-find whichever came first.)"""
+"""Helpers for the detector tests: tiny synthetic datasets in darknet's and VOC's layouts, and tiny cfgs
+(templates in tests/fixtures/cfg). Imported as ``tests.yolo.detector_helpers`` from every folder (a module of
+its own, not conftest.py: test folders each have a conftest, and ``import conftest`` would find whichever came
+first)."""
 import textwrap
 from pathlib import Path
 
@@ -8,161 +9,11 @@ import numpy as np
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cfg"
 
-REGION_CFG = """
-[net]
-batch=8
-subdivisions={subdivisions}
-width={size}
-height={size}
-channels=3
-momentum=0.9
-decay=0.0005
-learning_rate=0.01
-burn_in=2
-max_batches={max_batches}
-policy=steps
-steps=1000
-scales=.1
-hue=.1
-saturation=1.5
-exposure=1.5
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-{ternary}
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-{ternary}
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-{ternary}
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=14
-activation=linear
-{ternary}
-[region]
-anchors=1.5,1.5,3,3
-bias_match=1
-classes=2
-coords=4
-num=2
-softmax=1
-jitter=.2
-rescore=1
-object_scale=5
-noobject_scale=1
-class_scale=1
-coord_scale=1
-thresh=.6
-random={random}
-"""
-
-YOLO_CFG = """
-[net]
-batch=4
-subdivisions=1
-width={size}
-height={size}
-channels=3
-momentum=0.9
-decay=0.0005
-learning_rate=0.001
-max_batches={max_batches}
-policy=constant
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=2,3,4
-anchors=8,8, 12,12, 16,16, 24,24, 40,40, 56,56
-classes=2
-num=6
-jitter=.2
-ignore_thresh=.5
-random=0
-
-[route]
-layers=-3
-
-[upsample]
-stride=2
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=0,1,5
-anchors=8,8, 12,12, 16,16, 24,24, 40,40, 56,56
-classes=2
-num=6
-jitter=.2
-ignore_thresh=.5
-random=0
-"""
+# tiny detectors: templates whose {fields} write_cfg fills
+REGION_CFG = (FIXTURES / "region_template.cfg").read_text()
+YOLO_CFG = (FIXTURES / "yolo_template.cfg").read_text()
 
 
 def write_cfg(path: Path, template: str = REGION_CFG, max_batches: int = 4, ternary: bool = False, random: int = 0,

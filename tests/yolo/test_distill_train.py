@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from detector_helpers import write_cfg
+from tests.yolo.detector_helpers import write_cfg
 from tritnet.darknet import DarknetNet, dump_cfg, parse_cfg, set_ternary
 from tritnet.train.calibrate import recalibrate_batchnorm
 from tritnet.train.distill import DetectorDistiller, DistillConfig, default_feature_layers, head_loss

@@ -143,7 +143,7 @@ def test_surrogate_gradient_is_darknets_delta_over_batch():
     """Through the PyTorch graph, ∂L/∂(head input) = −grad/batch for every head (region here)."""
     from tritnet.darknet import parse_cfg_string
     from tritnet.darknet.network import DarknetNet
-    from detector_helpers import REGION_CFG
+    from tests.yolo.detector_helpers import REGION_CFG
     text = REGION_CFG.format(max_batches=4, ternary="", random=0, size=64, subdivisions=2)
     net = DarknetNet(parse_cfg_string(text)).train()
     x = torch.rand(2, 3, 64, 64)

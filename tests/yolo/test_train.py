@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from detector_helpers import YOLO_CFG, make_dataset, write_cfg
+from tests.yolo.detector_helpers import YOLO_CFG, make_dataset, write_cfg
 from tritnet.darknet import load_weights, parse_cfg
 from tritnet.yolo import DetectorTrainConfig, map_detector, train_detector
 

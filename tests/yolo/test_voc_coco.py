@@ -9,7 +9,7 @@ from tritnet.yolo import Issues, open_data, parse_voc_xml, voc_label, voc_set_re
 from tritnet.yolo.coco import coco_evaluate, coco_ground_truth, coco_records, coco_results, darknet_image_id
 from tritnet_rt.detect import Candidates
 
-from detector_helpers import make_voc
+from tests.yolo.detector_helpers import make_voc
 
 @pytest.fixture
 def voc(tmp_path):

@@ -16,21 +16,14 @@ REF = DN / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"darknet references not found at {REF}")
 
 
-def run(argv, capsys):
-    """(exit status, stdout, stderr) of ``tritnet ARGV``."""
-    rc = main([str(x) for x in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
 def _ttt4(image="raccoon__raccoon-105"):
     return [REF / "cfg" / "ttt4.data", REF / "cfg" / "ttt4_b1.cfg", DN / "weights" / "ttt4_minloss.weights",
             REF / "inputs" / f"{image}__stb_rgb.png"]
 
 
-def test_detector_test_prints_darknets_list_and_draws(tmp_path, capsys):
+def test_detector_test_prints_darknets_list_and_draws(tmp_path, cli):
     out_png = tmp_path / "pred.png"
-    rc, out, err = run(["detector", "test", *_ttt4(), "--out", out_png], capsys)
+    rc, out, err = cli(["detector", "test", *_ttt4(), "--out", out_png])
     assert rc == 0, err
     lines = out.splitlines()
     assert lines[0].endswith("seconds.") and "Predicted in" in lines[0]
@@ -43,9 +36,9 @@ def test_detector_test_prints_darknets_list_and_draws(tmp_path, capsys):
     assert im.shape == (960, 720, 3) and tuple(im[(t + b) // 2, l]) == (255, 0, 255)   # class 0: magenta
 
 
-def test_detector_test_json(tmp_path, capsys):
-    rc, out, _ = run(["detector", "test", *_ttt4("raccoon__raccoon-128"), "--thresh", ".05", "--out", "",
-                      "--json"], capsys)
+def test_detector_test_json(tmp_path, cli):
+    rc, out, _ = cli(["detector", "test", *_ttt4("raccoon__raccoon-128"), "--thresh", ".05", "--out", "",
+                      "--json"])
     assert rc == 0
     d = json.loads(out)
     z = np.load(REF / "ttt4" / "ttt4__raccoon__raccoon-128.npz")
@@ -57,26 +50,26 @@ def test_detector_test_json(tmp_path, capsys):
     assert d["output"] is None and not list(tmp_path.iterdir())
 
 
-def test_partial_is_byte_for_byte_darknets(tmp_path, capsys):
+def test_partial_is_byte_for_byte_darknets(tmp_path, cli):
     out = tmp_path / "p5.weights"
-    rc, text, _ = run(["partial", REF / "cfg" / "ttt4_fixanchors.cfg", DN / "weights" / "ttt4_minloss.weights",
-                       out, 5], capsys)
+    rc, text, _ = cli(["partial", REF / "cfg" / "ttt4_fixanchors.cfg", DN / "weights" / "ttt4_minloss.weights",
+                       out, 5])
     assert rc == 0 and "19676 bytes" in text
     assert out.read_bytes() == (REF / "partial" / "ttt4_partial5.weights").read_bytes()
 
 
-def test_info_table_and_json(capsys):
-    rc, out, _ = run(["info", REF / "cfg" / "ttt4_b1.cfg", DN / "weights" / "ttt4_minloss.weights"], capsys)
+def test_info_table_and_json(cli):
+    rc, out, _ = cli(["info", REF / "cfg" / "ttt4_b1.cfg", DN / "weights" / "ttt4_minloss.weights"])
     assert rc == 0
     assert "Total: 240361 params" in out and "detection" in out
     assert "v0.2.0, seen 2444544, 6 layers with values (complete)" in out
-    rc, out, _ = run(["info", DN / "cfg" / "yolov3-tiny-voc_M1.cfg", "--json"], capsys)
+    rc, out, _ = cli(["info", DN / "cfg" / "yolov3-tiny-voc_M1.cfg", "--json"])
     d = json.loads(out)
     assert rc == 0 and d["total_params"] == 8_720_134 and len(d["layers"]) == 24
     assert any(r["ternary"] for r in d["layers"]) and d["layers"][0]["input"] == [3, 416, 416]
 
 
-def test_every_error_path_is_one_line_and_status_2(tmp_path, capsys):
+def test_every_error_path_is_one_line_and_status_2(tmp_path, cli):
     data, cfg, weights, image = _ttt4()
     (tmp_path / "bad.cfg").write_text("[net]\nwidth=8\nheight=8\nchannels=3\n[convolutional]\nfilters=abc\n")
     (tmp_path / "nonames.data").write_text("classes=2\nnames=nowhere.names\n")
@@ -95,7 +88,7 @@ def test_every_error_path_is_one_line_and_status_2(tmp_path, capsys):
         (["partial", cfg, weights, tmp_path / "o.weights", -1], "argument n: must be an integer >= 0, got '-1'"),
     ]
     for argv, needle in cases:
-        rc, _, err = run(argv, capsys)
+        rc, _, err = cli(argv)
         assert rc == 2 and err.startswith("tritnet: error: ") and needle in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
 
@@ -103,7 +96,6 @@ def test_every_error_path_is_one_line_and_status_2(tmp_path, capsys):
 def test_classifier_predict_in_darknets_argument_order_gives_darknets_top_k(capsys):
     """`tritnet classifier predict DATA CFG WEIGHTS IMAGE` through the real command line: the .data file's
     top=3 and names, and the values darknet's predict_classifier computed for the same image."""
-    from tritnet.cli import main
     z = np.load(REF / "cifar_minin" / "cifar_minin_20.npz")
     names = (DN / "weights" / "labels5.txt").read_text().split()
     for k in (0, 7):
@@ -118,7 +110,7 @@ def test_classifier_predict_in_darknets_argument_order_gives_darknets_top_k(caps
     assert len(json.loads(capsys.readouterr().out)["top"]) == 1
 
 
-def test_detector_test_refuses_damaged_weights_in_one_line_and_info_reports_a_prefix(tmp_path, capsys):
+def test_detector_test_refuses_damaged_weights_in_one_line_and_info_reports_a_prefix(tmp_path, cli):
     """NaN weights, a negative variance, a header alone or a file ending between layers ran with a warning or
     none, and found nothing; each is now one line naming the file, the layer and the field."""
     import struct
@@ -142,14 +134,14 @@ def test_detector_test_refuses_damaged_weights_in_one_line_and_info_reports_a_pr
     ]
     for content, message in cases:
         p.write_bytes(bytes(content))
-        rc, out, err = run(["detector", "test", data, cfg, p, image, "--out", ""], capsys)
+        rc, out, err = cli(["detector", "test", data, cfg, p, image, "--out", ""])
         assert (rc, out, err) == (2, "", f"tritnet: error: {p}: {message}\n")
-    rc, out, err = run(["info", cfg, p], capsys)                  # inspecting: the prefix is reported as one
+    rc, out, err = cli(["info", cfg, p])                  # inspecting: the prefix is reported as one
     assert rc == 0, err
     assert out.splitlines()[-1] == f"Weights: {p}: v0.2.0, seen 2444544, 1 layers with values (a prefix: ends before layer 2)"
 
 
-def test_a_folder_where_a_file_belongs_is_one_line_naming_it(tmp_path, capsys):
+def test_a_folder_where_a_file_belongs_is_one_line_naming_it(tmp_path, cli):
     data, cfg, weights, image = _ttt4()
     folder = tmp_path / "adir"
     folder.mkdir()
@@ -163,7 +155,7 @@ def test_a_folder_where_a_file_belongs_is_one_line_naming_it(tmp_path, capsys):
         (["partial", cfg, weights, folder, 3], f"argument out: {folder}: is a folder; give a file name"),
     ]
     for argv, needle in cases:
-        rc, _, err = run(argv, capsys)
+        rc, _, err = cli(argv)
         assert rc == 2 and err.startswith("tritnet: error: ") and needle in err, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == [folder] and not list(folder.iterdir())
@@ -180,20 +172,20 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
 
 
 # ---- dialects ---------------------------------------------------------------------------------------------------
-def test_info_reports_the_dialect_and_darknets_counts(capsys):
+def test_info_reports_the_dialect_and_darknets_counts(cli):
     """yolov4-tiny: AlexeyAB's darknet, 6,062,814 floats (the official .weights), no key called ignored;
     --dialect pjreddie reads it as pjreddie's darknet would (6,256,350) and says which keys AlexeyAB's reads."""
     from tritnet import darknet
     from tritnet.cli import options
     assert options.DIALECTS == darknet.DIALECTS          # the CLI's copy, kept to start without numpy
     y4 = DN / "cfg" / "yolov4-tiny.cfg"
-    rc, out, err = run(["info", y4], capsys)
+    rc, out, err = cli(["info", y4])
     assert rc == 0 and "ignores" not in err
     assert out.splitlines()[0] == f"Dialect: alexeyab (read as AlexeyAB's darknet read it: [route] groups=2 at {y4}:60)"
     assert "Total: 6062814 params" in out and "    3 route 2  1/2" in out
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        rc, out, _ = run(["info", y4, "--dialect", "pjreddie"], capsys)
+        rc, out, _ = cli(["info", y4, "--dialect", "pjreddie"])
     assert "yolov4-tiny.cfg:60: [route]: unknown key 'groups' (pjreddie's darknet ignores it: 'Unused field'; " \
            "AlexeyAB's darknet reads it (--dialect alexeyab))" in str(rec[0].message)
     assert rc == 0 and "Total: 6256350 params" in out and out.startswith("Dialect: pjreddie (read as pjreddie's "
@@ -201,14 +193,14 @@ def test_info_reports_the_dialect_and_darknets_counts(capsys):
                                                                          "--dialect)")
     with warnings.catch_warnings(record=True) as rec:   # its [net] cutmix and mosaic, which AlexeyAB's darknet reads
         warnings.simplefilter("always")
-        rc, out, _ = run(["info", DN / "cfg" / "efficientnet_b0-twn.cfg", "--json"], capsys)
+        rc, out, _ = cli(["info", DN / "cfg" / "efficientnet_b0-twn.cfg", "--json"])
     assert "unknown key 'cutmix'" in str(rec[0].message)
     d = json.loads(out)
     assert rc == 0 and d["dialect"] == "pjreddie" and d["total_params"] == 4_345_615 and len(d["layers"]) == 136
     assert [r["type"] for r in d["layers"][3:7]] == ["avg", "conv", "conv", "scale"]
 
 
-def test_detector_test_prints_alexeyabs_lines(tmp_path, capsys):
+def test_detector_test_prints_alexeyabs_lines(tmp_path, cli):
     """yolov4-tiny through the command: plain resize, greedy DIoU NMS, draw_detections_v3's order and its
     -ext_output boxes (rounded), the lines AlexeyAB's CLI printed for the _resize reference."""
     import hashlib
@@ -224,8 +216,8 @@ def test_detector_test_prints_alexeyabs_lines(tmp_path, capsys):
     (tmp_path / "c.data").write_text(f"classes=80\nnames={tmp_path / 'c.names'}\n")
     tag = "yolov4-tiny_random_seed0_resize"
     z = np.load(ref2 / tag / f"{tag}__bccd__BloodImage_00011.npz")
-    rc, out, err = run(["detector", "test", tmp_path / "c.data", DN / "cfg" / "yolov4-tiny.cfg",
-                        tmp_path / "y4.weights", REF / str(z["stb_rgb_png"]), "--thresh", ".1", "--out", ""], capsys)
+    rc, out, err = cli(["detector", "test", tmp_path / "c.data", DN / "cfg" / "yolov4-tiny.cfg",
+                        tmp_path / "y4.weights", REF / str(z["stb_rgb_png"]), "--thresh", ".1", "--out", ""])
     assert rc == 0, err
     lines = out.splitlines()[1:]
     want = []

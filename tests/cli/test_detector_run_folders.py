@@ -5,20 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from detector_helpers import write_cfg
-from tritnet.cli import main
+from tests.yolo.detector_helpers import write_cfg
 
 
-def cli(argv, capsys):
-    rc = main([str(x) for x in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def test_train_writes_numbered_run_folders_and_refuses_to_overwrite_finished_weights(shapes, tmp_path, capsys):
+def test_train_writes_numbered_run_folders_and_refuses_to_overwrite_finished_weights(shapes, tmp_path, cli):
     cfg = write_cfg(tmp_path / "tiny.cfg", max_batches=2)
     train = ["detector", "train", shapes, cfg, "--no-progress", "--workers", "0"]
-    rc, out, err = cli(train, capsys)
+    rc, out, err = cli(train)
     assert rc == 0, err
     run = tmp_path / "runs" / "detect" / "train"                    # the test runs in tmp_path
     assert "run folder runs/detect/train" in out
@@ -32,31 +25,31 @@ def test_train_writes_numbered_run_folders_and_refuses_to_overwrite_finished_wei
     final = shapes.parent / "backup" / "tiny_final.weights"          # darknet's files where darknet writes them
     before = final.read_bytes()
 
-    rc, out, err = cli(train, capsys)                                 # a rerun would overwrite tiny_final.weights
+    rc, out, err = cli(train)                                 # a rerun would overwrite tiny_final.weights
     assert rc == 2 and final.read_bytes() == before
     assert f"{final}: an earlier run's finished weights" in err
     assert all(flag in err for flag in ("--resume", "--clear", "--exist-ok"))
     assert not (tmp_path / "runs" / "detect" / "train2").exists()
 
-    rc, out, err = cli(train + ["--exist-ok", "--no-plots"], capsys)   # told to: overwrite, into the same folder
+    rc, out, err = cli(train + ["--exist-ok", "--no-plots"])   # told to: overwrite, into the same folder
     assert rc == 0, err
     assert "run folder runs/detect/train;" in out or out.rstrip().endswith("run folder runs/detect/train")
-    rc, out, err = cli(train + ["--clear", "--name", "again"], capsys)
+    rc, out, err = cli(train + ["--clear", "--name", "again"])
     assert rc == 0 and "run folder runs/detect/again" in out
 
     # from weights already at max_batches: one line that names --clear, nothing written
-    rc, out, err = cli(train[:4] + [final] + train[4:] + ["--exist-ok"], capsys)
+    rc, out, err = cli(train[:4] + [final] + train[4:] + ["--exist-ok"])
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "nothing to train" in err and "--clear" in err and "iteration 2" in err
 
 
-def test_map_table_plots_and_percent_json_agree_with_the_library(shapes, tmp_path, capsys):
+def test_map_table_plots_and_percent_json_agree_with_the_library(shapes, tmp_path, cli):
     from tritnet.yolo import map_detector, valid_detector
     cfg = write_cfg(tmp_path / "tiny.cfg", max_batches=2)
-    assert cli(["detector", "train", shapes, cfg, "--no-progress", "--workers", "0", "--no-plots"], capsys)[0] == 0
+    assert cli(["detector", "train", shapes, cfg, "--no-progress", "--workers", "0", "--no-plots"])[0] == 0
     weights = shapes.parent / "backup" / "tiny_final.weights"
     lib = map_detector(shapes, cfg, weights, workers=0)
-    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--json", "--workers", "0"], capsys)
+    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--json", "--workers", "0"])
     assert rc == 0, err
     m = json.loads(out)
     assert m["units"] == "percent" and m["boxes"] == "unclipped"
@@ -66,24 +59,23 @@ def test_map_table_plots_and_percent_json_agree_with_the_library(shapes, tmp_pat
     assert m["table"][0]["ap50"] == pytest.approx(100 * lib["classes"].table[0].ap50)
     assert m["table"][0]["instances"] == 6 and m["table"][1]["images"] == 3
 
-    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--workers", "0", "--plots"], capsys)
+    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--workers", "0", "--plots"])
     assert rc == 0, err
     assert "AP50-95" in out and "note: boxes scored unclipped, as darknet's `detector map`" in out and "--clip" in out
     val = tmp_path / "runs" / "detect" / "val"
     assert {p.name for p in val.iterdir()} == {"confusion_matrix.png", "PR_curve.png", "F1_curve.png"}
     assert f"saved confusion matrix: {val / 'confusion_matrix.png'}".replace(str(tmp_path) + "/", "") in out
-    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--workers", "0", "--clip", "--json"], capsys)
+    rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--workers", "0", "--clip", "--json"])
     assert json.loads(out)["boxes"] == "clipped"
 
     rc, out, err = cli(["detector", "valid", shapes, cfg, weights, "--outdir", tmp_path / "res", "--workers", "0",
-                        "--json"], capsys)
+                        "--json"])
     assert rc == 0, err
     v = json.loads(out)
     lib_v = valid_detector(shapes, cfg, weights, tmp_path / "res2", workers=0)
     assert v["units"] == "percent" and v["boxes"] == "clipped"
     assert v["coco"]["AP50"] == pytest.approx(100 * lib_v["coco"]["AP50"]) if lib_v["coco"]["AP50"] >= 0 else True
-    rc, out, err = cli(["detector", "valid", shapes, cfg, weights, "--outdir", tmp_path / "res", "--workers", "0"],
-                       capsys)
+    rc, out, err = cli(["detector", "valid", shapes, cfg, weights, "--outdir", tmp_path / "res", "--workers", "0"])
     assert "COCO mAP@[.50:.95] = " in out and "%" in out.split("COCO mAP@[.50:.95] = ")[1].splitlines()[0]
     assert "note: boxes clipped to the image, as darknet's `detector valid`" in out and "--no-clip" in out
 

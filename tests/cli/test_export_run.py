@@ -1,5 +1,6 @@
 """`tritnet export`, `run` and `bench` through the real command line (tritnet.cli.main)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,7 +38,8 @@ def test_export_run_bench_a_classifier(tmp_path, capsys):
     import subprocess
     import sys
     proc = subprocess.run([sys.executable, "-m", "tritnet", "bench", str(tmp_path / "r.tnp"), "--rounds", "2",
-                           "--calls", "1", "--json"], capture_output=True, text=True, timeout=600)
+                           "--calls", "1", "--json"], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parents[2])   # the data root: the project's pyproject.toml
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout)
     assert set(r["tools"]) == {"runtime", "torch", "ort_fp32", "ort_int8", "ov_fp32", "ov_default", "ov_int8"}
