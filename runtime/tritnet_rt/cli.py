@@ -30,6 +30,13 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
     threads_option(r, None)
     r.add_argument("--isa", default=None, help="force a kernel path (serial, avx2, avx512, amx, neon, dotprod, i8mm; "
                    "`tritnet-rt info FILE` lists those this CPU runs)")
+    activations_option(r)
+
+
+def activations_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activations", choices=["int8", "float"], default="int8",
+                   help="ternary convs on 8-bit activations (int8, default: fast) or on float ones (darknet's "
+                        "float results, at float speed)")
 
 
 def _setup(a):
@@ -39,7 +46,7 @@ def _setup(a):
         tritnet_rt.set_isa(a.isa)
     if getattr(a, "threads", None) is not None:
         tritnet_rt.set_num_threads(a.threads)
-    return tritnet_rt, tritnet_rt.load(a.file)
+    return tritnet_rt, tritnet_rt.load(a.file, activations=getattr(a, "activations", "int8"))
 
 
 def run(a: argparse.Namespace) -> None:
@@ -116,9 +123,10 @@ def time_model(a: argparse.Namespace) -> None:
         times.append(time.perf_counter() - t)
     ms = 1e3 * float(np.median(times))
     out = {"file": a.file, "batch": a.batch, "threads": rt.get_num_threads(), "isa": rt.get_isa(),
-           "median_ms": ms, "images_per_s": a.batch * 1e3 / ms}
+           "activations": net.activations, "median_ms": ms, "images_per_s": a.batch * 1e3 / ms}
     print(json.dumps(out, indent=2) if a.json else
-          f"{a.file}: batch {a.batch}, {out['threads']} thread(s), {out['isa']}: {ms:.3f} ms "
+          f"{a.file}: batch {a.batch}, {out['threads']} thread(s), {out['isa']}, {net.activations} activations: "
+          f"{ms:.3f} ms "
           f"({out['images_per_s']:.1f} images/s)")
 
 
@@ -137,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     threads_option(t, None)
     t.add_argument("--isa", default=None)
     t.add_argument("--repeat", type=positive_int, default=20)
+    activations_option(t)
     json_option(t)
     return p
 

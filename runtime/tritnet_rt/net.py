@@ -13,10 +13,13 @@ from .plan import Prepared, build
 
 
 class Net:
-    def __init__(self, pm: PackedModel):
+    def __init__(self, pm: PackedModel, activations: str = "int8"):
+        """``activations``: ``int8`` (ternary convs on 8-bit activations, the fast path) or ``float`` (float
+        activations everywhere: darknet's float results, at float speed)."""
         self.pm = pm
         self.model = pm.model
-        self.prep = Prepared(pm)
+        self.activations = activations
+        self.prep = Prepared(pm, activations)
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}

@@ -5,7 +5,7 @@ Conv paths:
   grouped  grouped / depthwise convs: float activations x the weights as floats (ternary codes ±1/0, scale after)
   t8   int8 activations (per-image min/max → u8 with zero point) x ternary weights, packed [N/16][K/4][16][4]
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
-  f32  float weights (layers kept float), float activations
+  f32  float weights (layers kept float), float activations; ternary layers too with activations="float"
 """
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from .format import graph_shapes
 from .ops import ACTIVATIONS, OPS, PASS_THROUGH
 
 ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_ACT_* follow this order
+# int8: ternary convs quantize their input to 8 bits (the fast path); float: they run on the f32 path with
+# the codes times their scales, for results equal to darknet's float forward at float speed (STTN's ternary
+# activations are the model's own and stay)
+ACTIVATION_MODES = ("int8", "float")
 
 
 def _ceil(a, b):
@@ -60,8 +64,11 @@ def reorg_index(c, h, w, s):
 class Prepared:
     """Per-node data that does not depend on the batch: packed weights, scales, biases, shapes (C, H, W)."""
 
-    def __init__(self, pm):
+    def __init__(self, pm, activations: str = "int8"):
+        if activations not in ACTIVATION_MODES:
+            raise ValueError(f"activations: {activations!r} is not one of {', '.join(ACTIVATION_MODES)}")
         self.pm = pm
+        self.float_activations = activations == "float"
         self.nodes = pm.graph["nodes"]
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
         self.data = {}
@@ -88,7 +95,7 @@ class Prepared:
             d["w"] = np.ascontiguousarray(w.astype(np.float32).transpose(2, 3, 1, 0))      # [kh][kw][C/groups][N]
             d["scale"] = (np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy() if ternary
                           else np.ones(n, np.float32))
-        elif ternary:
+        elif ternary and (a.get("input") == "ternary" or not self.float_activations):
             d["scale"] = np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy()
             if a.get("input") == "ternary":           # the reader checked: ternary weights, channels of 8
                 d["path"] = "tt"
@@ -101,7 +108,10 @@ class Prepared:
         else:
             d["path"] = "f32"
             kh, kw = a["kernel"]
-            d["w"] = np.ascontiguousarray(w.astype(np.float32).transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))
+            wf = w.astype(np.float32)
+            if ternary:       # float activations asked for: codes times scales, the arithmetic of darknet's forward
+                wf *= np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).reshape(n, 1, 1, 1)
+            d["w"] = np.ascontiguousarray(wf.transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))
         return d
 
 

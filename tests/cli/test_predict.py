@@ -284,3 +284,20 @@ def test_classifier_predict_of_a_checkpoint_on_a_folder_matches_one_image_at_a_t
     assert [r["top"] for r in _lines(out)] == [s["top"] for s in single]
     assert all(t["class"] in names for s in single for t in s["top"])
     assert f"warning: {d / 'readme.txt'}: not an image (.txt); skipped" in err
+
+
+def test_runtime_activations_option_runs_ternary_convs_on_float_activations(tmp_path, capsys):
+    """`--activations float`: the ternary convs' float path (the library's Net(pm, activations="float")), whose
+    probabilities are not the int8 path's; `time` reports the mode."""
+    import tritnet_rt
+    _run(["export", "resnet20", tmp_path / "r.tnp", "--random-weights", "--method", "twn"], capsys)
+    Image.fromarray((np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)).save(tmp_path / "x.png")
+    tops = {}
+    for mode in ("int8", "float"):
+        out, _ = _run(["run", tmp_path / "r.tnp", tmp_path / "x.png", "--json", "--activations", mode], capsys,
+                      cli=rt_main)
+        tops[mode] = _lines(out)[0]["top"]
+        assert tops[mode] == tritnet_rt.load(tmp_path / "r.tnp", activations=mode).classify(str(tmp_path / "x.png"), 5)
+    assert [t["probability"] for t in tops["int8"]] != [t["probability"] for t in tops["float"]]
+    out, _ = _run(["time", tmp_path / "r.tnp", "--activations", "float", "--repeat", 2, "--json"], capsys, cli=rt_main)
+    assert json.loads(out)["activations"] == "float"

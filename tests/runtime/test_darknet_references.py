@@ -11,7 +11,8 @@ losslessly: the packed graph computed in float gives darknet's lists exactly; th
 activations (~1% RMS on the raw heads, measured 0.8-1.2%), and random ternary weights put every score within
 a factor 1.5 of the threshold (0.02, 0.05), where that noise reorders near-equal boxes under NMS: there at
 least 70% of darknet's detections are found with the same class and box within 2 px + 2% of the box size
-(measured 71-84%), and the counts agree within 10%.
+(measured 71-84%), and the counts agree within 10%. With ``activations="float"`` (``--activations float``) the
+runtime runs the ternary convs on float activations and prints darknet's lists exactly, as for the float files.
 """
 import hashlib
 import importlib.util
@@ -161,7 +162,8 @@ def test_darknettwn_ternary_packed_gives_darknets_detections(cfg, weights):
         codes = pm.tensors[n["tensors"]["weight"]]
         assert ((codes > 0).sum(), (codes < 0).sum(), (codes == 0).sum()) == (ref["n_pos"], ref["n_neg"], ref["n_zero"])
     float_graph = torch_module(pm)
-    rt = Net(pm)
+    rt, rt_float = Net(pm), Net(pm, activations="float")
+    assert {d["path"] for d in rt_float.prep.data.values() if "path" in d} == {"f32"}
     for z, u8 in _images(tag):
         x, im_w, im_h = rt.preprocess(u8)
         assert np.array_equal(x[0], np.load(_path(str(z["input_npz"])))["x"])
@@ -169,6 +171,9 @@ def test_darknettwn_ternary_packed_gives_darknets_detections(cfg, weights):
             exact = float_graph(torch.from_numpy(x))
         exact = [o.numpy() for o in (exact if isinstance(exact, tuple) else (exact,))]
         _check_heads(pm, exact, z, summary["det_layers"], 1e-4)
+        _check_heads(pm, rt_float(x), z, summary["det_layers"], 1e-4)     # the runtime, float activations
+        for t in summary["thresholds"]:                                    # darknet's lists, as the float files
+            _same_lists(rt_float.detect(u8, thresh=t, nms=summary["nms"]), z, f"det_t{round(t * 100):03d}_nmssort")
         outs = rt(x)                               # the runtime: int8 activations
         for got, ref in zip(outs, exact):
             assert np.sqrt(((got - ref) ** 2).mean() / (ref ** 2).mean()) < 0.02
