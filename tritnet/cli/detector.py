@@ -41,9 +41,7 @@ def _common(p, weights_required: bool = True):
 def _run_folder(p, name: str):
     p.add_argument("--project", default="runs/detect", help="run folders go here (default runs/detect)")
     p.add_argument("--name", default=name, help=f"run folder name: {name}, {name}2, ... (never an earlier run's)")
-    p.add_argument("--exist-ok", action="store_true",
-                   help="use --project/--name as it is" + (" and overwrite finished weights in the backup folder"
-                                                           if name == "train" else ""))
+    p.add_argument("--exist-ok", action="store_true", help="use --project/--name as it is")
 
 
 # Scores on the command line are percent, in text and in --json alike (AP, mAP, precision, recall, F1, IoU);
