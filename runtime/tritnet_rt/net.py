@@ -50,7 +50,7 @@ class Net:
         with self._lock:
             for i in range(0, x.shape[0], step):
                 plan, buf, _ = self._plan(min(step, x.shape[0] - i))
-                buf["input"][...] = x[i:i + step].transpose(0, 2, 3, 1)
+                buf["input"][...] = x[i:i + step] if self.prep.planar_input else x[i:i + step].transpose(0, 2, 3, 1)
                 plan.run()
                 parts.append([buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs])
         return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]

@@ -111,6 +111,24 @@ def test_every_isa_matches_the_oracle_and_serial(case):
         assert np.array_equal(got, ref), f"{key} differs from serial"
 
 
+@pytest.mark.parametrize("activations", ["int8", "float"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4]], ids=["c3", "k1", "c300"])
+def test_the_nchw_input_read_in_place_gives_the_transposed_inputs_result_bit_for_bit(case, activations):
+    """A conv reading the network's input takes the caller's NCHW images as they are (its padding pass
+    interleaves the channels): the same bits as the NHWC copy every other op reads, on every ISA and threads."""
+    rng = np.random.default_rng(7)
+    pm, _ = conv_model(rng, **case)
+    x = rng.normal(0, 1.5, (2, case["c"], case["h"], case["w"])).astype(np.float32)
+    planar, nhwc = Net(pm, activations=activations), Net(pm, activations=activations)
+    nhwc.prep.planar_input = False
+    assert planar.prep.planar_input
+    for isa in ISAS:
+        for threads in (1, 2):
+            tritnet_rt.set_isa(isa)
+            tritnet_rt.set_num_threads(threads)
+            assert np.array_equal(planar(x)[0], nhwc(x)[0]), (isa, threads)
+
+
 def test_batch_does_not_change_an_image_result():
     rng = np.random.default_rng(1)
     pm, _ = conv_model(rng, 16, 32, 8, 8)
@@ -203,9 +221,10 @@ def test_conv_fused_with_its_maxpool_gives_the_unfused_result_bit_for_bit(shared
     # yolov3-tiny's l8 is also read by a route, so its full output must exist: not fused
     assert fused == ({"l0": "l1", "l2": "l3", "l4": "l5", "l6": "l7", "l8": "l9"} if name == "yolov2-tiny-voc"
                      else {"l0": "l1", "l2": "l3", "l4": "l5", "l6": "l7"})
+    assert prep.planar_input                     # only l0 reads the input: it stays NCHW
     rng = np.random.default_rng(3)
     for batch in (1, 3):
-        x = rng.uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
+        x = rng.uniform(0, 1, (batch, 3, size, size)).astype(np.float32)
         runs = {}
         for fuse in (False, True):
             ops, buf, keep = build(prep, batch, fuse=fuse)

@@ -9,7 +9,7 @@
 
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
-       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO };
+       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -33,7 +33,7 @@ enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_
 #define CONV_INTS {"batch", "height", "width", "channels", "channels_padded", "height_padded", "width_padded", \
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
     "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
-    "pool", "out_width"}
+    "pool", "out_width", "x_planar"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
@@ -90,15 +90,26 @@ TN_CLONES static void quant_task(void *p, int t) {
     uint8_t zp = (uint8_t)c->zp[b];
     memset(row, zp, (size_t)Wp * Cp);
     if (iy < 0 || iy >= I[C_H]) return;
-    const float *x = (const float *)c->op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
     float inv = 1.f / c->sc[b];
     tn_quant_fn quant = tn_isa_table[c->isa].quant;
+    uint8_t tmp[4096];
+    if (I[C_PLANAR]) {                       /* the network's input, NCHW: each channel's row, then interleaved */
+        const float *plane = (const float *)c->op->b[B_X] + (size_t)b * C * I[C_H] * W + (size_t)iy * W;
+        uint8_t *dst = row + (size_t)I[C_PL] * Cp;
+        for (int q = 0; q < C; q++)
+            for (int ix0 = 0; ix0 < W; ix0 += (int)sizeof tmp) {
+                int n = W - ix0 < (int)sizeof tmp ? W - ix0 : (int)sizeof tmp;
+                quant(plane + (size_t)q * I[C_H] * W + ix0, tmp, n, inv, zp);
+                for (int k = 0; k < n; k++) dst[(size_t)(ix0 + k) * Cp + q] = tmp[k];
+            }
+        return;
+    }
+    const float *x = (const float *)c->op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
     if (C == Cp) {                           /* the row's pixels are contiguous on both sides: one call */
         quant(x, row + (size_t)I[C_PL] * Cp, W * C, inv, zp);
         return;
     }
     /* channels padded (e.g. 3 -> 4): quantize runs of pixels contiguously, then spread them out */
-    uint8_t tmp[4096];
     int per = (int)sizeof tmp / C;
     if (per < 1) {                           /* a pixel wider than tmp (over 4096 channels): one at a time */
         for (int ix = 0; ix < W; ix++) {
@@ -306,6 +317,13 @@ static void fpad_task(void *p, int t) {
     float *row = (float *)op->b[B_Q] + ((size_t)b * I[C_HP] + y) * Wp * C;
     memset(row, 0, sizeof(float) * (size_t)Wp * C);
     if (iy < 0 || iy >= I[C_H]) return;
+    if (I[C_PLANAR]) {                       /* the network's input, NCHW */
+        const float *plane = (const float *)op->b[B_X] + (size_t)b * C * I[C_H] * W + (size_t)iy * W;
+        float *dst = row + (size_t)I[C_PL] * C;
+        for (int q = 0; q < C; q++)
+            for (int ix = 0; ix < W; ix++) dst[(size_t)ix * C + q] = plane[(size_t)q * I[C_H] * W + ix];
+        return;
+    }
     memcpy(row + (size_t)I[C_PL] * C, (const float *)op->b[B_X] + ((size_t)b * I[C_H] + iy) * W * C,
            sizeof(float) * (size_t)W * C);
 }
@@ -555,7 +573,8 @@ static int table_in(const tn_op *op, int j, i64 n, i64 lo, i64 hi, i64 *mx) {
 
 static int check_conv(const tn_op *op, const size_t *len, char *err) {
     const int *I = op->i;
-    for (int k = C_B; k <= C_WO; k++) REQUIRE(I[k] >= 0);
+    for (int k = C_B; k <= C_PLANAR; k++) REQUIRE(I[k] >= 0);
+    REQUIRE(I[C_PLANAR] <= 1 && !(I[C_PLANAR] && op->code == OP_CONV_TT));   /* NCHW input: t8 and f32 only */
     i64 B = I[C_B], H = I[C_H], W = I[C_W], C = I[C_C], Hp = I[C_HP], Wp = I[C_WP], M = I[C_M], N = I[C_N],
         S = I[C_S], L = I[C_L], NB = I[C_NB];
     REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
