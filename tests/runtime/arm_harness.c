@@ -8,7 +8,8 @@
  * serial kernels, bit for bit: random GEMM shapes with pixel and channel tails, sub-ranges of pixels and channel
  * blocks (also written from a base pixel), every activation, residuals, extreme activations and weights (int16
  * lanes at their limit), K deep enough to widen accumulators, the popcount GEMM at K = 262,144 bits and beyond,
- * the float steps (quantize, min/max, ternary activation) with ties, signed zeros and NaN, and the thread pool.
+ * the float steps (quantize, min/max, ternary activation) with ties, signed zeros and NaN, the grouped /
+ * depthwise conv (strides, padding, channel tails, every activation), and the thread pool.
  * Last line: "N passed, M failed". Usage: arm_harness [cases] [--force isa ...] */
 #include <math.h>
 #include <stdio.h>
@@ -20,8 +21,10 @@
 /* x86 with SIMDe's emulation (-DTN_SIMDE, no cpu.c): the NEON and dot-product paths, as if the CPU had them */
 const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
     [TN_ISA_SERIAL] = {"serial", tn_gemm_t8_serial, tn_gemm_tt_serial, tn_quant_u8_serial, tn_minmax_f32_serial, tn_tact_bits_serial},
-    [TN_ISA_NEON] = {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon},
-    [TN_ISA_DOTPROD] = {"dotprod", tn_gemm_t8_dotprod, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon},
+    [TN_ISA_NEON] = {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
+                     tn_gconv_row_neon},
+    [TN_ISA_DOTPROD] = {"dotprod", tn_gemm_t8_dotprod, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
+                        tn_gconv_row_neon},
 };
 int tn_cpu_supports(int isa) { return isa >= 0 && isa < TN_ISA_COUNT && tn_isa_table[isa].t8; }
 #endif
@@ -224,6 +227,39 @@ static void float_steps(const char *isa, const tn_kernels *k, int cases) {
     }
 }
 
+/* the grouped conv: depthwise (the SIMD path) and grouped (the serial fallback), every row of the output */
+static void gconv_steps(const char *isa, const tn_kernels *k, int cases) {
+    char d[96];
+    static const int acts[] = {TN_ACT_LINEAR, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_LOGISTIC};
+    for (int c = 0; c < cases; c++) {
+        int groups_of_one = c % 4 != 3, Cg = groups_of_one ? 1 : 1 + rnd(3);
+        int N = groups_of_one ? 1 + rnd(c % 2 ? 13 : 70) : Cg * (1 + rnd(6)), C = N;   /* groups = N / Cg */
+        int kh = 1 + rnd(5), kw = 1 + rnd(5), stride = 1 + rnd(2), H = 1 + rnd(9), W = 1 + rnd(9);
+        int pt = rnd(kh), pl = rnd(kw);
+        tn_gconv_args a = {0};
+        a.H = H; a.W = W; a.C = C; a.N = N; a.Cg = Cg; a.Ng = Cg; a.kh = kh; a.kw = kw; a.stride = stride;
+        a.pt = pt; a.pl = pl; a.act = acts[rnd(4)];
+        a.Ho = (H + 2 * pt - kh) / stride + 1; a.Wo = (W + 2 * pl - kw) / stride + 1;
+        if (a.Ho < 1 || a.Wo < 1) { a.Ho = a.Ho < 1 ? 1 : a.Ho; a.Wo = a.Wo < 1 ? 1 : a.Wo; }
+        float *x = malloc(sizeof(float) * 2 * H * W * C), *w = malloc(sizeof(float) * kh * kw * Cg * N);
+        float *sc = malloc(sizeof(float) * N), *bi = malloc(sizeof(float) * N);
+        size_t out = (size_t)2 * a.Ho * a.Wo * N;
+        float *o1 = malloc(sizeof(float) * out), *o2 = malloc(sizeof(float) * out);
+        for (int i = 0; i < 2 * H * W * C; i++) x[i] = rnd(30) ? frand(-3.f, 3.f) : special();
+        for (int i = 0; i < kh * kw * Cg * N; i++) w[i] = (float)(rnd(3) - 1);       /* ternary codes */
+        for (int i = 0; i < N; i++) { sc[i] = frand(0.01f, 2.f); bi[i] = frand(-1.f, 1.f); }
+        a.x = x; a.w = w; a.scale = sc; a.bias = bi;
+        for (int b = 0; b < 2; b++)
+            for (int oy = 0; oy < a.Ho; oy++) {
+                a.out = o1; tn_gconv_row_serial(&a, b, oy);
+                a.out = o2; k->gconv(&a, b, oy);
+            }
+        snprintf(d, sizeof d, "N=%d Cg=%d k=%dx%d s=%d HxW=%dx%d act=%d", N, Cg, kh, kw, stride, H, W, a.act);
+        report(memcmp(o1, o2, sizeof(float) * out) == 0, "gconv", isa, d);
+        free(x); free(w); free(sc); free(bi); free(o1); free(o2);
+    }
+}
+
 static int in_list(const void *f, const void **seen, int n) {
     for (int i = 0; i < n; i++) if (seen[i] == f) return 1;
     return 0;
@@ -244,7 +280,7 @@ int main(int argc, char **argv) {
     printf("\nselected: %s\n", tn_isa_table[best].name);
     fflush(stdout);
 
-    const void *seen[4 * TN_ISA_COUNT];
+    const void *seen[5 * TN_ISA_COUNT];
     int nseen = 0;
     tn_set_threads(3);
     pool_case("serial", 0, tn_gemm_t8_serial);       /* the pool alone (armv6 without NEON runs just this) */
@@ -282,6 +318,10 @@ int main(int argc, char **argv) {
         if (!in_list(fl[0], seen, nseen) && k->quant != tn_quant_u8_serial) {
             float_steps(k->name, k, cases);
             for (int f = 0; f < 3; f++) seen[nseen++] = fl[f];
+        }
+        if (k->gconv && k->gconv != tn_gconv_row_serial && !in_list((const void *)k->gconv, seen, nseen)) {
+            gconv_steps(k->name, k, cases);
+            seen[nseen++] = (const void *)k->gconv;
         }
     }
     tn_set_threads(1);

@@ -28,7 +28,7 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
 #endif
 #if defined(TN_HAVE_NEON) && !defined(TN_ARM32)
     {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_serial},
+     tn_gconv_row_neon},
 #elif defined(TN_HAVE_NEON)   /* 32-bit NEON flushes denormals to zero: the float steps stay on VFP (serial) */
     {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_serial, tn_minmax_f32_serial, tn_tact_bits_serial,
      tn_gconv_row_serial},
@@ -43,13 +43,13 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
 #endif
 #if defined(TN_HAVE_DOTPROD)  /* SDOT for the int8 GEMM; the rest as NEON */
     {"dotprod", tn_gemm_t8_dotprod, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_serial},
+     tn_gconv_row_neon},
 #else
     {"dotprod", 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_I8MM)     /* USMMLA for the int8 GEMM; the rest as NEON */
     {"i8mm", tn_gemm_t8_i8mm, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_serial},
+     tn_gconv_row_neon},
 #else
     {"i8mm", 0, 0, 0, 0, 0, 0},
 #endif

@@ -107,6 +107,9 @@ void tn_gconv_row_serial(const tn_gconv_args *g, int b, int oy);
 #if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
 void tn_gconv_row_avx2(const tn_gconv_args *g, int b, int oy);   /* depthwise 8 channels a step, else serial */
 #endif
+#if defined(TN_HAVE_NEON) && !defined(TN_ARM32)
+void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy);   /* depthwise 4 channels a step, else serial */
+#endif
 
 typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact;
                  tn_gconv_fn gconv; } tn_kernels;
