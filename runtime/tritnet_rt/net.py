@@ -13,13 +13,13 @@ from .plan import Prepared, build
 
 
 class Net:
-    def __init__(self, pm: PackedModel, activations: str = "int8"):
+    def __init__(self, pm: PackedModel, activations: str = "int8", *, _owned: bool = False):
         """``activations``: ``int8`` (ternary convs on 8-bit activations, the fast path) or ``float`` (float
         activations everywhere: darknet's float results, at float speed)."""
         self.pm = pm
         self.model = pm.model
         self.activations = activations
-        self.prep = Prepared(pm, activations)
+        self.prep = Prepared(pm, activations, release_codes=_owned)
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}
@@ -27,8 +27,10 @@ class Net:
 
     @classmethod
     def load(cls, path, **kw) -> "Net":
-        return cls(load_packed(path), **kw)
-
+        """The packed file at ``path``, prepared. The net owns what it read, so each conv's decoded codes are
+        dropped once its packed layout is made (``self.pm.tensors`` keeps the rest; ``load_packed`` gives all),
+        and the peak memory holds one copy of the weights."""
+        return cls(load_packed(path), _owned=True, **kw)
     @property
     def input_shape(self):
         return tuple(self.prep.shapes["input"])

@@ -33,11 +33,16 @@ def pack_t8(codes: np.ndarray):
     zeros (an AMX weight tile 64 deep may read past the last block's K); and Σ codes per n."""
     n, c, kh, kw = codes.shape
     cp = _ceil(c, 4) * 4
-    w = np.zeros((_ceil(n, 16) * 16, kh, kw, cp), np.int8)
-    w[:n, :, :, :c] = codes.transpose(0, 2, 3, 1)
-    k = kh * kw * cp
-    packed = np.concatenate([w.reshape(-1, 16, k // 4, 4).transpose(0, 2, 1, 3).reshape(-1), np.zeros(1024, np.int8)])
-    return packed, codes.reshape(n, -1).sum(1).astype(np.int32), cp
+    k, blocks = kh * kw * cp, _ceil(n, 16)
+    packed = np.zeros(blocks * 16 * k + 1024, np.int8)
+    tiles = packed[:blocks * 16 * k].reshape(blocks, k // 4, 16, 4)
+    block = np.zeros((16, kh, kw, cp), np.int8)
+    for b in range(blocks):            # a block at a time: no temporary the size of the layer (peak memory)
+        rows = codes[16 * b:16 * b + 16]
+        block[:] = 0
+        block[:len(rows), :, :, :c] = rows.transpose(0, 2, 3, 1)
+        tiles[b] = block.reshape(16, k // 4, 4).transpose(1, 0, 2)
+    return packed, codes.reshape(n, -1).sum(1, dtype=np.int32), cp
 
 
 def pack_tt(codes: np.ndarray):
@@ -65,7 +70,9 @@ def reorg_index(c, h, w, s):
 class Prepared:
     """Per-node data that does not depend on the batch: packed weights, scales, biases, shapes (C, H, W)."""
 
-    def __init__(self, pm, activations: str = "int8"):
+    def __init__(self, pm, activations: str = "int8", release_codes: bool = False):
+        """``release_codes``: drop each int8/popcount conv's decoded codes from ``pm.tensors`` once its packed
+        layout is made (for a PackedModel nobody else holds: the peak memory keeps one copy of the weights)."""
         if activations not in ACTIVATION_MODES:
             raise ValueError(f"activations: {activations!r} is not one of {', '.join(ACTIVATION_MODES)}")
         self.pm = pm
@@ -76,6 +83,8 @@ class Prepared:
         for node in self.nodes:
             if node["op"] in ("conv", "linear"):
                 self.data[node["name"]] = self._weights(node)
+                if release_codes and self.data[node["name"]].get("path") in ("t8", "tt"):
+                    del pm.tensors[node["tensors"]["weight"]]
         # The caller's NCHW images go into the plan as they are when only int8 or float convs read them: their
         # padding pass interleaves the channels, so no transposing copy of the input is made (0.55 ms of
         # yolov2-tiny's 9.9 at 416x416 on one thread). Anything else reads NHWC, as every other activation.

@@ -28,6 +28,8 @@ def test_bad_input_is_refused():
         pack_2bit([2])
     with pytest.raises(ValueError, match="invalid code 3"):
         unpack_2bit(bytes([0xFF]), 4)
+    with pytest.raises(ValueError, match="invalid code 3"):      # in the padding slot too: a writer never puts it
+        unpack_2bit(bytes([0b11010101]), 3)
     with pytest.raises(ValueError, match="above 242"):
         unpack_trits(bytes([250]), 5)
     with pytest.raises(ValueError, match=r"1 bytes of 2-bit data for 5 weights \(want 2\)"):

@@ -129,6 +129,36 @@ def test_the_nchw_input_read_in_place_gives_the_transposed_inputs_result_bit_for
             assert np.array_equal(planar(x)[0], nhwc(x)[0]), (isa, threads)
 
 
+@pytest.mark.parametrize("n,c,k", [(16, 4, 3), (17, 3, 3), (40, 72, 1), (5, 300, 1), (33, 16, 5)])
+def test_t8_weight_layout_is_the_documented_one(n, c, k):
+    """pack_t8 (a block of 16 channels at a time) against the layout written out in one expression:
+    [N16/16][K/4][16][4] with K = kh·kw·Cp in (ky, kx, channel) order, channels padded to 4, then 1 KiB of 0."""
+    from tritnet_rt.plan import pack_t8
+    codes = np.random.default_rng(n * c).integers(-1, 2, (n, c, k, k)).astype(np.int8)
+    cp, n16 = -(-c // 4) * 4, -(-n // 16) * 16
+    w = np.zeros((n16, k, k, cp), np.int8)
+    w[:n, :, :, :c] = codes.transpose(0, 2, 3, 1)
+    want = w.reshape(n16 // 16, 16, k * k * cp // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    packed, sums, got_cp = pack_t8(codes)
+    assert got_cp == cp and np.array_equal(packed[:-1024], want) and not packed[-1024:].any()
+    assert np.array_equal(sums, codes.reshape(n, -1).sum(1))
+
+
+def test_a_loaded_net_drops_the_codes_its_layouts_replace_and_runs_the_same(tmp_path):
+    """Net.load keeps one copy of the weights (the packed layouts), a Net of a PackedModel someone else holds
+    leaves it whole; both give the same bits."""
+    from tritnet_rt.format import load_packed, save_packed
+    rng = np.random.default_rng(2)
+    pm, _ = conv_model(rng, 16, 32, 8, 8)
+    save_packed(pm, tmp_path / "m.tnp")
+    held = load_packed(tmp_path / "m.tnp")
+    weight = [n["tensors"]["weight"] for n in held.graph["nodes"] if n["op"] == "conv"][0]
+    shared, owned = Net(held), Net.load(tmp_path / "m.tnp")
+    assert weight in held.tensors and weight not in owned.pm.tensors
+    x = rng.normal(size=(2, 16, 8, 8)).astype(np.float32)
+    assert np.array_equal(shared(x)[0], owned(x)[0])
+
+
 def test_batch_does_not_change_an_image_result():
     rng = np.random.default_rng(1)
     pm, _ = conv_model(rng, 16, 32, 8, 8)
