@@ -73,12 +73,15 @@ class Net:
     def memory_bytes(self, batch: int = 1) -> int:
         """Bytes held by the prepared weights and the buffers that running a batch of ``batch`` needs."""
         step = self.micro_batch(batch)
-        arrays = {}
+        found = list(v for d in self.prep.data.values() for v in d.values() if isinstance(v, np.ndarray))
         for size in {step, batch % step or step}:
             _, buf, keep = self._plan(size)
-            arrays.update({id(a): a for a in list(buf.values()) + keep})
-        for d in self.prep.data.values():
-            arrays.update({id(v): v for v in d.values() if isinstance(v, np.ndarray)})
+            found += list(buf.values()) + keep
+        arrays = {}
+        for a in found:
+            while a.base is not None and isinstance(a.base, np.ndarray):    # views of a shared block count once
+                a = a.base
+            arrays[id(a)] = a
         return sum(a.nbytes for a in arrays.values())
 
     # ------------------------------------------------------------------ one image

@@ -159,6 +159,31 @@ def test_a_loaded_net_drops_the_codes_its_layouts_replace_and_runs_the_same(tmp_
     assert np.array_equal(shared(x)[0], owned(x)[0])
 
 
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov2-tiny-voc"])
+def test_shared_buffers_never_overlap_a_buffer_still_in_use(shared_data, name):
+    """build lays outputs and scratch into shared blocks: at every op, what it writes shares no memory with
+    any other buffer used both before and after that op (its inputs included), and the blocks hold less than
+    the buffers they replace."""
+    from tests.runtime.helpers import darknet_net
+    from tritnet.export import to_packed
+    from tritnet_rt.plan import WRITTEN_FIRST, Prepared, build
+    ops, buf, keep = build(Prepared(to_packed(darknet_net(shared_data, name, size=64))), 2)
+    uses = {}
+    for i, (_, _, _, bufs) in enumerate(ops):
+        for a in bufs.values():
+            if isinstance(a, np.ndarray):
+                uses.setdefault(id(a), [a, i, i])[2] = i
+    for i, (_, _, _, bufs) in enumerate(ops):
+        written = [a for f, a in bufs.items() if f in WRITTEN_FIRST and isinstance(a, np.ndarray)]
+        live = [a for a, first, last in uses.values() if first < i <= last or first <= i < last]
+        for w in written:
+            assert not any(np.shares_memory(w, b) for b in live if b is not w), (i, ops[i][0])
+    roots = {id(a.base if a.base is not None else a): a for a, _, _ in uses.values()}
+    shared = [a for a, _, _ in uses.values() if a.base is not None and a.base.dtype == np.uint8]
+    assert shared and sum(a.nbytes for a in shared) > sum(r.nbytes for r in roots.values() if r.dtype == np.uint8
+                                                          and r.ndim == 1 and any(a.base is r for a in shared))
+
+
 def test_batch_does_not_change_an_image_result():
     rng = np.random.default_rng(1)
     pm, _ = conv_model(rng, 16, 32, 8, 8)
