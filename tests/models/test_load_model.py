@@ -23,6 +23,20 @@ def test_a_detector_cfg_with_a_layer_spec_and_float_spelled_float(shared_data):
         assert not any(is_ternary(m) for m in net.modules())
 
 
+def test_a_parsed_classifier_cfg_is_built_as_parsed_not_reread_from_its_file(shared_data):
+    """A darknet classifier cfg given parsed keeps what the caller changed (here: which convs are ternary=1)."""
+    from tritnet.darknet import set_ternary, ternary_layers
+    path = shared_data / "darknet" / "reference" / "cfg" / "cifar_minin_b1.cfg"
+    cfg = parse_cfg(path)
+    on_file = ternary_layers(cfg)
+    convs = [i for i, s in enumerate(cfg[1:]) if s.type == "convolutional"]
+    set_ternary(cfg, None, on=False)
+    set_ternary(cfg, convs[:1])
+    edited = load_model(cfg, method="twn").model
+    assert edited.ternary_indices == convs[:1] != on_file
+    assert load_model(path, method="twn").model.ternary_indices == on_file
+
+
 def test_a_registered_model_then_ternarized(shared_data):
     loaded = load_model("resnet20", shared_data / "pretrained" / "resnet_cifar10", method="ttn", layers="all_but_first_last", t_ex=2)
     rows = ternary_report(loaded.model)

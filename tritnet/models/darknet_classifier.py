@@ -11,13 +11,15 @@ layer's output when the cfg has none. The checkpoint records the cfg text, so it
 """
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 from typing import Optional
 
 import torch
 import torch.nn as nn
 
-from ..darknet import DarknetNet, darknet_layers, dump_cfg, is_cfg_name, parse_cfg, set_ternary
+from ..darknet import Cfg, DarknetNet, darknet_layers, dump_cfg, is_cfg_name, parse_cfg, set_ternary
 from ..darknet.cfg import parse_cfg_string, ternary_layers
 from .info import ModelInfo
 
@@ -28,12 +30,16 @@ class DarknetClassifier(nn.Module):
     """``layers``: "cfg" (default) keeps the cfg's ``ternary=1`` flags; otherwise a layer spec
     (``tritnet.layerspec``: "all", darknet layer indices, ranges such as "2-8", fractions) makes exactly those
     convs ternary. ``method`` None
-    builds every layer float. ``cfg_text`` rebuilds from a checkpoint's copy instead of a file."""
+    builds every layer float. ``cfg`` is a path or a parsed Cfg; ``cfg_text`` rebuilds from a checkpoint's copy
+    instead of a file."""
 
-    def __init__(self, cfg: str | Path, method: Optional[str] = None, layers="cfg", num_classes: Optional[int] = None,
-                 cfg_text: Optional[str] = None, **quant_options):
+    def __init__(self, cfg: "str | Path | Cfg", method: Optional[str] = None, layers="cfg",
+                 num_classes: Optional[int] = None, cfg_text: Optional[str] = None, **quant_options):
         super().__init__()
-        parsed = parse_cfg_string(cfg_text, path=str(cfg)) if cfg_text is not None else parse_cfg(cfg)
+        if isinstance(cfg, Cfg):            # parsed already (its dialect, its edits): a copy of it, not the file
+            parsed, cfg = copy.deepcopy(cfg), cfg.path
+        else:
+            parsed = parse_cfg_string(cfg_text, path=str(cfg)) if cfg_text is not None else parse_cfg(cfg)
         if layers not in (None, "cfg"):
             set_ternary(parsed, None, on=False)
             set_ternary(parsed, darknet_layers(parsed).resolve(layers, f"{cfg}: layers"))

@@ -131,7 +131,7 @@ def load_model(source, weights=None, *, method: Optional[str] = None, layers=Non
     from ..darknet import darknet_layers, parse_cfg, set_ternary
     cfg = copy.deepcopy(source) if _is_parsed_cfg(source) else parse_cfg(source, dialect=dialect)
     if not _has_detection_head(cfg):
-        model = create_model(str(cfg.path), pretrained=weights, num_classes=num_classes, method=method,
+        model = create_model(cfg, pretrained=weights, num_classes=num_classes, method=method,
                              layers=layers or "cfg", **opts)
         return Loaded(model.eval(), "classifier")
     if layers not in (None, "cfg"):

@@ -37,13 +37,14 @@ def get_model_info(name: str) -> ModelInfo:
     return _MODELS[name]
 
 
-def create_model(name: str, pretrained: str | Path | None = None, num_classes: int | None = None,
+def create_model(name, pretrained: str | Path | None = None, num_classes: int | None = None,
                  **kwargs) -> nn.Module:
-    """Build a registered model, or a darknet classifier from a ``.cfg`` path (``method=``, ``layers=`` and
-    ternarizer options then go to :class:`~tritnet.models.darknet_classifier.DarknetClassifier`).
+    """Build a registered model, or a darknet classifier from a ``.cfg`` path or a parsed Cfg (``method=``,
+    ``layers=`` and ternarizer options then go to :class:`~tritnet.models.darknet_classifier.DarknetClassifier`).
     ``pretrained``: a checkpoint file or a folder holding the model's file; for a cfg also darknet
     ``.weights`` (a prefix such as a ``partial`` backbone is fine)."""
-    if is_cfg_name(name):
+    from ..darknet import Cfg
+    if isinstance(name, Cfg) or is_cfg_name(name):
         from .darknet_classifier import DarknetClassifier
         model = DarknetClassifier(name, num_classes=num_classes, **kwargs)
         if pretrained and str(pretrained).endswith(".weights"):
