@@ -465,6 +465,10 @@ def check_graph(model: dict, graph, table: dict) -> dict:
         if work > MAX_IMAGE_OPS:
             raise GraphError(f"{where}: the network needs over {MAX_IMAGE_OPS:.0e} operations for one image")
         shapes[node["name"]] = shape
+        if node["op"] == "yolo" and node["attrs"].get("new_coords") and model.get("dialect") != "alexeyab":
+            # only AlexeyAB's decoder reads new_coords: checked here, not found by the first detect() call
+            raise GraphError(f"{where}: new_coords is AlexeyAB's yolo decoding; model.dialect must be alexeyab, "
+                             f"not {model.get('dialect', 'pjreddie')}")
     outs = graph["outputs"]
     if not isinstance(outs, list) or not outs or len(set(map(str, outs))) != len(outs):
         raise GraphError("graph.outputs must be a non-empty list of distinct node names")

@@ -103,6 +103,10 @@ def _add_node(h):
     (lambda h: node(h, "l11")["attrs"].update(classes=3), "input has 21 channels; 3 anchors of 3 classes need 24"),
     (lambda h: node(h, "l11")["attrs"].update(jitter=0.3), "attrs has the unknown field 'jitter'"),
     (lambda h: node(h, "l5")["attrs"].update(out=[17, 16]), "output height 17 does not follow from the input height 16"),
+    # found by tools/fuzz_packed.py (100k mutants): an AlexeyAB decoding in a file that says pjreddie failed at
+    # the first detect() with a ValueError instead of at load
+    (lambda h: node(h, "l11")["attrs"].update(new_coords=True),
+     "node 11 ('l11'): new_coords is AlexeyAB's yolo decoding; model.dialect must be alexeyab, not pjreddie"),
 ])
 def test_detector_edits_are_refused(seeds, edit, message):
     refused(edited(seeds["yolo"], lambda h, d: edit(h)), message)
