@@ -31,6 +31,7 @@ class Net:
         dropped once its packed layout is made (``self.pm.tensors`` keeps the rest; ``load_packed`` gives all),
         and the peak memory holds one copy of the weights."""
         return cls(load_packed(path), _owned=True, **kw)
+
     @property
     def input_shape(self):
         return tuple(self.prep.shapes["input"])
