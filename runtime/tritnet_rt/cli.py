@@ -36,7 +36,7 @@ def add_run_arguments(r: argparse.ArgumentParser) -> None:
 def activations_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activations", choices=["int8", "float"], default="int8",
                    help="ternary convs on 8-bit activations (int8, default: fast) or on float ones (darknet's "
-                        "float results, at float speed)")
+                        "float results; a check, not for deployment: its float kernel is many times slower)")
 
 
 def _setup(a):

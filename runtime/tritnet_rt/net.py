@@ -15,7 +15,8 @@ from .plan import Prepared, build
 class Net:
     def __init__(self, pm: PackedModel, activations: str = "int8", *, _owned: bool = False):
         """``activations``: ``int8`` (ternary convs on 8-bit activations, the fast path) or ``float`` (float
-        activations everywhere: darknet's float results, at float speed)."""
+        activations everywhere: darknet's float results, through the plain float kernel, which is many times
+        slower: a check, not the deployment path)."""
         self.pm = pm
         self.model = pm.model
         self.activations = activations
