@@ -17,9 +17,8 @@ from .ops import ACTIVATIONS, OPS, PASS_THROUGH
 
 ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_ACT_* follow this order
 # int8: ternary convs quantize their input to 8 bits (the fast path); float: they run on the f32 path with
-# the codes times their scales, for results equal to darknet's float forward (a check: the f32 kernel is not
-# register-blocked, yolov2-tiny-voc runs 35x slower than int8). STTN's ternary activations are the model's own
-# and stay.
+# the codes times their scales, for results equal to darknet's float forward (a check: yolov2-tiny-voc runs 16x
+# slower than int8). STTN's ternary activations are the model's own and stay.
 ACTIVATION_MODES = ("int8", "float")
 
 
@@ -44,6 +43,15 @@ def pack_t8(codes: np.ndarray):
         block[:len(rows), :, :, :c] = rows.transpose(0, 2, 3, 1)
         tiles[b] = block.reshape(16, k // 4, 4).transpose(1, 0, 2)
     return packed, codes.reshape(n, -1).sum(1, dtype=np.int32), cp
+
+
+def slabs_f32(w: np.ndarray) -> np.ndarray:
+    """(K, N) float weights → [N16/16][K][16] float32 (slabs of 16 output channels, zeros after N), flat: the
+    float conv streams one slab contiguously while its sums stay in registers (ops.c, fgemm_task)."""
+    k, n = w.shape
+    padded = np.zeros((k, _ceil(n, 16) * 16), np.float32)
+    padded[:, :n] = w
+    return np.ascontiguousarray(padded.reshape(k, -1, 16).transpose(1, 0, 2)).reshape(-1)
 
 
 def pack_tt(codes: np.ndarray):
@@ -129,7 +137,7 @@ class Prepared:
             wf = w.astype(np.float32)
             if ternary:       # float activations asked for: codes times scales, the arithmetic of darknet's forward
                 wf *= np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).reshape(n, 1, 1, 1)
-            d["w"] = np.ascontiguousarray(wf.transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))
+            d["w"] = slabs_f32(wf.transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))
         return d
 
 

@@ -328,6 +328,43 @@ static void fpad_task(void *p, int t) {
            sizeof(float) * (size_t)W * C);
 }
 
+/* The float conv's weights are slabs of 16 output channels, [N16/16][K][16] with K = S·L (plan.py, zero
+ * channels padding the last slab): a block of FP pixels x 16 channels keeps its sums in registers (locals with
+ * fixed bounds, so the compiler vectorizes them) while one slab streams by contiguously. Each sum is still taken
+ * in (tap, channel) order, one multiply then one add (-ffp-contract=off): the same bits as a plain loop. */
+#define FP 4
+#define FN 16
+typedef float tn_v8 __attribute__((vector_size(32)));      /* GCC/clang vectors: the target's widest registers */
+
+static inline tn_v8 v8_load(const float *p) { tn_v8 v; memcpy(&v, p, sizeof v); return v; }
+
+static inline void fgemm_block(const float *x, const int32_t *pix, const int32_t *seg, const float *slab, int S,
+                               int L, int m, int np, float acc[FP][FN]) {
+    const float *wr = slab;
+    if (np == FP) {
+        tn_v8 r[FP][2] = {{{0}}};
+        for (int s = 0; s < S; s++) {
+            const float *x0 = x + pix[m] + seg[s], *x1 = x + pix[m + 1] + seg[s];
+            const float *x2 = x + pix[m + 2] + seg[s], *x3 = x + pix[m + 3] + seg[s];
+            for (int ch = 0; ch < L; ch++, wr += FN) {
+                const tn_v8 w0 = v8_load(wr), w1 = v8_load(wr + 8);
+                const float a0 = x0[ch], a1 = x1[ch], a2 = x2[ch], a3 = x3[ch];
+                r[0][0] += a0 * w0; r[0][1] += a0 * w1; r[1][0] += a1 * w0; r[1][1] += a1 * w1;
+                r[2][0] += a2 * w0; r[2][1] += a2 * w1; r[3][0] += a3 * w0; r[3][1] += a3 * w1;
+            }
+        }
+        memcpy(acc, r, sizeof r);
+        return;
+    }
+    memset(acc, 0, sizeof(float) * FP * FN);             /* the task's last 1-3 pixels */
+    for (int s = 0; s < S; s++)
+        for (int ch = 0; ch < L; ch++, wr += FN)
+            for (int i = 0; i < np; i++) {
+                const float a = x[pix[m + i] + seg[s] + ch];
+                for (int j = 0; j < FN; j++) acc[i][j] += a * wr[j];
+            }
+}
+
 TN_CLONES static void fgemm_task(void *p, int t) {
     conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
     int M = I[C_M], N = I[C_N], L = I[C_L], S = I[C_S], tasks = (M + 15) / 16;
@@ -335,31 +372,30 @@ TN_CLONES static void fgemm_task(void *p, int t) {
     const float *x = (const float *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * I[C_C];
     const float *w = (const float *)op->b[B_W], *bias = (const float *)op->b[B_BIAS];
     const int32_t *pix = (const int32_t *)op->b[B_PIX], *seg = (const int32_t *)op->b[B_SEG];
-    /* the task's (up to) 16 pixels side by side: each weight row is read once for all of them, not once a pixel
-     * (a 13x13x1024 -> 1024 layer streamed 38 MB of weights per pixel); every sum keeps its order (tap, channel) */
-    float *restrict acc = calloc((size_t)16 * N, sizeof(float));
-    if (!acc) return;                                  /* (never on a real machine: 16 x N floats) */
-    for (int s = 0; s < S; s++)
-        for (int ch = 0; ch < L; ch++) {
-            const float *restrict wr = w + ((size_t)s * L + ch) * N;
-            for (int m = m0; m < m1; m++) {
-                const float av = x[pix[m] + seg[s] + ch];
-                float *restrict am = acc + (size_t)(m - m0) * N;
-                for (int n = 0; n < N; n++) am[n] += av * wr[n];
+    float acc[FP][FN];
+    /* slabs outside, pixel blocks inside: a slab (K x 16 floats) stays in cache while the task's 16 pixels pass */
+    for (int n0 = 0; n0 < N; n0 += FN) {
+        const float *slab = w + (size_t)(n0 / FN) * S * L * FN;
+        int nn = N - n0 < FN ? N - n0 : FN;
+        for (int m = m0; m < m1; m += FP) {
+            int np = m1 - m < FP ? m1 - m : FP;
+            fgemm_block(x, pix, seg, slab, S, L, m, np, acc);
+            for (int i = 0; i < np; i++) {
+                float *o = (float *)op->b[B_OUT] + ((size_t)b * M + m + i) * N;
+                const float *res = I[C_RES] ? (const float *)op->b[B_RES] + (size_t)b * I[C_RESIMG] +
+                                              ((const int32_t *)op->b[B_RESPIX])[m + i] : NULL;
+                for (int j = 0; j < nn; j++) {
+                    int n = n0 + j;
+                    float v = acc[i][j] + bias[n];
+                    if (res && n >= I[C_RESOFF] && n < I[C_RESOFF] + I[C_RESC]) v += res[n - I[C_RESOFF]];
+                    o[n] = tn_act(I[C_ACT], v, (const float *)op->b[B_PRELU], n);
+                }
             }
         }
-    for (int m = m0; m < m1; m++) {
-        const float *am = acc + (size_t)(m - m0) * N;
-        float *o = (float *)op->b[B_OUT] + ((size_t)b * M + m) * N;
-        const float *res = I[C_RES] ? (const float *)op->b[B_RES] + (size_t)b * I[C_RESIMG] + ((const int32_t *)op->b[B_RESPIX])[m] : NULL;
-        for (int n = 0; n < N; n++) {
-            float v = am[n] + bias[n];
-            if (res && n >= I[C_RESOFF] && n < I[C_RESOFF] + I[C_RESC]) v += res[n - I[C_RESOFF]];
-            o[n] = tn_act(I[C_ACT], v, (const float *)op->b[B_PRELU], n);
-        }
     }
-    free(acc);
 }
+#undef FP
+#undef FN
 
 static void conv_f32(const tn_op *op) {
     const int *I = op->i;
@@ -628,7 +664,7 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
         REQUIRE(I[C_CP] == C);
         row = Hp * Wp * C;
         NEED(B_Q, 4 * B * row);
-        NEED(B_W, 4 * S * L * N);
+        NEED(B_W, 4 * S * L * ((N + 15) / 16 * 16));   /* slabs of 16 channels */
     }
     if (!table_in(op, B_PIX, M, 0, row, &px) || !table_in(op, B_SEG, S, 0, row, &sg) || px + sg + L > row)
         return fail(err, "pixel or segment table reads outside the padded input");
