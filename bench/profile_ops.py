@@ -88,7 +88,8 @@ def main():
         h, w, c, n = r["shape"]
         shape = f"{h}x{w}x{c} -> {n}" if h else ""
         mm = f"{r['ms'] - r['ms_fixed_range']:8.3f}" if "ms_fixed_range" in r else ""
-        print(f"{r['op']:>3} {r['kind']:<14} {shape:<22} {r['ms']:8.3f} {100 * r['ms'] / out['sum_of_ops_ms']:5.1f}% {mm}")
+        share = 100 * r["ms"] / out["sum_of_ops_ms"]
+        print(f"{r['op']:>3} {r['kind']:<14} {shape:<22} {r['ms']:8.3f} {share:5.1f}% {mm}")
     mm = sum(r["ms"] - r["ms_fixed_range"] for r in rows if "ms_fixed_range" in r)
     print(f"min/max passes: {mm:.3f} ms ({100 * mm / out['sum_of_ops_ms']:.1f}% of the ops)")
     if a.out:

@@ -89,8 +89,8 @@ class ClassifierTrainConfig:
         "weight_decay": nonnegative_float, "gamma": positive_float, "threshold": positive_float, "t_ex": positive_int,
         "bn_recalibrate": nonnegative_int, "train_per_class": positive_int, "valid_per_class": positive_int,
         "workers": nonnegative_int, "milestones": positive_float}
-    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn", "float"), "t_ex": (1, 2, 4), "optimizer": ("sgd", "adam"),
-                               "schedule": ("cosine", "multistep", "constant")}
+    CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn", "float"), "t_ex": (1, 2, 4),
+                               "optimizer": ("sgd", "adam"), "schedule": ("cosine", "multistep", "constant")}
     HELP: ClassVar[dict] = {
         "data": "image folder or .tar.gz (train/ and test/ inside), CIFAR pickle folder, or darknet .data",
         "model": "registered model (see `tritnet models`) or a darknet classifier .cfg",
