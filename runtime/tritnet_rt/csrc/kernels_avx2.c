@@ -6,6 +6,7 @@
 #endif
 #include "simd_x86.h"
 #include "tn_epilogue.h"
+#include "tn_gconv.h"
 #include "epi_avx2.h"
 
 void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp) {
@@ -212,45 +213,32 @@ void tn_gemm_tt_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
         if (m < m1) tt_tile(g, wb, m, 1, nb);
     }
 }
-/* The grouped conv (tn.h), depthwise (one input and one output channel a group): 8 channels a step, the same
- * float operations in the same order as tn_gconv_row_serial (mul, then add; no FMA), so the results are identical.
- * Other groupings run the serial kernel. */
-void tn_gconv_row_avx2(const tn_gconv_args *g, int b, int oy) {
-    if (g->Cg != 1 || g->Ng != 1) {
-        tn_gconv_row_serial(g, b, oy);
-        return;
-    }
-    int N = g->N;
-    float *o = g->out + ((size_t)b * g->Ho + oy) * g->Wo * N;
-    for (int ox = 0; ox < g->Wo; ox++, o += N) {
-        for (int n = 0; n < N; n++) o[n] = 0.f;
-        for (int ky = 0; ky < g->kh; ky++) {
-            int iy = oy * g->stride - g->pt + ky;
-            if (iy < 0 || iy >= g->H) continue;
-            for (int kx = 0; kx < g->kw; kx++) {
-                int ix = ox * g->stride - g->pl + kx;
-                if (ix < 0 || ix >= g->W) continue;
-                const float *x = g->x + (((size_t)b * g->H + iy) * g->W + ix) * g->C;
-                const float *w = g->w + (size_t)(ky * g->kw + kx) * N;
-                int n = 0;
-                for (; n + 8 <= N; n += 8)
-                    _mm256_storeu_ps(o + n, _mm256_add_ps(_mm256_loadu_ps(o + n),
-                                                          _mm256_mul_ps(_mm256_loadu_ps(w + n), _mm256_loadu_ps(x + n))));
-                for (; n < N; n++) o[n] = o[n] + w[n] * x[n];
-            }
+/* The depthwise conv (tn_gconv.h), 8 channels a step; other groupings run the serial kernel. */
+static void gconv_tap_avx2(const tn_gconv_args *g, float *o, const float *w, const float *x) {
+    int n = 0, N = g->N;
+    for (; n + 8 <= N; n += 8)
+        _mm256_storeu_ps(o + n, _mm256_add_ps(_mm256_loadu_ps(o + n), _mm256_mul_ps(_mm256_loadu_ps(w + n),
+                                                                                   _mm256_loadu_ps(x + n))));
+    for (; n < N; n++) o[n] = o[n] + w[n] * x[n];
+}
+
+static void gconv_finish_avx2(const tn_gconv_args *g, float *o) {
+    int n = 0;
+    if (g->act == TN_ACT_LINEAR || g->act == TN_ACT_RELU || g->act == TN_ACT_LEAKY)
+        for (; n + 8 <= g->N; n += 8) {
+            __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(o + n), _mm256_loadu_ps(g->scale + n)),
+                                     _mm256_loadu_ps(g->bias + n)), zero = _mm256_setzero_ps();
+            if (g->act == TN_ACT_RELU) v = _mm256_max_ps(v, zero);
+            else if (g->act == TN_ACT_LEAKY)
+                v = _mm256_blendv_ps(_mm256_mul_ps(_mm256_set1_ps(0.1f), v), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+            _mm256_storeu_ps(o + n, v);
         }
-        int n = 0;
-        if (g->act == TN_ACT_LINEAR || g->act == TN_ACT_RELU || g->act == TN_ACT_LEAKY)
-            for (; n + 8 <= N; n += 8) {
-                __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(o + n), _mm256_loadu_ps(g->scale + n)),
-                                         _mm256_loadu_ps(g->bias + n)), zero = _mm256_setzero_ps();
-                if (g->act == TN_ACT_RELU) v = _mm256_max_ps(v, zero);
-                else if (g->act == TN_ACT_LEAKY)
-                    v = _mm256_blendv_ps(_mm256_mul_ps(_mm256_set1_ps(0.1f), v), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
-                _mm256_storeu_ps(o + n, v);
-            }
-        for (; n < N; n++) o[n] = tn_act(g->act, o[n] * g->scale[n] + g->bias[n], NULL, n);
-    }
+    tn_gconv_finish_from(g, o, n);
+}
+
+void tn_gconv_row_avx2(const tn_gconv_args *g, int b, int oy) {
+    if (tn_gconv_is_depthwise(g)) tn_gconv_frame(g, b, oy, gconv_tap_avx2, gconv_finish_avx2);
+    else tn_gconv_row_serial(g, b, oy);
 }
 
 #endif

@@ -16,6 +16,7 @@
 #endif
 #include <string.h>
 #include "tn_epilogue.h"
+#include "tn_gconv.h"
 #ifdef TN_ARM32
 /* 16 q registers: one pixel per tile; vpaddq_s32 is AArch64's */
 #define T8_MR 1
@@ -243,45 +244,32 @@ void tn_tact_bits_neon(const float *x, const float *a, const float *b, int C, ui
     }
 }
 #ifndef TN_ARM32
-/* The grouped conv (tn.h), depthwise (one input and one output channel a group): 4 channels a step, the same
- * float operations in the same order as tn_gconv_row_serial (mul, then add: the build has -ffp-contract=off),
- * so the results are identical. Other groupings run the serial kernel. AArch64 only: 32-bit NEON flushes
- * denormals to zero. */
-void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy) {
-    if (g->Cg != 1 || g->Ng != 1) {
-        tn_gconv_row_serial(g, b, oy);
-        return;
-    }
-    int N = g->N;
-    float *o = g->out + ((size_t)b * g->Ho + oy) * g->Wo * N;
-    for (int ox = 0; ox < g->Wo; ox++, o += N) {
-        for (int n = 0; n < N; n++) o[n] = 0.f;
-        for (int ky = 0; ky < g->kh; ky++) {
-            int iy = oy * g->stride - g->pt + ky;
-            if (iy < 0 || iy >= g->H) continue;
-            for (int kx = 0; kx < g->kw; kx++) {
-                int ix = ox * g->stride - g->pl + kx;
-                if (ix < 0 || ix >= g->W) continue;
-                const float *x = g->x + (((size_t)b * g->H + iy) * g->W + ix) * g->C;
-                const float *w = g->w + (size_t)(ky * g->kw + kx) * N;
-                int n = 0;
-                for (; n + 4 <= N; n += 4)
-                    vst1q_f32(o + n, vaddq_f32(vld1q_f32(o + n), vmulq_f32(vld1q_f32(w + n), vld1q_f32(x + n))));
-                for (; n < N; n++) o[n] = o[n] + w[n] * x[n];
-            }
+/* The depthwise conv (tn_gconv.h), 4 channels a step; other groupings run the serial kernel. AArch64 only:
+ * 32-bit NEON flushes denormals to zero. */
+static void gconv_tap_neon(const tn_gconv_args *g, float *o, const float *w, const float *x) {
+    int n = 0, N = g->N;
+    for (; n + 4 <= N; n += 4)
+        vst1q_f32(o + n, vaddq_f32(vld1q_f32(o + n), vmulq_f32(vld1q_f32(w + n), vld1q_f32(x + n))));
+    for (; n < N; n++) o[n] = o[n] + w[n] * x[n];
+}
+
+static void gconv_finish_neon(const tn_gconv_args *g, float *o) {
+    int n = 0;
+    const float32x4_t zero = vdupq_n_f32(0.f);
+    if (g->act == TN_ACT_LINEAR || g->act == TN_ACT_RELU || g->act == TN_ACT_LEAKY)
+        for (; n + 4 <= g->N; n += 4) {
+            float32x4_t v = vaddq_f32(vmulq_f32(vld1q_f32(o + n), vld1q_f32(g->scale + n)), vld1q_f32(g->bias + n));
+            /* v > 0 ? v : x, as a select: NaN and -0 take x, as in tn_act */
+            if (g->act == TN_ACT_RELU) v = vbslq_f32(vcgtq_f32(v, zero), v, zero);
+            else if (g->act == TN_ACT_LEAKY) v = vbslq_f32(vcgtq_f32(v, zero), v, vmulq_f32(vdupq_n_f32(0.1f), v));
+            vst1q_f32(o + n, v);
         }
-        int n = 0;
-        if (g->act == TN_ACT_LINEAR || g->act == TN_ACT_RELU || g->act == TN_ACT_LEAKY)
-            for (; n + 4 <= N; n += 4) {
-                float32x4_t v = vaddq_f32(vmulq_f32(vld1q_f32(o + n), vld1q_f32(g->scale + n)), vld1q_f32(g->bias + n));
-                float32x4_t zero = vdupq_n_f32(0.f);
-                /* v > 0 ? v : x, as a select: NaN and -0 take x, as in tn_act */
-                if (g->act == TN_ACT_RELU) v = vbslq_f32(vcgtq_f32(v, zero), v, zero);
-                else if (g->act == TN_ACT_LEAKY) v = vbslq_f32(vcgtq_f32(v, zero), v, vmulq_f32(vdupq_n_f32(0.1f), v));
-                vst1q_f32(o + n, v);
-            }
-        for (; n < N; n++) o[n] = tn_act(g->act, o[n] * g->scale[n] + g->bias[n], NULL, n);
-    }
+    tn_gconv_finish_from(g, o, n);
+}
+
+void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy) {
+    if (tn_gconv_is_depthwise(g)) tn_gconv_frame(g, b, oy, gconv_tap_neon, gconv_finish_neon);
+    else tn_gconv_row_serial(g, b, oy);
 }
 #endif
 #endif

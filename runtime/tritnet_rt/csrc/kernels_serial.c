@@ -1,5 +1,6 @@
 /* Serial reference kernels: the portable fallback and the oracle every SIMD path is tested against. */
 #include "tn_epilogue.h"
+#include "tn_gconv.h"
 
 static int tn_popcount64(uint64_t x) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -82,29 +83,20 @@ void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, 
     }
 }
 
-/* The grouped / depthwise conv (tn.h), the reference every SIMD version is compared with: per output pixel and
- * channel, the taps in ky, kx, ci order, zero padding by skipping the taps outside the input. */
-void tn_gconv_row_serial(const tn_gconv_args *g, int b, int oy) {
+/* The grouped / depthwise conv (tn.h), the reference every SIMD version is compared with: the frame of
+ * tn_gconv.h with a tap that sums each output channel's group of input channels in ci order. */
+static void gconv_tap_serial(const tn_gconv_args *g, float *o, const float *w, const float *x) {
     int N = g->N, Cg = g->Cg, Ng = g->Ng;
-    float *o = g->out + ((size_t)b * g->Ho + oy) * g->Wo * N;
-    for (int ox = 0; ox < g->Wo; ox++, o += N) {
-        for (int n = 0; n < N; n++) o[n] = 0.f;
-        for (int ky = 0; ky < g->kh; ky++) {
-            int iy = oy * g->stride - g->pt + ky;
-            if (iy < 0 || iy >= g->H) continue;
-            for (int kx = 0; kx < g->kw; kx++) {
-                int ix = ox * g->stride - g->pl + kx;
-                if (ix < 0 || ix >= g->W) continue;
-                const float *x = g->x + (((size_t)b * g->H + iy) * g->W + ix) * g->C;
-                const float *w = g->w + (size_t)(ky * g->kw + kx) * Cg * N;
-                for (int n = 0; n < N; n++) {
-                    const float *xc = x + (size_t)(n / Ng) * Cg;
-                    float acc = o[n];
-                    for (int ci = 0; ci < Cg; ci++) acc += w[(size_t)ci * N + n] * xc[ci];
-                    o[n] = acc;
-                }
-            }
-        }
-        for (int n = 0; n < N; n++) o[n] = tn_act(g->act, o[n] * g->scale[n] + g->bias[n], NULL, n);
+    for (int n = 0; n < N; n++) {
+        const float *xc = x + (size_t)(n / Ng) * Cg;
+        float acc = o[n];
+        for (int ci = 0; ci < Cg; ci++) acc += w[(size_t)ci * N + n] * xc[ci];
+        o[n] = acc;
     }
+}
+
+static void gconv_finish_serial(const tn_gconv_args *g, float *o) { tn_gconv_finish_from(g, o, 0); }
+
+void tn_gconv_row_serial(const tn_gconv_args *g, int b, int oy) {
+    tn_gconv_frame(g, b, oy, gconv_tap_serial, gconv_finish_serial);
 }
