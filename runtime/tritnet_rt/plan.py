@@ -17,8 +17,8 @@ from .ops import ACTIVATIONS, OPS, PASS_THROUGH
 
 ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_ACT_* follow this order
 # int8: ternary convs quantize their input to 8 bits (the fast path); float: they run on the f32 path with
-# the codes times their scales, for results equal to darknet's float forward (a check: yolov2-tiny-voc runs 16x
-# slower than int8). STTN's ternary activations are the model's own and stay.
+# the codes times their scales, for results equal to darknet's float forward (a check: yolov2-tiny-voc runs about
+# 17x slower than int8). STTN's ternary activations are the model's own and stay.
 ACTIVATION_MODES = ("int8", "float")
 
 

@@ -336,8 +336,6 @@ static void fpad_task(void *p, int t) {
 #define FN 16
 typedef float tn_v8 __attribute__((vector_size(32)));      /* GCC/clang vectors: the target's widest registers */
 
-static inline tn_v8 v8_load(const float *p) { tn_v8 v; memcpy(&v, p, sizeof v); return v; }
-
 static inline void fgemm_block(const float *x, const int32_t *pix, const int32_t *seg, const float *slab, int S,
                                int L, int m, int np, float acc[FP][FN]) {
     const float *wr = slab;
@@ -347,7 +345,9 @@ static inline void fgemm_block(const float *x, const int32_t *pix, const int32_t
             const float *x0 = x + pix[m] + seg[s], *x1 = x + pix[m + 1] + seg[s];
             const float *x2 = x + pix[m + 2] + seg[s], *x3 = x + pix[m + 3] + seg[s];
             for (int ch = 0; ch < L; ch++, wr += FN) {
-                const tn_v8 w0 = v8_load(wr), w1 = v8_load(wr + 8);
+                tn_v8 w0, w1;                            /* memcpy: unaligned loads, no vector passed by value */
+                memcpy(&w0, wr, sizeof w0);
+                memcpy(&w1, wr + 8, sizeof w1);
                 const float a0 = x0[ch], a1 = x1[ch], a2 = x2[ch], a3 = x3[ch];
                 r[0][0] += a0 * w0; r[0][1] += a0 * w1; r[1][0] += a1 * w0; r[1][1] += a1 * w1;
                 r[2][0] += a2 * w0; r[2][1] += a2 * w1; r[3][0] += a3 * w0; r[3][1] += a3 * w1;
