@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 import tritnet  # noqa: E402
 from tritnet.export import load_packed, save, to_packed  # noqa: E402
-from tritnet.export.bench import (CALIBRATION_IMAGES, LABELS, MEMORY_CALLS, SETUPS, TOOLS, agreement,  # noqa: E402
-                                  choose_calls, default_images, label, load_images, machine, make_tools,
-                                  peak_rss_mb, prepare, reference, summarize, time_interleaved)
+from tritnet.export.bench import (CALIBRATION_IMAGES, DEFAULT_TOOLS, LABELS, MEMORY_CALLS, SETUPS,  # noqa: E402
+                                  TOOLS, agreement, choose_calls, label, machine, make_tools, peak_rss_mb, prepare,
+                                  reference, summarize, time_interleaved)
+from tritnet.export.images import default_images, load_images  # noqa: E402
 
 MODELS = "yolov2-tiny-voc,ttt5_224_160,resnet20,resnet20_sttn"
 FORMAT = 2          # results of format 1 (bench/results_runtime*.json) had no OpenVINO and other memory columns
@@ -60,7 +61,7 @@ def build(name):
     return net, 20 + 4 * count_params(net.cfg)
 
 
-def prepare_model(name, workdir, entry, tools, n_cal, n_inputs):
+def prepare_model(name, workdir, entry, tools, n_cal, n_inputs, calibrated=False):
     """Packed files (sizes into ``entry``), real images (calibration, then the timed inputs) and the ONNX files."""
     model, float_bytes = build(name)
     for bits in (2, 1.6):
@@ -72,7 +73,8 @@ def prepare_model(name, workdir, entry, tools, n_cal, n_inputs):
     source = default_images(pm, SHARED)
     images = load_images(pm, source, n_cal + n_inputs)
     entry["images"] = {"source": str(source), "calibration": n_cal, "timed": n_inputs}
-    return prepare(pm, path, workdir, tools, images[:n_cal]), images[n_cal:]
+    entry["runtime_scales"] = "calibrated" if calibrated else "per-image"
+    return prepare(pm, path, workdir, tools, images[:n_cal], calibrated), images[n_cal:]
 
 
 def measure_memory(files, inputs, tools, threads, calls, workdir) -> dict:
@@ -89,7 +91,7 @@ def memory_only(out, a):
             was = e.get("memory", {})
             tools = list(was.get("tools", a.tools.split(",")))
             threads = was.get("threads", max([t["threads"] for t in e["timings"]], default=1))
-            files, inputs = prepare_model(name, d, e, tools, a.calibration_images, 1)
+            files, inputs = prepare_model(name, d, e, tools, a.calibration_images, 1, a.calibrated)
             e["memory"] = measure_memory(files, inputs, tools, threads, a.memory_calls, d)
             print(name, {k: round(v) for k, v in e["memory"]["tools"].items()}, flush=True)
     js.write_text(json.dumps(r, indent=1))
@@ -124,7 +126,7 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="smoke run: " + ", ".join(f"{k} {v}" for k, v in QUICK.items()
                                                                                   if k != "out") + ", no CIFAR")
     ap.add_argument("--models", default=MODELS)
-    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--tools", default=",".join(DEFAULT_TOOLS))
     ap.add_argument("--batches", help=f"default {FULL['batches']}")
     ap.add_argument("--threads", help=f"default {FULL['threads']}")
     ap.add_argument("--rounds", type=int, help=f"default {FULL['rounds']}")
@@ -135,6 +137,9 @@ def parse_args():
                     help=f"int8 calibration images (default {FULL['calibration_images']})")
     ap.add_argument("--memory-calls", type=int,
                     help=f"calls of the peak-memory process (default {FULL['memory_calls']})")
+    ap.add_argument("--calibrated", action="store_true",
+                    help="the runtime's int8 input scales calibrated on the int8 baselines' calibration images "
+                         "(tritnet export --calibration); add the tool runtime_dynamic to time the file without")
     ap.add_argument("--no-cifar", action="store_true")
     ap.add_argument("--cifar-checkpoint", default=None, help="trained classifier for the CIFAR-10 agreement")
     ap.add_argument("--memory-only", action="store_true", help="only re-measure memory in the results file")
@@ -172,7 +177,7 @@ def main():
     for name in a.models.split(","):
         entry = results["models"].setdefault(name, {"sizes": {}, "timings": []})
         with tempfile.TemporaryDirectory() as d:
-            files, inputs = prepare_model(name, d, entry, tools, a.calibration_images, max(batches))
+            files, inputs = prepare_model(name, d, entry, tools, a.calibration_images, max(batches), a.calibrated)
             for batch in batches:
                 for threads in threads_list:
                     x = np.ascontiguousarray(inputs[:batch])

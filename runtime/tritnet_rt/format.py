@@ -31,7 +31,7 @@ import numpy as np
 from . import ops
 
 MAGIC = b"TRITNET\x1a"
-VERSION = (1, 0)
+VERSION = (1, 1)           # 1.1: conv input_quant
 _FIXED = struct.Struct("<8sHHIQQI28s")      # 64 bytes
 ALIGN = 64
 FLOAT_DTYPES = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i8": np.int8}

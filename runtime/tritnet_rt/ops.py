@@ -207,6 +207,8 @@ def _conv(x: Ctx):
         t.get("act_a", FLOAT_DTYPES, ((c,),))
         t.get("act_b", FLOAT_DTYPES, ((c,),))
         x.scratch = hp * wp * c // 4 + ho * wo * 16 * -(-kh * kw * c // 64)      # bit planes, im2col bits
+    if "input_quant" in a and (not ternary or groups > 1 or a.get("input") == "ternary"):
+        raise GraphError("input_quant (fixed int8 input scale) is for ternary convs on 8-bit activations only")
     if "residual" in a:
         if len(x.ins) != 2:
             raise GraphError("a residual needs a second input")
@@ -367,7 +369,10 @@ OPS = {s.name: s for s in (
         "residual": Attr("dict", fields={"stride": _int(1, MAX_STRIDE), "channel_offset": _int(0, MAX_CHANNELS)},
                          optional=True),
         "groups": _int(1, MAX_CHANNELS, optional=True),          # grouped / depthwise: weight (N, C/groups, kh, kw)
-        "input": Attr("str", choices=("ternary",), optional=True)},
+        "input": Attr("str", choices=("ternary",), optional=True),
+        # int8 input at a fixed scale calibrated at export (tritnet_rt.calibrate), instead of each image's min/max
+        "input_quant": Attr("dict", fields={"scale": _float(1e-30, 1e30), "zero_point": _int(0, 255)},
+                            optional=True)},
         _conv, ("weight", "bias", "scale", "prelu", "act_a", "act_b")),
     OpSpec("maxpool", (1, 1), {"size": _int(1, MAX_POOL), "stride": _int(1, MAX_POOL),
                                "pad": Attr("ints", 0, MAX_POOL, length=(2, 2)),

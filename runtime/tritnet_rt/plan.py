@@ -4,7 +4,8 @@ NCHW where only convs read it: ``Prepared.planar_input``).
 
 Conv paths:
   grouped  grouped / depthwise convs: float activations x the weights as floats (ternary codes ±1/0, scale after)
-  t8   int8 activations (per-image min/max → u8 with zero point) x ternary weights, packed [N/16][K/4][16][4]
+  t8   int8 activations (u8 with a zero point: per-image min/max, or the scale calibrated at export, attribute
+       input_quant) x ternary weights, packed [N/16][K/4][16][4]
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
   f32  float weights (layers kept float), float activations; ternary layers too with activations="float"
 """
@@ -166,11 +167,12 @@ def pooled_convs(prep: Prepared) -> dict:
     return fused
 
 
-def build(prep: Prepared, batch: int, fuse: bool = True):
+def build(prep: Prepared, batch: int, fuse: bool = True, share: bool = True):
     """(ops, buffers, keep) for _tnrt.Plan: each op is (C op name, integer fields, floats, buffers), fields
     and buffers named as in the C op table (csrc/ops.c); every node's output buffer by node name (but a conv
     fused with its maxpool, ``fuse``, has only the pooled one); the other arrays the plan reads (index tables,
-    scratch), kept alive beside it."""
+    scratch), kept alive beside it. ``share``: buffers whose lives do not overlap share memory
+    (``share_buffers``); without it every node's output still holds its values after a run (calibration)."""
     B, ops, buf, keep = batch, [], {}, []
     c, h, w = prep.shapes["input"]
     buf["input"] = _f32((B, c, h, w) if prep.planar_input else (B, h, w, c))
@@ -191,6 +193,8 @@ def build(prep: Prepared, batch: int, fuse: bool = True):
             continue
         out = buf[name] = _f32((B, ho, wo, co))
         ops.append(BUILDERS[op](Step(prep, node, B, x, out, buf, keep)))
+    if not share:
+        return ops, buf, keep
     pinned = [buf["input"]] + [buf[o] for o in prep.pm.graph["outputs"]]
     return share_buffers(ops, buf, keep, pinned)
 
@@ -355,9 +359,12 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False):
                   fixed_zp=0, pool=int(pool), out_width=Wo,
                   x_planar=int(prep.planar_input and node["inputs"][0] == "input"))
     bufs = dict(x=x, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
-    path = d["path"]
+    path, floats = d["path"], ()
     if path == "t8":
         cp = d["cp"]
+        if "input_quant" in a:                        # calibrated at export: no min/max pass over the input
+            fields.update(fixed_quant=1, fixed_zp=a["input_quant"]["zero_point"])
+            floats = (float(a["input_quant"]["scale"]),)
         q = np.zeros((B, Hp, Wp, cp), np.uint8)
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
         fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
@@ -375,4 +382,4 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False):
         bufs.update(weights=d["w"])
     bufs.update(q=q, pixel_table=pix, segment_table=seg)
     keep.extend([q, pix, seg, scr] + ([bufs["bits"]] if path == "tt" else []))
-    return "conv_" + path, fields, (), bufs
+    return "conv_" + path, fields, floats, bufs

@@ -135,3 +135,21 @@ def test_tritnet_rt_checks_the_same_way_without_torch(tmp_path, capsys):
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 141 and err == "", err
+
+
+def test_export_with_calibration_images_fixes_every_int8_convs_scale(tmp_path, capsys):
+    from tritnet_rt.format import load_packed
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    argv = ["export", "resnet20", str(tmp_path / "r.tnp"), "--random-weights", "--method", "twn", "--per-channel",
+            "--calibration", str(folder), "--calibration-images", "8", "--json"]
+    assert json.loads(_run(argv, capsys))["calibrated_convs"] == 19          # every conv of ResNet-20
+    quant = [n["attrs"]["input_quant"] for n in load_packed(tmp_path / "r.tnp").graph["nodes"] if n["op"] == "conv"]
+    assert len(quant) == 19 and quant[0]["zero_point"] > 0 and all(q["zero_point"] == 0 for q in quant[1:])
+    # (the first conv reads the normalized image, below 0 too; the others relu outputs)
+    (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    assert "9.png: not a readable image" in _fails(argv[:-2] + ["9"], capsys)
+    assert f"{folder}: 9 images, 50 are needed" in _fails(argv[:-2] + ["50"], capsys)

@@ -8,6 +8,7 @@ import tritnet
 from tests.runtime.helpers import darknet_net, random_bn_
 from tritnet.export import save, to_packed
 from tritnet.export import bench
+from tritnet.export.images import default_images, load_images
 
 
 def test_the_ratio_reads_one_way_only():
@@ -50,12 +51,12 @@ def test_single_thread_convs_are_the_ones_under_the_runtime_threshold(shared_dat
 
 def test_images_are_real_and_preprocessed_like_the_runtime(shared_data):
     pm = to_packed(darknet_net(shared_data, "yolov2-tiny-voc", size=96))
-    assert bench.default_images(pm, shared_data) == shared_data / "bccd" / "JPEGImages"
-    x = bench.load_images(pm, shared_data / "bccd" / "JPEGImages", 3)
+    assert default_images(pm, shared_data) == shared_data / "bccd" / "JPEGImages"
+    x = load_images(pm, shared_data / "bccd" / "JPEGImages", 3)
     assert x.shape == (3, 3, 96, 96) and x.dtype == np.float32
     assert (x[:, :, :5] == 0.5).all() and x[:, :, 48].std() > 0.05      # 640x480 letterboxed: grey bands
-    with pytest.raises(ValueError, match="the bench needs"):
-        bench.load_images(pm, shared_data / "darknet" / "weights", 3)
+    with pytest.raises(ValueError, match="0 images, 3 are needed"):
+        load_images(pm, shared_data / "darknet" / "weights", 3)
 
 
 @pytest.mark.parametrize("tool", ["runtime", "ort_fp32"])

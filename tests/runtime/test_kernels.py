@@ -18,7 +18,8 @@ def restore():
     tritnet_rt.set_num_threads(th)
 
 
-def conv_model(rng, c, n, h, w, k=3, stride=1, pad=1, act="leaky", residual=False, ternary_in=False, per_layer=False):
+def conv_model(rng, c, n, h, w, k=3, stride=1, pad=1, act="leaky", residual=False, ternary_in=False, per_layer=False,
+               fixed=None):
     pm = PackedModel({"input": {"shape": [c, h, w]}}, {"kind": "graph"}, {"inputs": ["input"], "outputs": ["y"], "nodes": []})
     codes = rng.integers(-1, 2, (n, c, k, k)).astype(np.int8)
     t = {"weight": pm.add("w", codes, "tern2"),
@@ -32,6 +33,8 @@ def conv_model(rng, c, n, h, w, k=3, stride=1, pad=1, act="leaky", residual=Fals
         t["act_a"] = pm.add("a", rng.uniform(0.5, 2, c).astype(np.float32), "f32")
         t["act_b"] = pm.add("bb", rng.normal(0, .3, c).astype(np.float32), "f32")
         attrs["input"] = "ternary"
+    if fixed:                                           # (scale, zero point) calibrated at export
+        attrs["input_quant"] = {"scale": fixed[0], "zero_point": fixed[1]}
     if residual:
         inputs.append("input")
         attrs["residual"] = {"stride": stride, "channel_offset": (n - c) // 2}
@@ -51,9 +54,12 @@ def oracle(pm, codes, x):
         u = ((v >= 0.5).astype(np.int64) - (v < -0.5).astype(np.int64))
         zp, asc = 0, f32(1)
     else:
-        mn, mx = min(f32(x.min()), f32(0)), max(f32(x.max()), f32(0))
-        asc = f32((mx - mn) / f32(255))
-        zp = int(np.clip(np.rint(-mn / asc), 0, 255))
+        if "input_quant" in a:
+            asc, zp = f32(a["input_quant"]["scale"]), a["input_quant"]["zero_point"]
+        else:
+            mn, mx = min(f32(x.min()), f32(0)), max(f32(x.max()), f32(0))
+            asc = f32((mx - mn) / f32(255))
+            zp = int(np.clip(np.rint(-mn / asc), 0, 255))
         v = np.clip(x * (f32(1) / asc), -512, 512).astype(f32)
         v = ((v + f32(12582912)) - f32(12582912)) + f32(zp)
         u = np.clip(v, 0, 255).astype(np.int64)
@@ -89,7 +95,10 @@ CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", resi
          # 64-channel groups plus a 16-channel tail, pixel tails, a residual straddling blocks
          dict(c=40, n=80, h=7, w=9, act="prelu"), dict(c=24, n=72, h=5, w=5, residual=True, act="leaky"),
          # AMX: K walked in several blocks with partial sums (deep K; many pixels), an odd last channel block
-         dict(c=1400, n=48, h=5, w=6, act="leaky"), dict(c=48, n=48, h=32, w=32, residual=True, act="relu")]
+         dict(c=1400, n=48, h=5, w=6, act="leaky"), dict(c=48, n=48, h=32, w=32, residual=True, act="relu"),
+         # a fixed input scale: inputs (normal, sd 1.5) beyond its range saturate at 0 and 255; padding is the zp
+         dict(c=3, n=16, h=9, w=11, fixed=(0.02, 100)), dict(c=24, n=40, h=6, w=7, stride=2, fixed=(0.015, 7)),
+         dict(c=16, n=32, h=8, w=8, residual=True, act="relu", fixed=(0.05, 255))]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])

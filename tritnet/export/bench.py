@@ -12,7 +12,6 @@ This module imports only numpy at load time: the peak-memory child loads it by p
 measuring ONNX Runtime holds ONNX Runtime and not PyTorch as well."""
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -25,15 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-TOOLS = ("runtime", "torch", "ort_fp32", "ort_int8", "ov_fp32", "ov_default", "ov_int8")
-LABELS = {"runtime": "tritnet_rt", "torch": "PyTorch fp32", "ort_fp32": "ONNX Runtime fp32",
+TOOLS = ("runtime", "runtime_dynamic", "torch", "ort_fp32", "ort_int8", "ov_fp32", "ov_default", "ov_int8")
+DEFAULT_TOOLS = tuple(t for t in TOOLS if t != "runtime_dynamic")    # that one only differs from a calibrated file
+LABELS = {"runtime": "tritnet_rt", "runtime_dynamic": "tritnet_rt, per-image int8 scales", "torch": "PyTorch fp32", "ort_fp32": "ONNX Runtime fp32",
           "ort_int8": "ONNX Runtime int8 (QDQ)", "ov_fp32": "OpenVINO f32", "ov_default": "OpenVINO default precision",
           "ov_int8": "OpenVINO int8 (QDQ)"}
 _ORT_DOCS = "https://onnxruntime.ai/docs/performance/tune-performance/threading.html"
 _OV_DOCS = ("https://docs.openvino.ai/2025/openvino-workflow/running-inference/inference-devices-and-modes/cpu-device/"
             "performance-hint-and-thread-scheduling.html")
 SETUPS = {   # how each tool is set up, and the documentation that says so
-    "runtime": "tritnet_rt.set_num_threads(threads), the packed file",
+    "runtime": "tritnet_rt.set_num_threads(threads), the packed file (runtime_bench.py --calibrated: its int8 input "
+               "scales calibrated on the int8 baselines' calibration images, tritnet_rt.calibrate)",
+    "runtime_dynamic": "tritnet_rt as above on the packed file without calibrated scales (each image's own range)",
     "torch": "torch.set_num_threads(threads), the packed graph as float32 modules (tritnet.export.torch_graph), "
              "eager, under torch.inference_mode()",
     "ort_fp32": "InferenceSession, CPUExecutionProvider, graph_optimization_level ORT_ENABLE_ALL, execution_mode "
@@ -57,7 +59,6 @@ SETUPS = {   # how each tool is set up, and the documentation that says so
 CALIBRATION_IMAGES = 32    # images ONNX Runtime calibrates its int8 ranges on
 MEMORY_CALLS = 10          # calls the peak-memory child makes
 F32_TOLERANCE = 1e-3       # largest |difference| / max |output| between PyTorch and an f32 baseline
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ISA_FLAGS = ("sse4_2", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
              "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm")
 
@@ -70,46 +71,19 @@ def label(name: str, setup: dict | None = None) -> str:
 
 # ------------------------------------------------------------------------------------------------ the inputs
 
-def default_images(pm, root=None) -> Path:
-    """Real images of the kind the model takes, in the data root (``tritnet.paths``): CIFAR-10 JPEGs for a
-    classifier, BCCD blood-cell photographs for a detector."""
-    from tritnet.paths import data_root
-    shared = data_root(root)
-    if pm.model.get("task") == "detect":
-        return shared / "bccd" / "JPEGImages"
-    return shared / "cifar10" / "cifar10-jpeg.tar.gz"
-
-
-def load_images(pm, source, n: int) -> np.ndarray:
-    """(n, C, H, W) float32: ``n`` images spread evenly over ``source`` (a folder of JPEG/PNG files, searched
-    recursively, or a tar(.gz) of them), each pre-processed as tritnet_rt pre-processes one image for this
-    model (letterbox or resize and normalise)."""
-    from PIL import Image
-
-    from tritnet_rt.net import Net
-    source = Path(source)
-    if source.is_dir():
-        names = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        read = lambda name: Path(name).read_bytes()  # noqa: E731
-    elif source.is_file():
-        from tritnet.data.tarball import read_tar
-        files = read_tar(source, lambda name: name.lower().endswith(IMAGE_SUFFIXES))
-        names, read = sorted(files), files.__getitem__
-    else:
-        raise FileNotFoundError(f"{source}: no such folder or archive of images (give real images like the "
-                                "model's inputs with --calibration)")
-    if len(names) < n:
-        raise ValueError(f"{source}: {len(names)} images, the bench needs {n}")
-    net = Net(pm)
-    picked = [names[i * len(names) // n] for i in range(n)]
-    return np.concatenate([net.preprocess(np.asarray(Image.open(io.BytesIO(read(name))).convert("RGB")))[0]
-                           for name in picked])
-
-
-def prepare(pm, packed_path, workdir, tools, calibration: np.ndarray | None) -> dict:
+def prepare(pm, packed_path, workdir, tools, calibration: np.ndarray | None, calibrate_runtime=False) -> dict:
     """The files the tools load: the packed file, its ONNX export (batch symbolic) and, for the int8 tools,
-    the QDQ file quantized from it."""
-    files = {"packed": str(packed_path)}
+    the QDQ file quantized from it. ``calibrate_runtime``: the runtime's file gets int8 input scales calibrated
+    on the same images as the int8 baselines (``runtime_dynamic`` keeps the file as given)."""
+    from tritnet_rt.calibrate import calibrate, uncalibrated
+    from tritnet_rt.format import save_packed
+    files = {"packed": str(packed_path), "packed_dynamic": str(packed_path)}
+    if any("input_quant" in n["attrs"] for n in pm.graph["nodes"]):
+        files["packed_dynamic"] = str(Path(workdir) / "model_dynamic.tnp")
+        save_packed(uncalibrated(pm), files["packed_dynamic"])
+    if calibrate_runtime:
+        files["packed"] = str(Path(workdir) / "model_calibrated.tnp")
+        save_packed(calibrate(pm, calibration), files["packed"])
     if any(t.startswith(("ort_", "ov_")) for t in tools):
         from .onnx import export_onnx, quantize_int8
         files["onnx"] = export_onnx(pm, Path(workdir) / "model.onnx")
@@ -154,10 +128,10 @@ def ov_compile(path, threads: int, shape, precision: str | None = None):
 def tool(name: str, files: dict, x: np.ndarray, threads: int):
     """(zero-argument callable running ``x`` through the tool, a description of its set-up)."""
     batch = x.shape[0]
-    if name == "runtime":
+    if name in ("runtime", "runtime_dynamic"):
         import tritnet_rt
         tritnet_rt.set_num_threads(threads)
-        net = tritnet_rt.load(files["packed"])
+        net = tritnet_rt.load(files["packed" if name == "runtime" else "packed_dynamic"])
         return (lambda: net(x)), {"threads": threads, "isa": tritnet_rt.get_isa(),
                                   "micro_batch": net.micro_batch(batch), "par_min_macs": tritnet_rt._ext().PAR_MIN_MACS,
                                   "single_thread_convs": single_thread_convs(net, batch, threads)}
@@ -364,12 +338,13 @@ def machine() -> dict:
             "tritnet_rt_isa": tritnet_rt.get_isa(), "versions": versions, "python": platform.python_version()}
 
 
-def bench_file(path, batch=1, threads=1, rounds=5, calls=None, seconds=0.2, tools=TOOLS, calibration=None,
+def bench_file(path, batch=1, threads=1, rounds=5, calls=None, seconds=0.2, tools=DEFAULT_TOOLS, calibration=None,
                memory=False) -> dict:
     from tritnet_rt.format import load_packed
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         raise ValueError(f"unknown bench tools {unknown}; use {', '.join(TOOLS)}")
+    from .images import default_images, load_images
     pm = load_packed(path)
     source = Path(calibration) if calibration else default_images(pm)
     images = load_images(pm, source, CALIBRATION_IMAGES + batch)

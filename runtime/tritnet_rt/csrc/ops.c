@@ -654,7 +654,8 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
         L = 1;
     } else if (op->code == OP_CONV_T8) {
         i64 Cp = I[C_CP];
-        REQUIRE(Cp >= C && Cp % 4 == 0 && (S * L) % 4 == 0 && NB * 16 >= N && I[C_FIXZP] <= 255);
+        REQUIRE(Cp >= C && Cp % 4 == 0 && (S * L) % 4 == 0 && NB * 16 >= N && I[C_FIXZP] >= 0 && I[C_FIXZP] <= 255);
+        REQUIRE(!I[C_FIXQ] || (op->f[0] > 0.f && isfinite(op->f[0])));      /* the fixed input scale */
         row = Hp * Wp * Cp;
         NEED(B_Q, B * row);
         NEED(B_W, NB * 16 * S * L + 1024);         /* + the zeros an AMX tile may read past K */
