@@ -31,8 +31,8 @@ def test_quant_params_follow_the_dynamic_rule():
 def test_ranges_are_each_images_and_the_scale_their_percentiles():
     rng = np.random.default_rng(0)
     pm = two_convs(rng)
-    # image i: values in [-(i + 1) / 10, i + 1] with both ends present
-    x = rng.uniform(-0.1, 1, (100, 3, 6, 6)).astype(np.float32) * (np.arange(1, 101, dtype=np.float32)[:, None, None, None])
+    # image i (from 1): values in [-i / 10, i] with both ends present
+    x = rng.uniform(-0.1, 1, (100, 3, 6, 6)).astype(np.float32) * np.arange(1, 101, dtype=np.float32)[:, None, None, None]
     x[:, 0, 0, 0] = -np.arange(1, 101) / 10
     x[:, 0, 0, 1] = np.arange(1, 101)
     lo, hi = input_ranges(pm, x, batch=7)["y"]

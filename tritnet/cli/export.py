@@ -17,7 +17,8 @@ from tritnet_rt.cliargs import (existing_file, existing_path, fraction, json_opt
                                 positive_int, threads_option)
 
 
-CALIBRATION_IMAGES = 500     # ResNet-20 on CIFAR-10 agrees with PyTorch on 97.2% of the images from 500 (96.8% from 100)
+# ResNet-20 on CIFAR-10 makes PyTorch's prediction on 97.2% of the images calibrated on 500, 96.8% on 100
+CALIBRATION_IMAGES = 500
 
 
 def add_parsers(sub) -> None:

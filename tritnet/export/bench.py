@@ -26,9 +26,9 @@ import numpy as np
 
 TOOLS = ("runtime", "runtime_dynamic", "torch", "ort_fp32", "ort_int8", "ov_fp32", "ov_default", "ov_int8")
 DEFAULT_TOOLS = tuple(t for t in TOOLS if t != "runtime_dynamic")    # that one only differs from a calibrated file
-LABELS = {"runtime": "tritnet_rt", "runtime_dynamic": "tritnet_rt, per-image int8 scales", "torch": "PyTorch fp32", "ort_fp32": "ONNX Runtime fp32",
-          "ort_int8": "ONNX Runtime int8 (QDQ)", "ov_fp32": "OpenVINO f32", "ov_default": "OpenVINO default precision",
-          "ov_int8": "OpenVINO int8 (QDQ)"}
+LABELS = {"runtime": "tritnet_rt", "runtime_dynamic": "tritnet_rt, per-image int8 scales", "torch": "PyTorch fp32",
+          "ort_fp32": "ONNX Runtime fp32", "ort_int8": "ONNX Runtime int8 (QDQ)", "ov_fp32": "OpenVINO f32",
+          "ov_default": "OpenVINO default precision", "ov_int8": "OpenVINO int8 (QDQ)"}
 _ORT_DOCS = "https://onnxruntime.ai/docs/performance/tune-performance/threading.html"
 _OV_DOCS = ("https://docs.openvino.ai/2025/openvino-workflow/running-inference/inference-devices-and-modes/cpu-device/"
             "performance-hint-and-thread-scheduling.html")
