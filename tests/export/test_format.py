@@ -72,10 +72,14 @@ def test_corrupted_file_fails_its_checksum(blob):
 
 
 def test_newer_version_and_foreign_files_are_refused(blob, tmp_path):
-    newer = bytearray(blob)
-    newer[8:10] = struct.pack("<H", 2)
-    with pytest.raises(FormatError, match="version 2.0 is newer"):
-        decode_packed(bytes(newer))
+    for major, minor in ((2, 0), (1, 2)):
+        newer = bytearray(blob)
+        newer[8:12] = struct.pack("<HH", major, minor)
+        with pytest.raises(FormatError, match=f"version {major}.{minor} is newer than this runtime reads \\(1.1\\)"):
+            decode_packed(bytes(newer))
+    older = bytearray(_rewrite(blob, lambda h: h.update(version="1.0")))      # before input_quant: still read
+    older[10:12] = struct.pack("<H", 0)
+    assert decode_packed(bytes(older)).version == (1, 0)
     with pytest.raises(FormatError, match="not a tritnet packed file"):
         decode_packed(b"GIF89a" + bytes(100))
     with pytest.raises(FileNotFoundError, match="no_such.tnp"):
@@ -122,7 +126,7 @@ def _swap_tensor(header, role_node, role, donor):
     (lambda h: _node(h, "layer1.0.conv1")["attrs"].update(activation="gelu"), "attrs.activation = 'gelu' is not one of linear, relu, leaky, prelu, logistic, swish, mish"),
     (lambda h: _node(h, "layer1.0.conv1").update(op="deconv"), "unknown op 'deconv'"),
     (lambda h: _node(h, "layer1.0.conv2").update(inputs=[]), "takes 1..2 inputs, got 0"),
-    (lambda h: h.update(version="one"), "header says format 'tritnet-packed' version 'one', the file is tritnet-packed 1.0"),
+    (lambda h: h.update(version="one"), "header says format 'tritnet-packed' version 'one', the file is tritnet-packed 1.1"),
     (lambda h: h["tensors"]["conv1.bias"].pop("shape"), "tensor 'conv1.bias': entry has no 'shape'"),
 ])
 def test_files_with_good_checksums_but_a_graph_that_does_not_fit_are_refused(blob, edit, message):
