@@ -152,4 +152,8 @@ def test_export_with_calibration_images_fixes_every_int8_convs_scale(tmp_path, c
     # (the first conv reads the normalized image, below 0 too; the others relu outputs)
     (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     assert "9.png: not a readable image" in _fails(argv[:-2] + ["9"], capsys)
-    assert f"{folder}: 9 images, 50 are needed" in _fails(argv[:-2] + ["50"], capsys)
+    (folder / "9.png").unlink()
+    assert json.loads(_run(argv[:-2] + ["500", "--json"], capsys))["calibrated_convs"] == 19   # all 8 there are
+    for f in list(folder.iterdir())[:2]:
+        f.unlink()
+    assert f"{folder}: 6 images, 8 are needed" in _fails(argv, capsys)

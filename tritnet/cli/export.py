@@ -52,7 +52,8 @@ def add_parsers(sub) -> None:
                    help="folder or .tar(.gz) of real images like the model's inputs: fix each int8 conv's input "
                         "scale from them (faster: no range pass per image) instead of finding it image by image")
     e.add_argument("--calibration-images", type=positive_int, default=CALIBRATION_IMAGES,
-                   help=f"--calibration: how many images, spread over the source (default {CALIBRATION_IMAGES})")
+                   help=f"--calibration: how many images, spread over the source (default {CALIBRATION_IMAGES}, "
+                        "or all there are if fewer; at least 8)")
     e.add_argument("--onnx", type=output_file("ONNX file"), help="also write ONNX here")
     e.add_argument("--onnx-nms", action="store_true",
                    help="detectors: the ONNX file decodes its boxes and applies NonMaxSuppression (outputs boxes, "
@@ -202,8 +203,8 @@ def cmd_export(a: argparse.Namespace) -> None:
                    letter_box=True if a.letter_box else None)
     if a.calibration:
         from tritnet.export.images import load_images
-        from tritnet_rt.calibrate import calibrate
-        pm = calibrate(pm, load_images(pm, a.calibration, a.calibration_images))
+        from tritnet_rt.calibrate import MIN_IMAGES, calibrate
+        pm = calibrate(pm, load_images(pm, a.calibration, a.calibration_images, minimum=MIN_IMAGES))
     written = {"packed": a.out, "bytes": save(pm, a.out)}
     if a.calibration:
         written["calibrated_convs"] = sum("input_quant" in n["attrs"] for n in pm.graph["nodes"])

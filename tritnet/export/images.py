@@ -20,10 +20,11 @@ def default_images(pm, root=None) -> Path:
     return shared / "cifar10" / "cifar10-jpeg.tar.gz"
 
 
-def load_images(pm, source, n: int) -> np.ndarray:
+def load_images(pm, source, n: int, minimum: int | None = None) -> np.ndarray:
     """(n, C, H, W) float32: ``n`` images spread evenly over ``source`` (a folder of images, searched
     recursively, or a tar(.gz) of them), each pre-processed as tritnet_rt pre-processes one image for this
-    model (letterbox or resize and normalise). An image that does not decode is an error naming it."""
+    model (letterbox or resize and normalise); with ``minimum``, all of them when there are fewer than ``n`` but
+    at least ``minimum``. An image that does not decode is an error naming it."""
     from PIL import Image
 
     from tritnet_rt.net import Net
@@ -38,6 +39,8 @@ def load_images(pm, source, n: int) -> np.ndarray:
     else:
         raise FileNotFoundError(f"{source}: no such folder or archive of images (give real images like the "
                                 "model's inputs)")
+    if minimum is not None:
+        n = max(minimum, min(n, len(names)))
     if len(names) < n:
         raise ValueError(f"{source}: {len(names)} images, {n} are needed")
     net = Net(pm)
