@@ -69,7 +69,13 @@ def make_seeds(folder: Path) -> list[Path]:
         torch.manual_seed(2)
         net = random_bn(build_darknet(cfg, None, method="twn", per_channel=True), 2)
         paths.append(folder / f"{name}.tnp")
-        save(to_packed(net, bits=bits, class_names=["a", "b"] if name != "classifier" else None), paths[-1])
+        pm = to_packed(net, bits=bits, class_names=["a", "b"] if name != "classifier" else None)
+        if name == "yolo":                  # calibrated int8 scales: input_quant and the chained convs
+            import numpy as np
+
+            from tritnet_rt.calibrate import calibrate
+            pm = calibrate(pm, np.random.default_rng(0).random((8, *pm.model["input"]["shape"]), np.float32))
+        save(pm, paths[-1])
     return paths
 
 

@@ -1,6 +1,7 @@
 """Packed graph → the C op list (numpy glue). Weights are laid out once per model (``prepare``); buffers
 and pixel-offset tables once per batch size (``build``). Activations are float32 NHWC between ops (the input
-NCHW where only convs read it: ``Prepared.planar_input``).
+NCHW where only convs read it: ``Prepared.planar_input``), but a conv read only by an int8 conv with a
+calibrated input scale writes that conv's padded 8-bit input itself (``chained_convs``).
 
 Conv paths:
   grouped  grouped / depthwise convs: float activations x the weights as floats (ternary codes ±1/0, scale after)
@@ -88,6 +89,7 @@ class Prepared:
         self.pm = pm
         self.float_activations = activations == "float"
         self.nodes = pm.graph["nodes"]
+        self.by_name = {n["name"]: n for n in self.nodes}
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
         self.data = {}
         for node in self.nodes:
@@ -167,17 +169,43 @@ def pooled_convs(prep: Prepared) -> dict:
     return fused
 
 
-def build(prep: Prepared, batch: int, fuse: bool = True, share: bool = True):
+def chained_convs(prep: Prepared, fused: dict) -> dict:
+    """{conv name: reader conv name} for every integer conv (or conv + fused maxpool) whose output only one
+    node reads, as its main input: an int8 conv with a calibrated input scale (``input_quant``). The first
+    writes its output straight into the reader's padded 8-bit input (csrc/ops.c, quantized_out); a residual
+    the reader adds stays float."""
+    readers, outputs = {}, set(prep.pm.graph["outputs"])
+    for node in prep.nodes:
+        for i in node["inputs"]:
+            readers.setdefault(i, []).append(node)
+    chained = {}
+    for node in prep.nodes:
+        if node["op"] != "conv" or prep.data[node["name"]].get("path") not in ("t8", "tt"):
+            continue
+        out = fused.get(node["name"], node["name"])
+        nxt = readers.get(out, [])
+        if (len(nxt) == 1 and out not in outputs and nxt[0]["op"] == "conv" and nxt[0]["inputs"].count(out) == 1
+                and nxt[0]["inputs"][0] == out
+                and prep.data[nxt[0]["name"]].get("path") == "t8" and "input_quant" in nxt[0]["attrs"]):
+            chained[node["name"]] = nxt[0]["name"]
+    return chained
+
+
+def build(prep: Prepared, batch: int, fuse: bool = True, share: bool = True, chain: bool = True):
     """(ops, buffers, keep) for _tnrt.Plan: each op is (C op name, integer fields, floats, buffers), fields
     and buffers named as in the C op table (csrc/ops.c); every node's output buffer by node name (but a conv
     fused with its maxpool, ``fuse``, has only the pooled one); the other arrays the plan reads (index tables,
     scratch), kept alive beside it. ``share``: buffers whose lives do not overlap share memory
-    (``share_buffers``); without it every node's output still holds its values after a run (calibration)."""
+    (``share_buffers``); without it every node's output still holds its values after a run (calibration).
+    ``chain``: a conv read only by an int8 conv with a calibrated scale writes that conv's 8-bit input
+    (``chained_convs``; its float output then has no buffer)."""
     B, ops, buf, keep = batch, [], {}, []
     c, h, w = prep.shapes["input"]
     buf["input"] = _f32((B, c, h, w) if prep.planar_input else (B, h, w, c))
     fused = pooled_convs(prep) if fuse else {}
     pools = set(fused.values())
+    chained = chained_convs(prep, fused) if chain else {}
+    quantized = {}                                    # reader conv -> its padded u8 input, written by its writer
     for node in prep.nodes:
         name, op = node["name"], node["op"]
         if name in pools:
@@ -187,9 +215,20 @@ def build(prep: Prepared, batch: int, fuse: bool = True, share: bool = True):
         if op in PASS_THROUGH:
             buf[name] = x
             continue
+        q_in = quantized.get(name)                    # written by the conv before, quantized
+        if name in chained:
+            reader = prep.by_name[chained[name]]
+            q = quantized[reader["name"]] = padded_u8(prep, reader, B)
+            buf[fused.get(name, name)] = q
+            ops.append(_conv(prep, node, B, x, q, buf, keep, pool=name in fused, q_in=q_in, out_quant=reader))
+            continue
         if name in fused:
             out = buf[fused[name]] = _f32((B, ho // 2, wo // 2, co))
-            ops.append(_conv(prep, node, B, x, out, buf, keep, pool=True))
+            ops.append(_conv(prep, node, B, x, out, buf, keep, pool=True, q_in=q_in))
+            continue
+        if q_in is not None:
+            out = buf[name] = _f32((B, ho, wo, co))
+            ops.append(_conv(prep, node, B, x, out, buf, keep, q_in=q_in))
             continue
         out = buf[name] = _f32((B, ho, wo, co))
         ops.append(BUILDERS[op](Step(prep, node, B, x, out, buf, keep)))
@@ -334,7 +373,16 @@ BUILDERS = {"conv": _conv_step, "maxpool": _maxpool, "avgpool": _avgpool, "conca
 assert set(BUILDERS) | set(PASS_THROUGH) == set(OPS), "an op of tritnet_rt.ops without a planner rule"
 
 
-def _conv(prep, node, B, x, out, buf, keep, pool=False):
+def padded_u8(prep, node, B):
+    """The padded 8-bit input of an int8 conv: (B, H + pads, W + pads, channels padded to 4)."""
+    pt, pl, pb, pr = node["attrs"]["pad"]
+    _, H, W = prep.shapes[node["inputs"][0]]
+    return np.zeros((B, H + pt + pb, W + pl + pr, prep.data[node["name"]]["cp"]), np.uint8)
+
+
+def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=None):
+    """``q_in``: the padded u8 input an earlier conv wrote (x unused); ``out_quant``: the reader conv whose padded
+    u8 input ``out`` is, written quantized to its input_quant."""
     d, a = prep.data[node["name"]], node["attrs"]
     C, H, W = prep.shapes[node["inputs"][0]]
     N, Ho, Wo = prep.shapes[node["name"]]
@@ -357,15 +405,23 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False):
                   pad_left=pl, pixels=Ho * Wo, out_channels=N, activation=ACT[a["activation"]], residual=res[0],
                   residual_channels=res[1], residual_offset=res[2], residual_image=res[3], fixed_quant=0,
                   fixed_zp=0, pool=int(pool), out_width=Wo,
-                  x_planar=int(prep.planar_input and node["inputs"][0] == "input"))
-    bufs = dict(x=x, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
-    path, floats = d["path"], ()
+                  x_planar=int(prep.planar_input and node["inputs"][0] == "input"), x_quantized=int(q_in is not None),
+                  quantized_out=0, out_zp=0, out_height_padded=0, out_width_padded=0, out_channels_padded=0,
+                  out_pad_top=0, out_pad_left=0)
+    bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
+    path, floats = d["path"], [0.0, 0.0]             # this conv's input scale, the reader's (out_quant)
+    if out_quant is not None:
+        qa = out_quant["attrs"]
+        fields.update(quantized_out=1, out_zp=qa["input_quant"]["zero_point"], out_height_padded=out.shape[1],
+                      out_width_padded=out.shape[2], out_channels_padded=out.shape[3], out_pad_top=qa["pad"][0],
+                      out_pad_left=qa["pad"][1])
+        floats[1] = float(qa["input_quant"]["scale"])
     if path == "t8":
         cp = d["cp"]
         if "input_quant" in a:                        # calibrated at export: no min/max pass over the input
             fields.update(fixed_quant=1, fixed_zp=a["input_quant"]["zero_point"])
-            floats = (float(a["input_quant"]["scale"]),)
-        q = np.zeros((B, Hp, Wp, cp), np.uint8)
+            floats[0] = float(a["input_quant"]["scale"])
+        q = np.zeros((B, Hp, Wp, cp), np.uint8) if q_in is None else q_in
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
         fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
         bufs.update(weights=d["w"], weight_sums=d["wsum"], scale=d["scale"])
@@ -382,4 +438,4 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False):
         bufs.update(weights=d["w"])
     bufs.update(q=q, pixel_table=pix, segment_table=seg)
     keep.extend([q, pix, seg, scr] + ([bufs["bits"]] if path == "tt" else []))
-    return "conv_" + path, fields, floats, bufs
+    return "conv_" + path, fields, tuple(floats), bufs

@@ -228,3 +228,26 @@ def test_a_valid_file_still_runs(seeds, tmp_path):
         c, h, w = net.input_shape
         y = net(np.zeros((1, c, h, w), np.float32))
         assert all(np.isfinite(o).all() for o in y), name
+
+
+def test_c_refuses_bad_fixed_scales_and_quantized_output_fields():
+    from tests.runtime.test_calibrate import two_convs
+    from tritnet_rt.calibrate import calibrate
+    from tritnet_rt.plan import Prepared, build
+    rng = np.random.default_rng(5)
+    pm = calibrate(two_convs(rng), rng.normal(0, 1, (8, 3, 6, 6)).astype(np.float32))
+    ops, buf, keep = build(Prepared(pm), 1)
+    (n0, f0, s0, b0), (n1, f1, s1, b1) = ops
+    assert f0["quantized_out"] == 1 and f1["x_quantized"] == 1 and b1["x"] is None      # y writes z's 8-bit input
+    _plan(ops)
+    bad = [((n0, f0, (0.0, s0[1]), b0), "op->f\\[0\\] > 0"),                           # fixed input scale 0
+           ((n0, f0, (s0[0], float("nan")), b0), "op->f\\[1\\] > 0"),                  # the reader's scale NaN
+           ((n0, {**f0, "out_pad_top": 2}, s0, b0), "fields fail"),                    # rows past the padded input
+           ((n0, {**f0, "out_channels_padded": 4}, s0, b0), "fields fail"),            # fewer channels than N = 8
+           ((n0, {**f0, "out_zp": 256}, s0, b0), "fields fail"),
+           ((n0, f0, s0, {**b0, "out": b0["out"][:, :-1]}), "buffer out holds 240 bytes, needs 288"),
+           ((n1, {**f1, "fixed_quant": 0}, (0.0, 0.0), b1), "fields fail"),           # quantized input, no scale
+           ((n1, {**f1, "x_quantized": 0}, s1, b1), "buffer x holds 0 bytes")]         # then x is needed
+    for op, message in bad:
+        with pytest.raises(ValueError, match=message):
+            _plan([op])

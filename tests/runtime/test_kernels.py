@@ -304,3 +304,54 @@ def test_conv_fused_with_its_maxpool_gives_the_unfused_result_bit_for_bit(shared
         ref = runs[False, "serial", 1]
         for key, got in runs.items():
             assert all(np.array_equal(a, b) for a, b in zip(got, ref)), key
+
+
+@pytest.mark.parametrize("name, size", [("yolov2-tiny-voc", 96), ("yolov3-tiny", 64), ("resnet20", 32)])
+def test_a_conv_writing_its_readers_int8_input_gives_the_unchained_result_bit_for_bit(shared_data, name, size):
+    """With calibrated scales, a conv (or conv + maxpool) read only by an int8 conv quantizes its output straight
+    into that conv's padded 8-bit input, which then skips its quantize pass: the same bytes, so the same
+    floats as writing float32 and quantizing in the reader, on every ISA and thread count, batch 1 and 3."""
+    import tritnet
+    from tests.runtime.helpers import darknet_net
+    from tritnet.export import to_packed
+    from tritnet_rt import _ext
+    from tritnet_rt.calibrate import calibrate
+    from tritnet_rt.plan import Prepared, build, chained_convs, pooled_convs
+    rng = np.random.default_rng(4)
+    if name == "resnet20":
+        torch = pytest.importorskip("torch")
+        torch.manual_seed(0)
+        model = tritnet.ternarize_(tritnet.create_model("resnet20").eval(), method="twn", per_channel=True)
+        x_cal = rng.normal(0, 1, (8, 3, size, size)).astype(np.float32)
+    else:
+        model = darknet_net(shared_data, name, size=size)
+        x_cal = rng.uniform(0, 1, (8, 3, size, size)).astype(np.float32)
+    prep = Prepared(calibrate(to_packed(model), x_cal))
+    chained = chained_convs(prep, pooled_convs(prep))
+    want = {"yolov2-tiny-voc": {"l0": "l2", "l2": "l4", "l4": "l6", "l6": "l8", "l8": "l10", "l12": "l13",
+                                "l13": "l14"},      # l10 -> the 2x2/1 maxpool; l14 is the head
+            # a route reads l8 and l13; l10 -> the 2x2/1 maxpool, l18 -> the upsample; l15 and l22 are heads
+            "yolov3-tiny": {"l0": "l2", "l2": "l4", "l4": "l6", "l6": "l8", "l12": "l13", "l14": "l15",
+                            "l21": "l22"}}
+    if name in want:
+        assert chained == want[name]
+    else:                                   # each block's first conv: its output feeds the second conv only
+        assert len(chained) == 9 and all(prep.by_name[r]["inputs"][0] == w for w, r in chained.items())
+    for batch in (1, 3):
+        x = rng.uniform(0, 1, (batch, 3, size, size)).astype(np.float32)
+        runs = {}
+        for chain in (False, True):
+            ops, buf, keep = build(prep, batch, chain=chain)
+            assert sum(op[1]["x_quantized"] for op in ops if op[0].startswith("conv")) == (len(chained) if chain
+                                                                                             else 0)
+            plan = _ext().Plan(ops)
+            for isa in ISAS:
+                for threads in (1, 2):
+                    tritnet_rt.set_isa(isa)
+                    tritnet_rt.set_num_threads(threads)
+                    buf["input"][...] = x if prep.planar_input else x.transpose(0, 2, 3, 1)
+                    plan.run()
+                    runs[chain, isa, threads] = [buf[o].copy() for o in prep.pm.graph["outputs"]]
+        ref = runs[False, "serial", 1]
+        for key, got in runs.items():
+            assert all(np.array_equal(g, r) for g, r in zip(got, ref)), key

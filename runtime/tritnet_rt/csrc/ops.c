@@ -9,7 +9,8 @@
 
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
-       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR };
+       C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
+       C_QPT, C_QPL, C_LAST = C_QPL };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -33,7 +34,8 @@ enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_
 #define CONV_INTS {"batch", "height", "width", "channels", "channels_padded", "height_padded", "width_padded", \
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
     "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
-    "pool", "out_width", "x_planar"}
+    "pool", "out_width", "x_planar", "x_quantized", "quantized_out", "out_zp", "out_height_padded", \
+    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
@@ -130,24 +132,53 @@ TN_CLONES static void quant_task(void *p, int t) {
 /* A conv fused with the 2x2 stride-2 maxpool after it (field pool): its task computes two conv rows at a
  * time into a scratch block that stays in cache and writes only their pooled row, so the full-size conv
  * output (11 MB for yolov2-tiny's first layer) is never written nor read back. Same comparisons in the same
- * order as the maxpool op, so the result is the same to the bit. */
-static void pool_rows(const tn_op *op, const float *scr, int b, int m0, int m1, int n0, int n1) {
+ * order as the maxpool op, so the result is the same to the bit. row0: two conv rows of Wo pixels x N. */
+static void pool_row(const tn_op *op, const float *row0, float *o, int n0, int n1) {
+    int Wo = op->i[C_WO], N = op->i[C_N];
+    const float *row1 = row0 + (size_t)Wo * N;
+    for (int px = 0; px < Wo / 2; px++)
+        for (int n = n0; n < n1; n++) {
+            float v = -FLT_MAX, x;
+            x = row0[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
+            x = row0[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
+            x = row1[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
+            x = row1[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
+            o[(size_t)px * N + n] = v;
+        }
+}
+
+/* A conv whose only reader is an int8 conv with a calibrated input scale (field quantized_out) writes its
+ * output (pooled, if fused) straight into that conv's padded u8 input, quantized as the reader's own pass
+ * would (the same function, scale and zero point: the same bytes), so the float output never goes out to
+ * memory and the reader skips its quantize pass (x_quantized). One output row of w pixels, channels n0..n1,
+ * from floats laid out [w][N] (a task's scratch, still in cache). */
+static void quant_row(const tn_op *op, int isa, const float *row, int b, int oy, int w, int n0, int n1) {
     const int *I = op->i;
-    int Wo = I[C_WO], N = I[C_N], Wp = Wo / 2, Hq = I[C_M] / Wo / 2;
-    for (int m = m0; m < m1; m += 2 * Wo) {
-        int py = m / Wo / 2;
-        float *o = (float *)op->b[B_OUT] + (((size_t)b * Hq + py) * Wp) * N;
-        const float *row0 = scr + (size_t)(m - m0) * N, *row1 = row0 + (size_t)Wo * N;
-        for (int px = 0; px < Wp; px++)
-            for (int n = n0; n < n1; n++) {
-                float v = -FLT_MAX, x;
-                x = row0[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
-                x = row0[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
-                x = row1[(size_t)(2 * px) * N + n]; v = x > v ? x : v;
-                x = row1[(size_t)(2 * px + 1) * N + n]; v = x > v ? x : v;
-                o[(size_t)px * N + n] = v;
-            }
+    int N = I[C_N], Cp = I[C_QCP];
+    uint8_t *dst = (uint8_t *)op->b[B_OUT] + (((size_t)b * I[C_QHP] + oy + I[C_QPT]) * I[C_QWP] + I[C_QPL]) * Cp;
+    float inv = 1.f / op->f[1];
+    tn_quant_fn quant = tn_isa_table[isa].quant;
+    if (n0 == 0 && n1 == N && N == Cp) {
+        quant(row, dst, w * N, inv, I[C_QZP]);
+        return;
     }
+    for (int x = 0; x < w; x++) quant(row + (size_t)x * N + n0, dst + (size_t)x * Cp + n0, n1 - n0, inv, I[C_QZP]);
+}
+
+/* The reader's padding (rows, columns, and channels beyond N) holds its zero point: one task a padded row */
+static void qborder_task(void *p, int t) {
+    const conv_ctx *c = p; const int *I = c->op->i;
+    int Hq = I[C_QHP], y = t % Hq, Wq = I[C_QWP], Cp = I[C_QCP], N = I[C_N], pool = I[C_POOL] ? 2 : 1;
+    int ho = I[C_M] / I[C_WO] / pool, wo = I[C_WO] / pool;
+    uint8_t zp = (uint8_t)I[C_QZP], *row = (uint8_t *)c->op->b[B_OUT] + (size_t)t * Wq * Cp;
+    if (y < I[C_QPT] || y >= I[C_QPT] + ho) {
+        memset(row, zp, (size_t)Wq * Cp);
+        return;
+    }
+    memset(row, zp, (size_t)I[C_QPL] * Cp);
+    memset(row + (size_t)(I[C_QPL] + wo) * Cp, zp, (size_t)(Wq - I[C_QPL] - wo) * Cp);
+    if (Cp > N)
+        for (int x = I[C_QPL]; x < I[C_QPL] + wo; x++) memset(row + (size_t)x * Cp + N, zp, (size_t)(Cp - N));
 }
 
 static void gemm_task(void *p, int t) {
@@ -158,20 +189,40 @@ static void gemm_task(void *p, int t) {
     int nb0 = nt * c->nbper, nb1 = nb0 + c->nbper < I[C_NB] ? nb0 + c->nbper : I[C_NB];
     if (m0 >= m1 || nb0 >= nb1) return;
     tn_gemm_fn fn = c->op->code == OP_CONV_TT ? tn_isa_table[c->isa].tt : tn_isa_table[c->isa].t8;
-    if (!I[C_POOL]) {
+    if (!I[C_POOL] && !I[C_QOUT]) {
         fn(&c->args[b], m0, m1, nb0, nb1);
         return;
     }
     int N = I[C_N], bw = c->op->code == OP_CONV_TT ? 8 : 16, n0 = nb0 * bw, n1 = nb1 * bw < N ? nb1 * bw : N;
-    int rows = 2 * I[C_WO];
-    float stack[4096], *scr = (size_t)rows * N <= 4096 ? stack : malloc(sizeof(float) * rows * N);
+    int Wo = I[C_WO], rows = c->munit, qout = I[C_QOUT];
+    if (!I[C_POOL]) {          /* quantized output: the task's whole rows in one GEMM call (weights read once) */
+        float *all = malloc(sizeof(float) * (size_t)(m1 - m0) * N);   /* only columns n0..n1 are touched */
+        if (!all) return;
+        tn_gemm_args a = c->args[b];
+        a.out = all;
+        a.m_base = m0;
+        fn(&a, m0, m1, nb0, nb1);
+        for (int m = m0; m < m1; m += Wo) quant_row(c->op, c->isa, all + (size_t)(m - m0) * N, b, m / Wo, Wo, n0, n1);
+        free(all);
+        return;
+    }
+    /* scratch: the conv rows of one unit, then (pool and quantized output) their pooled row */
+    size_t need = (size_t)rows * N + (I[C_POOL] && qout ? (size_t)(Wo / 2) * N : 0);
+    float stack[4096], *scr = need <= 4096 ? stack : malloc(sizeof(float) * need);
     if (!scr) return;                                  /* (never on a real machine: a few hundred KB at most) */
+    float *pooled = scr + (size_t)rows * N;
     tn_gemm_args a = c->args[b];
     a.out = scr;
     for (int m = m0; m < m1; m += rows) {
         a.m_base = m;
         fn(&a, m, m + rows, nb0, nb1);
-        pool_rows(c->op, scr, b, m, m + rows, n0, n1);
+        if (qout) {
+            pool_row(c->op, scr, pooled, n0, n1);
+            quant_row(c->op, c->isa, pooled, b, m / Wo / 2, Wo / 2, n0, n1);
+        } else {
+            int Hq = I[C_M] / Wo / 2;
+            pool_row(c->op, scr, (float *)c->op->b[B_OUT] + (((size_t)b * Hq + m / Wo / 2) * (Wo / 2)) * N, n0, n1);
+        }
     }
     if (scr != stack) free(scr);
 }
@@ -183,7 +234,8 @@ static void gemm_task(void *p, int t) {
  * leave one of two threads 36 blocks and the other 28 (a 13x13 layer of yolov2-tiny ran 11% over its
  * 1-thread time / 2); tasks of 8 split them 32 / 32. */
 static void split_gemm(conv_ctx *c, int B, int M, int NB) {
-    c->munit = c->op->i[C_POOL] ? 2 * c->op->i[C_WO] : 1;      /* pixel ranges are whole units */
+    /* pixel ranges are whole units: two conv rows (pool), one row (quantized output), else a pixel */
+    c->munit = c->op->i[C_POOL] ? 2 * c->op->i[C_WO] : c->op->i[C_QOUT] ? c->op->i[C_WO] : 1;
     int T = tn_get_threads(), want = 3 * T, groups = (NB + 3) / 4;
     int per_img = (want + B - 1) / B, first = per_img < groups ? per_img : groups;
     int rows = (M + 4095) / 4096, more = (per_img + first - 1) / first, cap = (M + 59) / 60;
@@ -250,7 +302,8 @@ static void conv_t8(const tn_op *op, int isa) {
     for (int b = 0; b < B; b++)
         for (int n = 0; n < N; n++) scr[(size_t)b * N + n] = asc[b] * ((const float *)op->b[B_WSCALE])[n];
     c.sc = asc; c.zp = zp;
-    par(B * I[C_HP], quant_task, &c);
+    if (!I[C_XQ]) par(B * I[C_HP], quant_task, &c);     /* else the conv before wrote q already */
+    if (I[C_QOUT]) par(B * I[C_QHP], qborder_task, &c);
     tn_gemm_args args[B];
     for (int b = 0; b < B; b++) {
         fill_args(&args[b], op, b, scr + (size_t)b * N, zp[b]);
@@ -306,6 +359,7 @@ static void conv_tt(const tn_op *op, int isa) {
         args[b].a = (const uint8_t *)op->b[B_A] + (size_t)b * M * 2 * I[C_KW] * 8;
     }
     c.args = args;
+    if (I[C_QOUT]) par(B * I[C_QHP], qborder_task, &c);
     split_gemm(&c, B, M, I[C_NB]);
     par(B * c.mtasks * c.ntasks, gemm_task, &c);
 }
@@ -614,18 +668,27 @@ static int table_in(const tn_op *op, int j, i64 n, i64 lo, i64 hi, i64 *mx) {
 
 static int check_conv(const tn_op *op, const size_t *len, char *err) {
     const int *I = op->i;
-    for (int k = C_B; k <= C_PLANAR; k++) REQUIRE(I[k] >= 0);
+    for (int k = C_B; k <= C_LAST; k++) REQUIRE(I[k] >= 0);
     REQUIRE(I[C_PLANAR] <= 1 && !(I[C_PLANAR] && op->code == OP_CONV_TT));   /* NCHW input: t8 and f32 only */
     i64 B = I[C_B], H = I[C_H], W = I[C_W], C = I[C_C], Hp = I[C_HP], Wp = I[C_WP], M = I[C_M], N = I[C_N],
         S = I[C_S], L = I[C_L], NB = I[C_NB];
     REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
     REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LAST);
-    NEED(B_X, 4 * B * H * W * C);
+    REQUIRE(I[C_XQ] <= 1 && (!I[C_XQ] || (op->code == OP_CONV_T8 && I[C_FIXQ] && !I[C_PLANAR])));
+    if (!I[C_XQ]) NEED(B_X, 4 * B * H * W * C);
+    REQUIRE(I[C_QOUT] <= 1 && (!I[C_QOUT] || op->code != OP_CONV_F32));
+    if (I[C_QOUT]) {           /* the output quantized into the next conv's padded u8 input */
+        i64 Wo = I[C_WO], pool = I[C_POOL] ? 2 : 1;
+        REQUIRE(Wo >= 1 && M % (pool * Wo) == 0 && I[C_QZP] <= 255 && I[C_QCP] >= N);
+        REQUIRE(op->f[1] > 0.f && isfinite(op->f[1]));
+        REQUIRE(I[C_QHP] >= I[C_QPT] + M / Wo / pool && I[C_QWP] >= I[C_QPL] + Wo / pool);
+        NEED(B_OUT, B * I[C_QHP] * I[C_QWP] * I[C_QCP]);
+    }
     if (I[C_POOL]) {           /* fused 2x2/2 maxpool: whole pairs of conv rows, the pooled output */
         i64 Wo = I[C_WO];
         REQUIRE(I[C_POOL] == 1 && op->code != OP_CONV_F32 && Wo >= 2 && Wo % 2 == 0 && M % (2 * Wo) == 0);
-        NEED(B_OUT, 4 * B * (M / 4) * N);
-    } else {
+        if (!I[C_QOUT]) NEED(B_OUT, 4 * B * (M / 4) * N);
+    } else if (!I[C_QOUT]) {
         NEED(B_OUT, 4 * B * M * N);
     }
     NEED(B_BIAS, 4 * N);
