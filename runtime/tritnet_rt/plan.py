@@ -408,7 +408,8 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
                   x_planar=int(prep.planar_input and node["inputs"][0] == "input"), x_quantized=int(q_in is not None),
                   quantized_out=0, out_zp=0, out_height_padded=0, out_width_padded=0, out_channels_padded=0,
                   out_pad_top=0, out_pad_left=0)
-    bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf, residual_pixels=rpix, scratch=scr)
+    bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf,
+                residual_pixels=rpix, scratch=scr)
     path, floats = d["path"], [0.0, 0.0]             # this conv's input scale, the reader's (out_quant)
     if out_quant is not None:
         qa = out_quant["attrs"]
