@@ -151,18 +151,18 @@ static void pool_row(const tn_op *op, const float *row0, float *o, int n0, int n
  * output (pooled, if fused) straight into that conv's padded u8 input, quantized as the reader's own pass
  * would (the same function, scale and zero point: the same bytes), so the float output never goes out to
  * memory and the reader skips its quantize pass (x_quantized). One output row of w pixels, channels n0..n1,
- * from floats laid out [w][N] (a task's scratch, still in cache). */
-static void quant_row(const tn_op *op, int isa, const float *row, int b, int oy, int w, int n0, int n1) {
+ * from floats row[x·ld + n] (a task's scratch, still in cache). */
+static void quant_row(const tn_op *op, int isa, const float *row, int ld, int b, int oy, int w, int n0, int n1) {
     const int *I = op->i;
     int N = I[C_N], Cp = I[C_QCP];
     uint8_t *dst = (uint8_t *)op->b[B_OUT] + (((size_t)b * I[C_QHP] + oy + I[C_QPT]) * I[C_QWP] + I[C_QPL]) * Cp;
     float inv = 1.f / op->f[1];
     tn_quant_fn quant = tn_isa_table[isa].quant;
-    if (n0 == 0 && n1 == N && N == Cp) {
+    if (n0 == 0 && n1 == N && N == Cp && ld == N) {
         quant(row, dst, w * N, inv, I[C_QZP]);
         return;
     }
-    for (int x = 0; x < w; x++) quant(row + (size_t)x * N + n0, dst + (size_t)x * Cp + n0, n1 - n0, inv, I[C_QZP]);
+    for (int x = 0; x < w; x++) quant(row + (size_t)x * ld + n0, dst + (size_t)x * Cp + n0, n1 - n0, inv, I[C_QZP]);
 }
 
 /* The reader's padding (rows, columns, and channels beyond N) holds its zero point: one task a padded row */
@@ -196,13 +196,17 @@ static void gemm_task(void *p, int t) {
     int N = I[C_N], bw = c->op->code == OP_CONV_TT ? 8 : 16, n0 = nb0 * bw, n1 = nb1 * bw < N ? nb1 * bw : N;
     int Wo = I[C_WO], rows = c->munit, qout = I[C_QOUT];
     if (!I[C_POOL]) {          /* quantized output: the task's whole rows in one GEMM call (weights read once) */
-        float *all = malloc(sizeof(float) * (size_t)(m1 - m0) * N);   /* only columns n0..n1 are touched */
+        /* out[(m - m0)·ld + n] with n in n0..n1 and ld = n1 - n0: the first n0 floats are never touched */
+        int ld = n1 - n0;
+        float *all = malloc(sizeof(float) * ((size_t)(m1 - m0) * ld + n0));
         if (!all) return;
         tn_gemm_args a = c->args[b];
         a.out = all;
+        a.ldo = ld;
         a.m_base = m0;
         fn(&a, m0, m1, nb0, nb1);
-        for (int m = m0; m < m1; m += Wo) quant_row(c->op, c->isa, all + (size_t)(m - m0) * N, b, m / Wo, Wo, n0, n1);
+        for (int m = m0; m < m1; m += Wo)
+            quant_row(c->op, c->isa, all + (size_t)(m - m0) * ld, ld, b, m / Wo, Wo, n0, n1);
         free(all);
         return;
     }
@@ -218,7 +222,7 @@ static void gemm_task(void *p, int t) {
         fn(&a, m, m + rows, nb0, nb1);
         if (qout) {
             pool_row(c->op, scr, pooled, n0, n1);
-            quant_row(c->op, c->isa, pooled, b, m / Wo / 2, Wo / 2, n0, n1);
+            quant_row(c->op, c->isa, pooled, N, b, m / Wo / 2, Wo / 2, n0, n1);
         } else {
             int Hq = I[C_M] / Wo / 2;
             pool_row(c->op, scr, (float *)c->op->b[B_OUT] + (((size_t)b * Hq + m / Wo / 2) * (Wo / 2)) * N, n0, n1);
