@@ -49,6 +49,9 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=0.2, help="length of one timing window")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--calibrated", action="store_true",
+                    help="int8 input scales calibrated on 32 real images (tritnet export --calibration): no min/max "
+                         "passes, convs chained through 8-bit inputs")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
 
@@ -60,7 +63,13 @@ def main():
     ext = tritnet_rt.native.ext()
     with tempfile.TemporaryDirectory() as d:
         model, _ = build(a.model)
-        save(to_packed(model), Path(d) / "m.tnp")
+        pm = to_packed(model)
+        if a.calibrated:
+            from runtime_bench import SHARED
+            from tritnet.export.images import default_images, load_images
+            from tritnet_rt.calibrate import calibrate
+            pm = calibrate(pm, load_images(pm, default_images(pm, SHARED), 32))
+        save(pm, Path(d) / "m.tnp")
         net = tritnet_rt.load(Path(d) / "m.tnp")
     ops, buf, keep = build_plan(net.prep, a.batch)
     x = np.random.default_rng(0).random((a.batch, *net.input_shape), dtype=np.float32)
@@ -72,13 +81,14 @@ def main():
         ms = median_ms(ext.Plan([(name, fields, floats, bufs)]), a.seconds, a.repeat)
         row = {"op": k, "kind": name, "ms": ms, "shape": [fields.get(f) for f in ("height", "width", "channels",
                                                                                     "out_channels")]}
-        if name == "conv_t8":
+        if name == "conv_t8" and not fields["fixed_quant"]:
             # the same op with a fixed range: what the per-image min/max pass costs
             fixed = dict(fields, fixed_quant=1, fixed_zp=0)
             row["ms_fixed_range"] = median_ms(ext.Plan([(name, fixed, (1.0,), bufs)]), a.seconds, a.repeat)
         rows.append(row)
     ext.Plan(ops).run()
     out = {**run_info(), "benchmark": "tritnet_rt per-op profile", "model": a.model, "threads": a.threads,
+           "calibrated": a.calibrated,
            "batch": a.batch, "isa": tritnet_rt.get_isa(), "whole_plan_ms": total,
            "sum_of_ops_ms": sum(r["ms"] for r in rows), "ops": rows}
     print(f"{a.model}, batch {a.batch}, {a.threads} thread(s), {out['isa']}, {out['cpu']}: whole plan "

@@ -41,6 +41,34 @@ static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args
     for (int q = 0; q < 4; q++) epi_avx512(g, out + q * 16, 64, m, 6, (nb + q) * 16);
 }
 
+/* 12 pixels x 32 channels (2 blocks): 24 accumulators, per step 2 weight loads and 12 broadcasts for 24
+ * VPDPBUSD, where one block at a time needs 26 loads for them (layers of 32 channels, too shallow for AMX). */
+static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
+                                                               int m, int nb) {
+    __m512i c0[12], c1[12];
+    for (int p = 0; p < 12; p++) c0[p] = c1[p] = _mm512_setzero_si512();
+    const int8_t *wk = wb;
+    for (int s = 0; s < g->S; s++) {
+        const uint8_t *ap[12];
+        for (int p = 0; p < 12; p++) ap[p] = g->a + g->pix[m + p] + g->seg[s];
+        for (int j = 0; j < g->L; j += 4, wk += 64) {
+            __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + wstride));
+            for (int p = 0; p < 12; p++) {
+                __m512i b = _mm512_set1_epi32(tn_load4(ap[p] + j));
+                c0[p] = _mm512_dpbusd_epi32(c0[p], b, w0);
+                c1[p] = _mm512_dpbusd_epi32(c1[p], b, w1);
+            }
+        }
+    }
+    int32_t out[12 * 32];
+    for (int p = 0; p < 12; p++) {
+        _mm512_storeu_si512((void *)(out + p * 32), c0[p]);
+        _mm512_storeu_si512((void *)(out + p * 32 + 16), c1[p]);
+    }
+    epi_avx512(g, out, 32, m, 12, nb * 16);
+    epi_avx512(g, out + 16, 32, m, 12, (nb + 1) * 16);
+}
+
 #define T8_MR 12
 static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g, const int8_t *wb, int m, int mr, int nb) {
     __m512i acc[T8_MR];
@@ -69,6 +97,16 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
         for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb);
         for (int q = 0; q < 4; q++)
             for (int r = m; r < m1; r++) t8_tile(g, wb + q * wstride, r, 1, nb + q);
+    }
+    for (; nb + 2 <= nb1; nb += 2) {
+        const int8_t *wb = (const int8_t *)g->w + nb * wstride;
+        int m = m0;
+        for (; m + 12 <= m1; m += 12) t8_tile_12x2(g, wb, wstride, m, nb);
+        for (int q = 0; q < 2; q++) {
+            int r = m;
+            for (; r + 4 <= m1; r += 4) t8_tile(g, wb + q * wstride, r, 4, nb + q);
+            for (; r < m1; r++) t8_tile(g, wb + q * wstride, r, 1, nb + q);
+        }
     }
     for (; nb < nb1; nb++) {
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;

@@ -98,6 +98,20 @@ TN_CLONES static void quant_task(void *p, int t) {
     if (I[C_PLANAR]) {                       /* the network's input, NCHW: each channel's row, then interleaved */
         const float *plane = (const float *)c->op->b[B_X] + (size_t)b * C * I[C_H] * W + (size_t)iy * W;
         uint8_t *dst = row + (size_t)I[C_PL] * Cp;
+        size_t hw = (size_t)I[C_H] * W;
+        if (C == 3 && Cp == 4) {             /* RGB: a pixel is one 32-bit word, built in vector registers */
+            uint8_t *t0 = tmp, *t1 = tmp + 1024, *t2 = tmp + 2048;
+            for (int ix0 = 0; ix0 < W; ix0 += 1024) {
+                int n = W - ix0 < 1024 ? W - ix0 : 1024;
+                quant(plane + ix0, t0, n, inv, zp);
+                quant(plane + hw + ix0, t1, n, inv, zp);
+                quant(plane + 2 * hw + ix0, t2, n, inv, zp);
+                uint32_t *px = (uint32_t *)(dst + (size_t)ix0 * 4);      /* 4-byte aligned: rows of 4-byte pixels */
+                for (int k = 0; k < n; k++)
+                    px[k] = t0[k] | (uint32_t)t1[k] << 8 | (uint32_t)t2[k] << 16 | (uint32_t)zp << 24;
+            }
+            return;
+        }
         for (int q = 0; q < C; q++)
             for (int ix0 = 0; ix0 < W; ix0 += (int)sizeof tmp) {
                 int n = W - ix0 < (int)sizeof tmp ? W - ix0 : (int)sizeof tmp;
@@ -133,7 +147,7 @@ TN_CLONES static void quant_task(void *p, int t) {
  * time into a scratch block that stays in cache and writes only their pooled row, so the full-size conv
  * output (11 MB for yolov2-tiny's first layer) is never written nor read back. Same comparisons in the same
  * order as the maxpool op, so the result is the same to the bit. row0: two conv rows of Wo pixels x N. */
-static void pool_row(const tn_op *op, const float *row0, float *o, int n0, int n1) {
+TN_CLONES static void pool_row(const tn_op *op, const float *row0, float *o, int n0, int n1) {
     int Wo = op->i[C_WO], N = op->i[C_N];
     const float *row1 = row0 + (size_t)Wo * N;
     for (int px = 0; px < Wo / 2; px++)
