@@ -98,6 +98,9 @@ def info(a: argparse.Namespace) -> None:
            "class_names": names if embedded else None, "names_embedded": embedded,
            "nodes": len(pm.graph["nodes"]), "layers_with_weights": len(weighted), "ternary_layers": len(ternary),
            "weight_dtypes": sorted({pm.dtypes[n["tensors"]["weight"]] for n in weighted}),
+           # int8 convs whose input scale was calibrated at export (tritnet export --calibration), of all int8 convs
+           "calibrated_int8_convs": f"{sum('input_quant' in n['attrs'] for n in pm.graph['nodes'])} of "
+                                    f"{sum(d.get('path') == 't8' for d in net.prep.data.values())}",
            "kernel_paths": rt.capabilities(), "threads": rt.get_num_threads()}
     if a.json:
         print(json.dumps(out, indent=2))

@@ -149,6 +149,9 @@ def test_export_with_calibration_images_fixes_every_int8_convs_scale(tmp_path, c
     assert json.loads(_run(argv, capsys))["calibrated_convs"] == 19          # every conv of ResNet-20
     quant = [n["attrs"]["input_quant"] for n in load_packed(tmp_path / "r.tnp").graph["nodes"] if n["op"] == "conv"]
     assert len(quant) == 19 and quant[0]["zero_point"] > 0 and all(q["zero_point"] == 0 for q in quant[1:])
+    from tritnet_rt.cli import main as rt_main
+    rt_main(["info", str(tmp_path / "r.tnp"), "--json"])
+    assert json.loads(capsys.readouterr().out)["calibrated_int8_convs"] == "19 of 19"
     # (the first conv reads the normalized image, below 0 too; the others relu outputs)
     (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     assert "9.png: not a readable image" in _fails(argv[:-2] + ["9"], capsys)
