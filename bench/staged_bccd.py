@@ -11,6 +11,8 @@ one-stage plan with no ternary layer). Every other row starts from it and ends w
     staged_equal      the automatic 4-stage plan, B split equally over the stages (the same total cost)
     staged_seeds      the seeds' protocol: every stage B iterations (four times the cost)
     staged_equal_kt   the equal split with the float start as every stage's teacher
+    float_ft          no layer ternary, B iterations: the float detector fine-tuned the same way, the reference
+                      the ternary rows are held against (the restart alone moves the score)
 
 Every stage re-estimates batch-norm statistics from its first ternary layer on and restarts its schedule with
 its burn-in; steps ×0.1 at 80% and 90% of each stage. Scores: mAP@0.5 (VOC2007 11-point) and average IoU on
@@ -30,10 +32,10 @@ import time
 from pathlib import Path
 
 from _meta import mean_std, run_info, write_results
-from tritnet.stage import auto_plan, run_plan
+from tritnet.stage import Plan, Stage, auto_plan, run_plan
 
 SHARED = Path("../shared/data")
-ROWS = ("direct", "direct_kt", "staged_equal", "staged_seeds", "staged_equal_kt")
+ROWS = ("direct", "direct_kt", "staged_equal", "staged_seeds", "staged_equal_kt", "float_ft")
 
 
 def bccd_data(out: Path) -> Path:
@@ -153,7 +155,12 @@ def main():
             protocol = "seeds" if row == "staged_seeds" else "equal"
             budget = {} if stage_iters else dict(protocol=protocol, budget=a.iters)
             t = time.time()
-            r = run_plan(plan, folder, overrides=over, direct=row.startswith("direct"), **budget, **quiet)
+            if row == "float_ft":
+                fine = Plan(name="ttt5-bccd", model=a.cfg, classes=3, data=str(data), weights=float_weights,
+                            chain=a.chain, train=train, stages=[Stage(name="F", layers=[])])
+                r = run_plan(fine, folder, overrides=over, **quiet)
+            else:
+                r = run_plan(plan, folder, overrides=over, direct=row.startswith("direct"), **budget, **quiet)
             last = r["rows"][-1]
             start = start or (r["rows"][0] if r["rows"][0]["stage"].startswith("start") else None)
             results[row].append({"seed": seed, "map": last["map"], "avg_iou": last["avg_iou"],
