@@ -27,23 +27,14 @@ sys.path.insert(0, str(ROOT))
 
 from _meta import run_info  # noqa: E402
 from tritnet.export import to_packed  # noqa: E402
-from tritnet_rt.calibrate import PERCENTILE, input_ranges, quant_params, uncalibrated  # noqa: E402
+from tritnet_rt.calibrate import calibrated_range, input_ranges, with_ranges  # noqa: E402
 from tritnet_rt.net import Net  # noqa: E402
 
 STATISTICS = {   # (low end, high end) of a conv's input range from its per-image minima and maxima
-    "percentile": lambda lo, hi: (np.percentile(lo, 100 - PERCENTILE), np.percentile(hi, PERCENTILE)),
+    "percentile": calibrated_range,                                   # what calibrate() uses
     "extremes": lambda lo, hi: (lo.min(), hi.max()),
     "mean": lambda lo, hi: (lo.mean(), hi.mean()),
 }
-
-
-def with_statistic(pm, ranges, statistic):
-    out = uncalibrated(pm)
-    for node in out.graph["nodes"]:
-        if node["name"] in ranges:
-            scale, zp = quant_params(*STATISTICS[statistic](*ranges[node["name"]]))
-            node["attrs"]["input_quant"] = {"scale": scale, "zero_point": zp}
-    return out
 
 
 def cifar(counts):
@@ -64,7 +55,7 @@ def cifar(counts):
            "test_images": len(y), "top1_torch": float((ref.argmax(1) == y).mean() * 100), "per_image": score(pm)}
     for n in counts:
         ranges = input_ranges(pm, cifar_test(SHARED, n // 10, split="train")[0])
-        out[f"calibrated_{n}"] = {s: score(with_statistic(pm, ranges, s)) for s in STATISTICS}
+        out[f"calibrated_{n}"] = {s: score(with_ranges(pm, ranges, STATISTICS[s])) for s in STATISTICS}
         print(n, out[f"calibrated_{n}"], flush=True)
     return out
 
@@ -80,7 +71,7 @@ def bccd(cfg, weights, n_cal):
     cal = np.concatenate([rt.preprocess(str(folder / "JPEGImages" / f"{i}.jpg"))[0]
                           for i in train[::max(1, len(train) // n_cal)][:n_cal]])
     ranges = input_ranges(pm, cal)
-    nets = {"per_image": rt, **{s: Net(with_statistic(pm, ranges, s)) for s in STATISTICS}}
+    nets = {"per_image": rt, **{s: Net(with_ranges(pm, ranges, STATISTICS[s])) for s in STATISTICS}}
     found = {k: 0 for k in nets}
     total = 0
     for i in test:

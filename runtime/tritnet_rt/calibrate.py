@@ -1,7 +1,7 @@
 """Fixed int8 input scales for the ternary convs, calibrated on real images at export.
 
 Without them every int8 conv finds its input's range image by image (a min/max pass over the whole input before
-it quantizes: 12% of ResNet-20's time at batch 1). ``calibrate`` runs the model on calibration images the
+it quantizes: ResNet-20 runs 13-16% slower with it, BENCHMARKS.md 8c). ``calibrate`` runs the model on calibration images the
 dynamic way, records each conv's input range per image, and writes the range it will use from then on into the
 conv's ``input_quant`` attribute (scale, zero point: u = clamp(round(x / scale) + zero point, 0, 255)).
 
@@ -68,6 +68,22 @@ def quant_params(lo: float, hi: float) -> tuple:
     return float(scale), zp
 
 
+def calibrated_range(lo: np.ndarray, hi: np.ndarray) -> tuple:
+    """The range a conv is fixed to from its per-image minima and maxima (the module says why)."""
+    return np.percentile(lo, 100 - PERCENTILE), np.percentile(hi, PERCENTILE)
+
+
+def with_ranges(pm: PackedModel, ranges: dict, statistic=calibrated_range) -> PackedModel:
+    """A copy of ``pm`` whose convs in ``ranges`` ({name: (minima, maxima)}) carry the ``input_quant`` of
+    ``statistic(minima, maxima)``; the tensors are shared with ``pm``."""
+    out = uncalibrated(pm)
+    for node in out.graph["nodes"]:
+        if node["name"] in ranges:
+            scale, zp = quant_params(*statistic(*ranges[node["name"]]))
+            node["attrs"]["input_quant"] = {"scale": scale, "zero_point": zp}
+    return out
+
+
 def calibrate(pm: PackedModel, images: np.ndarray, batch: int = 8) -> PackedModel:
     """A copy of ``pm`` whose int8 convs carry the ``input_quant`` calibrated on ``images`` (N, C, H, W, at
     least ``MIN_IMAGES``, preprocessed as ``Net.preprocess`` does); the tensors are shared with ``pm``."""
@@ -77,11 +93,4 @@ def calibrate(pm: PackedModel, images: np.ndarray, batch: int = 8) -> PackedMode
                          f"{', '.join(map(str, pm.model['input']['shape']))})")
     if len(images) < MIN_IMAGES:
         raise ValueError(f"{len(images)} calibration images: give at least {MIN_IMAGES}")
-    ranges = input_ranges(pm, images, batch)
-    out = replace(pm, graph=copy.deepcopy(pm.graph))
-    for node in out.graph["nodes"]:
-        if node["name"] in ranges:
-            lo, hi = ranges[node["name"]]
-            scale, zp = quant_params(np.percentile(lo, 100 - PERCENTILE), np.percentile(hi, PERCENTILE))
-            node["attrs"]["input_quant"] = {"scale": scale, "zero_point": zp}
-    return out
+    return with_ranges(pm, input_ranges(pm, images, batch))

@@ -91,6 +91,10 @@ class Prepared:
         self.nodes = pm.graph["nodes"]
         self.by_name = {n["name"]: n for n in self.nodes}
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
+        self.readers = {}                                              # name -> the nodes reading it
+        for node in self.nodes:
+            for i in node["inputs"]:
+                self.readers.setdefault(i, []).append(node)
         self.data = {}
         for node in self.nodes:
             if node["op"] in ("conv", "linear"):
@@ -100,7 +104,7 @@ class Prepared:
         # The caller's NCHW images go into the plan as they are when only int8 or float convs read them: their
         # padding pass interleaves the channels, so no transposing copy of the input is made (0.55 ms of
         # yolov2-tiny's 9.9 at 416x416 on one thread). Anything else reads NHWC, as every other activation.
-        readers = [n for n in self.nodes if "input" in n["inputs"]]
+        readers = self.readers.get("input", [])
         self.planar_input = bool(readers) and all(
             n["op"] == "conv" and n["inputs"] == ["input"] and self.data[n["name"]]["path"] in ("t8", "f32")
             for n in readers)
@@ -151,13 +155,10 @@ def _f32(shape):
 def pooled_convs(prep: Prepared) -> dict:
     """{conv name: maxpool name} for every integer conv whose output only a 2x2 stride-2 maxpool reads (over
     an even-sized map): the pair runs as one fused op and the conv's full-size output is never stored."""
-    readers, outputs = {}, set(prep.pm.graph["outputs"])
-    for node in prep.nodes:
-        for i in node["inputs"]:
-            readers.setdefault(i, []).append(node)
+    outputs = set(prep.pm.graph["outputs"])
     fused = {}
     for node in prep.nodes:
-        nxt = readers.get(node["name"], [])
+        nxt = prep.readers.get(node["name"], [])
         if (node["op"] != "conv" or prep.data[node["name"]]["path"] not in ("t8", "tt") or len(nxt) != 1
                 or node["name"] in outputs):
             continue
@@ -174,16 +175,13 @@ def chained_convs(prep: Prepared, fused: dict) -> dict:
     node reads, as its main input: an int8 conv with a calibrated input scale (``input_quant``). The first
     writes its output straight into the reader's padded 8-bit input (csrc/ops.c, quantized_out); a residual
     the reader adds stays float."""
-    readers, outputs = {}, set(prep.pm.graph["outputs"])
-    for node in prep.nodes:
-        for i in node["inputs"]:
-            readers.setdefault(i, []).append(node)
+    outputs = set(prep.pm.graph["outputs"])
     chained = {}
     for node in prep.nodes:
         if node["op"] != "conv" or prep.data[node["name"]].get("path") not in ("t8", "tt"):
             continue
         out = fused.get(node["name"], node["name"])
-        nxt = readers.get(out, [])
+        nxt = prep.readers.get(out, [])
         if (len(nxt) == 1 and out not in outputs and nxt[0]["op"] == "conv" and nxt[0]["inputs"].count(out) == 1
                 and nxt[0]["inputs"][0] == out
                 and prep.data[nxt[0]["name"]].get("path") == "t8" and "input_quant" in nxt[0]["attrs"]):
@@ -422,7 +420,7 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
         if "input_quant" in a:                        # calibrated at export: no min/max pass over the input
             fields.update(fixed_quant=1, fixed_zp=a["input_quant"]["zero_point"])
             floats[0] = float(a["input_quant"]["scale"])
-        q = np.zeros((B, Hp, Wp, cp), np.uint8) if q_in is None else q_in
+        q = padded_u8(prep, node, B) if q_in is None else q_in
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
         fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
         bufs.update(weights=d["w"], weight_sums=d["wsum"], scale=d["scale"])
