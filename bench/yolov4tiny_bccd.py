@@ -137,6 +137,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--size {a.size}: yolov4-tiny needs a multiple of 32")
     import torch
     from tritnet_rt.detect import from_uint8, letterbox
+    from tritnet.atomic import write_text_atomic
     from tritnet.yolo import DetectorTrainConfig, map_detector, open_data, train_detector, voc_label
     from tritnet.yolo.loader import decode
 
@@ -192,7 +193,7 @@ def main(argv=None) -> dict:
                 traceback.print_exc()
                 results[variant]["speed"] = {"measured": False, "error": _error(e)}
         print(json.dumps({variant: results[variant]}), flush=True)
-        (out / "results.json").write_text(json.dumps(results, indent=2))
+        write_text_atomic(out / "results.json", json.dumps(results, indent=2))
     return results
 
 

@@ -6,17 +6,16 @@ import struct
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tritnet_rt.sources import IMAGE_SUFFIXES
 
 from .errors import DataError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff")
 
 # Start-of-frame markers libjpeg decodes: baseline, extended sequential, progressive.
 _SOF_MARKERS = (0xC0, 0xC1, 0xC2)
 
 
 def is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
+    return name.lower().endswith(IMAGE_SUFFIXES)
 
 
 def jpeg_header(data: bytes) -> tuple[int, int, int] | None:

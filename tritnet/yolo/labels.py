@@ -24,9 +24,8 @@ import numpy as np
 from ..data.errors import DataWarning, Issues
 
 __all__ = ["Record", "DataWarning", "Issues", "label_path", "read_yolo_labels", "check_box", "read_image_list",
-           "darknet_records", "IMAGE_SUFFIXES"]
+           "darknet_records"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 _SUFFIX_RE = re.compile(r"\.(jpe?g|png|bmp|ppm|pgm|tiff?|webp)$", re.IGNORECASE)
 
 
