@@ -13,14 +13,17 @@ from .plan import Prepared, build
 
 
 class Net:
-    def __init__(self, pm: PackedModel, activations: str = "int8", *, _owned: bool = False):
+    def __init__(self, pm: PackedModel, activations: str = "int8", *, ternary_inputs: str = "auto",
+                 _owned: bool = False):
         """``activations``: ``int8`` (ternary convs on 8-bit activations, the fast path) or ``float`` (float
         activations everywhere: darknet's float results, through the plain float kernel, which is many times
-        slower: a check, not the deployment path)."""
+        slower: a check, not the deployment path). ``ternary_inputs``: STTN's ternary activations as bit planes
+        (``bits``, popcount) or as 8-bit codes in the int8 GEMM (``int8``); ``auto``: the faster one on this
+        CPU (plan.py). Both give the same bits."""
         self.pm = pm
         self.model = pm.model
         self.activations = activations
-        self.prep = Prepared(pm, activations, release_codes=_owned)
+        self.prep = Prepared(pm, activations, release_codes=_owned, ternary_inputs=ternary_inputs)
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}

@@ -8,6 +8,8 @@ Conv paths:
   t8   int8 activations (u8 with a zero point: per-image min/max, or the scale calibrated at export, attribute
        input_quant) x ternary weights, packed [N/16][K/4][16][4]
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
+  t8t  the same ternary activations as 8-bit codes (t + 1, zero point 1) through the int8 GEMM: where the CPU
+       has VNNI or AMX that GEMM is faster than the popcount one (``ternary_inputs``); the sums are the same
   f32  float weights (layers kept float), float activations; ternary layers too with activations="float"
 """
 from __future__ import annotations
@@ -22,6 +24,21 @@ ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_A
 # the codes times their scales, for results equal to darknet's float forward (a check: yolov2-tiny-voc runs about
 # 17x slower than int8). STTN's ternary activations are the model's own and stay.
 ACTIVATION_MODES = ("int8", "float")
+# ternary activations: as bit planes (popcount, path tt) or as 8-bit codes in the int8 GEMM (path t8t); "auto"
+# picks int8 with the x86 SIMD kernels, where it measured faster (STTN ResNet-20, 1 thread, Xeon: AMX 0.21 against
+# 0.26 ms, AVX-512 0.24 / 0.25, AVX2 0.44 / 0.54; BENCHMARKS.md 8f), bits elsewhere (serial 2.5x faster; NEON
+# not measured on hardware). The results are the same bits either way.
+TERNARY_INPUT_MODES = ("auto", "bits", "int8")
+INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
+
+
+def ternary_input_mode(mode: str = "auto") -> str:
+    if mode not in TERNARY_INPUT_MODES:
+        raise ValueError(f"ternary_inputs: {mode!r} is not one of {', '.join(TERNARY_INPUT_MODES)}")
+    if mode != "auto":
+        return mode
+    from .native import ext
+    return "int8" if ext().get_isa() in ("avx2", "avx512", "amx") else "bits"
 
 
 def _ceil(a, b):
@@ -81,13 +98,15 @@ def reorg_index(c, h, w, s):
 class Prepared:
     """Per-node data that does not depend on the batch: packed weights, scales, biases, shapes (C, H, W)."""
 
-    def __init__(self, pm, activations: str = "int8", release_codes: bool = False):
+    def __init__(self, pm, activations: str = "int8", release_codes: bool = False, ternary_inputs: str = "auto"):
         """``release_codes``: drop each int8/popcount conv's decoded codes from ``pm.tensors`` once its packed
-        layout is made (for a PackedModel nobody else holds: the peak memory keeps one copy of the weights)."""
+        layout is made (for a PackedModel nobody else holds: the peak memory keeps one copy of the weights).
+        ``ternary_inputs``: how convs with ternary activations run (TERNARY_INPUT_MODES)."""
         if activations not in ACTIVATION_MODES:
             raise ValueError(f"activations: {activations!r} is not one of {', '.join(ACTIVATION_MODES)}")
         self.pm = pm
         self.float_activations = activations == "float"
+        self.ternary_inputs = ternary_input_mode(ternary_inputs)
         self.nodes = pm.graph["nodes"]
         self.by_name = {n["name"]: n for n in self.nodes}
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
@@ -99,7 +118,7 @@ class Prepared:
         for node in self.nodes:
             if node["op"] in ("conv", "linear"):
                 self.data[node["name"]] = self._weights(node)
-                if release_codes and self.data[node["name"]].get("path") in ("t8", "tt"):
+                if release_codes and self.data[node["name"]].get("path") in INT8_PATHS:
                     del pm.tensors[node["tensors"]["weight"]]
         # The caller's NCHW images go into the plan as they are when only int8 or float convs read them: their
         # padding pass interleaves the channels, so no transposing copy of the input is made (0.55 ms of
@@ -131,8 +150,12 @@ class Prepared:
         elif ternary and (a.get("input") == "ternary" or not self.float_activations):
             d["scale"] = np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy()
             if a.get("input") == "ternary":           # the reader checked: ternary weights, channels of 8
-                d["path"] = "tt"
-                d["w"], d["kw"] = pack_tt(w)
+                if self.ternary_inputs == "bits":
+                    d["path"] = "tt"
+                    d["w"], d["kw"] = pack_tt(w)
+                else:
+                    d["path"] = "t8t"
+                    d["w"], d["wsum"], d["cp"] = pack_t8(w)
                 d["act_a"] = pm.tensors[t["act_a"]].astype(np.float32)
                 d["act_b"] = pm.tensors[t["act_b"]].astype(np.float32)
             else:
@@ -159,7 +182,7 @@ def pooled_convs(prep: Prepared) -> dict:
     fused = {}
     for node in prep.nodes:
         nxt = prep.readers.get(node["name"], [])
-        if (node["op"] != "conv" or prep.data[node["name"]]["path"] not in ("t8", "tt") or len(nxt) != 1
+        if (node["op"] != "conv" or prep.data[node["name"]]["path"] not in INT8_PATHS or len(nxt) != 1
                 or node["name"] in outputs):
             continue
         pool, (_, ho, wo) = nxt[0], prep.shapes[node["name"]]
@@ -178,7 +201,7 @@ def chained_convs(prep: Prepared, fused: dict) -> dict:
     outputs = set(prep.pm.graph["outputs"])
     chained = {}
     for node in prep.nodes:
-        if node["op"] != "conv" or prep.data[node["name"]].get("path") not in ("t8", "tt"):
+        if node["op"] != "conv" or prep.data[node["name"]].get("path") not in INT8_PATHS:
             continue
         out = fused.get(node["name"], node["name"])
         nxt = prep.readers.get(out, [])
@@ -405,7 +428,7 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
                   fixed_zp=0, pool=int(pool), out_width=Wo,
                   x_planar=int(prep.planar_input and node["inputs"][0] == "input"), x_quantized=int(q_in is not None),
                   quantized_out=0, out_zp=0, out_height_padded=0, out_width_padded=0, out_channels_padded=0,
-                  out_pad_top=0, out_pad_left=0)
+                  out_pad_top=0, out_pad_left=0, ternary_input=int(d.get("path") == "t8t"))
     bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf,
                 residual_pixels=rpix, scratch=scr)
     path, floats = d["path"], [0.0, 0.0]             # this conv's input scale, the reader's (out_quant)
@@ -415,7 +438,7 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
                       out_width_padded=out.shape[2], out_channels_padded=out.shape[3], out_pad_top=qa["pad"][0],
                       out_pad_left=qa["pad"][1])
         floats[1] = float(qa["input_quant"]["scale"])
-    if path == "t8":
+    if path in ("t8", "t8t"):
         cp = d["cp"]
         if "input_quant" in a:                        # calibrated at export: no min/max pass over the input
             fields.update(fixed_quant=1, fixed_zp=a["input_quant"]["zero_point"])
@@ -424,6 +447,9 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
         fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
         bufs.update(weights=d["w"], weight_sums=d["wsum"], scale=d["scale"])
+        if path == "t8t":          # tiled over a row's pixels: one flat pass a row (csrc/ops.c, tquant_task)
+            bufs.update(act_a=np.tile(d["act_a"], W), act_b=np.tile(d["act_b"], W))
+            keep.extend([bufs["act_a"], bufs["act_b"]])
     elif path == "tt":
         q = np.zeros((B, Hp, Wp, 2 * (C // 8)), np.uint8)
         pix, seg = pixel.astype(np.int32), tap.astype(np.int32)
@@ -437,4 +463,4 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
         bufs.update(weights=d["w"])
     bufs.update(q=q, pixel_table=pix, segment_table=seg)
     keep.extend([q, pix, seg, scr] + ([bufs["bits"]] if path == "tt" else []))
-    return "conv_" + path, fields, tuple(floats), bufs
+    return "conv_" + ("t8" if path == "t8t" else path), fields, tuple(floats), bufs

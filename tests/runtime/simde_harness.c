@@ -54,6 +54,24 @@ int main(void) {
             if (run_case(c[i].n, c[i].r, c[i].f, c[i].tt, M, N, S, L, KW)) passed++; else failed++;
         }
     }
+    /* ternary activations as 8-bit codes: masked tails, and t exactly at the thresholds */
+    int lens[] = {1, 15, 16, 17, 100};
+    for (int k = 0; k < 5; k++) {
+        int n = lens[k];
+        float x[100], a[100], b[100];
+        uint8_t o1[100], o2[100];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float)(rnd(2001) - 1000) / 500.f;
+            a[i] = (float)(rnd(8) + 1) / 4.f; b[i] = (float)(rnd(5) - 2) / 4.f;
+            if (i % 7 == 0) { a[i] = 1.f; b[i] = 0.f; x[i] = i % 14 ? 0.5f : -0.5f; }
+        }
+        tn_tact_codes_serial(x, a, b, (size_t)n, o1);
+        memset(o2, 0xAA, sizeof o2);
+        tn_tact_codes_avx512(x, a, b, (size_t)n, o2);
+        int ok = memcmp(o1, o2, (size_t)n) == 0 && o2[n < 100 ? n : 99] == (n < 100 ? 0xAA : o1[99]);
+        if (!ok) printf("FAIL tact_codes_avx512 n=%d\n", n);
+        if (ok) passed++; else failed++;
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

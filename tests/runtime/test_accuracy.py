@@ -43,9 +43,14 @@ def test_sttn_popcount_path_agrees_with_pytorch(cifar):
     x = cifar[0][:200]
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    net = Net(to_packed(model))
+    pm = to_packed(model)
+    net = Net(pm, ternary_inputs="bits")
     assert sum(d.get("path") == "tt" for d in net.prep.data.values()) == 18
     got = net(x)[0].reshape(len(x), -1)
+    # the same ternary activations as 8-bit codes through the int8 GEMM: the same integer sums, the same bits
+    codes = Net(pm, ternary_inputs="int8")
+    assert sum(d.get("path") == "t8t" for d in codes.prep.data.values()) == 18
+    assert np.array_equal(codes(x)[0].reshape(len(x), -1), got)
     # exact up to float rounding, except where a pre-activation lies within rounding of the ±0.5 threshold:
     # the runtime folds BN into a·x + b, PyTorch rounds (x − μ)/σ·γ + β, and that one activation flips
     err = np.abs(got - ref).max(1) / np.abs(ref).max()

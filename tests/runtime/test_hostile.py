@@ -251,3 +251,23 @@ def test_c_refuses_bad_fixed_scales_and_quantized_output_fields():
     for op, message in bad:
         with pytest.raises(ValueError, match=message):
             _plan([op])
+
+
+def test_c_refuses_bad_ternary_input_fields():
+    """STTN's ternary activations through the int8 GEMM (ternary_input): the affine pair must cover the row,
+    and the field goes with no other way of filling the 8-bit input."""
+    from tests.runtime.test_kernels import conv_model
+    from tritnet_rt.plan import Prepared, build
+    pm, _ = conv_model(np.random.default_rng(3), c=16, n=8, h=5, w=6, ternary_in=True)
+    (name, fields, floats, bufs), = build(Prepared(pm, ternary_inputs="int8"), 1)[0]
+    assert name == "conv_t8" and fields["ternary_input"] == 1 and bufs["act_a"].size == 6 * 16
+    _plan([(name, fields, floats, bufs)])
+    bad = [({**fields, "ternary_input": 2}, floats, bufs, "fields fail"),
+           ({**fields, "fixed_quant": 1}, (0.5, 0.0), bufs, "fields fail"),          # and a calibrated scale
+           (fields, floats, {**bufs, "act_b": bufs["act_b"][:16]}, "buffer act_b holds 64 bytes, needs 384")]
+    for f, s, b, message in bad:
+        with pytest.raises(ValueError, match=message):
+            _plan([(name, f, s, b)])
+    (tname, tfields, tfloats, tbufs), = build(Prepared(pm, ternary_inputs="bits"), 1)[0]
+    with pytest.raises(ValueError, match="fields fail"):                              # a popcount conv: no
+        _plan([(tname, {**tfields, "ternary_input": 1}, tfloats, tbufs)])

@@ -98,7 +98,11 @@ CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", resi
          dict(c=1400, n=48, h=5, w=6, act="leaky"), dict(c=48, n=48, h=32, w=32, residual=True, act="relu"),
          # a fixed input scale: inputs (normal, sd 1.5) beyond its range saturate at 0 and 255; padding is the zp
          dict(c=3, n=16, h=9, w=11, fixed=(0.02, 100)), dict(c=24, n=40, h=6, w=7, stride=2, fixed=(0.015, 7)),
-         dict(c=16, n=32, h=8, w=8, residual=True, act="relu", fixed=(0.05, 255))]
+         dict(c=16, n=32, h=8, w=8, residual=True, act="relu", fixed=(0.05, 255)),
+         # popcount: two 8-channel blocks at a time plus an odd one, a residual straddling them, fewer channels
+         # than one pair, and 3 and 1 bytes of bits per tap (the im2col's generic copy)
+         dict(c=16, n=40, h=6, w=7, act="prelu", ternary_in=True, residual=True),
+         dict(c=24, n=12, h=5, w=5, act="relu", ternary_in=True), dict(c=8, n=20, h=5, w=5, stride=2, ternary_in=True)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
@@ -106,15 +110,17 @@ def test_every_isa_matches_the_oracle_and_serial(case):
     rng = np.random.default_rng(len(str(case)))
     pm, codes = conv_model(rng, **case)
     x = rng.normal(0, 1.5, (3, case["c"], case["h"], case["w"])).astype(np.float32)
-    net = Net(pm)
+    # ternary activations run as bit planes (popcount) and as 8-bit codes (int8 GEMM): both on every ISA
+    nets = {m: Net(pm, ternary_inputs=m) for m in (("bits", "int8") if case.get("ternary_in") else ("auto",))}
     want = np.stack([oracle(pm, codes, xi) for xi in x])
     results = {}
     for isa in ISAS:
         for threads in (1, 2):
             tritnet_rt.set_isa(isa)
             tritnet_rt.set_num_threads(threads)
-            results[isa, threads] = net(x)[0]
-    ref = results["serial", 1]
+            for mode, net in nets.items():
+                results[isa, threads, mode] = net(x)[0]
+    ref = results["serial", 1, next(iter(nets))]
     np.testing.assert_allclose(ref, want, rtol=1e-6, atol=1e-5 * np.abs(want).max())
     for key, got in results.items():
         assert np.array_equal(got, ref), f"{key} differs from serial"
@@ -355,3 +361,12 @@ def test_a_conv_writing_its_readers_int8_input_gives_the_unchained_result_bit_fo
         ref = runs[False, "serial", 1]
         for key, got in runs.items():
             assert all(np.array_equal(g, r) for g, r in zip(got, ref)), key
+
+
+def test_ternary_input_modes():
+    from tritnet_rt.plan import ternary_input_mode
+    assert ternary_input_mode("bits") == "bits" and ternary_input_mode("int8") == "int8"
+    tritnet_rt.set_isa("serial")                 # the serial popcount kernel is the faster of the two serial ones
+    assert ternary_input_mode() == "bits"
+    with pytest.raises(ValueError, match="ternary_inputs: 'popcount' is not one of auto, bits, int8"):
+        ternary_input_mode("popcount")

@@ -133,7 +133,8 @@ def tool(name: str, files: dict, x: np.ndarray, threads: int):
         tritnet_rt.set_num_threads(threads)
         net = tritnet_rt.load(files["packed" if name == "runtime" else "packed_dynamic"])
         return (lambda: net(x)), {"threads": threads, "isa": tritnet_rt.get_isa(),
-                                  "micro_batch": net.micro_batch(batch), "par_min_macs": tritnet_rt._ext().PAR_MIN_MACS,
+                                  "micro_batch": net.micro_batch(batch), "ternary_inputs": net.prep.ternary_inputs,
+                                  "par_min_macs": tritnet_rt._ext().PAR_MIN_MACS,
                                   "single_thread_convs": single_thread_convs(net, batch, threads)}
     if name == "torch":
         import torch

@@ -117,6 +117,19 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     }
 }
 
+/* 16 codes a step: ones, blended to 2 where t >= .5 and to 0 where t < -.5; the tail as the serial kernel */
+void tn_tact_codes_avx512(const float *x, const float *a, const float *b, size_t n, uint8_t *o) {
+    const __m512 hi = _mm512_set1_ps(0.5f), lo = _mm512_set1_ps(-0.5f);
+    const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi8(1), two = _mm_set1_epi8(2);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(x + i)), _mm512_loadu_ps(b + i));
+        __m128i u = _mm_mask_blend_epi8(_mm512_cmp_ps_mask(v, hi, _CMP_GE_OQ), one, two);
+        _mm_storeu_si128((__m128i *)(o + i), _mm_mask_blend_epi8(_mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), u, zero));
+    }
+    tn_tact_codes_serial(x + i, a + i, b + i, n - i, o + i);
+}
+
 #define TT_MR 8
 static inline __attribute__((always_inline)) void tt_tile(const tn_gemm_args *g, const uint64_t *wb, int m, int mr, int nb) {
     int KW = g->KW;
@@ -146,8 +159,51 @@ static inline __attribute__((always_inline)) void tt_tile(const tn_gemm_args *g,
     epi_avx2(g, out, 8, m, mr, nb * 8, 8);
 }
 
+/* Two blocks (16 channels) at once: the activation words are broadcast once for both, and the sums leave as
+ * one zmm of 16 int32 for the 16-wide epilogue, which is most of the time where K is a few words (C = 16, 32). */
+static inline __attribute__((always_inline)) void tt_tile2(const tn_gemm_args *g, const uint64_t *wb, int m, int mr,
+                                                           int nb) {
+    int KW = g->KW;
+    const uint64_t *wb1 = wb + (size_t)KW * 16;
+    const uint64_t *A[TT_MR];
+    __m512i acc0[TT_MR], acc1[TT_MR];
+    for (int p = 0; p < mr; p++) {
+        A[p] = (const uint64_t *)g->a + (size_t)(m + p) * 2 * KW;
+        acc0[p] = acc1[p] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < KW; k++) {
+        __m512i wn0 = _mm512_loadu_si512((const void *)(wb + (size_t)k * 16));
+        __m512i ws0 = _mm512_loadu_si512((const void *)(wb + (size_t)k * 16 + 8));
+        __m512i wn1 = _mm512_loadu_si512((const void *)(wb1 + (size_t)k * 16));
+        __m512i ws1 = _mm512_loadu_si512((const void *)(wb1 + (size_t)k * 16 + 8));
+        for (int p = 0; p < mr; p++) {
+            __m512i an = _mm512_set1_epi64(tn_load8(A[p] + k)), as = _mm512_set1_epi64(tn_load8(A[p] + KW + k));
+            __m512i both0 = _mm512_and_si512(an, wn0), both1 = _mm512_and_si512(an, wn1);
+            __m512i neg0 = _mm512_ternarylogic_epi64(both0, as, ws0, 0x60);
+            __m512i neg1 = _mm512_ternarylogic_epi64(both1, as, ws1, 0x60);
+            acc0[p] = _mm512_add_epi64(acc0[p], _mm512_sub_epi64(_mm512_popcnt_epi64(both0),
+                                                                 _mm512_slli_epi64(_mm512_popcnt_epi64(neg0), 1)));
+            acc1[p] = _mm512_add_epi64(acc1[p], _mm512_sub_epi64(_mm512_popcnt_epi64(both1),
+                                                                 _mm512_slli_epi64(_mm512_popcnt_epi64(neg1), 1)));
+        }
+    }
+    int32_t out[TT_MR * 16];
+    for (int p = 0; p < mr; p++) {
+        __m256i lo = _mm512_cvtepi64_epi32(acc0[p]), hi = _mm512_cvtepi64_epi32(acc1[p]);
+        _mm512_storeu_si512((void *)(out + p * 16), _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+    }
+    epi_avx512(g, out, 16, m, mr, nb * 8);
+}
+
 void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
-    for (int nb = nb0; nb < nb1; nb++) {
+    int nb = nb0;
+    for (; nb + 2 <= nb1; nb += 2) {
+        const uint64_t *wb = (const uint64_t *)g->w + (size_t)nb * g->KW * 16;
+        int m = m0;
+        for (; m + TT_MR <= m1; m += TT_MR) tt_tile2(g, wb, m, TT_MR, nb);
+        for (; m < m1; m++) tt_tile2(g, wb, m, 1, nb);
+    }
+    for (; nb < nb1; nb++) {
         const uint64_t *wb = (const uint64_t *)g->w + (size_t)nb * g->KW * 16;
         int m = m0;
         for (; m + TT_MR <= m1; m += TT_MR) tt_tile(g, wb, m, TT_MR, nb);

@@ -83,6 +83,13 @@ void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, 
     }
 }
 
+void tn_tact_codes_serial(const float *x, const float *a, const float *b, size_t n, uint8_t *o) {
+    for (size_t i = 0; i < n; i++) {
+        float v = a[i] * x[i] + b[i];
+        o[i] = (uint8_t)(1 + (v >= 0.5f) - (v < -0.5f));
+    }
+}
+
 /* The grouped / depthwise conv (tn.h), the reference every SIMD version is compared with: the frame of
  * tn_gconv.h with a tap that sums each output channel's group of input channels in ci order. */
 static void gconv_tap_serial(const tn_gconv_args *g, float *o, const float *w, const float *x) {

@@ -10,7 +10,7 @@
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
-       C_QPT, C_QPL, C_LAST = C_QPL };
+       C_QPT, C_QPL, C_TIN, C_LAST = C_TIN };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -28,19 +28,19 @@ static void par(int ntasks, tn_task_fn fn, void *ctx) {
 static int conv_is_small(const int *I, double k) {
     return (double)I[C_B] * I[C_M] * I[C_N] * k < TN_PAR_MIN_MACS;
 }
-enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_RES, B_RESPIX, B_SCR, B_A, B_AFF_A,
-       B_AFF_B };
+enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_RES, B_RESPIX, B_SCR, B_AFF_A,
+       B_AFF_B, B_A };
 
 #define CONV_INTS {"batch", "height", "width", "channels", "channels_padded", "height_padded", "width_padded", \
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
     "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
     "pool", "out_width", "x_planar", "x_quantized", "quantized_out", "out_zp", "out_height_padded", \
-    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left"}
+    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left", "ternary_input"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
-    {OP_CONV_T8, "conv_t8", CONV_INTS, {CONV_BUFS}, NULL},
-    {OP_CONV_TT, "conv_tt", CONV_INTS, {CONV_BUFS, "bits", "act_a", "act_b"}, NULL},
+    {OP_CONV_T8, "conv_t8", CONV_INTS, {CONV_BUFS, "act_a", "act_b"}, NULL},
+    {OP_CONV_TT, "conv_tt", CONV_INTS, {CONV_BUFS, "act_a", "act_b", "bits"}, NULL},
     {OP_CONV_F32, "conv_f32", CONV_INTS, {CONV_BUFS}, NULL},
     {OP_MAXPOOL, "maxpool", {"batch", "height", "width", "channels", "out_height", "out_width", "size", "stride",
                              "pad_top", "pad_left"}, {"x", "out"}, NULL},
@@ -69,8 +69,10 @@ typedef struct { const tn_op *op; int isa; float *mm; int chunks; const float *s
 
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(__clang__)
 #define TN_CLONES __attribute__((target_clones("avx2", "default")))
+#define TN_CLONES_512 __attribute__((target_clones("avx512f", "avx2", "default")))   /* 16-float vectors */
 #else
 #define TN_CLONES
+#define TN_CLONES_512
 #endif
 
 /* 1. min/max of every image (for the dynamic int8 scale) */
@@ -275,6 +277,23 @@ static void split_gemm(conv_ctx *c, int B, int M, int NB) {
     c->ntasks = (NB + c->nbper - 1) / c->nbper;
 }
 
+/* 2'. STTN's ternary activations as 8-bit codes for the int8 GEMM (ternary_input): t = a·x + b, u = 1 + [t >= .5]
+ * - [t < -.5], so u - 1 (zero point 1, scale 1) is the ternary value and the integer sums are the popcount
+ * path's; padding is 1 (zero). The same float operations as tn_tact_bits_*. The channels are a multiple of 8
+ * (no channel padding), so a row is one flat run, and a and b come tiled over the row's pixels (plan.py). */
+static void tquant_task(void *p, int t) {
+    conv_ctx *c = p; const int *I = c->op->i;
+    int b = t / I[C_HP], y = t % I[C_HP], iy = y - I[C_PT], W = I[C_W], C = I[C_C], Wp = I[C_WP];
+    uint8_t *row = (uint8_t *)c->op->b[B_Q] + ((size_t)b * I[C_HP] + y) * Wp * C;
+    if (iy < 0 || iy >= I[C_H]) { memset(row, 1, (size_t)Wp * C); return; }
+    memset(row, 1, (size_t)I[C_PL] * C);
+    memset(row + (size_t)(I[C_PL] + W) * C, 1, (size_t)(Wp - I[C_PL] - W) * C);
+    const float *x = (const float *)c->op->b[B_X] + (((size_t)b * I[C_H] + iy) * W) * C;
+    const float *A = (const float *)c->op->b[B_AFF_A], *Bv = (const float *)c->op->b[B_AFF_B];
+    uint8_t *dst = row + (size_t)I[C_PL] * C;
+    tn_isa_table[c->isa].tcode(x, A, Bv, (size_t)W * C, dst);
+}
+
 static void fill_args(tn_gemm_args *g, const tn_op *op, int b, const float *scale, int zp) {
     const int *I = op->i;
     memset(g, 0, sizeof *g);
@@ -297,7 +316,9 @@ static void conv_t8(const tn_op *op, int isa) {
     float *scr = (float *)op->b[B_SCR];                 /* [B][N] scales, then B zps, B input scales */
     int *zp = (int *)(scr + (size_t)B * N);
     float *asc = (float *)(zp + B);
-    if (I[C_FIXQ]) {
+    if (I[C_TIN]) {                                    /* ternary codes: zero point 1, scale 1 */
+        for (int b = 0; b < B; b++) { zp[b] = 1; asc[b] = 1.f; }
+    } else if (I[C_FIXQ]) {
         for (int b = 0; b < B; b++) { zp[b] = I[C_FIXZP]; asc[b] = op->f[0]; }
     } else {
         int chunks = tn_get_threads() > 1 ? 2 * tn_get_threads() : 1;
@@ -320,7 +341,7 @@ static void conv_t8(const tn_op *op, int isa) {
     for (int b = 0; b < B; b++)
         for (int n = 0; n < N; n++) scr[(size_t)b * N + n] = asc[b] * ((const float *)op->b[B_WSCALE])[n];
     c.sc = asc; c.zp = zp;
-    if (!I[C_XQ]) par(B * I[C_HP], quant_task, &c);     /* else the conv before wrote q already */
+    if (!I[C_XQ]) par(B * I[C_HP], I[C_TIN] ? tquant_task : quant_task, &c);  /* else the conv before wrote q */
     if (I[C_QOUT]) par(B * I[C_QHP], qborder_task, &c);
     tn_gemm_args args[B];
     for (int b = 0; b < B; b++) {
@@ -348,19 +369,37 @@ TN_CLONES static void tact_task(void *p, int t) {
     }
 }
 
-static void im2bits_task(void *p, int t) {
-    conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
-    int M = I[C_M], KW = I[C_KW], CB = I[C_C] / 8, S = I[C_S];
-    int b = t / ((M + 63) / 64), m0 = (t % ((M + 63) / 64)) * 64, m1 = m0 + 64 < M ? m0 + 64 : M;
+/* Pixel m's row of the bit-plane im2col: the S taps' CB bytes of each plane side by side, zeros after them to
+ * the word boundary (the last word is cleared first; the taps then overwrite its used part). Inlined with a
+ * constant CB for the usual channel counts (16, 32, 64), so every tap is one fixed-size load and store. */
+static inline __attribute__((always_inline)) void im2bits_rows(const conv_ctx *c, int b, int m0, int m1, int CB) {
+    const tn_op *op = c->op; const int *I = op->i;
+    int M = I[C_M], KW = I[C_KW], S = I[C_S];
     const uint8_t *img = (const uint8_t *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * 2 * CB;
     const int32_t *pix = (const int32_t *)op->b[B_PIX], *seg = (const int32_t *)op->b[B_SEG];
+    const uint64_t zero = 0;
     for (int m = m0; m < m1; m++) {
         uint8_t *nz = (uint8_t *)op->b[B_A] + ((size_t)b * M + m) * 2 * KW * 8, *sg = nz + (size_t)KW * 8;
-        memset(nz, 0, (size_t)2 * KW * 8);
+        memcpy(nz + (size_t)(KW - 1) * 8, &zero, 8);
+        memcpy(sg + (size_t)(KW - 1) * 8, &zero, 8);
+        const uint8_t *base = img + (size_t)pix[m] * 2 * CB;
         for (int s = 0; s < S; s++) {
-            const uint8_t *src = img + (size_t)(pix[m] + seg[s]) * 2 * CB;
-            for (int i = 0; i < CB; i++) { nz[s * CB + i] = src[i]; sg[s * CB + i] = src[CB + i]; }
+            const uint8_t *src = base + (size_t)seg[s] * 2 * CB;
+            memcpy(nz + s * CB, src, CB);
+            memcpy(sg + s * CB, src + CB, CB);
         }
+    }
+}
+
+static void im2bits_task(void *p, int t) {
+    const conv_ctx *c = p; const int *I = c->op->i;
+    int M = I[C_M], CB = I[C_C] / 8;
+    int b = t / ((M + 63) / 64), m0 = (t % ((M + 63) / 64)) * 64, m1 = m0 + 64 < M ? m0 + 64 : M;
+    switch (CB) {
+    case 2: im2bits_rows(c, b, m0, m1, 2); break;
+    case 4: im2bits_rows(c, b, m0, m1, 4); break;
+    case 8: im2bits_rows(c, b, m0, m1, 8); break;
+    default: im2bits_rows(c, b, m0, m1, CB);
     }
 }
 
@@ -406,23 +445,20 @@ static void fpad_task(void *p, int t) {
  * in (tap, channel) order, one multiply then one add (-ffp-contract=off): the same bits as a plain loop. */
 #define FP 4
 #define FN 16
-typedef float tn_v8 __attribute__((vector_size(32)));      /* GCC/clang vectors: the target's widest registers */
+typedef float tn_v16 __attribute__((vector_size(64)));   /* GCC/clang vectors: one zmm, two ymm, four q */
 
 static inline void fgemm_block(const float *x, const int32_t *pix, const int32_t *seg, const float *slab, int S,
                                int L, int m, int np, float acc[FP][FN]) {
     const float *wr = slab;
     if (np == FP) {
-        tn_v8 r[FP][2] = {{{0}}};
+        tn_v16 r[FP] = {{0}};
         for (int s = 0; s < S; s++) {
             const float *x0 = x + pix[m] + seg[s], *x1 = x + pix[m + 1] + seg[s];
             const float *x2 = x + pix[m + 2] + seg[s], *x3 = x + pix[m + 3] + seg[s];
             for (int ch = 0; ch < L; ch++, wr += FN) {
-                tn_v8 w0, w1;                            /* memcpy: unaligned loads, no vector passed by value */
-                memcpy(&w0, wr, sizeof w0);
-                memcpy(&w1, wr + 8, sizeof w1);
-                const float a0 = x0[ch], a1 = x1[ch], a2 = x2[ch], a3 = x3[ch];
-                r[0][0] += a0 * w0; r[0][1] += a0 * w1; r[1][0] += a1 * w0; r[1][1] += a1 * w1;
-                r[2][0] += a2 * w0; r[2][1] += a2 * w1; r[3][0] += a3 * w0; r[3][1] += a3 * w1;
+                tn_v16 w;                                /* memcpy: an unaligned load, no vector passed by value */
+                memcpy(&w, wr, sizeof w);
+                r[0] += x0[ch] * w; r[1] += x1[ch] * w; r[2] += x2[ch] * w; r[3] += x3[ch] * w;
             }
         }
         memcpy(acc, r, sizeof r);
@@ -437,7 +473,37 @@ static inline void fgemm_block(const float *x, const int32_t *pix, const int32_t
             }
 }
 
-TN_CLONES static void fgemm_task(void *p, int t) {
+/* One pixel's FN sums -> bias, residual, activation -> o[n0..n0+nn). A whole block with the residual all in or
+ * all out and a piecewise-linear activation runs as fixed-length loops the compiler vectorizes; the rest goes
+ * element by element. The same float operations in the same order either way. */
+static inline __attribute__((always_inline)) void fconv_out(float *o, const float *acc, const float *bias,
+                                                            const float *res, const int *I, const float *prelu,
+                                                            int n0, int nn) {
+    int off = I[C_RESOFF], rc = I[C_RESC], act = I[C_ACT];
+    int res_all = res && n0 >= off && n0 + FN <= off + rc, res_none = !res || n0 >= off + rc || n0 + FN <= off;
+    if (nn == FN && (res_all || res_none) && act <= TN_ACT_PRELU) {
+        float v[FN];
+        o += n0; bias += n0;
+        for (int j = 0; j < FN; j++) v[j] = acc[j] + bias[j];
+        if (res_all)
+            for (int j = 0; j < FN; j++) v[j] += res[n0 - off + j];
+        switch (act) {
+        case TN_ACT_RELU: for (int j = 0; j < FN; j++) o[j] = v[j] > 0.f ? v[j] : 0.f; break;
+        case TN_ACT_LEAKY: for (int j = 0; j < FN; j++) o[j] = v[j] > 0.f ? v[j] : 0.1f * v[j]; break;
+        case TN_ACT_PRELU: for (int j = 0; j < FN; j++) o[j] = v[j] > 0.f ? v[j] : prelu[n0 + j] * v[j]; break;
+        default: for (int j = 0; j < FN; j++) o[j] = v[j];
+        }
+        return;
+    }
+    for (int j = 0; j < nn; j++) {
+        int n = n0 + j;
+        float v = acc[j] + bias[n];
+        if (res && n >= off && n < off + rc) v += res[n - off];
+        o[n] = tn_act(act, v, prelu, n);
+    }
+}
+
+TN_CLONES_512 static void fgemm_task(void *p, int t) {
     conv_ctx *c = p; const tn_op *op = c->op; const int *I = op->i;
     int M = I[C_M], N = I[C_N], L = I[C_L], S = I[C_S], tasks = (M + 15) / 16;
     int b = t / tasks, m0 = (t % tasks) * 16, m1 = m0 + 16 < M ? m0 + 16 : M;
@@ -456,12 +522,7 @@ TN_CLONES static void fgemm_task(void *p, int t) {
                 float *o = (float *)op->b[B_OUT] + ((size_t)b * M + m + i) * N;
                 const float *res = I[C_RES] ? (const float *)op->b[B_RES] + (size_t)b * I[C_RESIMG] +
                                               ((const int32_t *)op->b[B_RESPIX])[m + i] : NULL;
-                for (int j = 0; j < nn; j++) {
-                    int n = n0 + j;
-                    float v = acc[i][j] + bias[n];
-                    if (res && n >= I[C_RESOFF] && n < I[C_RESOFF] + I[C_RESC]) v += res[n - I[C_RESOFF]];
-                    o[n] = tn_act(I[C_ACT], v, (const float *)op->b[B_PRELU], n);
-                }
+                fconv_out(o, acc[i], bias, res, I, (const float *)op->b[B_PRELU], n0, nn);
             }
         }
     }
@@ -693,6 +754,9 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
     REQUIRE(B >= 1 && B <= 4096 && H >= 1 && W >= 1 && C >= 1 && M >= 1 && N >= 1 && S >= 1);
     REQUIRE(Hp >= H + I[C_PT] && Wp >= W + I[C_PL] && I[C_ACT] <= TN_ACT_LAST);
     REQUIRE(I[C_XQ] <= 1 && (!I[C_XQ] || (op->code == OP_CONV_T8 && I[C_FIXQ] && !I[C_PLANAR])));
+    /* ternary activations into the int8 GEMM: their own quantizer, so no input scale, NCHW input or chaining */
+    REQUIRE(I[C_TIN] <= 1 && (!I[C_TIN] || (op->code == OP_CONV_T8 && !I[C_FIXQ] && !I[C_PLANAR] && !I[C_XQ])));
+    if (I[C_TIN]) { REQUIRE(I[C_CP] == C && C % 8 == 0); NEED(B_AFF_A, 4 * W * C); NEED(B_AFF_B, 4 * W * C); }
     if (!I[C_XQ]) NEED(B_X, 4 * B * H * W * C);
     REQUIRE(I[C_QOUT] <= 1 && (!I[C_QOUT] || op->code != OP_CONV_F32));
     if (I[C_QOUT]) {           /* the output quantized into the next conv's padded u8 input */

@@ -80,10 +80,15 @@ typedef void (*tn_minmax_fn)(const float *x, size_t n, float *mn, float *mx);
 /* one pixel's ternary activation as bit planes: t = a·x + b; nonzero where t >= .5 or t < -.5, sign where t < -.5 */
 typedef void (*tn_tact_fn)(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
 void tn_tact_bits_serial(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+/* the same ternary activations as 8-bit codes for the int8 GEMM:
+ * o[i] = 1 + [t >= .5] - [t < -.5] with t = a[i]·x[i] + b[i] */
+typedef void (*tn_tcode_fn)(const float *x, const float *a, const float *b, size_t n, uint8_t *o);
+void tn_tact_codes_serial(const float *x, const float *a, const float *b, size_t n, uint8_t *o);
 void tn_quant_u8_serial(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_minmax_f32_serial(const float *x, size_t n, float *mn, float *mx);
 #if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
 void tn_tact_bits_avx2(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
+void tn_tact_codes_avx512(const float *x, const float *a, const float *b, size_t n, uint8_t *o);
 void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_minmax_f32_avx2(const float *x, size_t n, float *mn, float *mx);
 #endif
@@ -112,7 +117,7 @@ void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy);   /* depthwise 4 
 #endif
 
 typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact;
-                 tn_gconv_fn gconv; } tn_kernels;
+                 tn_gconv_fn gconv; tn_tcode_fn tcode; } tn_kernels;
 extern const tn_kernels tn_isa_table[TN_ISA_COUNT];   /* NULL entries: not compiled in */
 int tn_cpu_supports(int isa);                          /* compiled in and this CPU runs it */
 
