@@ -48,8 +48,13 @@ print(float(np.median(windows)))
 
 
 def package(lib_dir: Path, into: Path) -> Path:
-    """A copy of runtime/tritnet_rt whose extension is the one in ``lib_dir``."""
+    """A copy of runtime/tritnet_rt whose extension is the one in ``lib_dir``; or, where ``lib_dir`` holds a
+    whole tritnet_rt package (an older commit's Python beside its library), that package."""
     dst = into / "tritnet_rt"
+    whole = Path(lib_dir) / "tritnet_rt"
+    if (whole / "__init__.py").is_file():
+        shutil.copytree(whole, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        return into
     shutil.copytree(ROOT / "runtime" / "tritnet_rt", dst, ignore=shutil.ignore_patterns("_tnrt*", "__pycache__"))
     for so in Path(lib_dir).glob("_tnrt*"):
         shutil.copy(so, dst / so.name)
@@ -58,7 +63,7 @@ def package(lib_dir: Path, into: Path) -> Path:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--a", required=True, help="folder with build a's _tnrt library")
+    ap.add_argument("--a", required=True, help="folder with build a's _tnrt library (or a whole tritnet_rt package)")
     ap.add_argument("--b", required=True, help="folder with build b's _tnrt library")
     ap.add_argument("--label-a", default="a")
     ap.add_argument("--label-b", default="b")

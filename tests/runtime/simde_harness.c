@@ -72,6 +72,19 @@ int main(void) {
         if (!ok) printf("FAIL tact_codes_avx512 n=%d\n", n);
         if (ok) passed++; else failed++;
     }
+    /* int8 quantization: saturation both ways, ties to even, the serial tail */
+    for (int k = 0; k < 5; k++) {
+        int n = lens[k], zp = rnd(256);
+        float x[100], inv = 1.f / ((float)(rnd(50) + 1) / 100.f);
+        uint8_t o1[100], o2[100];
+        for (int i = 0; i < n; i++) x[i] = (float)(rnd(4001) - 2000) / 40.f;
+        if (n > 3) { x[0] = 2.5f / inv; x[1] = -1e30f; x[2] = 1e30f; }
+        tn_quant_u8_serial(x, o1, n, inv, zp);
+        tn_quant_u8_avx512(x, o2, n, inv, zp);
+        int ok = memcmp(o1, o2, (size_t)n) == 0;
+        if (!ok) printf("FAIL quant_u8_avx512 n=%d\n", n);
+        if (ok) passed++; else failed++;
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -20,7 +20,7 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
 #if defined(__x86_64__) || defined(_M_X64)
     {"avx2", tn_gemm_t8_avx2, tn_gemm_tt_avx2, tn_quant_u8_avx2, tn_minmax_f32_avx2, tn_tact_bits_avx2,
      tn_gconv_row_avx2, tn_tact_codes_serial},
-    {"avx512", tn_gemm_t8_avx512, tn_gemm_tt_avx512, tn_quant_u8_avx2, tn_minmax_f32_avx2, tn_tact_bits_avx2,
+    {"avx512", tn_gemm_t8_avx512, tn_gemm_tt_avx512, tn_quant_u8_avx512, tn_minmax_f32_avx2, tn_tact_bits_avx2,
      tn_gconv_row_avx2, tn_tact_codes_avx512},
 #else
     {"avx2", 0, 0, 0, 0, 0, 0, 0},
@@ -36,7 +36,7 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
     {"neon", 0, 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_AMX)      /* AMX for the int8 GEMM; the rest as AVX-512 (AMX CPUs have it) */
-    {"amx", tn_gemm_t8_amx, tn_gemm_tt_avx512, tn_quant_u8_avx2, tn_minmax_f32_avx2, tn_tact_bits_avx2,
+    {"amx", tn_gemm_t8_amx, tn_gemm_tt_avx512, tn_quant_u8_avx512, tn_minmax_f32_avx2, tn_tact_bits_avx2,
      tn_gconv_row_avx2, tn_tact_codes_avx512},
 #else
     {"amx", 0, 0, 0, 0, 0, 0, 0},

@@ -117,6 +117,21 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     }
 }
 
+/* 16 values a step, the AVX2 kernel's operations in its order; the tail as the serial kernel */
+void tn_quant_u8_avx512(const float *x, uint8_t *o, int n, float inv, int zp) {
+    const __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-512.f), hi = _mm512_set1_ps(512.f);
+    const __m512 magic = _mm512_set1_ps(12582912.f), z = _mm512_set1_ps((float)zp);
+    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.f);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vinv), lo), hi);
+        v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), z);
+        __m512i q = tn_cvttps_epi32_512(_mm512_min_ps(_mm512_max_ps(v, zero), top));
+        _mm_storeu_si128((__m128i *)(o + i), tn_cvtepi32_epi8_512(q));
+    }
+    tn_quant_u8_serial(x + i, o + i, n - i, inv, zp);
+}
+
 /* 16 codes a step: ones, blended to 2 where t >= .5 and to 0 where t < -.5; the tail as the serial kernel */
 void tn_tact_codes_avx512(const float *x, const float *a, const float *b, size_t n, uint8_t *o) {
     const __m512 hi = _mm512_set1_ps(0.5f), lo = _mm512_set1_ps(-0.5f);

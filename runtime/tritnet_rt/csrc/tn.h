@@ -89,6 +89,7 @@ void tn_minmax_f32_serial(const float *x, size_t n, float *mn, float *mx);
 #if defined(__x86_64__) || defined(_M_X64) || defined(TN_SIMDE)
 void tn_tact_bits_avx2(const float *x, const float *a, const float *b, int C, uint8_t *nz, uint8_t *sg);
 void tn_tact_codes_avx512(const float *x, const float *a, const float *b, size_t n, uint8_t *o);
+void tn_quant_u8_avx512(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp);
 void tn_minmax_f32_avx2(const float *x, size_t n, float *mn, float *mx);
 #endif
