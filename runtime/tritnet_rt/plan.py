@@ -25,9 +25,9 @@ ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_A
 # 17x slower than int8). STTN's ternary activations are the model's own and stay.
 ACTIVATION_MODES = ("int8", "float")
 # ternary activations: as bit planes (popcount, path tt) or as 8-bit codes in the int8 GEMM (path t8t); "auto"
-# picks int8 with the x86 SIMD kernels, where it measured faster (STTN ResNet-20, 1 thread, Xeon: AMX 0.21 against
-# 0.26 ms, AVX-512 0.24 / 0.25, AVX2 0.44 / 0.54; BENCHMARKS.md 8f), bits elsewhere (serial 2.5x faster; NEON
-# not measured on hardware). The results are the same bits either way.
+# picks int8 with the x86 SIMD kernels, where it measured as fast or faster (STTN ResNet-20, 1 thread, Xeon: AMX
+# 0.23 against 0.30 ms, AVX-512 0.28 / 0.28, AVX2 0.48 / 0.59; bench/ternary_inputs.py, BENCHMARKS.md 8f), bits
+# elsewhere (serial: bits 1.9x faster; NEON not measured on hardware). The same bits either way.
 TERNARY_INPUT_MODES = ("auto", "bits", "int8")
 INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
 
