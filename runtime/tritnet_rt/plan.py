@@ -8,8 +8,8 @@ Conv paths:
   t8   int8 activations (u8 with a zero point: per-image min/max, or the scale calibrated at export, attribute
        input_quant) x ternary weights, packed [N/16][K/4][16][4]
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
-  t8t  the same ternary activations as 8-bit codes (t + 1, zero point 1) through the int8 GEMM: where the CPU
-       has VNNI or AMX that GEMM is faster than the popcount one (``ternary_inputs``); the sums are the same
+  t8t  the same ternary activations as 8-bit codes (t + 1, zero point 1) through the int8 GEMM, faster than the
+       popcount one with the x86 SIMD kernels (``ternary_inputs``); the sums are the same
   f32  float weights (layers kept float), float activations; ternary layers too with activations="float"
 """
 from __future__ import annotations

@@ -271,3 +271,5 @@ def test_c_refuses_bad_ternary_input_fields():
     (tname, tfields, tfloats, tbufs), = build(Prepared(pm, ternary_inputs="bits"), 1)[0]
     with pytest.raises(ValueError, match="fields fail"):                              # a popcount conv: no
         _plan([(tname, {**tfields, "ternary_input": 1}, tfloats, tbufs)])
+    with pytest.raises(ValueError, match="fields fail"):              # a word more than the taps fill (never zeroed)
+        _plan([(tname, {**tfields, "kwords": tfields["kwords"] + 1}, tfloats, tbufs)])

@@ -788,7 +788,7 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
     i64 px, sg, row;                                   /* the bytes (elements) of one padded image */
     if (op->code == OP_CONV_TT) {
         i64 CB = C / 8, KW = I[C_KW];
-        REQUIRE(C % 8 == 0 && KW >= 1 && S * CB <= KW * 8 && NB * 8 >= N);
+        REQUIRE(C % 8 == 0 && KW >= 1 && S * CB <= KW * 8 && (KW - 1) * 8 < S * CB && NB * 8 >= N);  /* im2bits */
         row = Hp * Wp;                                 /* pix and seg count pixels here */
         NEED(B_Q, B * row * 2 * CB);
         NEED(B_W, NB * KW * 2 * 8 * 8);
