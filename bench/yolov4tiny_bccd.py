@@ -18,7 +18,8 @@ Steps, as a darknet user would take them:
    is timed instead, marked as such); mAP is reported either way.
 
 Prints one JSON line per variant and writes OUT/results.json (with the command line, CPU, threads and date).
-``--resume`` keeps variants an earlier run finished and continues a killed training from its checkpoint.
+``--resume`` keeps variants an earlier run finished and continues a killed training from its checkpoint;
+``--retime`` only times the finished ternary model again.
 """
 from __future__ import annotations
 
@@ -118,6 +119,23 @@ def packed_speed(cfg: Path, weights: Path, path: Path, threads: int, rounds: int
     return r
 
 
+def retime(out: Path, a) -> dict:
+    """The speed step alone, on the ternary variant a finished run left in ``out``."""
+    from tritnet.atomic import write_text_atomic
+    results = json.loads((out / "results.json").read_text())
+    if "ternary" not in results:
+        raise SystemExit(f"{out / 'results.json'}: no finished ternary variant to time")
+    name = "yolov4-tiny_bccd_ternary"
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _meta import run_info
+    results["ternary"]["speed"] = {**packed_speed(out / f"{name}.cfg", out / f"backup_ternary/{name}_final.weights",
+                                                  out / f"{name}.tnp", a.threads, a.rounds),
+                                   "retimed": run_info()}
+    print(json.dumps({"ternary": {"speed": results["ternary"]["speed"]}}), flush=True)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2))
+    return results
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench_yolov4tiny")
@@ -132,6 +150,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=2, help="threads of the speed comparison")
     p.add_argument("--rounds", type=int, default=5, help="rounds of the speed comparison")
     p.add_argument("--resume", action="store_true", help="keep finished variants; continue killed runs")
+    p.add_argument("--retime", action="store_true", help="only time the finished ternary variant's packed model "
+                                                          "again (e.g. on a quiet machine) and update OUT/results.json")
     a = p.parse_args(argv)
     if a.size % 32:
         raise SystemExit(f"--size {a.size}: yolov4-tiny needs a multiple of 32")
@@ -142,6 +162,8 @@ def main(argv=None) -> dict:
     from tritnet.yolo.loader import decode
 
     out = Path(a.out).resolve()
+    if a.retime:
+        return retime(out, a)
     out.mkdir(parents=True, exist_ok=True)
     conv = voc_label([SHARED / "bccd"], out / "bccd", ["trainval"], ["test"], names=["RBC", "WBC", "Platelets"],
                      name="bccd")
