@@ -38,6 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _meta import run_info  # noqa: E402
+from tritnet.atomic import write_text_atomic  # noqa: E402
 
 VARIANTS = {"float": False, "ternary": True}
 CFG = SHARED / "darknet" / "cfg" / "yolov4-tiny.cfg"
@@ -121,13 +125,10 @@ def packed_speed(cfg: Path, weights: Path, path: Path, threads: int, rounds: int
 
 def retime(out: Path, a) -> dict:
     """The speed step alone, on the ternary variant a finished run left in ``out``."""
-    from tritnet.atomic import write_text_atomic
     results = json.loads((out / "results.json").read_text())
     if "ternary" not in results:
         raise SystemExit(f"{out / 'results.json'}: no finished ternary variant to time")
     name = "yolov4-tiny_bccd_ternary"
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _meta import run_info
     results["ternary"]["speed"] = {**packed_speed(out / f"{name}.cfg", out / f"backup_ternary/{name}_final.weights",
                                                   out / f"{name}.tnp", a.threads, a.rounds),
                                    "retimed": run_info()}
@@ -157,7 +158,6 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--size {a.size}: yolov4-tiny needs a multiple of 32")
     import torch
     from tritnet_rt.detect import from_uint8, letterbox
-    from tritnet.atomic import write_text_atomic
     from tritnet.yolo import DetectorTrainConfig, map_detector, open_data, train_detector, voc_label
     from tritnet.yolo.loader import decode
 
@@ -170,8 +170,6 @@ def main(argv=None) -> dict:
     data = Path(conv["data"])
     test = open_data(data).records("valid")
     images = np.stack([letterbox(from_uint8(decode(r.image)), a.size, a.size) for r in test])
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _meta import run_info
     results = {"run": run_info(), "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                                               "load_before": os.getloadavg()},
                "model": {"cfg": str(CFG), "size": a.size, "start": "darknet initialisation (no pretrained weights)"},
