@@ -67,13 +67,22 @@ _BAD_2BIT = (_BYTE_2BIT == 3).any(1)
 _CODES_2BIT = (_BYTE_2BIT - 1).astype(np.int8)
 
 
-def unpack_2bit(data: bytes, count: int) -> np.ndarray:
+def _ternary_bytes(data, count: int, storage: str) -> np.ndarray:
+    """The stored bytes of ``count`` ternary codes (``tern2`` or ``tern1.6``), checked: their number, no invalid
+    code."""
     b = np.frombuffer(data, dtype=np.uint8)
-    if b.size != -(-count // 4):
-        raise ValueError(f"{b.size} bytes of 2-bit data for {count} weights (want {-(-count // 4)})")
-    if _BAD_2BIT[b].any():
+    per, what = (4, "2-bit") if storage == "tern2" else (5, "trit")
+    if b.size != -(-count // per):
+        raise ValueError(f"{b.size} bytes of {what} data for {count} weights (want {-(-count // per)})")
+    if per == 4 and _BAD_2BIT[b].any():
         raise ValueError("2-bit data holds the invalid code 3")
-    return _CODES_2BIT[b].reshape(-1)[:count]
+    if per == 5 and b.size and b.max() > 242:
+        raise ValueError("trit data holds a byte above 242 (3^5 - 1)")
+    return b
+
+
+def unpack_2bit(data: bytes, count: int) -> np.ndarray:
+    return _CODES_2BIT[_ternary_bytes(data, count, "tern2")].reshape(-1)[:count]
 
 
 def pack_trits(codes) -> bytes:
@@ -87,12 +96,7 @@ _CODES_TRITS = np.stack([(np.arange(243) // int(p)) % 3 for p in _POW3], axis=1)
 
 
 def unpack_trits(data: bytes, count: int) -> np.ndarray:
-    b = np.frombuffer(data, dtype=np.uint8)
-    if b.size != -(-count // 5):
-        raise ValueError(f"{b.size} bytes of trit data for {count} weights (want {-(-count // 5)})")
-    if b.size and b.max() > 242:
-        raise ValueError("trit data holds a byte above 242 (3^5 - 1)")
-    return _CODES_TRITS[b].reshape(-1)[:count]
+    return _CODES_TRITS[_ternary_bytes(data, count, "tern1.6")].reshape(-1)[:count]
 
 
 def packed_bytes(count: int, bits: float = 2.0) -> int:
@@ -134,9 +138,13 @@ def _encode(array: np.ndarray, dtype: str) -> bytes:
     return np.ascontiguousarray(array, dtype=FLOAT_DTYPES[dtype]).astype("<" + np.dtype(FLOAT_DTYPES[dtype]).str[1:]).tobytes()
 
 
-def _decode(raw: bytes, dtype: str, shape, name: str, path) -> np.ndarray:
+def _decode(raw: bytes, dtype: str, shape, name: str, path, lazy: bool = False) -> np.ndarray:
+    """``lazy``: a ternary tensor's bytes are checked and kept as ``LazyCodes``."""
     count = int(np.prod(shape)) if len(shape) else 1
     try:
+        if lazy and dtype in TERNARY_DTYPES:
+            _ternary_bytes(raw, count, dtype)
+            return LazyCodes(raw, dtype, shape, name, path)
         if dtype == "tern2":
             return unpack_2bit(raw, count).reshape(shape)
         if dtype == "tern1.6":
@@ -147,6 +155,38 @@ def _decode(raw: bytes, dtype: str, shape, name: str, path) -> np.ndarray:
         return np.frombuffer(raw, dtype=dt).astype(FLOAT_DTYPES[dtype]).reshape(shape)
     except (ValueError, KeyError) as e:
         raise FormatError(f"{path}: tensor {name!r}: {e}") from None
+
+
+class LazyCodes:
+    """A ternary tensor kept as its stored bytes (checked when the file was read) and decoded each time it is
+    read, as an array or a range of rows: ``Net.load`` lays out each layer's weights from 16 rows of codes at a
+    time, so the load never holds the int8 codes of the model, or of a whole layer (yolov2-tiny-voc: 15 MB, the
+    process's peak before)."""
+    dtype = np.dtype(np.int8)
+
+    def __init__(self, raw, storage: str, shape, name: str, path):
+        self.raw, self.storage, self.shape, self.name, self.path = raw, storage, tuple(shape), name, path
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __array__(self, dtype=None, copy=None):
+        a = _decode(self.raw, self.storage, self.shape, self.name, self.path)
+        return a if dtype is None else a.astype(dtype)
+
+    def __getitem__(self, rows):
+        """codes[start:stop] along the first axis, decoded from those rows' bytes alone."""
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            return np.asarray(self)[rows]
+        start, stop, _ = rows.indices(self.shape[0])
+        stop = max(start, stop)
+        per, size = (4 if self.storage == "tern2" else 5), int(np.prod(self.shape[1:]))
+        first, count = start * size, (stop - start) * size
+        skip = first % per                       # rows need not start on a byte: decode from the byte's first code
+        unpack = unpack_2bit if per == 4 else unpack_trits
+        codes = unpack(self.raw[first // per:-(-(first + count) // per)], count + skip)[skip:]
+        return codes.reshape((stop - start,) + self.shape[1:])
 
 
 def _pad(n: int) -> int:
@@ -296,15 +336,17 @@ def _nbytes(dtype: str, count: int) -> int:
     return count * np.dtype(FLOAT_DTYPES[dtype]).itemsize
 
 
-def decode_packed(data: bytes, path="<packed>") -> PackedModel:
+def decode_packed(data: bytes, path="<packed>", lazy: bool = False) -> PackedModel:
     """A packed file's bytes → PackedModel, verified in full against the format and the op table
-    (``tritnet_rt.ops``) before anything is returned; every failure is a FormatError naming the file."""
+    (``tritnet_rt.ops``) before anything is returned; every failure is a FormatError naming the file.
+    ``lazy``: ternary tensors stay ``LazyCodes`` over ``data`` (their bytes checked here all the same)."""
     header, view = read_header(data, path)
     table = _tensor_table(header["tensors"], len(view), path)
     major, minor = (int(v) for v in header["version"].split("."))
     pm = PackedModel(header["model"], header["arch"], header["graph"], version=(major, minor))
     for name, (off, n, dtype, shape) in table.items():
-        pm.tensors[name] = _decode(bytes(view[off:off + n]), dtype, shape, name, path)
+        pm.tensors[name] = _decode(view[off:off + n] if lazy else bytes(view[off:off + n]), dtype, shape, name,
+                                   path, lazy)
         pm.dtypes[name] = dtype
         try:
             ops.check_values(name, pm.tensors[name])
@@ -326,8 +368,8 @@ def graph_shapes(pm: PackedModel, path="<packed>") -> dict:
         raise FormatError(f"{path}: {e}") from None
 
 
-def load_packed(path) -> PackedModel:
+def load_packed(path, lazy: bool = False) -> PackedModel:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such packed model file")
-    return decode_packed(p.read_bytes(), p)
+    return decode_packed(p.read_bytes(), p, lazy)

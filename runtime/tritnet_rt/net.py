@@ -7,23 +7,29 @@ import threading
 import numpy as np
 
 from .native import ext as _ext
-from .format import PackedModel, load_packed
+from .format import LazyCodes, PackedModel, load_packed
 from .heads import HEADS_OPS, detect as _detect_heads
 from .plan import Prepared, build
 
 
 class Net:
     def __init__(self, pm: PackedModel, activations: str = "int8", *, ternary_inputs: str = "auto",
-                 _owned: bool = False):
+                 weight_bits="auto", _owned: bool = False):
         """``activations``: ``int8`` (ternary convs on 8-bit activations, the fast path) or ``float`` (float
         activations everywhere: darknet's float results, through the plain float kernel, which is many times
         slower: a check, not the deployment path). ``ternary_inputs``: STTN's ternary activations as bit planes
         (``bits``, popcount) or as 8-bit codes in the int8 GEMM (``int8``); ``auto``: the faster one on this
-        CPU (plan.py). Both give the same bits."""
+        CPU (plan.py). Both give the same bits. ``weight_bits``: the int8 path's weights kept in memory as int8
+        (8) or at 2 bits (2, expanded by the kernel as it runs); ``auto``: 2 where this CPU's kernel reads
+        them (AMX), a quarter of the memory. The same results either way."""
         self.pm = pm
         self.model = pm.model
         self.activations = activations
-        self.prep = Prepared(pm, activations, release_codes=_owned, ternary_inputs=ternary_inputs)
+        self.prep = Prepared(pm, activations, release_codes=_owned, ternary_inputs=ternary_inputs,
+                             weight_bits=weight_bits)
+        for name, t in pm.tensors.items():       # the codes no conv layout took (Net.load's lazy ones), decoded
+            if isinstance(t, LazyCodes):
+                pm.tensors[name] = np.asarray(t)
         self.outputs = list(pm.graph["outputs"])
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}
@@ -33,8 +39,9 @@ class Net:
     def load(cls, path, **kw) -> "Net":
         """The packed file at ``path``, prepared. The net owns what it read, so each conv's decoded codes are
         dropped once its packed layout is made (``self.pm.tensors`` keeps the rest; ``load_packed`` gives all),
-        and the peak memory holds one copy of the weights."""
-        return cls(load_packed(path), _owned=True, **kw)
+        and the peak memory holds one copy of the weights; the codes are decoded a layer at a time
+        (``LazyCodes``)."""
+        return cls(load_packed(path, lazy=True), _owned=True, **kw)
 
     @property
     def input_shape(self):

@@ -6,7 +6,7 @@ calibrated input scale writes that conv's padded 8-bit input itself (``chained_c
 Conv paths:
   grouped  grouped / depthwise convs: float activations x the weights as floats (ternary codes ±1/0, scale after)
   t8   int8 activations (u8 with a zero point: per-image min/max, or the scale calibrated at export, attribute
-       input_quant) x ternary weights, packed [N/16][K/4][16][4]
+       input_quant) x ternary weights, packed [N/16][K/4][16][4], or kept at 2 bits (``weight_bits``)
   tt   ternary activations (STTN: t = a·x + b, ±1 at ±0.5) x ternary weights as bit planes (popcount)
   t8t  the same ternary activations as 8-bit codes (t + 1, zero point 1) through the int8 GEMM, faster than the
        popcount one with the x86 SIMD kernels (``ternary_inputs``); the sums are the same
@@ -30,6 +30,11 @@ ACTIVATION_MODES = ("int8", "float")
 # elsewhere (serial: bits 1.9x faster; NEON not measured on hardware). The same bits either way.
 TERNARY_INPUT_MODES = ("auto", "bits", "int8")
 INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
+# the int8 GEMM's weights in memory: int8, or 2 bits expanded by the kernel as it goes (tn.h). "auto": 2 bits
+# for the layers the AMX kernel runs (K >= AMX_MIN_K), whose weights it expands a chunk at a time beside the
+# tiles (yolov2-tiny-voc: 15.2 MB of weights become 3.8, BENCHMARKS.md 8g); int8 elsewhere, where the kernels
+# read int8 (a 2-bit layer there is expanded per task, correct but slower: for tests).
+WEIGHT_BITS_MODES = ("auto", 8, 2)
 
 
 def ternary_input_mode(mode: str = "auto") -> str:
@@ -41,27 +46,58 @@ def ternary_input_mode(mode: str = "auto") -> str:
     return "int8" if ext().get_isa() in ("avx2", "avx512", "amx") else "bits"
 
 
+def weight_bits_rule(mode="auto"):
+    """K (a conv's kh·kw·padded channels) -> the bits its int8-path weights are kept at."""
+    if mode not in WEIGHT_BITS_MODES:
+        raise ValueError(f"weight_bits: {mode!r} is not one of {', '.join(map(str, WEIGHT_BITS_MODES))}")
+    if mode != "auto":
+        return lambda k: mode
+    from .native import ext
+    amx, min_k = ext().get_isa() == "amx", ext().AMX_MIN_K
+    return lambda k: 2 if amx and k >= min_k else 8
+
+
 def _ceil(a, b):
     return -(-a // b)
 
 
 # ------------------------------------------------------------------------------- weight layouts
 
-def pack_t8(codes: np.ndarray):
-    """(N, C, kh, kw) codes → int8 [N16/16][K/4][16][4] with K = kh·kw·Cp (C padded to 4), flat, then 1 KiB of
-    zeros (an AMX weight tile 64 deep may read past the last block's K); and Σ codes per n."""
+def t8_depth(codes: np.ndarray) -> int:
+    """K of the int8 GEMM: kh·kw·C with C padded to 4."""
+    n, c, kh, kw = codes.shape
+    return kh * kw * _ceil(c, 4) * 4
+
+
+def pack_t8(codes, bits: int = 8):
+    """(N, C, kh, kw) codes (an array, or LazyCodes read 16 rows at a time) → (weights, Σ codes per n,
+    Cp). bits 8: int8 [N16/16][K/4][16][4] with K = kh·kw·Cp
+    (C padded to 4), flat, then 1 KiB of zeros (an AMX weight tile 64 deep may read past the last block's K).
+    bits 2: uint8 [N16/16][Kp/4][16], K padded to 64, four codes a byte (v & 3 in bits 2j..2j+1 for k = 4r + j),
+    channel c in slot W2_SLOTS[c] (csrc/tn.h)."""
     n, c, kh, kw = codes.shape
     cp = _ceil(c, 4) * 4
-    k, blocks = kh * kw * cp, _ceil(n, 16)
-    packed = np.zeros(blocks * 16 * k + 1024, np.int8)
-    tiles = packed[:blocks * 16 * k].reshape(blocks, k // 4, 16, 4)
-    block = np.zeros((16, kh, kw, cp), np.int8)
+    k, blocks = t8_depth(codes), _ceil(n, 16)
+    if bits == 2:
+        from .native import ext
+        packed = np.zeros((blocks, _ceil(k, 64) * 16, 16), np.uint8)
+        slots = np.array(ext().W2_SLOTS)
+    else:
+        packed = np.zeros(blocks * 16 * k + 1024, np.int8)
+        tiles = packed[:blocks * 16 * k].reshape(blocks, k // 4, 16, 4)
+    block, wsum = np.zeros((16, kh, kw, cp), np.int8), np.zeros(n, np.int32)
     for b in range(blocks):            # a block at a time: no temporary the size of the layer (peak memory)
         rows = codes[16 * b:16 * b + 16]
+        wsum[16 * b:16 * b + len(rows)] = rows.reshape(len(rows), -1).sum(1, dtype=np.int32)
         block[:] = 0
         block[:len(rows), :, :, :c] = rows.transpose(0, 2, 3, 1)
-        tiles[b] = block.reshape(16, k // 4, 4).transpose(1, 0, 2)
-    return packed, codes.reshape(n, -1).sum(1, dtype=np.int32), cp
+        quads = block.reshape(16, k // 4, 4)                          # [channel][K/4][4]
+        if bits == 2:
+            two = quads.view(np.uint8) & 3
+            packed[b][:k // 4, slots] = (two[..., 0] | two[..., 1] << 2 | two[..., 2] << 4 | two[..., 3] << 6).T
+        else:
+            tiles[b] = quads.transpose(1, 0, 2)
+    return packed.reshape(-1), wsum, cp
 
 
 def slabs_f32(w: np.ndarray) -> np.ndarray:
@@ -98,15 +134,18 @@ def reorg_index(c, h, w, s):
 class Prepared:
     """Per-node data that does not depend on the batch: packed weights, scales, biases, shapes (C, H, W)."""
 
-    def __init__(self, pm, activations: str = "int8", release_codes: bool = False, ternary_inputs: str = "auto"):
+    def __init__(self, pm, activations: str = "int8", release_codes: bool = False, ternary_inputs: str = "auto",
+                 weight_bits="auto"):
         """``release_codes``: drop each int8/popcount conv's decoded codes from ``pm.tensors`` once its packed
         layout is made (for a PackedModel nobody else holds: the peak memory keeps one copy of the weights).
-        ``ternary_inputs``: how convs with ternary activations run (TERNARY_INPUT_MODES)."""
+        ``ternary_inputs``: how convs with ternary activations run (TERNARY_INPUT_MODES). ``weight_bits``: the
+        int8 GEMM's weights in memory (WEIGHT_BITS_MODES)."""
         if activations not in ACTIVATION_MODES:
             raise ValueError(f"activations: {activations!r} is not one of {', '.join(ACTIVATION_MODES)}")
         self.pm = pm
         self.float_activations = activations == "float"
         self.ternary_inputs = ternary_input_mode(ternary_inputs)
+        self.weight_bits = weight_bits_rule(weight_bits)
         self.nodes = pm.graph["nodes"]
         self.by_name = {n["name"]: n for n in self.nodes}
         self.shapes = graph_shapes(pm)                                 # name -> (C, H, W), checked
@@ -130,13 +169,13 @@ class Prepared:
 
     def _weights(self, node):
         t, a, pm = node["tensors"], node["attrs"], self.pm
-        w = pm.tensors[t["weight"]]
+        w = pm.tensors[t["weight"]]          # an array, or LazyCodes (Net.load): pack_t8 reads 16 rows at a time
         n = w.shape[0]
         d = {"bias": pm.tensors[t["bias"]].astype(np.float32),
              "prelu": pm.tensors[t["prelu"]].astype(np.float32) if "prelu" in t else None}
         ternary = pm.dtypes[t["weight"]].startswith("tern")
         if node["op"] == "linear":
-            wf = w.astype(np.float32) * (pm.tensors[t["scale"]].reshape(-1, 1) if ternary else 1)
+            wf = np.asarray(w, np.float32) * (pm.tensors[t["scale"]].reshape(-1, 1) if ternary else 1)
             c, h, ww = self.shapes[node["inputs"][0]]
             if h * ww > 1:      # flatten order: NCHW in the model, NHWC here
                 wf = wf.reshape(n, c, h, ww).transpose(0, 2, 3, 1).reshape(n, -1)
@@ -144,7 +183,7 @@ class Prepared:
             return d
         if a.get("groups", 1) > 1:                    # grouped / depthwise: float kernel, codes as ±1/0 floats
             d["path"] = "grouped"
-            d["w"] = np.ascontiguousarray(w.astype(np.float32).transpose(2, 3, 1, 0))      # [kh][kw][C/groups][N]
+            d["w"] = np.ascontiguousarray(np.asarray(w, np.float32).transpose(2, 3, 1, 0))  # [kh][kw][C/groups][N]
             d["scale"] = (np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).copy() if ternary
                           else np.ones(n, np.float32))
         elif ternary and (a.get("input") == "ternary" or not self.float_activations):
@@ -152,19 +191,21 @@ class Prepared:
             if a.get("input") == "ternary":           # the reader checked: ternary weights, channels of 8
                 if self.ternary_inputs == "bits":
                     d["path"] = "tt"
-                    d["w"], d["kw"] = pack_tt(w)
+                    d["w"], d["kw"] = pack_tt(np.asarray(w))
                 else:
                     d["path"] = "t8t"
-                    d["w"], d["wsum"], d["cp"] = pack_t8(w)
+                    d["wbits"] = self.weight_bits(t8_depth(w))
+                    d["w"], d["wsum"], d["cp"] = pack_t8(w, d["wbits"])
                 d["act_a"] = pm.tensors[t["act_a"]].astype(np.float32)
                 d["act_b"] = pm.tensors[t["act_b"]].astype(np.float32)
             else:
                 d["path"] = "t8"
-                d["w"], d["wsum"], d["cp"] = pack_t8(w)
+                d["wbits"] = self.weight_bits(t8_depth(w))
+                d["w"], d["wsum"], d["cp"] = pack_t8(w, d["wbits"])
         else:
             d["path"] = "f32"
             kh, kw = a["kernel"]
-            wf = w.astype(np.float32)
+            wf = np.asarray(w, np.float32)
             if ternary:       # float activations asked for: codes times scales, the arithmetic of darknet's forward
                 wf *= np.broadcast_to(pm.tensors[t["scale"]].astype(np.float32), (n,)).reshape(n, 1, 1, 1)
             d["w"] = slabs_f32(wf.transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], n))
@@ -428,7 +469,8 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
                   fixed_zp=0, pool=int(pool), out_width=Wo,
                   x_planar=int(prep.planar_input and node["inputs"][0] == "input"), x_quantized=int(q_in is not None),
                   quantized_out=0, out_zp=0, out_height_padded=0, out_width_padded=0, out_channels_padded=0,
-                  out_pad_top=0, out_pad_left=0, ternary_input=int(d.get("path") == "t8t"))
+                  out_pad_top=0, out_pad_left=0, ternary_input=int(d.get("path") == "t8t"),
+                  weights_2bit=int(d.get("wbits") == 2))
     bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf,
                 residual_pixels=rpix, scratch=scr)
     path, floats = d["path"], [0.0, 0.0]             # this conv's input scale, the reader's (out_quant)

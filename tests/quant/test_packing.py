@@ -38,3 +38,49 @@ def test_bad_input_is_refused():
         unpack_2bit(bytes([0x55, 0x55, 0x55]), 5)
     with pytest.raises(ValueError, match=r"2 bytes of trit data for 5 weights \(want 1\)"):
         unpack_trits(bytes([121, 121]), 5)
+
+
+@pytest.mark.parametrize("storage", ["tern2", "tern1.6"])
+def test_lazy_codes_decode_any_rows_from_their_bytes(storage):
+    """LazyCodes (Net.load's ternary tensors): rows starting and ending inside a byte (7 codes a row: 4 and 5 a
+    byte never line up) decode to the same codes as the whole tensor."""
+    from tritnet_rt.format import LazyCodes
+    codes = np.random.default_rng(1).integers(-1, 2, (23, 7, 1, 1)).astype(np.int8)
+    raw = (pack_2bit if storage == "tern2" else pack_trits)(codes.reshape(-1))
+    lazy = LazyCodes(memoryview(raw), storage, codes.shape, "w", "m.tnp")
+    assert lazy.shape == (23, 7, 1, 1) and lazy.ndim == 4 and np.array_equal(np.asarray(lazy), codes)
+    for start, stop in [(0, 16), (16, 32), (1, 2), (3, 22), (22, 23), (5, 5)]:
+        assert np.array_equal(lazy[start:stop], codes[start:stop]), (start, stop)
+
+
+def test_net_load_never_holds_a_layers_codes():
+    """Net.load lays out the int8 weights 16 rows of codes at a time: the traced peak of loading a model of one
+    2,359,296-weight conv stays under its int8 codes (2.25 MiB), where decoding the tensor alone would pass it."""
+    import tracemalloc
+
+    import tritnet_rt
+    from tritnet_rt.format import PackedModel, encode_packed
+    codes = np.random.default_rng(2).integers(-1, 2, (512, 512, 3, 3)).astype(np.int8)
+    pm = PackedModel({"input": {"shape": [512, 4, 4]}}, {"kind": "graph"}, {"inputs": ["input"], "outputs": ["y"],
+                     "nodes": [{"name": "y", "op": "conv", "inputs": ["input"], "attrs": {
+                         "in_channels": 512, "out_channels": 512, "kernel": [3, 3], "stride": 1, "pad": [1] * 4,
+                         "activation": "linear"}, "tensors": {"weight": "w", "scale": "s", "bias": "b"}}]})
+    pm.add("w", codes, "tern2")
+    pm.add("s", np.ones(512, np.float32), "f32")
+    pm.add("b", np.zeros(512, np.float32), "f32")
+    data = encode_packed(pm)
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "big.tnp"
+        path.write_bytes(data)
+        tracemalloc.start()
+        try:
+            net = tritnet_rt.load(path, weight_bits=2)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # the file's bytes (590 KB) + 2-bit weights (590 KB) + a block's codes and the checks' per-byte flags
+    assert peak < codes.nbytes, peak
+    x = np.random.default_rng(3).normal(0, 1, (1, 512, 4, 4)).astype(np.float32)
+    assert np.array_equal(net(x)[0], tritnet_rt.net.Net(pm, weight_bits=2)(x)[0])

@@ -273,3 +273,41 @@ def test_c_refuses_bad_ternary_input_fields():
         _plan([(tname, {**tfields, "ternary_input": 1}, tfloats, tbufs)])
     with pytest.raises(ValueError, match="fields fail"):              # a word more than the taps fill (never zeroed)
         _plan([(tname, {**tfields, "kwords": tfields["kwords"] + 1}, tfloats, tbufs)])
+
+
+def test_c_refuses_bad_two_bit_weight_fields():
+    """Weights at 2 bits (weights_2bit): the buffer must hold every block's K padded to 64 at 2 bits (16 channels x
+    Kp / 4 bytes a block), and only the int8 conv reads them."""
+    from tests.runtime.test_kernels import conv_model
+    from tritnet_rt.plan import Prepared, build
+    pm, _ = conv_model(np.random.default_rng(4), c=40, n=20, h=5, w=6)        # K = 360 -> Kp 384; 2 blocks
+    (name, fields, floats, bufs), = build(Prepared(pm, weight_bits=2), 1)[0]
+    assert name == "conv_t8" and fields["weights_2bit"] == 1 and bufs["weights"].nbytes == 2 * 16 * 384 // 4
+    _plan([(name, fields, floats, bufs)])
+    bad = [({**fields, "weights_2bit": 2}, bufs, "fields fail"),
+           (fields, {**bufs, "weights": bufs["weights"][:-1]}, "buffer weights holds 3071 bytes, needs 3072")]
+    for f, b, message in bad:
+        with pytest.raises(ValueError, match=message):
+            _plan([(name, f, floats, b)])
+    (n8, f8, s8, b8), = build(Prepared(pm, weight_bits=8), 1)[0]           # int8 weights read as 2-bit: too few
+    _plan([(n8, f8, s8, b8)])
+    (tname, tfields, tfloats, tbufs), = build(Prepared(conv_model(np.random.default_rng(5), c=16, n=8, h=5, w=6,
+                                                                  ternary_in=True)[0], ternary_inputs="bits"), 1)[0]
+    with pytest.raises(ValueError, match="fields fail"):                          # a popcount conv: no
+        _plan([(tname, {**tfields, "weights_2bit": 1}, tfloats, tbufs)])
+
+
+@pytest.mark.parametrize("storage", ["tern2", "tern1.6"])
+def test_net_load_refuses_bad_codes_it_decodes_later(tmp_path, storage):
+    """Net.load keeps the codes as their bytes (LazyCodes) and decodes them while laying out the weights; the
+    bytes are still checked when the file is read, so a bad code is a FormatError naming the tensor, not a
+    failure halfway through preparing the net."""
+    from tests.runtime.test_kernels import conv_model
+    pm, _ = conv_model(np.random.default_rng(6), c=8, n=16, h=5, w=5)
+    pm.dtypes["w"] = storage
+    fields, header, data = split(encode_packed(pm))
+    data[header["tensors"]["w"]["offset"] + 3] = 0xFF                # code 3 (2 bits), or 255 > 242 (trits)
+    path = tmp_path / "bad.tnp"
+    path.write_bytes(join(fields, header, data))
+    with pytest.raises(FormatError, match="tensor 'w'"):
+        tritnet_rt.load(path)

@@ -110,8 +110,12 @@ def test_every_isa_matches_the_oracle_and_serial(case):
     rng = np.random.default_rng(len(str(case)))
     pm, codes = conv_model(rng, **case)
     x = rng.normal(0, 1.5, (3, case["c"], case["h"], case["w"])).astype(np.float32)
-    # ternary activations run as bit planes (popcount) and as 8-bit codes (int8 GEMM): both on every ISA
-    nets = {m: Net(pm, ternary_inputs=m) for m in (("bits", "int8") if case.get("ternary_in") else ("auto",))}
+    # ternary activations run as bit planes (popcount) and as 8-bit codes (int8 GEMM), and the int8 GEMM's
+    # weights as int8 or at 2 bits (AMX expands them in the kernel; elsewhere a task's blocks are expanded first):
+    # every combination on every ISA
+    modes = ("bits", "int8") if case.get("ternary_in") else ("auto",)
+    nets = {(m, bits): Net(pm, ternary_inputs=m, weight_bits=bits) for m in modes for bits in (8, 2)}
+    assert {d.get("wbits") for n in nets.values() for d in n.prep.data.values()} >= {2, 8}
     want = np.stack([oracle(pm, codes, xi) for xi in x])
     results = {}
     for isa in ISAS:
@@ -370,3 +374,32 @@ def test_ternary_input_modes():
     assert ternary_input_mode() == "bits"
     with pytest.raises(ValueError, match="ternary_inputs: 'popcount' is not one of auto, bits, int8"):
         ternary_input_mode("popcount")
+
+
+def test_weight_bits_rule():
+    """auto keeps a layer's weights at 2 bits only where the AMX kernel runs it (K >= AMX_MIN_K); 8 and 2 force."""
+    from tritnet_rt.plan import weight_bits_rule
+    min_k = tritnet_rt._ext().AMX_MIN_K
+    assert min_k == 256 and weight_bits_rule(8)(10 ** 6) == 8 and weight_bits_rule(2)(4) == 2
+    tritnet_rt.set_isa("avx2" if "avx2" in ISAS else "serial")
+    assert weight_bits_rule()(10 ** 6) == 8
+    if "amx" in ISAS:
+        tritnet_rt.set_isa("amx")
+        assert weight_bits_rule()(min_k) == 2 and weight_bits_rule()(min_k - 4) == 8
+    with pytest.raises(ValueError, match="weight_bits: 4 is not one of auto, 8, 2"):
+        weight_bits_rule(4)
+
+
+def test_two_bit_layout_by_hand():
+    """pack_t8(bits=2) against csrc/tn.h's layout written out for one block: channel c's four codes k = 4r..4r+3
+    in byte (r, slot(c)), code j as v & 3 in bits 2j..2j+1, K padded to 64 with zero codes."""
+    from tritnet_rt.plan import pack_t8
+    codes = np.zeros((16, 4, 1, 1), np.int8)            # K = 4: one row of 16 bytes, then 15 rows of zeros
+    codes[0, :, 0, 0] = [1, -1, 0, 1]                    # 0b01_00_11_01 = 0x4D, slot 0
+    codes[2, :, 0, 0] = [-1, 0, 0, 0]                    # 0b11 = 3, channel 2's slot is 8
+    codes[5, :, 0, 0] = [0, 0, 0, -1]                    # 0b11000000 = 0xC0, channel 5's slot is 3
+    w, wsum, cp = pack_t8(codes, 2)
+    want = np.zeros(256, np.uint8)
+    want[[0, 8, 3]] = [0x4D, 0x03, 0xC0]
+    assert cp == 4 and np.array_equal(w, want) and wsum[[0, 2, 5]].tolist() == [1, -1, -1]
+    assert tritnet_rt._ext().W2_SLOTS == (0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15)

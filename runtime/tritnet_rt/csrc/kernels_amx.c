@@ -6,9 +6,13 @@
  * The last K chunk's B tile may read up to 15 rows (960 bytes) past a block: into the next block, or into the
  * 1 KiB of zeros every t8 weight buffer carries at its end (plan.py, checked in ops.c); those rows meet the
  * zero padding of the activations, so they add nothing. Sums are exact integers, so the results are
- * bit-identical to the serial kernel's. */
+ * bit-identical to the serial kernel's.
+ * Weights kept at 2 bits (tn.h) are expanded a 64-deep chunk at a time into a per-thread buffer (a channel
+ * pair's chunks of one K block) while the first pixel block computes, and the other pixel blocks read them from
+ * there: three vector instructions per 64 weights, once per K block and pair, beside the tiles, and a quarter of
+ * the weight bytes read from memory (yolov2-tiny-voc's 13x13x1024 layers stream 14 MB of int8 weights a run). */
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(TN_SIMDE)
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,popcnt,amx-tile,amx-int8")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,popcnt,amx-tile,amx-int8")
 #include <stdlib.h>
 #include "simd_x86.h"
 #include "tn_epilogue.h"
@@ -30,6 +34,8 @@ static __thread uint8_t *stage;
 static __thread size_t stage_cap;
 static __thread int32_t *partial;
 static __thread size_t partial_cap;
+static __thread int8_t *wbuf;                   /* 2-bit weights: two blocks' chunks of one K block, expanded */
+static __thread size_t wbuf_cap;
 
 static void *grow(void *p, size_t *cap, size_t need) {
     if (need <= *cap) return p;
@@ -51,11 +57,30 @@ static int gather(const tn_gemm_args *g, int m0, int rows, int Mp, int K, int Kp
     return 0;
 }
 
+/* One 64-deep chunk of a 2-bit block (16 rows of 16 bytes, tn.h) into the B tile's 16 rows of 64 int8: row r's
+ * 16 bytes broadcast to the four 128-bit lanes put channels 4l..4l+3's codes in lane l's two qwords (the slot
+ * order), the multishift moves code j of each channel into byte j of its dword (low two bits; the rest are the
+ * next codes), and the permute maps those 6 bits through a table that reads only the low two. */
+static inline void expand_chunk(const uint8_t *src, int8_t *dst) {
+    static const uint8_t shifts[64] __attribute__((aligned(64))) = {
+        0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 16, 18, 20, 22,
+        24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60,
+        62, 48, 50, 52, 54, 56, 58, 60, 62};
+    static const int8_t value[64] __attribute__((aligned(64))) = {
+        0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1,
+        0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1};
+    __m512i ctl = _mm512_load_si512(shifts), tab = _mm512_load_si512(value);
+    for (int r = 0; r < 16; r++) {
+        __m512i x = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(src + 16 * r)));
+        _mm512_store_si512(dst + 64 * r, _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(ctl, x), tab));
+    }
+}
+
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 
-/* Below this depth the gather costs more than the tiles save (yolov2-tiny's first layers, K = 36 to 144, run
- * as fast or faster with VPDPBUSD straight from the padded image). */
-#define AMX_MIN_K 256
+/* Below this depth (TN_AMX_MIN_K, tn.h) the gather costs more than the tiles save (yolov2-tiny's first layers,
+ * K = 36 to 144, run as fast or faster with VPDPBUSD straight from the padded image). */
+#define AMX_MIN_K TN_AMX_MIN_K
 
 /* K is walked in blocks of at most KBLOCK_BYTES of gathered pixels (Mp rows x kb·64): a block stays in L2
  * while every channel pair passes over it, where the whole gathered input of a deep layer would not
@@ -63,20 +88,24 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
  * ``partial`` as int32. */
 #define KBLOCK_BYTES (384 << 10)
 
-void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+/* -1 (nothing done) where the layer is too shallow or a buffer cannot be had: the caller runs another kernel */
+static inline __attribute__((always_inline)) int amx_gemm(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1,
+                                                          const int w2) {
     int K = g->S * g->L, Kp = (K + 63) & ~63, nk = Kp / 64, rows = m1 - m0, Mp = (rows + 31) & ~31;
-    if (K < AMX_MIN_K || gather(g, m0, rows, Mp, K, Kp) < 0) {     /* (or no memory for the buffer) */
-        tn_gemm_t8_avx512(g, m0, m1, nb0, nb1);
-        return;
-    }
+    if (K < AMX_MIN_K || gather(g, m0, rows, Mp, K, Kp) < 0) return -1;
     int kb = KBLOCK_BYTES / (Mp * 64);
     kb = kb < 4 ? 4 : kb > nk ? nk : kb;
     int ldp = ((nb1 - nb0 + 1) & ~1) * 16;              /* partial sums: [Mp][ldp] int32, whole pairs */
     if (kb < nk) {
         partial = grow(partial, &partial_cap, (size_t)Mp * ldp * 4);
-        if (!partial) { tn_gemm_t8_avx512(g, m0, m1, nb0, nb1); return; }
+        if (!partial) return -1;
     }
-    size_t wstride = (size_t)K / 4 * 64;                         /* bytes of one 16-channel block */
+    if (w2) {
+        wbuf = grow(wbuf, &wbuf_cap, (size_t)kb * 2048);
+        if (!wbuf) return -1;
+    }
+    /* bytes of one 16-channel block: int8 [K/4][16][4], or 2-bit [Kp/4][16] */
+    size_t wstride = w2 ? (size_t)Kp * 4 : (size_t)K / 4 * 64;
     tn_tilecfg cfg = {0};
     cfg.palette = 1;
     for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
@@ -89,6 +118,9 @@ void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
         for (int nb = nb0; nb < nb1; nb += 2) {
             int two = nb + 1 < nb1;
             const int8_t *w0 = (const int8_t *)g->w + nb * wstride, *w1 = two ? w0 + wstride : w0;
+            /* chunk kc's B tiles at b0 / b1 + (kc - k0)·1 KiB */
+            const int8_t *b0 = w2 ? wbuf : w0 + (size_t)k0 * 1024, *b1 = w2 ? (two ? wbuf + kb * 1024 : wbuf)
+                                                                             : w1 + (size_t)k0 * 1024;
             for (int mb = 0; mb < rows; mb += 32) {
                 const uint8_t *a0 = stage + (size_t)mb * Kp, *a1 = a0 + (size_t)16 * Kp;
                 int32_t *p0 = partial + (size_t)mb * ldp + (nb - nb0) * 16, *p1 = p0 + (size_t)16 * ldp;
@@ -101,10 +133,14 @@ void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
                     else { _tile_zero(1); _tile_zero(3); }         /* an odd last block: w1 = w0, unused */
                 }
                 for (int kc = k0; kc < k1; kc++) {
+                    if (w2 && mb == 0) {
+                        expand_chunk((const uint8_t *)w0 + (size_t)kc * 256, wbuf + (kc - k0) * 1024);
+                        if (two) expand_chunk((const uint8_t *)w1 + (size_t)kc * 256, wbuf + (kb + kc - k0) * 1024);
+                    }
                     _tile_loadd(4, a0 + kc * 64, Kp);
                     _tile_loadd(5, a1 + kc * 64, Kp);
-                    _tile_loadd(6, w0 + (size_t)kc * 1024, 64);
-                    _tile_loadd(7, w1 + (size_t)kc * 1024, 64);
+                    _tile_loadd(6, b0 + (size_t)(kc - k0) * 1024, 64);
+                    _tile_loadd(7, b1 + (size_t)(kc - k0) * 1024, 64);
                     _tile_dpbusd(0, 4, 6);
                     _tile_dpbusd(1, 4, 7);
                     _tile_dpbusd(2, 5, 6);
@@ -127,5 +163,14 @@ void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
         }
     }
     _tile_release();
+    return 0;
+}
+
+void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    if (amx_gemm(g, m0, m1, nb0, nb1, 0) < 0) tn_gemm_t8_avx512(g, m0, m1, nb0, nb1);
+}
+
+int tn_gemm_t8w2_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    return amx_gemm(g, m0, m1, nb0, nb1, 1);
 }
 #endif

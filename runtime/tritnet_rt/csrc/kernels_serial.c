@@ -34,6 +34,20 @@ void tn_gemm_t8_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     }
 }
 
+void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1) {
+    static const int8_t value[4] = {0, 1, 0, -1};
+    int K4 = K / 4, Kp4 = (K + 63) / 64 * 16;
+    for (int nb = nb0; nb < nb1; nb++) {
+        const uint8_t *src = w2 + (size_t)nb * Kp4 * 16;
+        int8_t *out = dst + (size_t)(nb - nb0) * K4 * 64;
+        for (int r = 0; r < K4; r++)
+            for (int c = 0; c < 16; c++) {
+                unsigned b = src[r * 16 + TN_W2_SLOT(c)];
+                for (int j = 0; j < 4; j++) out[(size_t)r * 64 + 4 * c + j] = value[(b >> 2 * j) & 3];
+            }
+    }
+}
+
 void tn_gemm_tt_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
     const uint64_t *w = (const uint64_t *)g->w, *A = (const uint64_t *)g->a;
     int KW = g->KW;

@@ -234,6 +234,11 @@ PyMODINIT_FUNC PyInit__tnrt(void) {
     Py_INCREF(&PlanType);
     PyModule_AddObject(m, "Plan", (PyObject *)&PlanType);
     PyModule_AddObject(m, "PAR_MIN_MACS", PyFloat_FromDouble(TN_PAR_MIN_MACS));
+    PyModule_AddIntConstant(m, "AMX_MIN_K", TN_AMX_MIN_K);
+    PyObject *slots = PyTuple_New(16);            /* the 2-bit weights' channel order, for plan.py */
+    if (slots)
+        for (int c = 0; c < 16; c++) PyTuple_SET_ITEM(slots, c, PyLong_FromLong(TN_W2_SLOT(c)));
+    PyModule_AddObject(m, "W2_SLOTS", slots);
     for (int i = TN_ISA_COUNT - 1; i >= 0; i--)       /* best supported path by default */
         if (tn_cpu_supports(i)) { current_isa = i; break; }
     return m;

@@ -10,7 +10,7 @@
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
-       C_QPT, C_QPL, C_TIN, C_LAST = C_TIN };
+       C_QPT, C_QPL, C_TIN, C_W2, C_LAST = C_W2 };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -35,7 +35,7 @@ enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
     "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
     "pool", "out_width", "x_planar", "x_quantized", "quantized_out", "out_zp", "out_height_padded", \
-    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left", "ternary_input"}
+    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left", "ternary_input", "weights_2bit"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
@@ -197,6 +197,26 @@ static void qborder_task(void *p, int t) {
         for (int x = I[C_QPL]; x < I[C_QPL] + wo; x++) memset(row + (size_t)x * Cp + N, zp, (size_t)(Cp - N));
 }
 
+/* One GEMM call of a task. Weights at 2 bits (weights_2bit) go to the ISA's 2-bit kernel where it has one;
+ * otherwise the task's blocks are expanded to int8 for the int8 kernel, at their own block offsets (the kernels
+ * index w by the absolute block number), and freed after. */
+static void gemm(const conv_ctx *c, const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    const tn_kernels *k = &tn_isa_table[c->isa];
+    if (c->op->code == OP_CONV_TT) { k->tt(g, m0, m1, nb0, nb1); return; }
+    if (!c->op->i[C_W2]) { k->t8(g, m0, m1, nb0, nb1); return; }
+    if (k->t8w2 && k->t8w2(g, m0, m1, nb0, nb1) == 0) return;
+    int K = g->S * g->L;
+    size_t block = (size_t)K * 16;
+    int8_t *buf = malloc(block * (nb1 - nb0) + 1024);    /* + the zeros an AMX tile may read past K */
+    if (!buf) return;
+    tn_expand_w2_serial((const uint8_t *)g->w, buf, K, nb0, nb1);
+    memset(buf + block * (nb1 - nb0), 0, 1024);
+    tn_gemm_args e = *g;
+    e.w = (const void *)((uintptr_t)buf - (uintptr_t)nb0 * block);
+    k->t8(&e, m0, m1, nb0, nb1);
+    free(buf);
+}
+
 static void gemm_task(void *p, int t) {
     conv_ctx *c = p; const int *I = c->op->i;
     int per_img = c->mtasks * c->ntasks, b = t / per_img, r = t % per_img, mt = r / c->ntasks, nt = r % c->ntasks;
@@ -204,9 +224,8 @@ static void gemm_task(void *p, int t) {
     int m0 = (int)((long)units * mt / c->mtasks) * c->munit, m1 = (int)((long)units * (mt + 1) / c->mtasks) * c->munit;
     int nb0 = nt * c->nbper, nb1 = nb0 + c->nbper < I[C_NB] ? nb0 + c->nbper : I[C_NB];
     if (m0 >= m1 || nb0 >= nb1) return;
-    tn_gemm_fn fn = c->op->code == OP_CONV_TT ? tn_isa_table[c->isa].tt : tn_isa_table[c->isa].t8;
     if (!I[C_POOL] && !I[C_QOUT]) {
-        fn(&c->args[b], m0, m1, nb0, nb1);
+        gemm(c, &c->args[b], m0, m1, nb0, nb1);
         return;
     }
     int N = I[C_N], bw = c->op->code == OP_CONV_TT ? 8 : 16, n0 = nb0 * bw, n1 = nb1 * bw < N ? nb1 * bw : N;
@@ -220,7 +239,7 @@ static void gemm_task(void *p, int t) {
         a.out = all;
         a.ldo = ld;
         a.m_base = m0;
-        fn(&a, m0, m1, nb0, nb1);
+        gemm(c, &a, m0, m1, nb0, nb1);
         for (int m = m0; m < m1; m += Wo)
             quant_row(c->op, c->isa, all + (size_t)(m - m0) * ld, ld, b, m / Wo, Wo, n0, n1);
         free(all);
@@ -235,7 +254,7 @@ static void gemm_task(void *p, int t) {
     a.out = scr;
     for (int m = m0; m < m1; m += rows) {
         a.m_base = m;
-        fn(&a, m, m + rows, nb0, nb1);
+        gemm(c, &a, m, m + rows, nb0, nb1);
         if (qout) {
             pool_row(c->op, scr, pooled, n0, n1);
             quant_row(c->op, c->isa, pooled, N, b, m / Wo / 2, Wo / 2, n0, n1);
@@ -756,6 +775,7 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
     REQUIRE(I[C_XQ] <= 1 && (!I[C_XQ] || (op->code == OP_CONV_T8 && I[C_FIXQ] && !I[C_PLANAR])));
     /* ternary activations into the int8 GEMM: their own quantizer, so no input scale, NCHW input or chaining */
     REQUIRE(I[C_TIN] <= 1 && (!I[C_TIN] || (op->code == OP_CONV_T8 && !I[C_FIXQ] && !I[C_PLANAR] && !I[C_XQ])));
+    REQUIRE(I[C_W2] <= 1 && (!I[C_W2] || op->code == OP_CONV_T8));
     if (I[C_TIN]) { REQUIRE(I[C_CP] == C && C % 8 == 0); NEED(B_AFF_A, 4 * W * C); NEED(B_AFF_B, 4 * W * C); }
     if (!I[C_XQ]) NEED(B_X, 4 * B * H * W * C);
     REQUIRE(I[C_QOUT] <= 1 && (!I[C_QOUT] || op->code != OP_CONV_F32));
@@ -803,7 +823,8 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
         REQUIRE(!I[C_FIXQ] || (op->f[0] > 0.f && isfinite(op->f[0])));      /* the fixed input scale */
         row = Hp * Wp * Cp;
         NEED(B_Q, B * row);
-        NEED(B_W, NB * 16 * S * L + 1024);         /* + the zeros an AMX tile may read past K */
+        if (I[C_W2]) NEED(B_W, NB * 4 * ((S * L + 63) / 64 * 64));      /* 2 bits, K padded to 64 (tn.h) */
+        else NEED(B_W, NB * 16 * S * L + 1024);    /* + the zeros an AMX tile may read past K */
         NEED(B_WSUM, 4 * N);
         NEED(B_WSCALE, 4 * N);
     } else {

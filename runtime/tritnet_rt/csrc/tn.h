@@ -30,6 +30,20 @@ typedef struct {
 
 typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 
+/* Int8-path weights kept at 2 bits in memory (a quarter of the int8 layout: yolov2-tiny-voc's 15 MB become
+ * 3.8): w is [N/16][Kp/4][16] bytes, Kp = K rounded up to 64 (zero codes after K). Byte (r, slot) holds the four
+ * codes k = 4r..4r+3 of one channel, code j in bits 2j..2j+1 as v & 3 (0, 1, 3 = -1). Channel c sits in slot
+ * TN_W2_SLOT(c): pairs of channels alternate between the row's two halves, so that one 16-byte broadcast gives
+ * every 64-bit lane its pair (kernels_amx.c). A kernel that reads them expands a block into the int8 layout as it
+ * goes; it returns 0, or -1 where it did nothing (the caller then expands the task's blocks for the int8 kernel). */
+#define TN_W2_SLOT(c) (8 * (((c) >> 1) & 1) + 2 * ((c) >> 2) + ((c) & 1))
+typedef int (*tn_gemm_w2_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+/* int8 blocks nb0..nb1-1 ([K/4][16][4] each, K = S·L) from 2-bit ones, into dst */
+void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1);
+/* Below this depth the AMX kernel hands a layer to the AVX-512 one (kernels_amx.c says why); plan.py keeps those
+ * layers' weights as int8 (_tnrt.AMX_MIN_K) */
+#define TN_AMX_MIN_K 256
+
 /* m in [m0, m1); channel blocks nb in [nb0, nb1) of 16 (t8) or 8 (tt) channels */
 void tn_gemm_t8_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_tt_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
@@ -42,6 +56,7 @@ void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(TN_SIMDE)
 #define TN_HAVE_AMX 1
 void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+int tn_gemm_t8w2_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #endif
 /* ARM. NEON is part of AArch64; on 32-bit ARM the NEON file enables it for itself (#pragma GCC target
  * "fpu=neon"), because Raspberry Pi OS 32-bit compiles for armv6 + VFP, and cpu.c asks the kernel (HWCAP_NEON)
@@ -118,7 +133,7 @@ void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy);   /* depthwise 4 
 #endif
 
 typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact;
-                 tn_gconv_fn gconv; tn_tcode_fn tcode; } tn_kernels;
+                 tn_gconv_fn gconv; tn_tcode_fn tcode; tn_gemm_w2_fn t8w2; } tn_kernels;   /* t8w2 may be NULL */
 extern const tn_kernels tn_isa_table[TN_ISA_COUNT];   /* NULL entries: not compiled in */
 int tn_cpu_supports(int isa);                          /* compiled in and this CPU runs it */
 
