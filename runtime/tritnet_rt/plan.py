@@ -435,11 +435,20 @@ BUILDERS = {"conv": _conv_step, "maxpool": _maxpool, "avgpool": _avgpool, "conca
 assert set(BUILDERS) | set(PASS_THROUGH) == set(OPS), "an op of tritnet_rt.ops without a planner rule"
 
 
-def padded_u8(prep, node, B):
-    """The padded 8-bit input of an int8 conv: (B, H + pads, W + pads, channels padded to 4)."""
+def padded_dims(prep, node):
+    """(H + pads, W + pads, channels padded to 4, slack) of an int8 conv's padded 8-bit input. Slack: bytes after
+    the last image that the AMX kernel's direct tiles may read (16 pixels' strides and a 64-byte chunk past the
+    last segment, meeting zero weights or filling rows it does not store; kernels_amx.c)."""
     pt, pl, pb, pr = node["attrs"]["pad"]
     _, H, W = prep.shapes[node["inputs"][0]]
-    return np.zeros((B, H + pt + pb, W + pl + pr, prep.data[node["name"]]["cp"]), np.uint8)
+    cp = prep.data[node["name"]]["cp"]
+    return H + pt + pb, W + pl + pr, cp, 64 + 16 * node["attrs"]["stride"] * cp
+
+
+def padded_u8(prep, node, B):
+    """The padded 8-bit input of an int8 conv, flat: B images of padded_dims, then the slack."""
+    hp, wp, cp, slack = padded_dims(prep, node)
+    return np.zeros(B * hp * wp * cp + slack, np.uint8)
 
 
 def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=None):
@@ -470,14 +479,15 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
                   x_planar=int(prep.planar_input and node["inputs"][0] == "input"), x_quantized=int(q_in is not None),
                   quantized_out=0, out_zp=0, out_height_padded=0, out_width_padded=0, out_channels_padded=0,
                   out_pad_top=0, out_pad_left=0, ternary_input=int(d.get("path") == "t8t"),
-                  weights_2bit=int(d.get("wbits") == 2))
+                  weights_2bit=int(d.get("wbits") == 2), input_slack=0)
     bufs = dict(x=x if q_in is None else None, bias=d["bias"], prelu=d["prelu"], out=out, residual=rbuf,
                 residual_pixels=rpix, scratch=scr)
     path, floats = d["path"], [0.0, 0.0]             # this conv's input scale, the reader's (out_quant)
     if out_quant is not None:
         qa = out_quant["attrs"]
-        fields.update(quantized_out=1, out_zp=qa["input_quant"]["zero_point"], out_height_padded=out.shape[1],
-                      out_width_padded=out.shape[2], out_channels_padded=out.shape[3], out_pad_top=qa["pad"][0],
+        qh, qw, qc, _ = padded_dims(prep, out_quant)
+        fields.update(quantized_out=1, out_zp=qa["input_quant"]["zero_point"], out_height_padded=qh,
+                      out_width_padded=qw, out_channels_padded=qc, out_pad_top=qa["pad"][0],
                       out_pad_left=qa["pad"][1])
         floats[1] = float(qa["input_quant"]["scale"])
     if path in ("t8", "t8t"):
@@ -487,7 +497,8 @@ def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=Non
             floats[0] = float(a["input_quant"]["scale"])
         q = padded_u8(prep, node, B) if q_in is None else q_in
         pix, seg = (pixel * cp).astype(np.int32), (row * cp).astype(np.int32)
-        fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16))
+        fields.update(channels_padded=cp, segments=kh, segment_len=kw * cp, kwords=0, blocks=_ceil(N, 16),
+                      input_slack=padded_dims(prep, node)[3])
         bufs.update(weights=d["w"], weight_sums=d["wsum"], scale=d["scale"])
         if path == "t8t":          # tiled over a row's pixels: one flat pass a row (csrc/ops.c, tquant_task)
             bufs.update(act_a=np.tile(d["act_a"], W), act_b=np.tile(d["act_b"], W))

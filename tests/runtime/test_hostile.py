@@ -245,7 +245,7 @@ def test_c_refuses_bad_fixed_scales_and_quantized_output_fields():
            ((n0, {**f0, "out_pad_top": 2}, s0, b0), "fields fail"),                    # rows past the padded input
            ((n0, {**f0, "out_channels_padded": 4}, s0, b0), "fields fail"),            # fewer channels than N = 8
            ((n0, {**f0, "out_zp": 256}, s0, b0), "fields fail"),
-           ((n0, f0, s0, {**b0, "out": b0["out"][:, :-1]}), "buffer out holds 240 bytes, needs 288"),
+           ((n0, f0, s0, {**b0, "out": b0["out"][:240]}), "buffer out holds 240 bytes, needs 288"),
            ((n1, {**f1, "fixed_quant": 0}, (0.0, 0.0), b1), "fields fail"),           # quantized input, no scale
            ((n1, {**f1, "x_quantized": 0}, s1, b1), "buffer x holds 0 bytes")]         # then x is needed
     for op, message in bad:
@@ -277,7 +277,7 @@ def test_c_refuses_bad_ternary_input_fields():
 
 def test_c_refuses_bad_two_bit_weight_fields():
     """Weights at 2 bits (weights_2bit): the buffer must hold every block's K padded to 64 at 2 bits (16 channels x
-    Kp / 4 bytes a block), and only the int8 conv reads them."""
+    Kp / 4 bytes a block), and only the int8 conv reads them; the padded input holds its slack (input_slack)."""
     from tests.runtime.test_kernels import conv_model
     from tritnet_rt.plan import Prepared, build
     pm, _ = conv_model(np.random.default_rng(4), c=40, n=20, h=5, w=6)        # K = 360 -> Kp 384; 2 blocks
@@ -285,7 +285,11 @@ def test_c_refuses_bad_two_bit_weight_fields():
     assert name == "conv_t8" and fields["weights_2bit"] == 1 and bufs["weights"].nbytes == 2 * 16 * 384 // 4
     _plan([(name, fields, floats, bufs)])
     bad = [({**fields, "weights_2bit": 2}, bufs, "fields fail"),
-           (fields, {**bufs, "weights": bufs["weights"][:-1]}, "buffer weights holds 3071 bytes, needs 3072")]
+           (fields, {**bufs, "weights": bufs["weights"][:-1]}, "buffer weights holds 3071 bytes, needs 3072"),
+           # the padded input's slack after the last image (AMX direct tiles read into it): counted, and capped
+           (fields, {**bufs, "q": bufs["q"][:-1]}, f"buffer q holds {bufs['q'].size - 1} bytes, needs "
+                                                    f"{bufs['q'].size}"),
+           ({**fields, "input_slack": 1 << 25}, bufs, "fields fail")]
     for f, b, message in bad:
         with pytest.raises(ValueError, match=message):
             _plan([(name, f, floats, b)])

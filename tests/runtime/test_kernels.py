@@ -123,6 +123,10 @@ def test_every_isa_matches_the_oracle_and_serial(case):
             tritnet_rt.set_isa(isa)
             tritnet_rt.set_num_threads(threads)
             for mode, net in nets.items():
+                for _, buf, _ in net._plans.values():     # no output left from the ISA before
+                    for name, a in buf.items():
+                        if name != "input" and a.dtype == np.float32:
+                            a[...] = np.nan
                 results[isa, threads, mode] = net(x)[0]
     ref = results["serial", 1, next(iter(nets))]
     np.testing.assert_allclose(ref, want, rtol=1e-6, atol=1e-5 * np.abs(want).max())
@@ -403,3 +407,33 @@ def test_two_bit_layout_by_hand():
     want[[0, 8, 3]] = [0x4D, 0x03, 0xC0]
     assert cp == 4 and np.array_equal(w, want) and wsum[[0, 2, 5]].tolist() == [1, -1, -1]
     assert tritnet_rt._ext().W2_SLOTS == (0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[12]], ids=["c3", "stride2_residual", "c48_32x32"])
+def test_a_plan_without_input_slack_gives_the_same_bits(case):
+    """The AMX kernel's direct tiles read up to 16 pixel strides and a 64-byte chunk past a tile's first pixel,
+    into the slack after the padded input (plan.py); without it (input_slack 0) the image's last tiles go to the
+    AVX-512 kernel instead. Both plans, int8 and 2-bit weights, every ISA: the serial plan's bits."""
+    from tritnet_rt.plan import Prepared, build
+    rng = np.random.default_rng(11)
+    pm, _ = conv_model(rng, **case)
+    x = rng.normal(0, 1.5, (2, case["c"], case["h"], case["w"])).astype(np.float32)
+    runs = {}
+    for bits in (8, 2):
+        prep = Prepared(pm, weight_bits=bits)
+        for slack in (True, False):
+            ops, buf, keep = build(prep, 2)
+            (name, fields, floats, bufs), = ops
+            if not slack:
+                q = bufs["q"][:bufs["q"].size - fields["input_slack"]]
+                ops = [(name, {**fields, "input_slack": 0}, floats, {**bufs, "q": q})]
+            plan = tritnet_rt._ext().Plan(ops)
+            for isa in ISAS:
+                tritnet_rt.set_isa(isa)
+                buf["input"][...] = x if prep.planar_input else x.transpose(0, 2, 3, 1)
+                buf["y"][...] = np.nan                   # nothing left from the ISA before
+                plan.run()
+                runs[bits, slack, isa] = buf["y"].copy()
+    ref = runs[8, True, "serial"]
+    for key, got in runs.items():
+        assert np.array_equal(got, ref), key

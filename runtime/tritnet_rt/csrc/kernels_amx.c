@@ -1,8 +1,10 @@
 /* AMX kernel for the int8 path (Sapphire Rapids and later): TDPBUSD multiplies a 16 x 64 u8 tile of
  * activations by a 64 x 16 s8 tile of weights into 16 x 16 int32 sums, 16K multiply-adds an instruction
- * where VPDPBUSD does 64. The weights need no new layout: a 16-channel block is packed [K/4][16][4], which is
- * exactly the B tile's rows. The activations are gathered per 32 pixels into a contiguous [32][Kp] buffer
- * (the kernel's taps laid side by side, K zero-padded to a multiple of 64), reused for every channel block.
+ * where VPDPBUSD does 64. Layers with short kernel rows read their tiles straight from the padded image
+ * (amx_direct, below). For the others the weights need no new layout: a 16-channel block is packed
+ * [K/4][16][4], which is exactly the B tile's rows. The activations are gathered per 32 pixels into a
+ * contiguous [32][Kp] buffer (the kernel's taps laid side by side, K zero-padded to a multiple of 64), reused
+ * for every channel block.
  * The last K chunk's B tile may read up to 15 rows (960 bytes) past a block: into the next block, or into the
  * 1 KiB of zeros every t8 weight buffer carries at its end (plan.py, checked in ops.c); those rows meet the
  * zero padding of the activations, so they add nothing. Sums are exact integers, so the results are
@@ -36,6 +38,8 @@ static __thread int32_t *partial;
 static __thread size_t partial_cap;
 static __thread int8_t *wbuf;                   /* 2-bit weights: two blocks' chunks of one K block, expanded */
 static __thread size_t wbuf_cap;
+static __thread int8_t *tail;                   /* direct tiles, 2-bit weights: a pair's blocks as int8 */
+static __thread size_t tail_cap;
 
 static void *grow(void *p, size_t *cap, size_t need) {
     if (need <= *cap) return p;
@@ -57,11 +61,11 @@ static int gather(const tn_gemm_args *g, int m0, int rows, int Mp, int K, int Kp
     return 0;
 }
 
-/* One 64-deep chunk of a 2-bit block (16 rows of 16 bytes, tn.h) into the B tile's 16 rows of 64 int8: row r's
+/* Rows of a 2-bit block (16 bytes each, tn.h; 16 rows: a 64-deep chunk) into B tile rows of 64 int8: row r's
  * 16 bytes broadcast to the four 128-bit lanes put channels 4l..4l+3's codes in lane l's two qwords (the slot
  * order), the multishift moves code j of each channel into byte j of its dword (low two bits; the rest are the
  * next codes), and the permute maps those 6 bits through a table that reads only the low two. */
-static inline void expand_chunk(const uint8_t *src, int8_t *dst) {
+static inline void expand_rows(const uint8_t *src, int8_t *dst, int rows) {
     static const uint8_t shifts[64] __attribute__((aligned(64))) = {
         0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 16, 18, 20, 22,
         24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44, 46, 32, 34, 36, 38, 40, 42, 44, 46, 48, 50, 52, 54, 56, 58, 60,
@@ -70,7 +74,7 @@ static inline void expand_chunk(const uint8_t *src, int8_t *dst) {
         0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1,
         0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1, 0, 1, 0, -1};
     __m512i ctl = _mm512_load_si512(shifts), tab = _mm512_load_si512(value);
-    for (int r = 0; r < 16; r++) {
+    for (int r = 0; r < rows; r++) {
         __m512i x = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(src + 16 * r)));
         _mm512_store_si512(dst + 64 * r, _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(ctl, x), tab));
     }
@@ -78,8 +82,9 @@ static inline void expand_chunk(const uint8_t *src, int8_t *dst) {
 
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 
-/* Below this depth (TN_AMX_MIN_K, tn.h) the gather costs more than the tiles save (yolov2-tiny's first layers,
- * K = 36 to 144, run as fast or faster with VPDPBUSD straight from the padded image). */
+/* The gathered path, below this depth (TN_AMX_MIN_K, tn.h): the gather costs more than the tiles save
+ * (yolov2-tiny's first layers, K = 36 to 144, ran as fast or faster with VPDPBUSD straight from the padded image;
+ * they now take the direct tiles below, which need no gather). */
 #define AMX_MIN_K TN_AMX_MIN_K
 
 /* K is walked in blocks of at most KBLOCK_BYTES of gathered pixels (Mp rows x kb·64): a block stays in L2
@@ -88,10 +93,110 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
  * ``partial`` as int32. */
 #define KBLOCK_BYTES (384 << 10)
 
+/* Direct tiles, no gather, for convs whose kernel rows are short (S segments of L bytes, at most DIRECT_CHUNKS
+ * 64-byte chunks in all: every layer of ResNet-20, yolov2-tiny's first five). A tile's 16 rows are 16
+ * consecutive output pixels of one output row, whose inputs lie a fixed stride apart in the padded image, so
+ * one TILELOADD with that stride reads a segment's chunk for all of them: 64 bytes from each, the bytes past
+ * the segment (the next pixels' inputs) meeting B rows that are zero. B is the weights laid out again per
+ * channel pair, each chunk its own 16 rows with zeros past the segment (int8 copied, 2-bit expanded). Pixels
+ * past the row's end fill a tile's spare rows and are not stored. The reads past the last pixel land in the
+ * input's slack (plan.py); a tile whose reads would pass a_len anyway goes to the AVX-512 kernel. */
+#define DIRECT_CHUNKS 32
+
+/* consecutive pixels from m (at most 16, below m1) whose inputs lie *d bytes apart (d >= 4) */
+static inline int run_of(const int32_t *pix, int m, int m1, int *d) {
+    int v = 1;
+    *d = m + 1 < m1 ? pix[m + 1] - pix[m] : 4;
+    while (v < 16 && m + v < m1 && pix[m + v] - pix[m + v - 1] == *d) v++;
+    if (v == 1 || *d < 4) *d = 4;       /* one pixel: the spare rows read just past it */
+    return v;
+}
+
+static void direct_weights(const tn_gemm_args *g, int nb, int w2, int8_t *dst) {
+    int S = g->S, L = g->L, nch = (L + 63) / 64, K = S * L;
+    size_t wstride = w2 ? (size_t)((K + 63) & ~63) * 4 : (size_t)K / 4 * 64;
+    const int8_t *w = (const int8_t *)g->w + nb * wstride;
+    for (int s = 0; s < S; s++)
+        for (int c = 0; c < nch; c++, dst += 1024) {
+            int row0 = (s * L + 64 * c) / 4, rows = (L - 64 * c) / 4 < 16 ? (L - 64 * c) / 4 : 16;
+            if (w2) expand_rows((const uint8_t *)w + (size_t)row0 * 16, dst, rows);
+            else memcpy(dst, w + (size_t)row0 * 64, (size_t)rows * 64);
+            memset(dst + rows * 64, 0, (size_t)(16 - rows) * 64);
+        }
+}
+
+static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1,
+                                                            const int w2) {
+    int S = g->S, nch = (g->L + 63) / 64, nk = S * nch;
+    /* the farthest byte a tile at pixel m reads: pix[m] + reach + 15·d */
+    size_t reach = (size_t)g->seg[S - 1] + 64 * (size_t)nch;
+    wbuf = grow(wbuf, &wbuf_cap, (size_t)nk * 2048);
+    size_t block = (size_t)S * g->L * 16;                 /* an int8 block, for the AVX-512 kernel's tail */
+    if (w2) tail = grow(tail, &tail_cap, 2 * block + 1024);
+    if (!wbuf || (w2 && !tail)) return -1;
+    tn_tilecfg cfg = {0};
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+    int32_t acc[32 * 32];
+    for (int nb = nb0; nb < nb1; nb += 2) {
+        int two = nb + 1 < nb1;
+        int8_t *b0 = wbuf, *b1 = wbuf + (size_t)nk * 1024;
+        direct_weights(g, nb, w2, b0);
+        if (two) direct_weights(g, nb + 1, w2, b1);
+        for (int m = m0; m < m1;) {
+            int d0, d1 = 64, v0 = run_of(g->pix, m, m1, &d0), v1 = m + v0 < m1 ? run_of(g->pix, m + v0, m1, &d1) : 0;
+            if ((size_t)g->pix[m] + reach + 15 * (size_t)d0 > g->a_len ||
+                (v1 && (size_t)g->pix[m + v0] + reach + 15 * (size_t)d1 > g->a_len)) {
+                int nb2 = two ? nb + 2 : nb + 1;
+                tn_gemm_args e = *g;
+                if (w2) {          /* the int8 kernel reads int8 blocks: these two, at their own offsets */
+                    tn_expand_w2_serial((const uint8_t *)g->w, tail, S * g->L, nb, nb2);
+                    memset(tail + (nb2 - nb) * block, 0, 1024);
+                    e.w = (const void *)((uintptr_t)tail - (uintptr_t)nb * block);
+                }
+                _tile_release();
+                tn_gemm_t8_avx512(&e, m, m1, nb, nb2);
+                _tile_loadconfig(&cfg);
+                break;
+            }
+            const uint8_t *a0 = g->a + g->pix[m], *a1 = v1 ? g->a + g->pix[m + v0] : a0;
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            for (int s = 0, k = 0; s < S; s++)
+                for (int c = 0; c < nch; c++, k++) {
+                    size_t off = (size_t)g->seg[s] + 64 * (size_t)c;
+                    _tile_loadd(4, a0 + off, d0);
+                    _tile_loadd(6, b0 + (size_t)k * 1024, 64);
+                    _tile_dpbusd(0, 4, 6);
+                    if (two) { _tile_loadd(7, b1 + (size_t)k * 1024, 64); _tile_dpbusd(1, 4, 7); }
+                    if (v1) {
+                        _tile_loadd(5, a1 + off, d1);
+                        _tile_dpbusd(2, 5, 6);
+                        if (two) _tile_dpbusd(3, 5, 7);
+                    }
+                }
+            _tile_stored(0, acc, 128);
+            _tile_stored(1, acc + 16, 128);
+            _tile_stored(2, acc + 16 * 32, 128);
+            _tile_stored(3, acc + 16 * 32 + 16, 128);
+            epi_avx512(g, acc, 32, m, v0, nb * 16);
+            if (two) epi_avx512(g, acc + 16, 32, m, v0, (nb + 1) * 16);
+            if (v1) {
+                epi_avx512(g, acc + 16 * 32, 32, m + v0, v1, nb * 16);
+                if (two) epi_avx512(g, acc + 16 * 32 + 16, 32, m + v0, v1, (nb + 1) * 16);
+            }
+            m += v0 + v1;
+        }
+    }
+    _tile_release();
+    return 0;
+}
+
 /* -1 (nothing done) where the layer is too shallow or a buffer cannot be had: the caller runs another kernel */
 static inline __attribute__((always_inline)) int amx_gemm(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1,
                                                           const int w2) {
     int K = g->S * g->L, Kp = (K + 63) & ~63, nk = Kp / 64, rows = m1 - m0, Mp = (rows + 31) & ~31;
+    if (g->a_len && g->S * ((g->L + 63) / 64) <= DIRECT_CHUNKS) return amx_direct(g, m0, m1, nb0, nb1, w2);
     if (K < AMX_MIN_K || gather(g, m0, rows, Mp, K, Kp) < 0) return -1;
     int kb = KBLOCK_BYTES / (Mp * 64);
     kb = kb < 4 ? 4 : kb > nk ? nk : kb;
@@ -134,8 +239,8 @@ static inline __attribute__((always_inline)) int amx_gemm(const tn_gemm_args *g,
                 }
                 for (int kc = k0; kc < k1; kc++) {
                     if (w2 && mb == 0) {
-                        expand_chunk((const uint8_t *)w0 + (size_t)kc * 256, wbuf + (kc - k0) * 1024);
-                        if (two) expand_chunk((const uint8_t *)w1 + (size_t)kc * 256, wbuf + (kb + kc - k0) * 1024);
+                        expand_rows((const uint8_t *)w0 + (size_t)kc * 256, wbuf + (kc - k0) * 1024, 16);
+                        if (two) expand_rows((const uint8_t *)w1 + (size_t)kc * 256, wbuf + (kb + kc - k0) * 1024, 16);
                     }
                     _tile_loadd(4, a0 + kc * 64, Kp);
                     _tile_loadd(5, a1 + kc * 64, Kp);

@@ -10,7 +10,7 @@
 /* ---- conv parameters (shared by the three conv ops) */
 enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_ACT, C_RES, C_RESC, C_RESOFF,
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
-       C_QPT, C_QPL, C_TIN, C_W2, C_LAST = C_W2 };
+       C_QPT, C_QPL, C_TIN, C_W2, C_QSLACK, C_LAST = C_QSLACK };
 
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
@@ -35,7 +35,8 @@ enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_
     "pad_top", "pad_left", "pixels", "out_channels", "segments", "segment_len", "activation", "residual", \
     "residual_channels", "residual_offset", "residual_image", "fixed_quant", "fixed_zp", "kwords", "blocks", \
     "pool", "out_width", "x_planar", "x_quantized", "quantized_out", "out_zp", "out_height_padded", \
-    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left", "ternary_input", "weights_2bit"}
+    "out_width_padded", "out_channels_padded", "out_pad_top", "out_pad_left", "ternary_input", "weights_2bit", \
+    "input_slack"}
 #define CONV_BUFS "x", "q", "pixel_table", "segment_table", "weights", "weight_sums", "scale", "bias", "prelu", "out", \
     "residual", "residual_pixels", "scratch"
 const tn_op_desc tn_op_table[] = {
@@ -366,6 +367,8 @@ static void conv_t8(const tn_op *op, int isa) {
     for (int b = 0; b < B; b++) {
         fill_args(&args[b], op, b, scr + (size_t)b * N, zp[b]);
         args[b].a = (const uint8_t *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * I[C_CP];
+        /* the images after b, then the slack, may be read past a segment (kernels_amx.c) */
+        args[b].a_len = (size_t)(B - b) * I[C_HP] * I[C_WP] * I[C_CP] + (size_t)I[C_QSLACK];
     }
     c.args = args;
     split_gemm(&c, B, I[C_M], I[C_NB]);
@@ -822,7 +825,8 @@ static int check_conv(const tn_op *op, const size_t *len, char *err) {
         REQUIRE(Cp >= C && Cp % 4 == 0 && (S * L) % 4 == 0 && NB * 16 >= N && I[C_FIXZP] >= 0 && I[C_FIXZP] <= 255);
         REQUIRE(!I[C_FIXQ] || (op->f[0] > 0.f && isfinite(op->f[0])));      /* the fixed input scale */
         row = Hp * Wp * Cp;
-        NEED(B_Q, B * row);
+        REQUIRE(I[C_QSLACK] <= (1 << 24));
+        NEED(B_Q, B * row + I[C_QSLACK]);
         if (I[C_W2]) NEED(B_W, NB * 4 * ((S * L + 63) / 64 * 64));      /* 2 bits, K padded to 64 (tn.h) */
         else NEED(B_W, NB * 16 * S * L + 1024);    /* + the zeros an AMX tile may read past K */
         NEED(B_WSUM, 4 * N);

@@ -17,8 +17,9 @@ enum { TN_ACT_LINEAR = 0, TN_ACT_RELU, TN_ACT_LEAKY, TN_ACT_PRELU, TN_ACT_LOGIST
        TN_ACT_LAST = TN_ACT_MISH };
 
 typedef struct {
-    /* A(m, s, j) = a[pix[m] + seg[s] + j]: output pixel m, segment (kernel tap) s, byte j < L */
-    const uint8_t *a; const int32_t *pix; const int32_t *seg; int S, L;
+    /* A(m, s, j) = a[pix[m] + seg[s] + j]: output pixel m, segment (kernel tap) s, byte j < L; a_len: the bytes
+     * from a that may be read (the int8 path's padded image; 0: unknown, no kernel reads past a segment) */
+    const uint8_t *a; const int32_t *pix; const int32_t *seg; int S, L; size_t a_len;
     /* int8 path: w packed [N/16][S*L/4][16][4] s8.  popcount path: a is [M][2][KW] u64, w [N/8][KW][2][8] u64 */
     const void *w; int N; int KW;
     const int32_t *wsum; int zp;                 /* acc - zp*wsum[n] is the true sum over (u - zp)*w */
@@ -40,8 +41,8 @@ typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int n
 typedef int (*tn_gemm_w2_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 /* int8 blocks nb0..nb1-1 ([K/4][16][4] each, K = S·L) from 2-bit ones, into dst */
 void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1);
-/* Below this depth the AMX kernel hands a layer to the AVX-512 one (kernels_amx.c says why); plan.py keeps those
- * layers' weights as int8 (_tnrt.AMX_MIN_K) */
+/* plan.py keeps a layer's weights at 2 bits on AMX from this depth (_tnrt.AMX_MIN_K): shallower layers hold a few
+ * KB; and the AMX kernel's gathered path hands shallower layers to AVX-512 (kernels_amx.c) */
 #define TN_AMX_MIN_K 256
 
 /* m in [m0, m1); channel blocks nb in [nb0, nb1) of 16 (t8) or 8 (tt) channels */
