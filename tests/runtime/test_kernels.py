@@ -96,6 +96,8 @@ CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", resi
          dict(c=40, n=80, h=7, w=9, act="prelu"), dict(c=24, n=72, h=5, w=5, residual=True, act="leaky"),
          # AMX: K walked in several blocks with partial sums (deep K; many pixels), an odd last channel block
          dict(c=1400, n=48, h=5, w=6, act="leaky"), dict(c=48, n=48, h=32, w=32, residual=True, act="relu"),
+         # AMX, gathered: channel groups in several tasks over the same pixels (a thread's gather kept between them)
+         dict(c=700, n=136, h=4, w=5, act="relu"),
          # a fixed input scale: inputs (normal, sd 1.5) beyond its range saturate at 0 and 255; padding is the zp
          dict(c=3, n=16, h=9, w=11, fixed=(0.02, 100)), dict(c=24, n=40, h=6, w=7, stride=2, fixed=(0.015, 7)),
          dict(c=16, n=32, h=8, w=8, residual=True, act="relu", fixed=(0.05, 255)),

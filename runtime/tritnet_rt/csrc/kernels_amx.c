@@ -49,7 +49,16 @@ static void *grow(void *p, size_t *cap, size_t need) {
     return p;
 }
 
+/* what stage holds: the conv call (gen), image and pixels it was gathered for. A call splits its channels into
+ * several tasks over the same pixels (ops.c), and a thread running two of them gathers once (yolov2-tiny's
+ * 13x13 layers: 9 MB of copies a run on one thread, 4 tasks each, before). */
+static __thread unsigned long stage_gen;
+static __thread const uint8_t *stage_a;
+static __thread int stage_m0, stage_rows;
+
 static int gather(const tn_gemm_args *g, int m0, int rows, int Mp, int K, int Kp) {
+    if (g->gen && g->gen == stage_gen && g->a == stage_a && m0 == stage_m0 && rows == stage_rows) return 0;
+    stage_gen = 0;
     stage = grow(stage, &stage_cap, (size_t)Mp * Kp);
     if (!stage) return -1;
     for (int r = 0; r < Mp; r++) {
@@ -58,6 +67,7 @@ static int gather(const tn_gemm_args *g, int m0, int rows, int Mp, int K, int Kp
         for (int s = 0; s < g->S; s++) memcpy(dst + (size_t)s * g->L, g->a + g->pix[m0 + r] + g->seg[s], (size_t)g->L);
         memset(dst + K, 0, (size_t)(Kp - K));
     }
+    stage_gen = g->gen; stage_a = g->a; stage_m0 = m0; stage_rows = rows;
     return 0;
 }
 

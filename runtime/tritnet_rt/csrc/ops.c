@@ -364,8 +364,11 @@ static void conv_t8(const tn_op *op, int isa) {
     if (!I[C_XQ]) par(B * I[C_HP], I[C_TIN] ? tquant_task : quant_task, &c);  /* else the conv before wrote q */
     if (I[C_QOUT]) par(B * I[C_QHP], qborder_task, &c);
     tn_gemm_args args[B];
+    static unsigned long calls;                        /* plans of two Nets may run at once: atomic */
+    unsigned long gen = __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED);
     for (int b = 0; b < B; b++) {
         fill_args(&args[b], op, b, scr + (size_t)b * N, zp[b]);
+        args[b].gen = gen;
         args[b].a = (const uint8_t *)op->b[B_Q] + (size_t)b * I[C_HP] * I[C_WP] * I[C_CP];
         /* the images after b, then the slack, may be read past a segment (kernels_amx.c) */
         args[b].a_len = (size_t)(B - b) * I[C_HP] * I[C_WP] * I[C_CP] + (size_t)I[C_QSLACK];

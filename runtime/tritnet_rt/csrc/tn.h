@@ -20,6 +20,8 @@ typedef struct {
     /* A(m, s, j) = a[pix[m] + seg[s] + j]: output pixel m, segment (kernel tap) s, byte j < L; a_len: the bytes
      * from a that may be read (the int8 path's padded image; 0: unknown, no kernel reads past a segment) */
     const uint8_t *a; const int32_t *pix; const int32_t *seg; int S, L; size_t a_len;
+    /* one number per conv call (0: none): a kernel may keep what it gathered from a for the call's next task */
+    unsigned long gen;
     /* int8 path: w packed [N/16][S*L/4][16][4] s8.  popcount path: a is [M][2][KW] u64, w [N/8][KW][2][8] u64 */
     const void *w; int N; int KW;
     const int32_t *wsum; int zp;                 /* acc - zp*wsum[n] is the true sum over (u - zp)*w */
