@@ -14,45 +14,45 @@
 #include <sys/sysctl.h>
 #endif
 
-/* the last field: the int8 GEMM on 2-bit weights, where the ISA has one (tn.h) */
+/* the last fields: the int8 GEMM on 2-bit weights and with the fused pool, where the ISA has them (tn.h) */
 const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
     {"serial", tn_gemm_t8_serial, tn_gemm_tt_serial, tn_quant_u8_serial, tn_minmax_f32_serial, tn_tact_bits_serial,
-     tn_gconv_row_serial, tn_tact_codes_serial, 0},
+     tn_gconv_row_serial, tn_tact_codes_serial, 0, 0},
 #if defined(__x86_64__) || defined(_M_X64)
     {"avx2", tn_gemm_t8_avx2, tn_gemm_tt_avx2, tn_quant_u8_avx2, tn_minmax_f32_avx2, tn_tact_bits_avx2,
-     tn_gconv_row_avx2, tn_tact_codes_serial, 0},
+     tn_gconv_row_avx2, tn_tact_codes_serial, 0, 0},
     {"avx512", tn_gemm_t8_avx512, tn_gemm_tt_avx512, tn_quant_u8_avx512, tn_minmax_f32_avx2, tn_tact_bits_avx2,
-     tn_gconv_row_avx2, tn_tact_codes_avx512, 0},
+     tn_gconv_row_avx2, tn_tact_codes_avx512, 0, 0},
 #else
-    {"avx2", 0, 0, 0, 0, 0, 0, 0, 0},
-    {"avx512", 0, 0, 0, 0, 0, 0, 0, 0},
+    {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0},
+    {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_NEON) && !defined(TN_ARM32)
     {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_neon, tn_tact_codes_serial, 0},
+     tn_gconv_row_neon, tn_tact_codes_serial, 0, 0},
 #elif defined(TN_HAVE_NEON)   /* 32-bit NEON flushes denormals to zero: the float steps stay on VFP (serial) */
     {"neon", tn_gemm_t8_neon, tn_gemm_tt_neon, tn_quant_u8_serial, tn_minmax_f32_serial, tn_tact_bits_serial,
-     tn_gconv_row_serial, tn_tact_codes_serial, 0},
+     tn_gconv_row_serial, tn_tact_codes_serial, 0, 0},
 #else
-    {"neon", 0, 0, 0, 0, 0, 0, 0, 0},
+    {"neon", 0, 0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_AMX)      /* AMX for the int8 GEMM; the rest as AVX-512 (AMX CPUs have it) */
     {"amx", tn_gemm_t8_amx, tn_gemm_tt_avx512, tn_quant_u8_avx512, tn_minmax_f32_avx2, tn_tact_bits_avx2,
-     tn_gconv_row_avx2, tn_tact_codes_avx512, tn_gemm_t8w2_amx},
+     tn_gconv_row_avx2, tn_tact_codes_avx512, tn_gemm_t8w2_amx, tn_gemm_t8pool_amx},
 #else
-    {"amx", 0, 0, 0, 0, 0, 0, 0, 0},
+    {"amx", 0, 0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_DOTPROD)  /* SDOT for the int8 GEMM; the rest as NEON */
     {"dotprod", tn_gemm_t8_dotprod, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_neon, tn_tact_codes_serial, 0},
+     tn_gconv_row_neon, tn_tact_codes_serial, 0, 0},
 #else
-    {"dotprod", 0, 0, 0, 0, 0, 0, 0, 0},
+    {"dotprod", 0, 0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 #if defined(TN_HAVE_I8MM)     /* USMMLA for the int8 GEMM; the rest as NEON */
     {"i8mm", tn_gemm_t8_i8mm, tn_gemm_tt_neon, tn_quant_u8_neon, tn_minmax_f32_neon, tn_tact_bits_neon,
-     tn_gconv_row_neon, tn_tact_codes_serial, 0},
+     tn_gconv_row_neon, tn_tact_codes_serial, 0, 0},
 #else
-    {"i8mm", 0, 0, 0, 0, 0, 0, 0, 0},
+    {"i8mm", 0, 0, 0, 0, 0, 0, 0, 0, 0},
 #endif
 };
 

@@ -15,6 +15,7 @@
  * the weight bytes read from memory (yolov2-tiny-voc's 13x13x1024 layers stream 14 MB of int8 weights a run). */
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(TN_SIMDE)
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,popcnt,amx-tile,amx-int8")
+#include <float.h>
 #include <stdlib.h>
 #include "simd_x86.h"
 #include "tn_epilogue.h"
@@ -135,6 +136,31 @@ static void direct_weights(const tn_gemm_args *g, int nb, int w2, int8_t *dst) {
         }
 }
 
+/* One step of the direct tiles: 16 pixels from a0 (stride d0) and, unless a1 is NULL, 16 from a1 (d1), times one
+ * or two channel blocks' B chunks (b0, b1); sums to acc [32][32]: rows 0-15 a0's, 16-31 a1's, columns 0-15 b0's */
+static inline void direct_tiles(const tn_gemm_args *g, const uint8_t *a0, int d0, const uint8_t *a1, int d1, int two,
+                                const int8_t *b0, const int8_t *b1, int32_t *acc) {
+    int nch = (g->L + 63) / 64;
+    _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+    for (int s = 0, k = 0; s < g->S; s++)
+        for (int c = 0; c < nch; c++, k++) {
+            size_t off = (size_t)g->seg[s] + 64 * (size_t)c;
+            _tile_loadd(4, a0 + off, d0);
+            _tile_loadd(6, b0 + (size_t)k * 1024, 64);
+            _tile_dpbusd(0, 4, 6);
+            if (two) { _tile_loadd(7, b1 + (size_t)k * 1024, 64); _tile_dpbusd(1, 4, 7); }
+            if (a1) {
+                _tile_loadd(5, a1 + off, d1);
+                _tile_dpbusd(2, 5, 6);
+                if (two) _tile_dpbusd(3, 5, 7);
+            }
+        }
+    _tile_stored(0, acc, 128);
+    _tile_stored(1, acc + 16, 128);
+    _tile_stored(2, acc + 16 * 32, 128);
+    _tile_stored(3, acc + 16 * 32 + 16, 128);
+}
+
 static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1,
                                                             const int w2) {
     int S = g->S, nch = (g->L + 63) / 64, nk = S * nch;
@@ -170,25 +196,7 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
                 _tile_loadconfig(&cfg);
                 break;
             }
-            const uint8_t *a0 = g->a + g->pix[m], *a1 = v1 ? g->a + g->pix[m + v0] : a0;
-            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-            for (int s = 0, k = 0; s < S; s++)
-                for (int c = 0; c < nch; c++, k++) {
-                    size_t off = (size_t)g->seg[s] + 64 * (size_t)c;
-                    _tile_loadd(4, a0 + off, d0);
-                    _tile_loadd(6, b0 + (size_t)k * 1024, 64);
-                    _tile_dpbusd(0, 4, 6);
-                    if (two) { _tile_loadd(7, b1 + (size_t)k * 1024, 64); _tile_dpbusd(1, 4, 7); }
-                    if (v1) {
-                        _tile_loadd(5, a1 + off, d1);
-                        _tile_dpbusd(2, 5, 6);
-                        if (two) _tile_dpbusd(3, 5, 7);
-                    }
-                }
-            _tile_stored(0, acc, 128);
-            _tile_stored(1, acc + 16, 128);
-            _tile_stored(2, acc + 16 * 32, 128);
-            _tile_stored(3, acc + 16 * 32 + 16, 128);
+            direct_tiles(g, g->a + g->pix[m], d0, v1 ? g->a + g->pix[m + v0] : NULL, d1, two, b0, b1, acc);
             epi_avx512(g, acc, 32, m, v0, nb * 16);
             if (two) epi_avx512(g, acc + 16, 32, m, v0, (nb + 1) * 16);
             if (v1) {
@@ -200,6 +208,70 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
     }
     _tile_release();
     return 0;
+}
+
+/* The direct tiles with the fused 2x2 max pool (g->pool_wo: [m0, m1) is two conv rows of Wo pixels): a0 the
+ * first row's 16 pixels at x, a1 the second row's; after the epilogue into a small buffer (L1, where the
+ * unfused path writes both whole rows out and reads them back), the four of each window are maxed in
+ * pool_row's order (v = x > v ? x : v, from -FLT_MAX: MAXPS(x, v)) into out's pooled row. -1 without touching
+ * anything where a row is not evenly spaced or a tile would read past a_len (the caller pools unfused). */
+static inline __attribute__((always_inline)) int amx_direct_pooled(const tn_gemm_args *g, int m0, int m1, int nb0,
+                                                                   int nb1, const int w2) {
+    int S = g->S, nch = (g->L + 63) / 64, nk = S * nch, Wo = g->pool_wo, N = g->N;
+    if (Wo < 2 || Wo % 2 || m1 - m0 != 2 * Wo) return -1;
+    size_t reach = (size_t)g->seg[S - 1] + 64 * (size_t)nch;
+    for (int x = 0; x < Wo; x += 16)
+        for (int row = 0; row < 2; row++) {
+            int m = m0 + row * Wo + x, d, v = run_of(g->pix, m, m0 + row * Wo + Wo, &d);
+            if (v != (Wo - x < 16 ? Wo - x : 16) || (size_t)g->pix[m] + reach + 15 * (size_t)d > g->a_len) return -1;
+        }
+    wbuf = grow(wbuf, &wbuf_cap, (size_t)nk * 2048);
+    if (!wbuf) return -1;
+    tn_tilecfg cfg = {0};
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    _tile_loadconfig(&cfg);
+    int32_t acc[32 * 32];
+    float conv[32 * 32];                                /* [two rows x 16 pixels][two blocks x 16] */
+    tn_gemm_args e = *g;                                /* the epilogue into conv */
+    e.ldo = 32;
+    for (int nb = nb0; nb < nb1; nb += 2) {
+        int two = nb + 1 < nb1;
+        int8_t *b0 = wbuf, *b1 = wbuf + (size_t)nk * 1024;
+        direct_weights(g, nb, w2, b0);
+        if (two) direct_weights(g, nb + 1, w2, b1);
+        e.out = (float *)((uintptr_t)conv - (uintptr_t)nb * 16 * sizeof(float));   /* column n at n - 16·nb */
+        for (int x = 0; x < Wo; x += 16) {
+            int v = Wo - x < 16 ? Wo - x : 16, d0, d1, ma = m0 + x, mb = m0 + Wo + x;
+            run_of(g->pix, ma, m0 + Wo, &d0);
+            run_of(g->pix, mb, m1, &d1);
+            direct_tiles(g, g->a + g->pix[ma], d0, g->a + g->pix[mb], d1, two, b0, b1, acc);
+            for (int blk = 0; blk <= two; blk++) {
+                e.m_base = ma;
+                epi_avx512(&e, acc + 16 * blk, 32, ma, v, (nb + blk) * 16);
+                e.m_base = mb - 16;
+                epi_avx512(&e, acc + 16 * 32 + 16 * blk, 32, mb, v, (nb + blk) * 16);
+                int n0 = (nb + blk) * 16, cnt = N - n0 < 16 ? N - n0 : 16;
+                __mmask16 keep = (__mmask16)((1u << cnt) - 1);
+                for (int px = 0; px < v / 2; px++) {
+                    const float *c0 = conv + (size_t)(2 * px) * 32 + 16 * blk, *c1 = c0 + 16 * 32;
+                    __m512 w = _mm512_set1_ps(-FLT_MAX);
+                    w = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, c0), w);
+                    w = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, c0 + 32), w);
+                    w = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, c1), w);
+                    w = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, c1 + 32), w);
+                    _mm512_mask_storeu_ps(g->out + (size_t)(x / 2 + px) * g->ldo + n0, keep, w);
+                }
+            }
+        }
+    }
+    _tile_release();
+    return 0;
+}
+
+int tn_gemm_t8pool_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2) {
+    if (!g->a_len || g->S * ((g->L + 63) / 64) > DIRECT_CHUNKS) return -1;
+    return w2 ? amx_direct_pooled(g, m0, m1, nb0, nb1, 1) : amx_direct_pooled(g, m0, m1, nb0, nb1, 0);
 }
 
 /* -1 (nothing done) where the layer is too shallow or a buffer cannot be had: the caller runs another kernel */

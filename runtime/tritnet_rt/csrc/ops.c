@@ -253,7 +253,19 @@ static void gemm_task(void *p, int t) {
     float *pooled = scr + (size_t)rows * N;
     tn_gemm_args a = c->args[b];
     a.out = scr;
+    tn_gemm_pool_fn fused = c->op->code == OP_CONV_T8 ? tn_isa_table[c->isa].t8pool : NULL;
     for (int m = m0; m < m1; m += rows) {
+        if (fused) {          /* the kernel pools its own tiles: the pooled row straight out */
+            int Hq = I[C_M] / Wo / 2;
+            tn_gemm_args p = c->args[b];
+            p.pool_wo = Wo;
+            p.ldo = N;
+            p.out = qout ? pooled : (float *)c->op->b[B_OUT] + (((size_t)b * Hq + m / Wo / 2) * (Wo / 2)) * N;
+            if (fused(&p, m, m + rows, nb0, nb1, I[C_W2]) == 0) {
+                if (qout) quant_row(c->op, c->isa, pooled, N, b, m / Wo / 2, Wo / 2, n0, n1);
+                continue;
+            }
+        }
         a.m_base = m;
         gemm(c, &a, m, m + rows, nb0, nb1);
         if (qout) {

@@ -29,6 +29,9 @@ typedef struct {
     int act; const float *prelu;
     const float *res; const int32_t *res_pix; int res_c, res_off;   /* optional residual, added before act */
     float *out; int ldo; int m_base;             /* out[(m - m_base)*ldo + n]: a task may write a scratch block */
+    /* fused 2x2 max pool, asked of a tn_kernels.t8pool: [m0, m1) is two conv rows of pool_wo pixels and out[p·ldo + n]
+     * gets the pooled row (p < pool_wo / 2) */
+    int pool_wo;
 } tn_gemm_args;
 
 typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
@@ -41,6 +44,8 @@ typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int n
  * goes; it returns 0, or -1 where it did nothing (the caller then expands the task's blocks for the int8 kernel). */
 #define TN_W2_SLOT(c) (8 * (((c) >> 1) & 1) + 2 * ((c) >> 2) + ((c) & 1))
 typedef int (*tn_gemm_w2_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+/* the int8 GEMM with the fused pool (pool_wo), on int8 or 2-bit (w2) weights: 0, or -1 where it did nothing */
+typedef int (*tn_gemm_pool_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2);
 /* int8 blocks nb0..nb1-1 ([K/4][16][4] each, K = S·L) from 2-bit ones, into dst */
 void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1);
 /* plan.py keeps a layer's weights at 2 bits on AMX from this depth (_tnrt.AMX_MIN_K): shallower layers hold a few
@@ -60,6 +65,7 @@ void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #define TN_HAVE_AMX 1
 void tn_gemm_t8_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 int tn_gemm_t8w2_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+int tn_gemm_t8pool_amx(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2);
 #endif
 /* ARM. NEON is part of AArch64; on 32-bit ARM the NEON file enables it for itself (#pragma GCC target
  * "fpu=neon"), because Raspberry Pi OS 32-bit compiles for armv6 + VFP, and cpu.c asks the kernel (HWCAP_NEON)
@@ -136,7 +142,8 @@ void tn_gconv_row_neon(const tn_gconv_args *g, int b, int oy);   /* depthwise 4 
 #endif
 
 typedef struct { const char *name; tn_gemm_fn t8, tt; tn_quant_fn quant; tn_minmax_fn minmax; tn_tact_fn tact;
-                 tn_gconv_fn gconv; tn_tcode_fn tcode; tn_gemm_w2_fn t8w2; } tn_kernels;   /* t8w2 may be NULL */
+                 tn_gconv_fn gconv; tn_tcode_fn tcode; tn_gemm_w2_fn t8w2; tn_gemm_pool_fn t8pool;
+} tn_kernels;                                           /* t8w2 and t8pool may be NULL */
 extern const tn_kernels tn_isa_table[TN_ISA_COUNT];   /* NULL entries: not compiled in */
 int tn_cpu_supports(int isa);                          /* compiled in and this CPU runs it */
 
