@@ -136,6 +136,18 @@ static void direct_weights(const tn_gemm_args *g, int nb, int w2, int8_t *dst) {
         }
 }
 
+/* The direct tiles' shapes: a segment shorter than 64 bytes (one chunk) is read that long (rounded to 4), and its
+ * B tiles that deep: the 16 rows of an A tile overlap (4 to 48 bytes apart), and 64-byte rows cross cache lines
+ * where short ones mostly do not. */
+static void direct_config(tn_tilecfg *cfg, int L) {
+    int k = L < 64 ? (L + 3) & ~3 : 64;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->palette = 1;
+    for (int t = 0; t < 8; t++) { cfg->rows[t] = 16; cfg->colsb[t] = 64; }
+    cfg->colsb[4] = cfg->colsb[5] = (uint16_t)k;
+    cfg->rows[6] = cfg->rows[7] = (uint8_t)(k / 4);
+}
+
 /* One step of the direct tiles: 16 pixels from a0 (stride d0) and, unless a1 is NULL, 16 from a1 (d1), times one
  * or two channel blocks' B chunks (b0, b1); sums to acc [32][32]: rows 0-15 a0's, 16-31 a1's, columns 0-15 b0's */
 static inline void direct_tiles(const tn_gemm_args *g, const uint8_t *a0, int d0, const uint8_t *a1, int d1, int two,
@@ -170,9 +182,8 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
     size_t block = (size_t)S * g->L * 16;                 /* an int8 block, for the AVX-512 kernel's tail */
     if (w2) tail = grow(tail, &tail_cap, 2 * block + 1024);
     if (!wbuf || (w2 && !tail)) return -1;
-    tn_tilecfg cfg = {0};
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    tn_tilecfg cfg;
+    direct_config(&cfg, g->L);
     _tile_loadconfig(&cfg);
     int32_t acc[32 * 32];
     for (int nb = nb0; nb < nb1; nb += 2) {
@@ -227,9 +238,8 @@ static inline __attribute__((always_inline)) int amx_direct_pooled(const tn_gemm
         }
     wbuf = grow(wbuf, &wbuf_cap, (size_t)nk * 2048);
     if (!wbuf) return -1;
-    tn_tilecfg cfg = {0};
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    tn_tilecfg cfg;
+    direct_config(&cfg, g->L);
     _tile_loadconfig(&cfg);
     int32_t acc[32 * 32];
     float conv[32 * 32];                                /* [two rows x 16 pixels][two blocks x 16] */
