@@ -50,7 +50,7 @@ class Net:
     def _plan(self, batch):
         if batch not in self._plans:
             ops, buf, keep = build(self.prep, batch)
-            self._plans[batch] = (_ext().Plan(ops), buf, keep)
+            self._plans[batch] = (_ext().Plan(ops, input=buf["input"]), buf, keep)
         return self._plans[batch]
 
     def forward(self, x: np.ndarray) -> list:
@@ -64,8 +64,12 @@ class Net:
         with self._lock:
             for i in range(0, x.shape[0], step):
                 plan, buf, _ = self._plan(min(step, x.shape[0] - i))
-                buf["input"][...] = x[i:i + step] if self.prep.planar_input else x[i:i + step].transpose(0, 2, 3, 1)
-                plan.run()
+                part = x[i:i + step]
+                if self.prep.planar_input and part.flags.c_contiguous and part.flags.writeable:
+                    plan.run(part)                       # the ops read the caller's images where they are
+                else:
+                    buf["input"][...] = part if self.prep.planar_input else part.transpose(0, 2, 3, 1)
+                    plan.run()
                 parts.append([buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs])
         return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]
 

@@ -447,3 +447,41 @@ def test_a_plan_without_input_slack_gives_the_same_bits(case):
     ref = runs[8, True, "serial"]
     for key, got in runs.items():
         assert np.array_equal(got, ref), key
+
+
+def test_run_reads_the_callers_images_in_place_and_restores_its_input_buffer():
+    """Net.forward hands C-contiguous float32 NCHW images to Plan.run(x), which reads them where the plan's input
+    buffer would be (no copy) for that run only: the same bits as copying them in, and run() afterwards reads the
+    plan's own buffer again. Anything else is refused with the reason."""
+    from tritnet_rt.plan import Prepared, build
+    rng = np.random.default_rng(12)
+    pm, _ = conv_model(rng, **CASES[0])
+    prep = Prepared(pm)
+    assert prep.planar_input
+    ops, buf, keep = build(prep, 2)
+    plan = tritnet_rt._ext().Plan(ops, input=buf["input"])
+    x1, x2 = (rng.normal(0, 1.5, (2, 3, 9, 11)).astype(np.float32) for _ in range(2))
+    buf["input"][...] = x1
+    plan.run()
+    copied = buf["y"].copy()
+    buf["input"][...] = x2
+    plan.run(x1)
+    assert np.array_equal(buf["y"], copied)
+    plan.run()                                           # x2, from the plan's own buffer
+    want2 = buf["y"].copy()
+    buf["input"][...] = x1
+    plan.run(x2)
+    assert np.array_equal(buf["y"], want2) and not np.array_equal(want2, copied)
+    frozen = x1.copy()
+    frozen.flags.writeable = False
+    net = Net(pm)
+    assert np.array_equal(net(frozen)[0], net(x1)[0]) and np.array_equal(net(x1[:, :, ::-1].copy())[0],
+                                                                         net(x1[:, :, ::-1])[0])
+    for bad, message in [(x1[:1], "x must be C-contiguous float32 of 2376 bytes"),
+                         (x1.astype(np.float64)[:, :, :, :1].copy(), "x must be C-contiguous float32"),
+                         (x1.view(np.int32), "x must be C-contiguous float32"),
+                         (x1[:, :, ::-1], "contiguous"), (frozen, "read-only|not writable")]:
+        with pytest.raises((ValueError, BufferError, TypeError), match=message):
+            plan.run(bad)
+    with pytest.raises(ValueError, match="made without its input buffer"):
+        tritnet_rt._ext().Plan(ops).run(x1)

@@ -27,6 +27,10 @@ typedef struct {
     tn_op *ops;
     Py_buffer *views;
     int nviews;
+    void *in_ptr;                 /* the plan's input buffer (Plan(ops, input=...)): run(x) reads x in its place */
+    size_t in_len;
+    void **in_slots[TN_MAX_BUFS]; /* the op buffer pointers that are in_ptr (the convs reading the input) */
+    int n_in_slots;
 } PlanObject;
 
 static void Plan_dealloc(PlanObject *self) {
@@ -82,12 +86,20 @@ static int known_keys(PyObject *d, const char *const *names, int n, const char *
 /* Plan(ops): ops is a list of (name, ints, floats, buffers): ints a dict of the op's integer fields and
  * buffers a dict of its arrays, both by the names in tn_op_table (ops.c); a buffer may be None or absent */
 static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
-    PyObject *list;
-    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return -1;
+    static char *kwlist[] = {"ops", "input", NULL};
+    PyObject *list, *input = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O!|O", kwlist, &PyList_Type, &list, &input)) return -1;
     Py_ssize_t n = PyList_GET_SIZE(list);
     self->ops = PyMem_Calloc(n ? n : 1, sizeof(tn_op));
-    self->views = PyMem_Calloc((n ? n : 1) * TN_MAX_BUFS, sizeof(Py_buffer));
+    self->views = PyMem_Calloc((n ? n : 1) * TN_MAX_BUFS + 1, sizeof(Py_buffer));
     if (!self->ops || !self->views) { PyErr_NoMemory(); return -1; }
+    if (input && input != Py_None) {
+        Py_buffer *v = &self->views[self->nviews];
+        if (PyObject_GetBuffer(input, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
+        self->nviews++;
+        self->in_ptr = v->buf;
+        self->in_len = (size_t)v->len;
+    }
     for (Py_ssize_t k = 0; k < n; k++) {
         const char *name;
         PyObject *ints, *floats, *bufs;
@@ -151,21 +163,49 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
         }
         self->nops = (int)k + 1;
     }
+    for (int k = 0; self->in_ptr && k < self->nops; k++)
+        for (int j = 0; j < TN_MAX_BUFS; j++)
+            if (self->ops[k].b[j] == self->in_ptr) {
+                if (self->n_in_slots == TN_MAX_BUFS) {
+                    PyErr_SetString(PyExc_ValueError, "more than 20 ops read the input buffer");
+                    return -1;
+                }
+                self->in_slots[self->n_in_slots++] = &self->ops[k].b[j];
+            }
     return 0;
 }
 
-static PyObject *Plan_run(PlanObject *self, PyObject *noargs) {
+/* run() or run(x): x (C-contiguous, writable, float32, the input buffer's size) read where the ops read the plan's
+ * input buffer, for this run: the caller's images without a copy. The ops only read the input. */
+static PyObject *Plan_run(PlanObject *self, PyObject *args) {
+    PyObject *x = NULL;
+    if (!PyArg_ParseTuple(args, "|O", &x)) return NULL;
+    Py_buffer v = {0};
+    int swap = x && x != Py_None;
+    if (swap) {
+        if (!self->in_ptr) return PyErr_Format(PyExc_ValueError, "this plan was made without its input buffer");
+        if (PyObject_GetBuffer(x, &v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+        if ((size_t)v.len != self->in_len || v.itemsize != 4 || !v.format || strcmp(v.format, "f") ||
+            (uintptr_t)v.buf % 4) {
+            PyBuffer_Release(&v);
+            return PyErr_Format(PyExc_ValueError, "run(x): x must be C-contiguous float32 of %zu bytes", self->in_len);
+        }
+    }
     int isa = current_isa;
     Py_BEGIN_ALLOW_THREADS
     run_lock();
+    for (int i = 0; swap && i < self->n_in_slots; i++) *self->in_slots[i] = v.buf;
     for (int k = 0; k < self->nops; k++) tn_run_op(&self->ops[k], isa);
+    for (int i = 0; swap && i < self->n_in_slots; i++) *self->in_slots[i] = self->in_ptr;
     run_unlock();
     Py_END_ALLOW_THREADS
+    if (swap) PyBuffer_Release(&v);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef Plan_methods[] = {
-    {"run", (PyCFunction)Plan_run, METH_NOARGS, "run every op, in order, with the current ISA and threads"},
+    {"run", (PyCFunction)Plan_run, METH_VARARGS,
+     "run() or run(x): every op, in order, with the current ISA and threads; x replaces the input buffer"},
     {NULL}};
 
 static PyTypeObject PlanType = {
