@@ -335,8 +335,11 @@ def machine() -> dict:
         except metadata.PackageNotFoundError:
             pass
     import tritnet_rt
+    # variables that change what the tools run (an ISA cap makes an AMX machine stand in for a VNNI-only one)
+    env = {k: os.environ[k] for k in ("TRITNET_ISA", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS") if k in os.environ}
     return {"cpu": name, "isa_flags": flags, "cores": os.cpu_count(), "loadavg": list(os.getloadavg()),
-            "tritnet_rt_isa": tritnet_rt.get_isa(), "versions": versions, "python": platform.python_version()}
+            "tritnet_rt_isa": tritnet_rt.get_isa(), "versions": versions, "python": platform.python_version(),
+            "environment": env}
 
 
 def bench_file(path, batch=1, threads=1, rounds=5, calls=None, seconds=0.2, tools=DEFAULT_TOOLS, calibration=None,
