@@ -39,8 +39,8 @@ class Net:
     def load(cls, path, **kw) -> "Net":
         """The packed file at ``path``, prepared. The net owns what it read, so each conv's decoded codes are
         dropped once its packed layout is made (``self.pm.tensors`` keeps the rest; ``load_packed`` gives all),
-        and the peak memory holds one copy of the weights; the codes are decoded a layer at a time
-        (``LazyCodes``)."""
+        and the peak memory holds one copy of the weights; the codes are decoded 16 rows at a time as the
+        weights are laid out (``LazyCodes``)."""
         return cls(load_packed(path, lazy=True), _owned=True, **kw)
 
     @property
