@@ -70,9 +70,9 @@ def t8_depth(codes: np.ndarray) -> int:
 
 
 def pack_t8(codes, bits: int = 8):
-    """(N, C, kh, kw) codes (an array, or LazyCodes read 16 rows at a time) → (weights, Σ codes per n,
-    Cp). bits 8: int8 [N16/16][K/4][16][4] with K = kh·kw·Cp
-    (C padded to 4), flat, then 1 KiB of zeros (an AMX weight tile 64 deep may read past the last block's K).
+    """(N, C, kh, kw) codes (an array, or LazyCodes read 16 rows at a time) → (weights, Σ codes per n, Cp).
+    bits 8: int8 [N16/16][K/4][16][4] with K = kh·kw·Cp (C padded to 4), flat, then 1 KiB of zeros (an AMX weight
+    tile 64 deep may read past the last block's K).
     bits 2: uint8 [N16/16][Kp/4][16], K padded to 64, four codes a byte (v & 3 in bits 2j..2j+1 for k = 4r + j),
     channel c in slot W2_SLOTS[c] (csrc/tn.h)."""
     n, c, kh, kw = codes.shape

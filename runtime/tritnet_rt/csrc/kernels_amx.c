@@ -179,8 +179,7 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
     /* the farthest byte a tile at pixel m reads: pix[m] + reach + 15·d */
     size_t reach = (size_t)g->seg[S - 1] + 64 * (size_t)nch;
     wbuf = grow(wbuf, &wbuf_cap, (size_t)nk * 2048);
-    size_t block = (size_t)S * g->L * 16;                 /* an int8 block, for the AVX-512 kernel's tail */
-    if (w2) tail = grow(tail, &tail_cap, 2 * block + 1024);
+    if (w2) tail = grow(tail, &tail_cap, TN_W2_INT8_BYTES(g, 2));     /* a pair as int8, for the AVX-512 tail */
     if (!wbuf || (w2 && !tail)) return -1;
     tn_tilecfg cfg;
     direct_config(&cfg, g->L);
@@ -197,11 +196,7 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
                 (v1 && (size_t)g->pix[m + v0] + reach + 15 * (size_t)d1 > g->a_len)) {
                 int nb2 = two ? nb + 2 : nb + 1;
                 tn_gemm_args e = *g;
-                if (w2) {          /* the int8 kernel reads int8 blocks: these two, at their own offsets */
-                    tn_expand_w2_serial((const uint8_t *)g->w, tail, S * g->L, nb, nb2);
-                    memset(tail + (nb2 - nb) * block, 0, 1024);
-                    e.w = (const void *)((uintptr_t)tail - (uintptr_t)nb * block);
-                }
+                if (w2) tn_w2_as_int8(g, nb, nb2, tail, &e);         /* the int8 kernel reads int8 blocks */
                 _tile_release();
                 tn_gemm_t8_avx512(&e, m, m1, nb, nb2);
                 _tile_loadconfig(&cfg);

@@ -1,4 +1,5 @@
 /* Serial reference kernels: the portable fallback and the oracle every SIMD path is tested against. */
+#include <string.h>
 #include "tn_epilogue.h"
 #include "tn_gconv.h"
 
@@ -34,18 +35,22 @@ void tn_gemm_t8_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     }
 }
 
-void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1) {
+void tn_w2_as_int8(const tn_gemm_args *g, int nb0, int nb1, int8_t *buf, tn_gemm_args *e) {
     static const int8_t value[4] = {0, 1, 0, -1};
-    int K4 = K / 4, Kp4 = (K + 63) / 64 * 16;
+    int K = g->S * g->L, K4 = K / 4, Kp4 = (K + 63) / 64 * 16;
+    size_t block = (size_t)K * 16;
     for (int nb = nb0; nb < nb1; nb++) {
-        const uint8_t *src = w2 + (size_t)nb * Kp4 * 16;
-        int8_t *out = dst + (size_t)(nb - nb0) * K4 * 64;
+        const uint8_t *src = (const uint8_t *)g->w + (size_t)nb * Kp4 * 16;
+        int8_t *out = buf + (size_t)(nb - nb0) * block;
         for (int r = 0; r < K4; r++)
             for (int c = 0; c < 16; c++) {
                 unsigned b = src[r * 16 + TN_W2_SLOT(c)];
                 for (int j = 0; j < 4; j++) out[(size_t)r * 64 + 4 * c + j] = value[(b >> 2 * j) & 3];
             }
     }
+    memset(buf + (size_t)(nb1 - nb0) * block, 0, 1024);
+    *e = *g;
+    e->w = (const void *)((uintptr_t)buf - (uintptr_t)nb0 * block);
 }
 
 void tn_gemm_tt_serial(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {

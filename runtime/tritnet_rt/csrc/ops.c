@@ -199,21 +199,16 @@ static void qborder_task(void *p, int t) {
 }
 
 /* One GEMM call of a task. Weights at 2 bits (weights_2bit) go to the ISA's 2-bit kernel where it has one;
- * otherwise the task's blocks are expanded to int8 for the int8 kernel, at their own block offsets (the kernels
- * index w by the absolute block number), and freed after. */
+ * otherwise the task's blocks are expanded to int8 for the int8 kernel (tn_w2_as_int8) and freed after. */
 static void gemm(const conv_ctx *c, const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
     const tn_kernels *k = &tn_isa_table[c->isa];
     if (c->op->code == OP_CONV_TT) { k->tt(g, m0, m1, nb0, nb1); return; }
     if (!c->op->i[C_W2]) { k->t8(g, m0, m1, nb0, nb1); return; }
     if (k->t8w2 && k->t8w2(g, m0, m1, nb0, nb1) == 0) return;
-    int K = g->S * g->L;
-    size_t block = (size_t)K * 16;
-    int8_t *buf = malloc(block * (nb1 - nb0) + 1024);    /* + the zeros an AMX tile may read past K */
+    int8_t *buf = malloc(TN_W2_INT8_BYTES(g, nb1 - nb0));
     if (!buf) return;
-    tn_expand_w2_serial((const uint8_t *)g->w, buf, K, nb0, nb1);
-    memset(buf + block * (nb1 - nb0), 0, 1024);
-    tn_gemm_args e = *g;
-    e.w = (const void *)((uintptr_t)buf - (uintptr_t)nb0 * block);
+    tn_gemm_args e;
+    tn_w2_as_int8(g, nb0, nb1, buf, &e);
     k->t8(&e, m0, m1, nb0, nb1);
     free(buf);
 }

@@ -46,8 +46,11 @@ typedef void (*tn_gemm_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int n
 typedef int (*tn_gemm_w2_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 /* the int8 GEMM with the fused pool (pool_wo), on int8 or 2-bit (w2) weights: 0, or -1 where it did nothing */
 typedef int (*tn_gemm_pool_fn)(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2);
-/* int8 blocks nb0..nb1-1 ([K/4][16][4] each, K = S·L) from 2-bit ones, into dst */
-void tn_expand_w2_serial(const uint8_t *w2, int8_t *dst, int K, int nb0, int nb1);
+/* For an int8 kernel on 2-bit weights: blocks nb0..nb1-1 of g's weights expanded into buf ([K/4][16][4] each,
+ * K = S·L, then the 1 KiB of zeros an AMX tile may read past K: TN_W2_INT8_BYTES), and *e = *g reading them at
+ * their own block offsets (the kernels index w by the absolute block number) */
+#define TN_W2_INT8_BYTES(g, nblocks) ((size_t)(g)->S * (g)->L * 16 * (size_t)(nblocks) + 1024)
+void tn_w2_as_int8(const tn_gemm_args *g, int nb0, int nb1, int8_t *buf, tn_gemm_args *e);
 /* plan.py keeps a layer's weights at 2 bits on AMX from this depth (_tnrt.AMX_MIN_K): shallower layers hold a few
  * KB; and the AMX kernel's gathered path hands shallower layers to AVX-512 (kernels_amx.c) */
 #define TN_AMX_MIN_K 256
