@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -77,13 +78,14 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         roots = {"a": package(Path(a.a), Path(d) / "a"), "b": package(Path(a.b), Path(d) / "b")}
         ms = {(f, t, k): [] for f in files for t in threads for k in roots}
+        isa = {k: os.environ[k] for k in ("TRITNET_ISA",) if k in os.environ}    # the kernels both builds run
         for r in range(a.rounds):
             for f in files:
                 for t in threads:
                     for k in (("a", "b") if r % 2 == 0 else ("b", "a")):
                         p = subprocess.run([sys.executable, "-c", CHILD, f, str(t), str(a.seconds)], check=True,
                                            capture_output=True, text=True, env={"PYTHONPATH": str(roots[k]),
-                                                                                "PATH": "/usr/bin:/bin"})
+                                                                                "PATH": "/usr/bin:/bin", **isa})
                         ms[f, t, k].append(float(p.stdout.split()[-1]))
             print(f"round {r + 1}/{a.rounds}", flush=True)
     rows = []
@@ -98,7 +100,7 @@ def main():
     from datetime import datetime, timezone
     out = {"command": " ".join(["python", *sys.argv]), "cpu": cpu_model(), "date": datetime.now(timezone.utc)
            .isoformat(timespec="seconds"), "batch": 1, "rounds": a.rounds, "labels": {"a": a.label_a, "b": a.label_b},
-           "rows": rows}
+           "environment": {k: os.environ.get(k) for k in ("TRITNET_ISA",)}, "rows": rows}
     Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {a.out}")
 

@@ -31,10 +31,12 @@ ACTIVATION_MODES = ("int8", "float")
 TERNARY_INPUT_MODES = ("auto", "bits", "int8")
 INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
 # the int8 GEMM's weights in memory: int8, or 2 bits expanded by the kernel as it goes (tn.h). "auto": 2 bits
-# for the layers the AMX kernel runs (K >= AMX_MIN_K), whose weights it expands a chunk at a time beside the
-# tiles (yolov2-tiny-voc: 15.2 MB of weights become 3.8, BENCHMARKS.md 8g); int8 elsewhere, where the kernels
-# read int8 (a 2-bit layer there is expanded per task, correct but slower: for tests).
+# for the layers of K >= AMX_MIN_K (shallower ones hold a few KB) where the ISA has a 2-bit kernel: AMX expands a
+# chunk at a time beside the tiles, AVX-512 a call's blocks or 64 channels at a time into a buffer kept in L2
+# (yolov2-tiny-voc: 15.2 MB of weights become 3.8, BENCHMARKS.md 8g); int8 elsewhere (AVX2, NEON: a 2-bit layer
+# there is expanded per task by the serial expander, correct but slower: for tests).
 WEIGHT_BITS_MODES = ("auto", 8, 2)
+W2_ISAS = ("avx512", "amx")
 
 
 def ternary_input_mode(mode: str = "auto") -> str:
@@ -53,8 +55,8 @@ def weight_bits_rule(mode="auto"):
     if mode != "auto":
         return lambda k: mode
     from .native import ext
-    amx, min_k = ext().get_isa() == "amx", ext().AMX_MIN_K
-    return lambda k: 2 if amx and k >= min_k else 8
+    kernel, min_k = ext().get_isa() in W2_ISAS, ext().AMX_MIN_K
+    return lambda k: 2 if kernel and k >= min_k else 8
 
 
 def _ceil(a, b):

@@ -85,6 +85,25 @@ int main(void) {
         if (!ok) printf("FAIL quant_u8_avx512 n=%d\n", n);
         if (ok) passed++; else failed++;
     }
+    /* 2-bit weights (tn.h) expanded to int8: every byte value, K not a multiple of 64, a block range not from 0,
+     * and the 1 KiB of zeros after; the offset pointer e.w must address block nb0 */
+    int depths[] = {4, 60, 64, 300, 1152};
+    for (int k = 0; k < 5; k++) {
+        int K = depths[k], Kp4 = (K + 63) / 64 * 16, nb0 = k % 2, nb1 = nb0 + 1 + k % 3;
+        uint8_t *w2 = malloc((size_t)nb1 * Kp4 * 16);
+        for (size_t i = 0; i < (size_t)nb1 * Kp4 * 16; i++) w2[i] = (uint8_t)(k == 0 ? i : rnd(256));
+        tn_gemm_args g = {0}, e1, e2;
+        g.w = w2; g.S = 1; g.L = K;
+        size_t n = TN_W2_INT8_BYTES(&g, nb1 - nb0);
+        int8_t *b1 = malloc(n), *b2 = malloc(n);
+        memset(b2, 0x55, n);
+        tn_w2_as_int8(&g, nb0, nb1, b1, &e1);
+        tn_w2_as_int8_avx512(&g, nb0, nb1, b2, &e2);
+        int ok = memcmp(b1, b2, n) == 0 && (const int8_t *)e2.w + (size_t)nb0 * K * 16 == b2;
+        if (!ok) printf("FAIL w2_as_int8_avx512 K=%d blocks %d..%d\n", K, nb0, nb1);
+        if (ok) passed++; else failed++;
+        free(w2); free(b1); free(b2);
+    }
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -391,14 +391,15 @@ def test_ternary_input_modes():
 
 
 def test_weight_bits_rule():
-    """auto keeps a layer's weights at 2 bits only where the AMX kernel runs it (K >= AMX_MIN_K); 8 and 2 force."""
+    """auto keeps a layer's weights at 2 bits (K >= AMX_MIN_K) only on the ISAs with a 2-bit kernel (AMX expands in
+    the tiles, AVX-512 into a buffer); 8 and 2 force."""
     from tritnet_rt.plan import weight_bits_rule
     min_k = tritnet_rt._ext().AMX_MIN_K
     assert min_k == 256 and weight_bits_rule(8)(10 ** 6) == 8 and weight_bits_rule(2)(4) == 2
     tritnet_rt.set_isa("avx2" if "avx2" in ISAS else "serial")
     assert weight_bits_rule()(10 ** 6) == 8
-    if "amx" in ISAS:
-        tritnet_rt.set_isa("amx")
+    for isa in {"avx512", "amx"} & set(ISAS):
+        tritnet_rt.set_isa(isa)
         assert weight_bits_rule()(min_k) == 2 and weight_bits_rule()(min_k - 4) == 8
     with pytest.raises(ValueError, match="weight_bits: 4 is not one of auto, 8, 2"):
         weight_bits_rule(4)

@@ -196,7 +196,7 @@ static inline __attribute__((always_inline)) int amx_direct(const tn_gemm_args *
                 (v1 && (size_t)g->pix[m + v0] + reach + 15 * (size_t)d1 > g->a_len)) {
                 int nb2 = two ? nb + 2 : nb + 1;
                 tn_gemm_args e = *g;
-                if (w2) tn_w2_as_int8(g, nb, nb2, tail, &e);         /* the int8 kernel reads int8 blocks */
+                if (w2) tn_w2_as_int8_avx512(g, nb, nb2, tail, &e);         /* the int8 kernel reads int8 blocks */
                 _tile_release();
                 tn_gemm_t8_avx512(&e, m, m1, nb, nb2);
                 _tile_loadconfig(&cfg);

@@ -3,22 +3,28 @@
 #if !defined(TN_SIMDE) && defined(__GNUC__)
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx2,fma,popcnt")
 #endif
+#include <stdlib.h>
 #include "simd_x86.h"
 #include "tn_epilogue.h"
 #include "epi_avx512.h"
 
 /* 6 pixels x 64 channels (4 blocks of 16): 24 accumulators, and per step 4 weight loads and 6 broadcasts
- * for 24 VPDPBUSD, where the 12 x 16 tile needs 13 loads for 12. Weight blocks nb..nb+3 lie wstride apart. */
+ * for 24 VPDPBUSD, where the 12 x 16 tile needs 13 loads for 12. Weight blocks nb..nb+3 lie wstride apart.
+ * rows < 6 (a range's last pixels): the missing rows repeat the last pixel and are not written, which keeps one
+ * pass over the weights for them (pixel by pixel, each read the 64 channels' weights again: 5 of a 5x7 layer's
+ * 35 pixels took a third of its time). */
 static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
-                                                              int m, int nb) {
+                                                              int m, int nb, int rows) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
     __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
     const int8_t *wk = wb;
+    int32_t px[6];
+    for (int p = 0; p < 6; p++) px[p] = g->pix[m + (p < rows ? p : rows - 1)];
     for (int s = 0; s < g->S; s++) {
-        const uint8_t *p0 = g->a + g->pix[m] + g->seg[s], *p1 = g->a + g->pix[m + 1] + g->seg[s];
-        const uint8_t *p2 = g->a + g->pix[m + 2] + g->seg[s], *p3 = g->a + g->pix[m + 3] + g->seg[s];
-        const uint8_t *p4 = g->a + g->pix[m + 4] + g->seg[s], *p5 = g->a + g->pix[m + 5] + g->seg[s];
+        const uint8_t *p0 = g->a + px[0] + g->seg[s], *p1 = g->a + px[1] + g->seg[s];
+        const uint8_t *p2 = g->a + px[2] + g->seg[s], *p3 = g->a + px[3] + g->seg[s];
+        const uint8_t *p4 = g->a + px[4] + g->seg[s], *p5 = g->a + px[5] + g->seg[s];
         for (int j = 0; j < g->L; j += 4, wk += 64) {
             __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + wstride));
             __m512i w2 = _mm512_loadu_si512((const void *)(wk + 2 * wstride));
@@ -38,19 +44,21 @@ static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args
     T8_OUT(0, c00, c01, c02, c03) T8_OUT(1, c10, c11, c12, c13) T8_OUT(2, c20, c21, c22, c23)
     T8_OUT(3, c30, c31, c32, c33) T8_OUT(4, c40, c41, c42, c43) T8_OUT(5, c50, c51, c52, c53)
 #undef T8_OUT
-    for (int q = 0; q < 4; q++) epi_avx512(g, out + q * 16, 64, m, 6, (nb + q) * 16);
+    for (int q = 0; q < 4; q++) epi_avx512(g, out + q * 16, 64, m, rows, (nb + q) * 16);
 }
 
 /* 12 pixels x 32 channels (2 blocks): 24 accumulators, per step 2 weight loads and 12 broadcasts for 24
  * VPDPBUSD, where one block at a time needs 26 loads for them (layers of 32 channels, too shallow for AMX). */
 static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
-                                                               int m, int nb) {
+                                                               int m, int nb, int rows) {
     __m512i c0[12], c1[12];
     for (int p = 0; p < 12; p++) c0[p] = c1[p] = _mm512_setzero_si512();
     const int8_t *wk = wb;
+    int32_t px[12];                                  /* rows < 12: as the 6 x 4 tile */
+    for (int p = 0; p < 12; p++) px[p] = g->pix[m + (p < rows ? p : rows - 1)];
     for (int s = 0; s < g->S; s++) {
         const uint8_t *ap[12];
-        for (int p = 0; p < 12; p++) ap[p] = g->a + g->pix[m + p] + g->seg[s];
+        for (int p = 0; p < 12; p++) ap[p] = g->a + px[p] + g->seg[s];
         for (int j = 0; j < g->L; j += 4, wk += 64) {
             __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + wstride));
             for (int p = 0; p < 12; p++) {
@@ -65,8 +73,8 @@ static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_arg
         _mm512_storeu_si512((void *)(out + p * 32), c0[p]);
         _mm512_storeu_si512((void *)(out + p * 32 + 16), c1[p]);
     }
-    epi_avx512(g, out, 32, m, 12, nb * 16);
-    epi_avx512(g, out + 16, 32, m, 12, (nb + 1) * 16);
+    epi_avx512(g, out, 32, m, rows, nb * 16);
+    epi_avx512(g, out + 16, 32, m, rows, (nb + 1) * 16);
 }
 
 #define T8_MR 12
@@ -94,19 +102,14 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     for (; nb + 4 <= nb1; nb += 4) {          /* groups of 64 channels: the weights stay in L2 across pixels */
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
         int m = m0;
-        for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb);
-        for (int q = 0; q < 4; q++)
-            for (int r = m; r < m1; r++) t8_tile(g, wb + q * wstride, r, 1, nb + q);
+        for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb, 6);
+        if (m < m1) t8_tile_6x4(g, wb, wstride, m, nb, m1 - m);
     }
     for (; nb + 2 <= nb1; nb += 2) {
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
         int m = m0;
-        for (; m + 12 <= m1; m += 12) t8_tile_12x2(g, wb, wstride, m, nb);
-        for (int q = 0; q < 2; q++) {
-            int r = m;
-            for (; r + 4 <= m1; r += 4) t8_tile(g, wb + q * wstride, r, 4, nb + q);
-            for (; r < m1; r++) t8_tile(g, wb + q * wstride, r, 1, nb + q);
-        }
+        for (; m + 12 <= m1; m += 12) t8_tile_12x2(g, wb, wstride, m, nb, 12);
+        if (m < m1) t8_tile_12x2(g, wb, wstride, m, nb, m1 - m);
     }
     for (; nb < nb1; nb++) {
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
@@ -115,6 +118,78 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
         for (; m + 4 <= m1; m += 4) t8_tile(g, wb, m, 4, nb);
         for (; m < m1; m++) t8_tile(g, wb, m, 1, nb);
     }
+}
+
+/* tn_w2_as_int8 with AVX-512BW (no VBMI: VNNI CPUs before Ice Lake lack it), 64 weights a step: the row's 16
+ * bytes in every lane, each channel's byte copied to its four bytes (VPSHUFB by TN_W2_SLOT), each byte shifted to
+ * its code (VPSRLVW: a word's two bytes by 0 and 2, or 4 and 6, kept from two shifts by a byte blend), masked and
+ * mapped to 0, 1, 0, -1 (VPSHUFB). */
+void tn_w2_as_int8_avx512(const tn_gemm_args *g, int nb0, int nb1, int8_t *buf, tn_gemm_args *e) {
+    int K = g->S * g->L, K4 = K / 4, Kp4 = (K + 63) / 64 * 16;
+    size_t block = (size_t)K * 16;
+    int8_t slot[64], lut[64];
+    for (int i = 0; i < 64; i++) {
+        slot[i] = (int8_t)TN_W2_SLOT((i & 15) / 4 + 4 * (i / 16));
+        lut[i] = (int8_t)((i & 3) == 1 ? 1 : (i & 3) == 3 ? -1 : 0);
+    }
+    const __m512i pick = _mm512_loadu_si512((const void *)slot), map = _mm512_loadu_si512((const void *)lut);
+    const __m512i shift_even = _mm512_set1_epi32(4 << 16), shift_odd = _mm512_set1_epi32(6 << 16 | 2);
+    const __m512i three = _mm512_set1_epi8(3);
+    for (int nb = nb0; nb < nb1; nb++) {
+        const uint8_t *src = (const uint8_t *)g->w + (size_t)nb * Kp4 * 16;
+        int8_t *out = buf + (size_t)(nb - nb0) * block;
+        for (int r = 0; r < K4; r++) {
+            __m512i x = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(src + r * 16))),
+                                            pick);
+            __m512i codes = _mm512_mask_blend_epi8(0xAAAAAAAAAAAAAAAAull, _mm512_srlv_epi16(x, shift_even),
+                                                   _mm512_srlv_epi16(x, shift_odd));
+            _mm512_storeu_si512((void *)(out + (size_t)r * 64),
+                                _mm512_shuffle_epi8(map, _mm512_and_si512(codes, three)));
+        }
+    }
+    memset(buf + (size_t)(nb1 - nb0) * block, 0, 1024);
+    *e = *g;
+    e->w = (const void *)((uintptr_t)buf - (uintptr_t)nb0 * block);
+}
+
+/* The int8 kernel on 2-bit weights: blocks expanded into this thread's buffer (kept: the pool's threads live as
+ * long as the process). A call's blocks that fit in W2_KEEP bytes are expanded once and kept for its next tasks
+ * (a pooled layer's GEMM runs two conv rows at a time); deeper ones a group of 4 (the kernel's 64 channels) at a
+ * time, which stays in L2 while every pixel reads it (yolov2-tiny-voc's 13x13x1024 layer: 590 KB). */
+#define W2_KEEP (512 << 10)
+static __thread int8_t *w2buf;
+static __thread size_t w2cap;
+static __thread unsigned long w2_gen;              /* what w2buf holds: the call (gen), weights and blocks */
+static __thread const void *w2_w;
+static __thread int w2_nb0, w2_nb1;
+
+int tn_gemm_t8w2_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
+    int keep = (size_t)(nb1 - nb0) * g->S * g->L * 16 <= W2_KEEP, span = keep ? nb1 - nb0 : 4;
+    if (w2cap < TN_W2_INT8_BYTES(g, span)) {
+        free(w2buf);
+        w2cap = TN_W2_INT8_BYTES(g, span);
+        w2buf = malloc(w2cap);
+        w2_gen = 0;
+        if (!w2buf) { w2cap = 0; return -1; }
+    }
+    tn_gemm_args e;
+    if (keep) {
+        if (!(g->gen && g->gen == w2_gen && g->w == w2_w && nb0 == w2_nb0 && nb1 == w2_nb1)) {
+            tn_w2_as_int8_avx512(g, nb0, nb1, w2buf, &e);
+            w2_gen = g->gen; w2_w = g->w; w2_nb0 = nb0; w2_nb1 = nb1;
+        }
+        e = *g;
+        e.w = (const void *)((uintptr_t)w2buf - (uintptr_t)nb0 * g->S * g->L * 16);
+        tn_gemm_t8_avx512(&e, m0, m1, nb0, nb1);
+        return 0;
+    }
+    w2_gen = 0;
+    for (int nb = nb0; nb < nb1; nb += 4) {
+        int n1 = nb + 4 < nb1 ? nb + 4 : nb1;
+        tn_w2_as_int8_avx512(g, nb, n1, w2buf, &e);
+        tn_gemm_t8_avx512(&e, m0, m1, nb, n1);
+    }
+    return 0;
 }
 
 /* 16 values a step, the AVX2 kernel's operations in its order; the tail as the serial kernel */
