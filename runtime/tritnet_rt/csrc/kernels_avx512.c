@@ -47,6 +47,68 @@ static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args
     for (int q = 0; q < 4; q++) epi_avx512(g, out + q * 16, 64, m, rows, (nb + q) * 16);
 }
 
+/* The 6 x 4 tile over k in [j0, j1) of segment s only, its sums kept in acc ([6][64] int32) between parts:
+ * started from zero where first, through the epilogue where last. */
+static inline __attribute__((always_inline)) void t8_part_6x4(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
+                                                              int m, int nb, int rows, int s, int j0, int j1,
+                                                              int32_t *acc, int first, int last) {
+    /* named accumulators: GCC keeps an array of them in memory */
+#define T8_INIT(i) (first ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(acc + 16 * (i))))
+    __m512i c00 = T8_INIT(0), c01 = T8_INIT(1), c02 = T8_INIT(2), c03 = T8_INIT(3), c10 = T8_INIT(4);
+    __m512i c11 = T8_INIT(5), c12 = T8_INIT(6), c13 = T8_INIT(7), c20 = T8_INIT(8), c21 = T8_INIT(9);
+    __m512i c22 = T8_INIT(10), c23 = T8_INIT(11), c30 = T8_INIT(12), c31 = T8_INIT(13), c32 = T8_INIT(14);
+    __m512i c33 = T8_INIT(15), c40 = T8_INIT(16), c41 = T8_INIT(17), c42 = T8_INIT(18), c43 = T8_INIT(19);
+    __m512i c50 = T8_INIT(20), c51 = T8_INIT(21), c52 = T8_INIT(22), c53 = T8_INIT(23);
+#undef T8_INIT
+    const int32_t *pix = g->pix + m;
+    int r = rows - 1;
+    const uint8_t *a = g->a + g->seg[s];
+    const uint8_t *p0 = a + pix[0], *p1 = a + pix[1 < r ? 1 : r], *p2 = a + pix[2 < r ? 2 : r];
+    const uint8_t *p3 = a + pix[3 < r ? 3 : r], *p4 = a + pix[4 < r ? 4 : r], *p5 = a + pix[5 < r ? 5 : r];
+    const int8_t *wk = wb + ((size_t)s * g->L + j0) / 4 * 64;
+    for (int j = j0; j < j1; j += 4, wk += 64) {
+        __m512i w0 = _mm512_loadu_si512((const void *)wk), w1 = _mm512_loadu_si512((const void *)(wk + wstride));
+        __m512i w2 = _mm512_loadu_si512((const void *)(wk + 2 * wstride));
+        __m512i w3 = _mm512_loadu_si512((const void *)(wk + 3 * wstride));
+#define T8_ROW(P, A0, A1, A2, A3) { __m512i b_ = _mm512_set1_epi32(tn_load4(P + j)); \
+        A0 = _mm512_dpbusd_epi32(A0, b_, w0); A1 = _mm512_dpbusd_epi32(A1, b_, w1); \
+        A2 = _mm512_dpbusd_epi32(A2, b_, w2); A3 = _mm512_dpbusd_epi32(A3, b_, w3); }
+        T8_ROW(p0, c00, c01, c02, c03) T8_ROW(p1, c10, c11, c12, c13) T8_ROW(p2, c20, c21, c22, c23)
+        T8_ROW(p3, c30, c31, c32, c33) T8_ROW(p4, c40, c41, c42, c43) T8_ROW(p5, c50, c51, c52, c53)
+#undef T8_ROW
+    }
+#define T8_OUT(R, A0, A1, A2, A3) { _mm512_storeu_si512((void *)(acc + (R) * 64), A0); \
+    _mm512_storeu_si512((void *)(acc + (R) * 64 + 16), A1); _mm512_storeu_si512((void *)(acc + (R) * 64 + 32), A2); \
+    _mm512_storeu_si512((void *)(acc + (R) * 64 + 48), A3); }
+    T8_OUT(0, c00, c01, c02, c03) T8_OUT(1, c10, c11, c12, c13) T8_OUT(2, c20, c21, c22, c23)
+    T8_OUT(3, c30, c31, c32, c33) T8_OUT(4, c40, c41, c42, c43) T8_OUT(5, c50, c51, c52, c53)
+#undef T8_OUT
+    if (last)
+        for (int q = 0; q < 4; q++) epi_avx512(g, acc + q * 16, 64, m, rows, (nb + q) * 16);
+}
+
+/* Deep layers (K > KB_MIN_K): the 6 x 4 tile walks K in parts of KB_J per segment, and a part's weights for the
+ * 64 channels (16 KB) serve every tile of a chunk of KB_MC pixels before the next part, so they are read from L1,
+ * where a tile walking all of K read the group's weights (590 KB on yolov2-tiny-voc's 13x13x1024 layer) from L2
+ * for every 6 pixels. The chunk's sums (12 KB) stay in L1 between parts. */
+#define KB_J 256
+#define KB_MC 48
+#define KB_MIN_K 1024
+static void t8_group_kblocked(const tn_gemm_args *g, const int8_t *wb, size_t wstride, int m0, int m1, int nb) {
+    int32_t sums[KB_MC * 64] __attribute__((aligned(64)));
+    for (int mc = m0; mc < m1; mc += KB_MC) {
+        int me = mc + KB_MC < m1 ? mc + KB_MC : m1;
+        for (int s = 0; s < g->S; s++)
+            for (int j0 = 0; j0 < g->L; j0 += KB_J) {
+                int j1 = j0 + KB_J < g->L ? j0 + KB_J : g->L, first = s == 0 && j0 == 0;
+                int last = s == g->S - 1 && j1 == g->L;
+                for (int m = mc; m < me; m += 6)
+                    t8_part_6x4(g, wb, wstride, m, nb, me - m < 6 ? me - m : 6, s, j0, j1, sums + (m - mc) * 64,
+                                first, last);
+            }
+    }
+}
+
 /* 12 pixels x 32 channels (2 blocks): 24 accumulators, per step 2 weight loads and 12 broadcasts for 24
  * VPDPBUSD, where one block at a time needs 26 loads for them (layers of 32 channels, too shallow for AMX). */
 static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
@@ -101,6 +163,10 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
     int nb = nb0;
     for (; nb + 4 <= nb1; nb += 4) {          /* groups of 64 channels: the weights stay in L2 across pixels */
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
+        if ((size_t)g->S * g->L > KB_MIN_K) {
+            t8_group_kblocked(g, wb, wstride, m0, m1, nb);
+            continue;
+        }
         int m = m0;
         for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb, 6);
         if (m < m1) t8_tile_6x4(g, wb, wstride, m, nb, m1 - m);
