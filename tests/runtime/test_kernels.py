@@ -329,6 +329,39 @@ def test_conv_fused_with_its_maxpool_gives_the_unfused_result_bit_for_bit(shared
             assert all(np.array_equal(a, b) for a, b in zip(got, ref)), key
 
 
+@pytest.mark.parametrize("c, n, h, w", [(300, 60, 6, 10), (8, 40, 4, 14), (24, 16, 2, 2), (96, 72, 8, 22)])
+def test_fused_pool_with_channel_tails_and_odd_window_counts(c, n, h, w):
+    """The fused 2x2/2 pool on shapes the networks above lack: channel counts that end inside a 64-channel group
+    (60), a pair (40) or a block (72), pooled rows of 5, 7, 1 and 11 windows (the AVX-512 kernel takes three at
+    a time), deep and shallow K, weights at 8 and 2 bits: the unfused plan's bits on every ISA."""
+    from tritnet_rt.plan import Prepared, build
+    rng = np.random.default_rng(c + n)
+    pm, _ = conv_model(rng, c=c, n=n, h=h, w=w)
+    pm.graph["nodes"][0]["name"] = "conv"
+    pm.graph["nodes"].append({"name": "y", "op": "maxpool", "inputs": ["conv"], "tensors": {},
+                              "attrs": {"size": 2, "stride": 2, "pad": [0, 0], "out": [h // 2, w // 2]}})
+    x = rng.normal(0, 1.5, (2, c, h, w)).astype(np.float32)
+    runs = {}
+    for bits in (8, 2):
+        prep = Prepared(pm, weight_bits=bits)
+        for fuse in (False, True):
+            ops, buf, keep = build(prep, 2, fuse=fuse)
+            assert len(ops) == (1 if fuse else 2)
+            plan = tritnet_rt._ext().Plan(ops)
+            for isa in ISAS:
+                for threads in (1, 2):
+                    tritnet_rt.set_isa(isa)
+                    tritnet_rt.set_num_threads(threads)
+                    buf["input"][...] = x if prep.planar_input else x.transpose(0, 2, 3, 1)
+                    poison(buf)
+                    plan.run()
+                    runs[bits, fuse, isa, threads] = buf["y"].copy()
+    ref = runs[8, False, "serial", 1]
+    assert ref.shape == (2, n, h // 2, w // 2) or ref.shape == (2, h // 2, w // 2, n)
+    for key, got in runs.items():
+        assert np.array_equal(got, ref), key
+
+
 @pytest.mark.parametrize("name, size", [("yolov2-tiny-voc", 96), ("yolov3-tiny", 64), ("resnet20", 32)])
 def test_a_conv_writing_its_readers_int8_input_gives_the_unchained_result_bit_for_bit(shared_data, name, size):
     """With calibrated scales, a conv (or conv + maxpool) read only by an int8 conv quantizes its output straight

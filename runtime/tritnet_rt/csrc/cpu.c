@@ -22,7 +22,7 @@ const tn_kernels tn_isa_table[TN_ISA_COUNT] = {
     {"avx2", tn_gemm_t8_avx2, tn_gemm_tt_avx2, tn_quant_u8_avx2, tn_minmax_f32_avx2, tn_tact_bits_avx2,
      tn_gconv_row_avx2, tn_tact_codes_serial, 0, 0},
     {"avx512", tn_gemm_t8_avx512, tn_gemm_tt_avx512, tn_quant_u8_avx512, tn_minmax_f32_avx2, tn_tact_bits_avx2,
-     tn_gconv_row_avx2, tn_tact_codes_avx512, tn_gemm_t8w2_avx512, 0},
+     tn_gconv_row_avx2, tn_tact_codes_avx512, tn_gemm_t8w2_avx512, tn_gemm_t8pool_avx512},
 #else
     {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0},
     {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0},

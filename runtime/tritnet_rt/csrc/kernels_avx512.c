@@ -3,10 +3,57 @@
 #if !defined(TN_SIMDE) && defined(__GNUC__)
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vpopcntdq,avx2,fma,popcnt")
 #endif
+#include <float.h>
 #include <stdlib.h>
 #include "simd_x86.h"
 #include "tn_epilogue.h"
 #include "epi_avx512.h"
+
+/* The fused pool's last step: windows of four conv rows (row r of channel block b at conv + r·ldc + 16 b, for
+ * blocks n0/16.. of which nblk) maxed in pool_row's order (v = x > v ? x : v from -FLT_MAX: MAXPS(x, v)) into
+ * the pooled rows q0.. of g->out; only the layer's channels are written. */
+static void pool_windows(const tn_gemm_args *g, const float *conv, int ldc, int nwin, int n0, int nblk, int q0) {
+    for (int b = 0; b < nblk && n0 + 16 * b < g->N; b++) {
+        int n = n0 + 16 * b, cnt = g->N - n < 16 ? g->N - n : 16;
+        for (int w = 0; w < nwin; w++) {
+            __m512 x = _mm512_set1_ps(-FLT_MAX);
+            for (int i = 0; i < 4; i++) x = _mm512_max_ps(_mm512_loadu_ps(conv + (size_t)(4 * w + i) * ldc + 16 * b), x);
+            float *o = g->out + (size_t)(q0 + w) * g->ldo + n;
+            if (cnt == 16) {
+                _mm512_storeu_ps(o, x);
+            } else {
+                float t[16];
+                _mm512_storeu_ps(t, x);
+                memcpy(o, t, sizeof(float) * (size_t)cnt);
+            }
+        }
+    }
+}
+
+/* *f = *g with its epilogue writing row r, channel n at conv[r·ldc + n - n0] (zeros first where the layer's
+ * channels end inside the conv's width: the epilogue writes only those) */
+static void conv_rows(const tn_gemm_args *g, float *conv, int ldc, int rows, int n0, tn_gemm_args *f) {
+    if (g->N < n0 + ldc) memset(conv, 0, sizeof(float) * (size_t)rows * ldc);
+    *f = *g;
+    f->out = (float *)((uintptr_t)conv - (uintptr_t)n0 * sizeof(float));
+    f->ldo = ldc;
+    f->m_base = 0;
+}
+
+/* A tile's sums through the epilogue: out rows m.. (q0 < 0), or (q0 >= 0: the fused pool) windows of four pixels
+ * pooled into the pooled row at q0.. */
+static inline __attribute__((always_inline)) void t8_epilogue(const tn_gemm_args *g, const int32_t *acc, int lda,
+                                                              int m, int rows, int n0, int q0) {
+    if (q0 < 0) {
+        epi_avx512(g, acc, lda, m, rows, n0);
+        return;
+    }
+    float v[12 * 16];
+    tn_gemm_args e;
+    conv_rows(g, v, 16, 12, n0, &e);
+    epi_avx512(&e, acc, lda, 0, rows, n0);
+    pool_windows(g, v, 16, rows / 4, n0, 1, q0);
+}
 
 /* 6 pixels x 64 channels (4 blocks of 16): 24 accumulators, and per step 4 weight loads and 6 broadcasts
  * for 24 VPDPBUSD, where the 12 x 16 tile needs 13 loads for 12. Weight blocks nb..nb+3 lie wstride apart.
@@ -14,13 +61,13 @@
  * pass over the weights for them (pixel by pixel, each read the 64 channels' weights again: 5 of a 5x7 layer's
  * 35 pixels took a third of its time). */
 static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
-                                                              int m, int nb, int rows) {
+                                                              const int32_t *pix, int m, int nb, int rows) {
     __m512i c00 = _mm512_setzero_si512(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     __m512i c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
     __m512i c40 = c00, c41 = c00, c42 = c00, c43 = c00, c50 = c00, c51 = c00, c52 = c00, c53 = c00;
     const int8_t *wk = wb;
     int32_t px[6];
-    for (int p = 0; p < 6; p++) px[p] = g->pix[m + (p < rows ? p : rows - 1)];
+    for (int p = 0; p < 6; p++) px[p] = pix[p < rows ? p : rows - 1];
     for (int s = 0; s < g->S; s++) {
         const uint8_t *p0 = g->a + px[0] + g->seg[s], *p1 = g->a + px[1] + g->seg[s];
         const uint8_t *p2 = g->a + px[2] + g->seg[s], *p3 = g->a + px[3] + g->seg[s];
@@ -112,12 +159,12 @@ static void t8_group_kblocked(const tn_gemm_args *g, const int8_t *wb, size_t ws
 /* 12 pixels x 32 channels (2 blocks): 24 accumulators, per step 2 weight loads and 12 broadcasts for 24
  * VPDPBUSD, where one block at a time needs 26 loads for them (layers of 32 channels, too shallow for AMX). */
 static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
-                                                               int m, int nb, int rows) {
+                                                               const int32_t *pix, int m, int nb, int rows, int q0) {
     __m512i c0[12], c1[12];
     for (int p = 0; p < 12; p++) c0[p] = c1[p] = _mm512_setzero_si512();
     const int8_t *wk = wb;
     int32_t px[12];                                  /* rows < 12: as the 6 x 4 tile */
-    for (int p = 0; p < 12; p++) px[p] = g->pix[m + (p < rows ? p : rows - 1)];
+    for (int p = 0; p < 12; p++) px[p] = pix[p < rows ? p : rows - 1];
     for (int s = 0; s < g->S; s++) {
         const uint8_t *ap[12];
         for (int p = 0; p < 12; p++) ap[p] = g->a + px[p] + g->seg[s];
@@ -135,18 +182,19 @@ static inline __attribute__((always_inline)) void t8_tile_12x2(const tn_gemm_arg
         _mm512_storeu_si512((void *)(out + p * 32), c0[p]);
         _mm512_storeu_si512((void *)(out + p * 32 + 16), c1[p]);
     }
-    epi_avx512(g, out, 32, m, rows, nb * 16);
-    epi_avx512(g, out + 16, 32, m, rows, (nb + 1) * 16);
+    t8_epilogue(g, out, 32, m, rows, nb * 16, q0);
+    t8_epilogue(g, out + 16, 32, m, rows, (nb + 1) * 16, q0);
 }
 
 #define T8_MR 12
-static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g, const int8_t *wb, int m, int mr, int nb) {
+static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g, const int8_t *wb, const int32_t *pix,
+                                                          int m, int mr, int nb, int q0) {
     __m512i acc[T8_MR];
     for (int p = 0; p < mr; p++) acc[p] = _mm512_setzero_si512();
     const int8_t *wk = wb;
     for (int s = 0; s < g->S; s++) {
         const uint8_t *ap[T8_MR];
-        for (int p = 0; p < mr; p++) ap[p] = g->a + g->pix[m + p] + g->seg[s];
+        for (int p = 0; p < mr; p++) ap[p] = g->a + pix[p] + g->seg[s];
         for (int j = 0; j < g->L; j += 4, wk += 64) {
             __m512i w = _mm512_loadu_si512((const void *)wk);
             for (int p = 0; p < mr; p++)
@@ -155,7 +203,7 @@ static inline __attribute__((always_inline)) void t8_tile(const tn_gemm_args *g,
     }
     int32_t out[T8_MR * 16];
     for (int p = 0; p < mr; p++) _mm512_storeu_si512((void *)(out + p * 16), acc[p]);
-    epi_avx512(g, out, 16, m, mr, nb * 16);
+    t8_epilogue(g, out, 16, m, mr, nb * 16, q0);
 }
 
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
@@ -168,21 +216,21 @@ void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) 
             continue;
         }
         int m = m0;
-        for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, m, nb, 6);
-        if (m < m1) t8_tile_6x4(g, wb, wstride, m, nb, m1 - m);
+        for (; m + 6 <= m1; m += 6) t8_tile_6x4(g, wb, wstride, g->pix + m, m, nb, 6);
+        if (m < m1) t8_tile_6x4(g, wb, wstride, g->pix + m, m, nb, m1 - m);
     }
     for (; nb + 2 <= nb1; nb += 2) {
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
         int m = m0;
-        for (; m + 12 <= m1; m += 12) t8_tile_12x2(g, wb, wstride, m, nb, 12);
-        if (m < m1) t8_tile_12x2(g, wb, wstride, m, nb, m1 - m);
+        for (; m + 12 <= m1; m += 12) t8_tile_12x2(g, wb, wstride, g->pix + m, m, nb, 12, -1);
+        if (m < m1) t8_tile_12x2(g, wb, wstride, g->pix + m, m, nb, m1 - m, -1);
     }
     for (; nb < nb1; nb++) {
         const int8_t *wb = (const int8_t *)g->w + nb * wstride;
         int m = m0;
-        for (; m + T8_MR <= m1; m += T8_MR) t8_tile(g, wb, m, T8_MR, nb);
-        for (; m + 4 <= m1; m += 4) t8_tile(g, wb, m, 4, nb);
-        for (; m < m1; m++) t8_tile(g, wb, m, 1, nb);
+        for (; m + T8_MR <= m1; m += T8_MR) t8_tile(g, wb, g->pix + m, m, T8_MR, nb, -1);
+        for (; m + 4 <= m1; m += 4) t8_tile(g, wb, g->pix + m, m, 4, nb, -1);
+        for (; m < m1; m++) t8_tile(g, wb, g->pix + m, m, 1, nb, -1);
     }
 }
 
@@ -229,31 +277,90 @@ static __thread unsigned long w2_gen;              /* what w2buf holds: the call
 static __thread const void *w2_w;
 static __thread int w2_nb0, w2_nb1;
 
-int tn_gemm_t8w2_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
-    int keep = (size_t)(nb1 - nb0) * g->S * g->L * 16 <= W2_KEEP, span = keep ? nb1 - nb0 : 4;
-    if (w2cap < TN_W2_INT8_BYTES(g, span)) {
-        free(w2buf);
-        w2cap = TN_W2_INT8_BYTES(g, span);
-        w2buf = malloc(w2cap);
-        w2_gen = 0;
-        if (!w2buf) { w2cap = 0; return -1; }
+static int w2_room(const tn_gemm_args *g, int blocks) {
+    if (w2cap >= TN_W2_INT8_BYTES(g, blocks)) return 0;
+    free(w2buf);
+    w2cap = TN_W2_INT8_BYTES(g, blocks);
+    w2buf = malloc(w2cap);
+    w2_gen = 0;
+    if (!w2buf) w2cap = 0;
+    return w2buf ? 0 : -1;
+}
+
+/* *e = *g reading blocks nb0..nb1 as int8 from the kept buffer (expanded unless this thread already did for the
+ * call); -1 where they do not fit W2_KEEP or there is no buffer */
+static int w2_kept(const tn_gemm_args *g, int nb0, int nb1, tn_gemm_args *e) {
+    if ((size_t)(nb1 - nb0) * g->S * g->L * 16 > W2_KEEP || w2_room(g, nb1 - nb0)) return -1;
+    if (!(g->gen && g->gen == w2_gen && g->w == w2_w && nb0 == w2_nb0 && nb1 == w2_nb1)) {
+        tn_w2_as_int8_avx512(g, nb0, nb1, w2buf, e);
+        w2_gen = g->gen; w2_w = g->w; w2_nb0 = nb0; w2_nb1 = nb1;
     }
+    *e = *g;
+    e->w = (const void *)((uintptr_t)w2buf - (uintptr_t)nb0 * g->S * g->L * 16);
+    return 0;
+}
+
+int tn_gemm_t8w2_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1) {
     tn_gemm_args e;
-    if (keep) {
-        if (!(g->gen && g->gen == w2_gen && g->w == w2_w && nb0 == w2_nb0 && nb1 == w2_nb1)) {
-            tn_w2_as_int8_avx512(g, nb0, nb1, w2buf, &e);
-            w2_gen = g->gen; w2_w = g->w; w2_nb0 = nb0; w2_nb1 = nb1;
-        }
-        e = *g;
-        e.w = (const void *)((uintptr_t)w2buf - (uintptr_t)nb0 * g->S * g->L * 16);
+    if (w2_kept(g, nb0, nb1, &e) == 0) {
         tn_gemm_t8_avx512(&e, m0, m1, nb0, nb1);
         return 0;
     }
+    if (w2_room(g, 4)) return -1;
     w2_gen = 0;
     for (int nb = nb0; nb < nb1; nb += 4) {
         int n1 = nb + 4 < nb1 ? nb + 4 : nb1;
         tn_w2_as_int8_avx512(g, nb, n1, w2buf, &e);
         tn_gemm_t8_avx512(&e, m0, m1, nb, n1);
+    }
+    return 0;
+}
+
+/* The fused 2x2 max pool (g->pool_wo: [m0, m1) is two conv rows of Wo pixels, out[q·ldo + n] the pooled row):
+ * the tiles read the pixels window by window (three windows of four a 12-pixel tile), and the epilogue pools
+ * them, so the two conv rows are never written out and read back as the unfused path does. 2-bit weights where
+ * the call's blocks fit the kept buffer. -1 without touching anything for a residual, odd rows or no buffer. */
+static __thread int32_t *windows;
+static __thread size_t windows_cap;
+int tn_gemm_t8pool_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2) {
+    int Wo = g->pool_wo, Q = Wo / 2;
+    if (Wo < 2 || m1 - m0 != 2 * Wo || g->res || (size_t)g->S * g->L > KB_MIN_K) return -1;   /* deep: K parts */
+    tn_gemm_args e = *g;
+    if (w2 && w2_kept(g, nb0, nb1, &e)) return -1;
+    if (windows_cap < (size_t)Q * 4) {
+        free(windows);
+        windows = malloc(sizeof(int32_t) * 4 * (size_t)Q);
+        windows_cap = windows ? (size_t)Q * 4 : 0;
+        if (!windows) return -1;
+    }
+    for (int q = 0; q < Q; q++) {                     /* pool_row's order: the first row's two, the second's */
+        const int32_t *p0 = g->pix + m0 + 2 * q, *p1 = p0 + Wo;
+        windows[4 * q] = p0[0]; windows[4 * q + 1] = p0[1]; windows[4 * q + 2] = p1[0]; windows[4 * q + 3] = p1[1];
+    }
+    size_t wstride = (size_t)g->S * g->L / 4 * 64;
+    int nb = nb0;
+    for (; nb + 4 <= nb1; nb += 4) {                  /* 64 channels: two 6 x 4 tiles give three windows */
+        const int8_t *wb = (const int8_t *)e.w + nb * wstride;
+        float conv[12 * 64];
+        for (int q = 0; q < Q; q += 3) {
+            int rows = 4 * (Q - q < 3 ? Q - q : 3);
+            tn_gemm_args f;
+            conv_rows(&e, conv, 64, 12, nb * 16, &f);
+            t8_tile_6x4(&f, wb, wstride, windows + 4 * q, 0, nb, rows < 6 ? rows : 6);
+            if (rows > 6) t8_tile_6x4(&f, wb, wstride, windows + 4 * q + 6, 6, nb, rows - 6);
+            pool_windows(&e, conv, 64, rows / 4, nb * 16, 4, q);
+        }
+    }
+    for (; nb + 2 <= nb1; nb += 2) {
+        const int8_t *wb = (const int8_t *)e.w + nb * wstride;
+        for (int q = 0; q < Q; q += 3)
+            t8_tile_12x2(&e, wb, wstride, windows + 4 * q, 0, nb, 4 * (Q - q < 3 ? Q - q : 3), q);
+    }
+    for (; nb < nb1; nb++) {
+        const int8_t *wb = (const int8_t *)e.w + nb * wstride;
+        int q = 0;
+        for (; q + 3 <= Q; q += 3) t8_tile(&e, wb, windows + 4 * q, 0, 12, nb, q);
+        for (; q < Q; q++) t8_tile(&e, wb, windows + 4 * q, 0, 4, nb, q);
     }
     return 0;
 }

@@ -63,6 +63,7 @@ void tn_gemm_t8_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_tt_avx2(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 void tn_gemm_t8_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 int tn_gemm_t8w2_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
+int tn_gemm_t8pool_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1, int w2);
 void tn_w2_as_int8_avx512(const tn_gemm_args *g, int nb0, int nb1, int8_t *buf, tn_gemm_args *e);  /* AVX-512BW */
 void tn_gemm_tt_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb1);
 #endif
