@@ -28,10 +28,10 @@ from _meta import cpu_model  # noqa: E402
 
 CHILD = """
 import sys, time, numpy as np, tritnet_rt
-path, threads, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+path, threads, seconds, batch = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 tritnet_rt.set_num_threads(threads)
 net = tritnet_rt.load(path)
-x = np.random.default_rng(0).random((1,) + net.input_shape, dtype=np.float32)
+x = np.random.default_rng(0).random((batch,) + net.input_shape, dtype=np.float32)
 for _ in range(3):
     net(x)
 t = time.perf_counter(); n = 0
@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.0, help="timed seconds per process, about")
+    ap.add_argument("--batch", type=int, default=1, help="images a call")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     files, threads = a.files.split(","), [int(t) for t in a.threads.split(",")]
@@ -83,7 +84,8 @@ def main():
             for f in files:
                 for t in threads:
                     for k in (("a", "b") if r % 2 == 0 else ("b", "a")):
-                        p = subprocess.run([sys.executable, "-c", CHILD, f, str(t), str(a.seconds)], check=True,
+                        p = subprocess.run([sys.executable, "-c", CHILD, f, str(t), str(a.seconds), str(a.batch)],
+                                           check=True,
                                            capture_output=True, text=True, env={"PYTHONPATH": str(roots[k]),
                                                                                 "PATH": "/usr/bin:/bin", **isa})
                         ms[f, t, k].append(float(p.stdout.split()[-1]))
@@ -99,7 +101,7 @@ def main():
                   f"{np.median(rb):.3f} ms, {a.label_b}/{a.label_a} {np.median(rb / ra):.3f}")
     from datetime import datetime, timezone
     out = {"command": " ".join(["python", *sys.argv]), "cpu": cpu_model(), "date": datetime.now(timezone.utc)
-           .isoformat(timespec="seconds"), "batch": 1, "rounds": a.rounds, "labels": {"a": a.label_a, "b": a.label_b},
+           .isoformat(timespec="seconds"), "batch": a.batch, "rounds": a.rounds, "labels": {"a": a.label_a, "b": a.label_b},
            "environment": {k: os.environ.get(k) for k in ("TRITNET_ISA",)}, "rows": rows}
     Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {a.out}")
