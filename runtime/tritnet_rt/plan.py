@@ -63,6 +63,15 @@ def _ceil(a, b):
     return -(-a // b)
 
 
+def zeros64(shape, dtype) -> np.ndarray:
+    """np.zeros on a 64-byte boundary: the kernels read weights and activations a cache line (64 bytes) at a
+    time, and numpy's 16-byte alignment split every such read of the weights across two lines."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(n + 64, np.uint8)
+    skip = -raw.ctypes.data % 64
+    return raw[skip:skip + n].view(dtype).reshape(shape)
+
+
 # ------------------------------------------------------------------------------- weight layouts
 
 def t8_depth(codes: np.ndarray) -> int:
@@ -82,10 +91,10 @@ def pack_t8(codes, bits: int = 8):
     k, blocks = t8_depth(codes), _ceil(n, 16)
     if bits == 2:
         from .native import ext
-        packed = np.zeros((blocks, _ceil(k, 64) * 16, 16), np.uint8)
+        packed = zeros64((blocks, _ceil(k, 64) * 16, 16), np.uint8)
         slots = np.array(ext().W2_SLOTS)
     else:
-        packed = np.zeros(blocks * 16 * k + 1024, np.int8)
+        packed = zeros64(blocks * 16 * k + 1024, np.int8)
         tiles = packed[:blocks * 16 * k].reshape(blocks, k // 4, 16, 4)
     block, wsum = np.zeros((16, kh, kw, cp), np.int8), np.zeros(n, np.int32)
     for b in range(blocks):            # a block at a time: no temporary the size of the layer (peak memory)
@@ -215,7 +224,7 @@ class Prepared:
 
 
 def _f32(shape):
-    return np.zeros(shape, np.float32)
+    return zeros64(shape, np.float32)
 
 
 def pooled_convs(prep: Prepared) -> dict:
@@ -330,7 +339,7 @@ def share_buffers(ops, buf, keep, pinned):
         free = [b for b in blocks if id(b) not in taken and b.nbytes >= a.nbytes]
         block = min(free, key=lambda b: b.nbytes) if free else None
         if block is None:
-            block = np.zeros(a.nbytes, np.uint8)
+            block = zeros64(a.nbytes, np.uint8)
             blocks.append(block)
         busy.append((last, block))
         moved[id(a)] = block[:a.nbytes].view(a.dtype).reshape(a.shape)
@@ -450,7 +459,7 @@ def padded_dims(prep, node):
 def padded_u8(prep, node, B):
     """The padded 8-bit input of an int8 conv, flat: B images of padded_dims, then the slack."""
     hp, wp, cp, slack = padded_dims(prep, node)
-    return np.zeros(B * hp * wp * cp + slack, np.uint8)
+    return zeros64(B * hp * wp * cp + slack, np.uint8)
 
 
 def _conv(prep, node, B, x, out, buf, keep, pool=False, q_in=None, out_quant=None):

@@ -281,7 +281,7 @@ static int w2_room(const tn_gemm_args *g, int blocks) {
     if (w2cap >= TN_W2_INT8_BYTES(g, blocks)) return 0;
     free(w2buf);
     w2cap = TN_W2_INT8_BYTES(g, blocks);
-    w2buf = malloc(w2cap);
+    w2buf = aligned_alloc(64, (w2cap + 63) & ~(size_t)63);   /* the kernels read its 64-byte rows */
     w2_gen = 0;
     if (!w2buf) w2cap = 0;
     return w2buf ? 0 : -1;
