@@ -52,6 +52,8 @@ def main():
     ap.add_argument("--calibrated", action="store_true",
                     help="int8 input scales calibrated on 32 real images (tritnet export --calibration): no min/max "
                          "passes, convs chained through 8-bit inputs")
+    ap.add_argument("--weight-bits", default="auto", choices=["auto", "8", "2"],
+                    help="tritnet_rt.load's weight_bits: the int8 path's weights in memory")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
 
@@ -70,7 +72,8 @@ def main():
             from tritnet_rt.calibrate import calibrate
             pm = calibrate(pm, load_images(pm, default_images(pm, SHARED), 32))
         save(pm, Path(d) / "m.tnp")
-        net = tritnet_rt.load(Path(d) / "m.tnp")
+        net = tritnet_rt.load(Path(d) / "m.tnp",
+                              weight_bits=a.weight_bits if a.weight_bits == "auto" else int(a.weight_bits))
     ops, buf, keep = build_plan(net.prep, a.batch)
     x = np.random.default_rng(0).random((a.batch, *net.input_shape), dtype=np.float32)
     buf["input"][...] = x if net.prep.planar_input else x.transpose(0, 2, 3, 1)
@@ -88,7 +91,7 @@ def main():
         rows.append(row)
     ext.Plan(ops).run()
     out = {**run_info(), "benchmark": "tritnet_rt per-op profile", "model": a.model, "threads": a.threads,
-           "calibrated": a.calibrated,
+           "calibrated": a.calibrated, "weight_bits": a.weight_bits,
            "batch": a.batch, "isa": tritnet_rt.get_isa(), "whole_plan_ms": total,
            "sum_of_ops_ms": sum(r["ms"] for r in rows), "ops": rows}
     print(f"{a.model}, batch {a.batch}, {a.threads} thread(s), {out['isa']}, {out['cpu']}: whole plan "
