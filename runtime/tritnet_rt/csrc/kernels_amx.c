@@ -252,11 +252,16 @@ static inline __attribute__((always_inline)) int amx_direct_pooled(const tn_gemm
             run_of(g->pix, mb, m1, &d1);
             direct_tiles(g, g->a + g->pix[ma], d0, g->a + g->pix[mb], d1, two, b0, b1, acc);
             for (int blk = 0; blk <= two; blk++) {
-                e.m_base = ma;
-                epi_avx512(&e, acc + 16 * blk, 32, ma, v, (nb + blk) * 16);
-                e.m_base = mb - 16;
-                epi_avx512(&e, acc + 16 * 32 + 16 * blk, 32, mb, v, (nb + blk) * 16);
-                int n0 = (nb + blk) * 16, cnt = N - n0 < 16 ? N - n0 : 16;
+                int n0 = (nb + blk) * 16, cnt = N - n0 < 16 ? N - n0 : 16, in_res;
+                if (epi_avx512_fits(g, n0, &in_res)) {     /* straight into conv: reading e's fields stalled */
+                    epi_avx512_rows(g, acc + 16 * blk, 32, ma, v, n0, in_res, conv + 16 * blk, 32);
+                    epi_avx512_rows(g, acc + 16 * 32 + 16 * blk, 32, mb, v, n0, in_res, conv + 16 * 32 + 16 * blk, 32);
+                } else {
+                    e.m_base = ma;
+                    epi_avx512(&e, acc + 16 * blk, 32, ma, v, n0);
+                    e.m_base = mb - 16;
+                    epi_avx512(&e, acc + 16 * 32 + 16 * blk, 32, mb, v, n0);
+                }
                 __mmask16 keep = (__mmask16)((1u << cnt) - 1);
                 for (int px = 0; px < v / 2; px++) {
                     const float *c0 = conv + (size_t)(2 * px) * 32 + 16 * blk, *c1 = c0 + 16 * 32;
