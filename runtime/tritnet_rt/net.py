@@ -20,8 +20,8 @@ class Net:
         slower: a check, not the deployment path). ``ternary_inputs``: STTN's ternary activations as bit planes
         (``bits``, popcount) or as 8-bit codes in the int8 GEMM (``int8``); ``auto``: the faster one on this
         CPU (plan.py). Both give the same bits. ``weight_bits``: the int8 path's weights kept in memory as int8
-        (8) or at 2 bits (2, expanded by the kernel as it runs); ``auto``: 2 where this CPU's kernel reads
-        them (AMX), a quarter of the memory. The same results either way."""
+        (8) or at 2 bits (2, expanded by the kernel as it runs); ``auto``: 2 for the layers of K >= 256 where this
+        CPU's kernel reads them (AMX, AVX-512), a quarter of the memory. The same results either way."""
         self.pm = pm
         self.model = pm.model
         self.activations = activations
