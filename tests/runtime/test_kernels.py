@@ -438,6 +438,48 @@ def test_weight_bits_rule():
         weight_bits_rule(4)
 
 
+@pytest.mark.parametrize("batch", [2, 5])
+def test_a_batch_split_between_threads_gives_the_same_bits(batch):
+    """With two threads and at least two images, a net whose weights are small runs one contiguous share of the
+    batch a thread, each through the whole network on its own thread (run_together): the same bits as one
+    thread, as image by image, and as two threads sharing every layer (the split turned off), on every ISA."""
+    rng = np.random.default_rng(14)
+    pm, _ = conv_model(rng, c=16, n=40, h=6, w=7, act="prelu")
+    x = rng.normal(0, 1.5, (batch, 16, 6, 7)).astype(np.float32)
+    for isa in ISAS:
+        tritnet_rt.set_isa(isa)
+        tritnet_rt.set_num_threads(1)
+        one = Net(pm)(x)[0]
+        alone = np.concatenate([Net(pm)(x[i:i + 1])[0] for i in range(batch)])
+        tritnet_rt.set_num_threads(2)
+        split, shared = Net(pm), Net(pm)
+        shared.SPLIT_MAX_WEIGHT_BYTES = 0
+        got_split, got_shared = split(x)[0], shared(x)[0]
+        assert {slot for _, slot in split._plans} == {0, 1} and {slot for _, slot in shared._plans} == {0}
+        assert {b for b, _ in split._plans} == {batch // 2, batch - batch // 2}
+        for got in (alone, got_split, got_shared):
+            assert np.array_equal(got, one), isa
+
+
+def test_run_together_refuses_what_it_cannot_run():
+    """run_together takes (plan, x or None) pairs of distinct plans; x as run(x) takes it."""
+    from tritnet_rt.plan import Prepared, build
+    rng = np.random.default_rng(15)
+    pm, _ = conv_model(rng, **CASES[0])
+    ext = tritnet_rt._ext()
+    ops, buf, _ = build(Prepared(pm), 1)
+    plan, other = ext.Plan(ops, input=buf["input"]), ext.Plan(ops)
+    with pytest.raises(ValueError, match="a plan given twice"):
+        ext.run_together([(plan, None), (plan, None)])
+    with pytest.raises(TypeError):
+        ext.run_together([plan])
+    with pytest.raises(ValueError, match="made without its input buffer"):
+        ext.run_together([(other, np.zeros(buf["input"].shape, np.float32))])
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        ext.run_together([(plan, np.zeros(3, np.float32))])
+    ext.run_together([])
+
+
 def test_weights_and_activation_buffers_start_on_a_cache_line():
     """The kernels read weights and activations 64 bytes at a time; a buffer off a 64-byte boundary splits every
     such read across two cache lines (numpy's own alignment is 16: yolov2-tiny-voc ran 2-10% slower). Every

@@ -177,29 +177,43 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
 
 /* run() or run(x): x (C-contiguous, writable, float32, the input buffer's size) read where the ops read the plan's
  * input buffer, for this run: the caller's images without a copy. The ops only read the input. */
+/* x (None: the plan's own input buffer) checked for run(x); 0, or -1 with the error set */
+static int take_input(PlanObject *self, PyObject *x, Py_buffer *v) {
+    if (!x || x == Py_None) return 0;
+    if (!self->in_ptr) {
+        PyErr_Format(PyExc_ValueError, "this plan was made without its input buffer");
+        return -1;
+    }
+    if (PyObject_GetBuffer(x, v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if ((size_t)v->len != self->in_len || v->itemsize != 4 || !v->format || strcmp(v->format, "f") ||
+        (uintptr_t)v->buf % 4) {
+        PyBuffer_Release(v);
+        v->obj = NULL;
+        PyErr_Format(PyExc_ValueError, "run(x): x must be C-contiguous float32 of %zu bytes", self->in_len);
+        return -1;
+    }
+    return 0;
+}
+
+/* every op in order; the convs reading the input read v's images (when given) for this run only */
+static void run_ops(PlanObject *self, const Py_buffer *v, int isa) {
+    for (int i = 0; v->obj && i < self->n_in_slots; i++) *self->in_slots[i] = v->buf;
+    for (int k = 0; k < self->nops; k++) tn_run_op(&self->ops[k], isa);
+    for (int i = 0; v->obj && i < self->n_in_slots; i++) *self->in_slots[i] = self->in_ptr;
+}
+
 static PyObject *Plan_run(PlanObject *self, PyObject *args) {
     PyObject *x = NULL;
     if (!PyArg_ParseTuple(args, "|O", &x)) return NULL;
     Py_buffer v = {0};
-    int swap = x && x != Py_None;
-    if (swap) {
-        if (!self->in_ptr) return PyErr_Format(PyExc_ValueError, "this plan was made without its input buffer");
-        if (PyObject_GetBuffer(x, &v, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
-        if ((size_t)v.len != self->in_len || v.itemsize != 4 || !v.format || strcmp(v.format, "f") ||
-            (uintptr_t)v.buf % 4) {
-            PyBuffer_Release(&v);
-            return PyErr_Format(PyExc_ValueError, "run(x): x must be C-contiguous float32 of %zu bytes", self->in_len);
-        }
-    }
+    if (take_input(self, x, &v) < 0) return NULL;
     int isa = current_isa;
     Py_BEGIN_ALLOW_THREADS
     run_lock();
-    for (int i = 0; swap && i < self->n_in_slots; i++) *self->in_slots[i] = v.buf;
-    for (int k = 0; k < self->nops; k++) tn_run_op(&self->ops[k], isa);
-    for (int i = 0; swap && i < self->n_in_slots; i++) *self->in_slots[i] = self->in_ptr;
+    run_ops(self, &v, isa);
     run_unlock();
     Py_END_ALLOW_THREADS
-    if (swap) PyBuffer_Release(&v);
+    if (v.obj) PyBuffer_Release(&v);
     Py_RETURN_NONE;
 }
 
@@ -213,6 +227,54 @@ static PyTypeObject PlanType = {
     .tp_name = "tritnet_rt._tnrt.Plan", .tp_basicsize = sizeof(PlanObject), .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew, .tp_init = (initproc)Plan_init, .tp_dealloc = (destructor)Plan_dealloc,
     .tp_methods = Plan_methods, .tp_doc = "a compiled list of ops over preallocated buffers"};
+
+/* run_together([(plan, x or None), ...]): the plans at once, one a thread of the pool, each running its ops on
+ * that thread alone (tn_parallel does not nest), so a batch split into one micro-batch a thread crosses no
+ * barrier between layers and each core keeps its own images' activations. The plans must not share buffers. */
+typedef struct { PlanObject *plan; Py_buffer view; int isa; } together_item;
+
+static void together_task(void *ctx, int i) {
+    together_item *it = (together_item *)ctx + i;
+    run_ops(it->plan, &it->view, it->isa);
+}
+
+static PyObject *py_run_together(PyObject *m, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "run_together takes a sequence of (plan, x or None)");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    together_item *items = PyMem_Calloc(n ? (size_t)n : 1, sizeof *items);
+    if (!items) { Py_DECREF(seq); return PyErr_NoMemory(); }
+    Py_ssize_t ok = 0;
+    for (; ok < n; ok++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, ok), *p = NULL, *x = NULL;
+        if (!PyTuple_Check(pair) || !PyArg_ParseTuple(pair, "O!O", &PlanType, &p, &x)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "run_together: items are (plan, x or None)");
+            break;
+        }
+        for (Py_ssize_t j = 0; j < ok; j++)
+            if (items[j].plan == (PlanObject *)p) {
+                PyErr_SetString(PyExc_ValueError, "run_together: a plan given twice (its buffers would be shared)");
+                break;
+            }
+        if (PyErr_Occurred()) break;
+        items[ok].plan = (PlanObject *)p;
+        items[ok].isa = current_isa;
+        if (take_input(items[ok].plan, x, &items[ok].view) < 0) break;
+    }
+    if (ok == n) {
+        Py_BEGIN_ALLOW_THREADS
+        run_lock();
+        tn_parallel((int)n, together_task, items);
+        run_unlock();
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t j = 0; j < ok; j++)
+        if (items[j].view.obj) PyBuffer_Release(&items[j].view);
+    PyMem_Free(items);
+    Py_DECREF(seq);
+    if (ok < n) return NULL;
+    Py_RETURN_NONE;
+}
 
 static PyObject *py_compiled(PyObject *m, PyObject *a) {
     PyObject *out = PyList_New(0);
@@ -263,6 +325,7 @@ static PyMethodDef methods[] = {
     {"get_isa", py_get_isa, METH_NOARGS, "the ISA path in use"},
     {"set_threads", py_set_threads, METH_O, "number of threads (>= 1)"},
     {"get_threads", py_get_threads, METH_NOARGS, "number of threads"},
+    {"run_together", py_run_together, METH_O, "run plans at once, one a thread: [(plan, x or None), ...]"},
     {NULL}};
 
 static struct PyModuleDef moddef = {PyModuleDef_HEAD_INIT, "_tnrt", "tritnet_rt kernels", -1, methods};

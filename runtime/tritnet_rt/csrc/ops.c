@@ -15,9 +15,8 @@ enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_A
 /* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
  * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
  * a second thread only slows it (ResNet-20 at batch 1: 1.4 ms on 2 threads against 0.9 ms on one, Zen 3).
- * The tasks and their results are the same either way. One plan runs at a time (the run lock), so one flag
- * serves. */
-static int serial_op;
+ * The tasks and their results are the same either way. Per thread: run_together runs plans on several. */
+static __thread int serial_op;
 
 static void par(int ntasks, tn_task_fn fn, void *ctx) {
     if (serial_op) { for (int t = 0; t < ntasks; t++) fn(ctx, t); return; }

@@ -54,13 +54,18 @@ static int claim(unsigned gen, int r, int mine) {
     }
 }
 
+/* set while a thread runs a task: a tn_parallel inside a task (run_together's plans) runs on that thread */
+static __thread int in_task;
+
 static void run_tasks(unsigned gen, int self) {
     int T = atomic_load(&job_threads);
     if (self >= T) return;
     for (int k = 0; k < T; k++) {                 /* its own range, then the others' from the next thread on */
         int r = (self + k) % T, t;
         while ((t = claim(gen, r, k == 0)) >= 0) {
+            in_task = 1;
             job_fn(job_ctx, job_base + t);
+            in_task = 0;
             atomic_fetch_add(&done_tasks, 1);
         }
     }
@@ -146,7 +151,7 @@ static void parallel_job(int base, int ntasks, tn_task_fn fn, void *ctx) {
 }
 
 void tn_parallel(int ntasks, tn_task_fn fn, void *ctx) {
-    if (nworkers == 0 || ntasks <= 1) {
+    if (nworkers == 0 || ntasks <= 1 || in_task) {
         for (int t = 0; t < ntasks; t++) fn(ctx, t);
         return;
     }
