@@ -76,14 +76,11 @@ class Net:
             x = x[None]
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
-        threads, n = _ext().get_threads(), x.shape[0]
-        split = 1 < threads <= n and self.weight_bytes <= self.SPLIT_MAX_WEIGHT_BYTES
-        shares = [x[n * t // threads:n * (t + 1) // threads] for t in range(threads)] if split else [x]
         queues = []                                   # per share: its micro-batches
-        for share in shares:
-            step = self.micro_batch(len(share))
-            queues.append([share[i:i + step] for i in range(0, len(share), step)])
-        outs = [[] for _ in shares]
+        for _, first, size in self._shares(x.shape[0]):
+            step = self.micro_batch(size)
+            queues.append([x[i:min(i + step, first + size)] for i in range(first, first + size, step)])
+        outs = [[] for _ in queues]
         with self._lock:
             for r in range(max(len(q) for q in queues)):
                 runs = []
@@ -99,6 +96,14 @@ class Net:
                     outs[t].append([buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs])
         parts = [p for share in outs for p in share]
         return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]
+
+    def _shares(self, n: int) -> list:
+        """(slot, first image, images) of each thread's share of a batch of n: one a thread where the batch is
+        split between threads (forward), else one."""
+        threads = _ext().get_threads()
+        if 1 < threads <= n and self.weight_bytes <= self.SPLIT_MAX_WEIGHT_BYTES:
+            return [(t, n * t // threads, n * (t + 1) // threads - n * t // threads) for t in range(threads)]
+        return [(0, 0, n)]
 
     def micro_batch(self, batch: int) -> int:
         """Images run through the network together. Every op runs over the whole micro-batch before the
@@ -121,11 +126,12 @@ class Net:
 
     def memory_bytes(self, batch: int = 1) -> int:
         """Bytes held by the prepared weights and the buffers that running a batch of ``batch`` needs."""
-        step = self.micro_batch(batch)
         found = list(v for d in self.prep.data.values() for v in d.values() if isinstance(v, np.ndarray))
-        for size in {step, batch % step or step}:
-            _, buf, keep = self._plan(size)
-            found += list(buf.values()) + keep
+        for slot, _, images in self._shares(batch):
+            step = self.micro_batch(images)
+            for size in {step, images % step or step}:
+                _, buf, keep = self._plan(size, slot)
+                found += list(buf.values()) + keep
         arrays = {}
         for a in found:
             while a.base is not None and isinstance(a.base, np.ndarray):    # views of a shared block count once

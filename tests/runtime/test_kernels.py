@@ -459,6 +459,7 @@ def test_a_batch_split_between_threads_gives_the_same_bits(batch):
         assert {b for b, _ in split._plans} == {batch // 2, batch - batch // 2}
         for got in (alone, got_split, got_shared):
             assert np.array_equal(got, one), isa
+        assert split.memory_bytes(batch) > shared.memory_bytes(batch)       # a set of buffers a thread
 
 
 def test_run_together_refuses_what_it_cannot_run():
