@@ -101,7 +101,8 @@ def main():
                   f"{np.median(rb):.3f} ms, {a.label_b}/{a.label_a} {np.median(rb / ra):.3f}")
     from datetime import datetime, timezone
     out = {"command": " ".join(["python", *sys.argv]), "cpu": cpu_model(), "date": datetime.now(timezone.utc)
-           .isoformat(timespec="seconds"), "batch": a.batch, "rounds": a.rounds, "labels": {"a": a.label_a, "b": a.label_b},
+           .isoformat(timespec="seconds"), "batch": a.batch, "rounds": a.rounds,
+           "labels": {"a": a.label_a, "b": a.label_b},
            "environment": {k: os.environ.get(k) for k in ("TRITNET_ISA",)}, "rows": rows}
     Path(a.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {a.out}")

@@ -17,7 +17,8 @@ static void pool_windows(const tn_gemm_args *g, const float *conv, int ldc, int 
         int n = n0 + 16 * b, cnt = g->N - n < 16 ? g->N - n : 16;
         for (int w = 0; w < nwin; w++) {
             __m512 x = _mm512_set1_ps(-FLT_MAX);
-            for (int i = 0; i < 4; i++) x = _mm512_max_ps(_mm512_loadu_ps(conv + (size_t)(4 * w + i) * ldc + 16 * b), x);
+            for (int i = 0; i < 4; i++)
+                x = _mm512_max_ps(_mm512_loadu_ps(conv + (size_t)(4 * w + i) * ldc + 16 * b), x);
             float *o = g->out + (size_t)(q0 + w) * g->ldo + n;
             if (cnt == 16) {
                 _mm512_storeu_ps(o, x);

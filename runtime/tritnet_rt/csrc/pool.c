@@ -138,7 +138,8 @@ static void parallel_job(int base, int ntasks, tn_task_fn fn, void *ctx) {
     atomic_store(&job_threads, T);
     atomic_store(&done_tasks, 0);
     for (int i = 0; i < T; i++)
-        atomic_store(&ranges[i], range_word(gen, (uint32_t)((long)ntasks * i / T), (uint32_t)((long)ntasks * (i + 1) / T)));
+        atomic_store(&ranges[i], range_word(gen, (uint32_t)((long)ntasks * i / T),
+                                            (uint32_t)((long)ntasks * (i + 1) / T)));
     atomic_store(&generation, gen);              /* publishes the fields: workers start run_tasks(gen) */
     if (atomic_load(&sleepers)) {
         pthread_mutex_lock(&mu);
