@@ -269,12 +269,18 @@ def render(r):
                              f"| {v['min_ms']:.3f} | {v['images_per_s']:.0f} | {vs} | {t['agreement'][k]:.1e} "
                              f"| {t['loadavg'][0]:.1f} |")
             rt = t["setup"].get("runtime", {})
+            if rt.get("batch_split"):
+                notes.append(f"- batch {t['batch']}, {t['threads']} threads: the batch split between the threads "
+                             f"(shares of {', '.join(map(str, rt['batch_split']))} images), each running its "
+                             f"share through every layer alone")
             if rt.get("single_thread_convs"):
                 notes.append(f"- batch {t['batch']}, {t['threads']} threads: "
                              + ", ".join(f"{c['layer']} ({c['macs'] / 1e6:.1f}M)" for c in rt["single_thread_convs"]))
         if notes:
-            lines += ["", f"Convs tritnet_rt runs on the calling thread only although given more threads (under "
-                          f"{rt['par_min_macs']:,.0f} multiply-adds, micro-batch·Ho·Wo·N·kh·kw·C):", ""] + notes
+            lines += ["", f"Where tritnet_rt does not share a layer between the threads it was given: convs under "
+                          f"{rt['par_min_macs']:,.0f} multiply-adds (micro-batch·Ho·Wo·N·kh·kw·C) run on the "
+                          f"calling thread only, and a batch split between the threads runs each share alone:",
+                      ""] + notes
         if "memory" in e:
             mem = e["memory"]
             lines += ["", f"Peak resident memory of a fresh process per tool (batch 1, {mem['threads']} threads, "

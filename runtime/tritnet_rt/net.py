@@ -77,7 +77,7 @@ class Net:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
         queues = []                                   # per share: its micro-batches
-        for _, first, size in self._shares(x.shape[0]):
+        for _, first, size in self.shares(x.shape[0]):
             step = self.micro_batch(size)
             queues.append([x[i:min(i + step, first + size)] for i in range(first, first + size, step)])
         outs = [[] for _ in queues]
@@ -97,10 +97,10 @@ class Net:
         parts = [p for share in outs for p in share]
         return parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts)]
 
-    def _shares(self, n: int) -> list:
-        """(slot, first image, images) of each thread's share of a batch of n: one a thread where the batch is
-        split between threads (forward), else one."""
-        threads = _ext().get_threads()
+    def shares(self, n: int, threads: int | None = None) -> list:
+        """(slot, first image, images) of each thread's share of a batch of n on ``threads`` (by default the
+        runtime's): one a thread where the batch is split between threads (forward), else one."""
+        threads = _ext().get_threads() if threads is None else threads
         if 1 < threads <= n and self.weight_bytes <= self.SPLIT_MAX_WEIGHT_BYTES:
             return [(t, n * t // threads, n * (t + 1) // threads - n * t // threads) for t in range(threads)]
         return [(0, 0, n)]
@@ -127,7 +127,7 @@ class Net:
     def memory_bytes(self, batch: int = 1) -> int:
         """Bytes held by the prepared weights and the buffers that running a batch of ``batch`` needs."""
         found = list(v for d in self.prep.data.values() for v in d.values() if isinstance(v, np.ndarray))
-        for slot, _, images in self._shares(batch):
+        for slot, _, images in self.shares(batch):
             step = self.micro_batch(images)
             for size in {step, images % step or step}:
                 _, buf, keep = self._plan(size, slot)

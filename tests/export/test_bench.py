@@ -47,6 +47,10 @@ def test_single_thread_convs_are_the_ones_under_the_runtime_threshold(shared_dat
     assert len(small) == 19 and all(c["macs"] < limit for c in small)  # ResNet-20's convs: 2.4M at most
     yolo = Net(to_packed(darknet_net(shared_data, "yolov2-tiny-voc")))
     assert bench.single_thread_convs(yolo, 1, 2) == []                   # 21.6M and more: every conv split
+    # batch 8 on two threads: ResNet-20 (0.1 MB of weights) is split into two shares of 4 images, each thread
+    # running every layer on its own; yolov2-tiny-voc (4 MB) shares its layers between the threads
+    assert [n for _, _, n in net.shares(8, 2)] == [4, 4] and bench.single_thread_convs(net, 8, 2) == []
+    assert [n for _, _, n in yolo.shares(8, 2)] == [8] and len(net.shares(8, 1)) == 1
 
 
 def test_images_are_real_and_preprocessed_like_the_runtime(shared_data):

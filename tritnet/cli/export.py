@@ -261,6 +261,10 @@ def cmd_bench(a: argparse.Namespace) -> None:
         print(f"  {label(t, r['setup'][t]):<33} {v['median_ms']:10.3f} {v['min_ms']:10.3f} {r['agreement'][t]:8.1e}"
               + (f" {r['peak_rss_mb'][t]:8.0f}" if mem else "") + (f"   {v['runtime_is']}" if t != "runtime" and
                                                                       "runtime_is" in v else ""))
+    split = r["setup"].get("runtime", {}).get("batch_split")
+    if split:
+        print(f"  tritnet_rt splits the batch between the threads (shares of {', '.join(map(str, split))} images), "
+              "each thread running its share through every layer alone")
     small = r["single_thread_convs"]
     if small:
         print(f"  tritnet_rt runs {len(small)} conv(s) on the calling thread only, too small to split (< "
