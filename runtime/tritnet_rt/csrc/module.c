@@ -175,8 +175,6 @@ static int Plan_init(PlanObject *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* run() or run(x): x (C-contiguous, writable, float32, the input buffer's size) read where the ops read the plan's
- * input buffer, for this run: the caller's images without a copy. The ops only read the input. */
 /* x (None: the plan's own input buffer) checked for run(x); 0, or -1 with the error set */
 static int take_input(PlanObject *self, PyObject *x, Py_buffer *v) {
     if (!x || x == Py_None) return 0;
@@ -202,6 +200,8 @@ static void run_ops(PlanObject *self, const Py_buffer *v, int isa) {
     for (int i = 0; v->obj && i < self->n_in_slots; i++) *self->in_slots[i] = self->in_ptr;
 }
 
+/* run() or run(x): x (C-contiguous, writable, float32, the input buffer's size) read where the ops read the plan's
+ * input buffer, for this run: the caller's images without a copy. The ops only read the input. */
 static PyObject *Plan_run(PlanObject *self, PyObject *args) {
     PyObject *x = NULL;
     if (!PyArg_ParseTuple(args, "|O", &x)) return NULL;
