@@ -95,6 +95,21 @@ def poison(buf):
             a[...] = np.nan
 
 
+def run_everywhere(plan, buf, x, planar, outputs) -> dict:
+    """{(isa, threads): copies of the ``outputs`` buffers} after running ``plan`` on images x (NCHW) with every ISA
+    this CPU has and 1 and 2 threads, the buffers poisoned before each run."""
+    runs = {}
+    for isa in ISAS:
+        for threads in (1, 2):
+            tritnet_rt.set_isa(isa)
+            tritnet_rt.set_num_threads(threads)
+            buf["input"][...] = x if planar else x.transpose(0, 2, 3, 1)
+            poison(buf)
+            plan.run()
+            runs[isa, threads] = [buf[o].copy() for o in outputs]
+    return runs
+
+
 CASES = [dict(c=3, n=16, h=9, w=11), dict(c=16, n=40, h=8, w=8, act="relu", residual=True),
          dict(c=32, n=64, h=9, w=7, stride=2, residual=True, act="relu"), dict(c=72, n=20, h=5, w=6, k=1, pad=0),
          dict(c=300, n=17, h=3, w=3, act="linear", per_layer=True), dict(c=16, n=24, h=7, w=7, act="prelu"),
@@ -315,15 +330,8 @@ def test_conv_fused_with_its_maxpool_gives_the_unfused_result_bit_for_bit(shared
         for fuse in (False, True):
             ops, buf, keep = build(prep, batch, fuse=fuse)
             assert len(ops) == len(build(prep, batch, fuse=False)[0]) - (len(fused) if fuse else 0)
-            plan = _ext().Plan(ops)
-            for isa in ISAS:
-                for threads in (1, 2):
-                    tritnet_rt.set_isa(isa)
-                    tritnet_rt.set_num_threads(threads)
-                    buf["input"][...] = x
-                    poison(buf)
-                    plan.run()
-                    runs[fuse, isa, threads] = [buf[o].copy() for o in prep.pm.graph["outputs"]]
+            for key, got in run_everywhere(_ext().Plan(ops), buf, x, True, prep.pm.graph["outputs"]).items():
+                runs[(fuse, *key)] = got
         ref = runs[False, "serial", 1]
         for key, got in runs.items():
             assert all(np.array_equal(a, b) for a, b in zip(got, ref)), key
@@ -347,15 +355,9 @@ def test_fused_pool_with_channel_tails_and_odd_window_counts(c, n, h, w):
         for fuse in (False, True):
             ops, buf, keep = build(prep, 2, fuse=fuse)
             assert len(ops) == (1 if fuse else 2)
-            plan = tritnet_rt._ext().Plan(ops)
-            for isa in ISAS:
-                for threads in (1, 2):
-                    tritnet_rt.set_isa(isa)
-                    tritnet_rt.set_num_threads(threads)
-                    buf["input"][...] = x if prep.planar_input else x.transpose(0, 2, 3, 1)
-                    poison(buf)
-                    plan.run()
-                    runs[bits, fuse, isa, threads] = buf["y"].copy()
+            for key, (got,) in run_everywhere(tritnet_rt._ext().Plan(ops), buf, x, prep.planar_input,
+                                              ["y"]).items():
+                runs[(bits, fuse, *key)] = got
     ref = runs[8, False, "serial", 1]
     assert ref.shape == (2, n, h // 2, w // 2) or ref.shape == (2, h // 2, w // 2, n)
     for key, got in runs.items():
@@ -400,15 +402,9 @@ def test_a_conv_writing_its_readers_int8_input_gives_the_unchained_result_bit_fo
             ops, buf, keep = build(prep, batch, chain=chain)
             assert sum(op[1]["x_quantized"] for op in ops if op[0].startswith("conv")) == (len(chained) if chain
                                                                                              else 0)
-            plan = _ext().Plan(ops)
-            for isa in ISAS:
-                for threads in (1, 2):
-                    tritnet_rt.set_isa(isa)
-                    tritnet_rt.set_num_threads(threads)
-                    buf["input"][...] = x if prep.planar_input else x.transpose(0, 2, 3, 1)
-                    poison(buf)
-                    plan.run()
-                    runs[chain, isa, threads] = [buf[o].copy() for o in prep.pm.graph["outputs"]]
+            for key, got in run_everywhere(_ext().Plan(ops), buf, x, prep.planar_input,
+                                           prep.pm.graph["outputs"]).items():
+                runs[(chain, *key)] = got
         ref = runs[False, "serial", 1]
         for key, got in runs.items():
             assert all(np.array_equal(g, r) for g, r in zip(got, ref)), key
