@@ -31,6 +31,8 @@ class Net:
             if isinstance(t, LazyCodes):
                 pm.tensors[name] = np.asarray(t)
         self.outputs = list(pm.graph["outputs"])
+        # bytes of the convs' prepared weights, as the kernels read them (int8, 2-bit, bit planes, floats)
+        self.weight_bytes = sum(d["w"].nbytes for d in self.prep.data.values() if isinstance(d.get("w"), np.ndarray))
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
         self._plans = {}
         self._lock = threading.Lock()      # a plan's buffers hold one call's input and outputs at a time
@@ -116,11 +118,6 @@ class Net:
     CACHE_BYTES = 4 << 20
     MAX_MICRO_BATCH = 256          # per-image state (int8 scales, GEMM arguments) lives on the C stack
     SPLIT_MAX_WEIGHT_BYTES = 2 << 20
-
-    @property
-    def weight_bytes(self) -> int:
-        """Bytes of the convs' prepared weights (as the kernels read them: int8, 2-bit, bit planes, floats)."""
-        return sum(d["w"].nbytes for d in self.prep.data.values() if isinstance(d.get("w"), np.ndarray))
 
     __call__ = forward
 
