@@ -103,7 +103,7 @@ static inline __attribute__((always_inline)) void t8_tile_6x4(const tn_gemm_args
 /* The 6 x 4 tile over k in [j0, j1) of segment s only, its sums kept in acc ([6][64] int32) between parts:
  * started from zero where first, through the epilogue where last. Its own copy of t8_tile_6x4's loop on purpose:
  * one function for both (segment and k ranges as arguments) left GCC short of registers, with loads from the stack
- * in the inner loop, and ResNet-20 ran 3-4% slower on AVX-512. */
+ * in the inner loop, and ResNet-20 ran 3-4% slower on AVX-512 (bench/results/ab_merged_6x4_xeon_avx512.json). */
 static inline __attribute__((always_inline)) void t8_part_6x4(const tn_gemm_args *g, const int8_t *wb, size_t wstride,
                                                               int m, int nb, int rows, int s, int j0, int j1,
                                                               int32_t *acc, int first, int last) {
