@@ -34,6 +34,7 @@ class Net:
         # bytes of the convs' prepared weights, as the kernels read them (int8, 2-bit, bit planes, floats)
         self.weight_bytes = sum(d["w"].nbytes for d in self.prep.data.values() if isinstance(d.get("w"), np.ndarray))
         self._nodes = {n["name"]: n for n in pm.graph["nodes"]}
+        self._largest_activation = max(4 * c * h * w for c, h, w in self.prep.shapes.values())
         self._plans = {}
         self._lock = threading.Lock()      # a plan's buffers hold one call's input and outputs at a time
 
@@ -78,8 +79,14 @@ class Net:
             x = x[None]
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"input of shape {tuple(x.shape[1:])}; the model takes {self.input_shape} (C, H, W)")
+        shares = self.shares(x.shape[0])
+        if len(shares) == 1 and self.micro_batch(x.shape[0]) == x.shape[0]:
+            with self._lock:             # one plan over the whole batch: a small network's call is tens of us
+                plan, buf, _ = self._plan(x.shape[0])
+                plan.run(self._input(buf, x))
+                return [buf[o].transpose(0, 3, 1, 2).copy() for o in self.outputs]
         queues = []                                   # per share: its micro-batches
-        for _, first, size in self.shares(x.shape[0]):
+        for _, first, size in shares:
             step = self.micro_batch(size)
             queues.append([x[i:min(i + step, first + size)] for i in range(first, first + size, step)])
         outs = [[] for _ in queues]
@@ -112,8 +119,7 @@ class Net:
         next, so a batch whose activations outgrow the caches streams them through memory at every layer: the
         micro-batch keeps the largest activation under ``CACHE_BYTES`` (one image at a time for a 416x416
         detector, a whole batch of 32x32 images at once, where batching feeds the threads)."""
-        largest = max(4 * c * h * w for c, h, w in self.prep.shapes.values())
-        return max(1, min(batch, self.CACHE_BYTES // largest, self.MAX_MICRO_BATCH))
+        return max(1, min(batch, self.CACHE_BYTES // self._largest_activation, self.MAX_MICRO_BATCH))
 
     CACHE_BYTES = 4 << 20
     MAX_MICRO_BATCH = 256          # per-image state (int8 scales, GEMM arguments) lives on the C stack

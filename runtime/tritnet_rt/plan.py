@@ -25,9 +25,10 @@ ACT = {name: code for code, name in enumerate(ACTIVATIONS)}        # tn.h's TN_A
 # 17x slower than int8). STTN's ternary activations are the model's own and stay.
 ACTIVATION_MODES = ("int8", "float")
 # ternary activations: as bit planes (popcount, path tt) or as 8-bit codes in the int8 GEMM (path t8t); "auto"
-# picks int8 with the x86 SIMD kernels, where it measured as fast or faster (STTN ResNet-20, 1 thread, Xeon: AMX
-# 0.23 against 0.30 ms, AVX-512 0.28 / 0.28, AVX2 0.48 / 0.59; bench/ternary_inputs.py, BENCHMARKS.md 8f), bits
-# elsewhere (serial: bits 1.9x faster; NEON not measured on hardware). The same bits either way.
+# picks int8 on AMX and AVX2, where it measured faster (STTN ResNet-20, 1 thread, int8 against bits, Xeon: AMX
+# 0.23 against 0.30 ms, AVX2 0.48 / 0.59; Zen 4: AVX2 0.55 / 0.77), bits on AVX-512 (Zen 4: 0.30 against 0.27
+# ms, 0.31 / 0.30 on 2 threads; the Xeon: a tie, 0.28 / 0.28) and elsewhere (serial: bits 1.6-1.9x faster; NEON
+# not measured on hardware). bench/ternary_inputs.py, BENCHMARKS.md 8f and 8j. The same bits either way.
 TERNARY_INPUT_MODES = ("auto", "bits", "int8")
 INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
 # the int8 GEMM's weights in memory: int8, or 2 bits expanded by the kernel as it goes (tn.h). "auto": 2 bits
@@ -45,7 +46,7 @@ def ternary_input_mode(mode: str = "auto") -> str:
     if mode != "auto":
         return mode
     from .native import ext
-    return "int8" if ext().get_isa() in ("avx2", "avx512", "amx") else "bits"
+    return "int8" if ext().get_isa() in ("avx2", "amx") else "bits"
 
 
 def weight_bits_rule(mode="auto"):
