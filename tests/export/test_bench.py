@@ -42,9 +42,9 @@ def test_single_thread_convs_are_the_ones_under_the_runtime_threshold(shared_dat
     torch.manual_seed(0)
     net = Net(to_packed(random_bn_(tritnet.create_model("resnet20").eval())))
     assert bench.single_thread_convs(net, 1, 1) == []                     # one thread: nothing held back
-    small = bench.single_thread_convs(net, 1, 2)
-    assert small[0] == {"layer": "conv1", "macs": 32 * 32 * 16 * 9 * 3}
-    assert len(small) == 19 and all(c["macs"] < limit for c in small)  # ResNet-20's convs: 2.4M at most
+    # ResNet-20's first conv (0.44M multiply-adds) runs on one thread; the others (1.2M-2.4M) are split
+    assert bench.single_thread_convs(net, 1, 2) == [{"layer": "conv1", "macs": 32 * 32 * 16 * 9 * 3}]
+    assert 32 * 32 * 16 * 9 * 3 < limit <= 16 * 16 * 32 * 9 * 16
     yolo = Net(to_packed(darknet_net(shared_data, "yolov2-tiny-voc")))
     assert bench.single_thread_convs(yolo, 1, 2) == []                   # 21.6M and more: every conv split
     # batch 8 on two threads: ResNet-20 (0.1 MB of weights) is split into two shares of 4 images, each thread

@@ -12,10 +12,15 @@ enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_A
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
        C_QPT, C_QPL, C_TIN, C_W2, C_QSLACK, C_LAST = C_QSLACK };
 
-/* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: its three jobs (range, quantize, GEMM)
- * take a few tens of microseconds, about what handing each job to another core costs in synchronisation, so
- * a second thread only slows it (ResNet-20 at batch 1: 1.4 ms on 2 threads against 0.9 ms on one, Zen 3).
- * The tasks and their results are the same either way. Per thread: run_together runs plans on several. */
+/* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: handing its jobs to
+ * another core costs a few microseconds of synchronisation (the workers spin between a forward pass's layers),
+ * more than a second thread saves on a conv of a few microseconds. Set at 1e6 on Zen 4 (ab_builds, 2 threads,
+ * batch 1: with ResNet-20's 1.2M-2.4M-MAC convs split the net runs 0.29 -> 0.21 ms, STTN ResNet-20 0.27 ->
+ * 0.24, the rest unchanged, bench/results/ab_par_min_macs_zen4.json; 2.5e5 and 0 time as 1e6 within 5%,
+ * ab_par_min_macs_1e6_vs_*_zen4.json; the AMX Xeon not measured).
+ * It was 8e6 when idle workers slept between layers (Zen 3: ResNet-20 at batch 1 1.4 ms on 2 threads against
+ * 0.9 on one). The tasks and their results are the same either way. Per thread: run_together runs plans on
+ * several. */
 static __thread int serial_op;
 
 static void par(int ntasks, tn_task_fn fn, void *ctx) {

@@ -12,7 +12,7 @@ enum { OP_CONV_T8 = 1, OP_CONV_TT, OP_CONV_F32, OP_MAXPOOL, OP_AVGPOOL, OP_CONCA
 #define TN_MAX_FLOATS 8
 /* a conv under this many multiply-adds runs on the calling thread (ops.c says why); Python reads it as
  * _tnrt.PAR_MIN_MACS to report which layers run on one thread */
-#define TN_PAR_MIN_MACS 8e6
+#define TN_PAR_MIN_MACS 1e6
 
 typedef struct {
     int code;
