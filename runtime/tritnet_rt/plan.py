@@ -32,12 +32,17 @@ ACTIVATION_MODES = ("int8", "float")
 TERNARY_INPUT_MODES = ("auto", "bits", "int8")
 INT8_PATHS = ("t8", "t8t", "tt")                 # the integer conv paths (fused maxpool, quantized output)
 # the int8 GEMM's weights in memory: int8, or 2 bits expanded by the kernel as it goes (tn.h). "auto": 2 bits
-# for the layers of K >= AMX_MIN_K (shallower ones hold a few KB) where the ISA has a 2-bit kernel: AMX expands a
-# chunk at a time beside the tiles, AVX-512 a call's blocks or 64 channels at a time into a buffer kept in L2
-# (yolov2-tiny-voc: 15.2 MB of weights become 3.8, BENCHMARKS.md 8g); int8 elsewhere (AVX2, NEON: a 2-bit layer
-# there is expanded per task by the serial expander, correct but slower: for tests).
+# for the layers of K >= AMX_MIN_K (shallower ones hold a few KB) where the ISA has a 2-bit kernel (W2_MIN_BYTES):
+# AMX expands a chunk at a time beside the tiles, AVX-512 a call's blocks or 64 channels at a time into a buffer
+# kept in L2 (yolov2-tiny-voc: 15.2 MB of weights become 3.8, BENCHMARKS.md 8g); int8 elsewhere (AVX2, NEON: a
+# 2-bit layer there is expanded per task by the serial expander, correct but slower: for tests).
 WEIGHT_BITS_MODES = ("auto", 8, 2)
-W2_ISAS = ("avx512", "amx")
+# the ISAs with a 2-bit kernel, and the int8 weight bytes (K·N) from which "auto" keeps a layer at 2 bits. AVX-512
+# expands ahead of the tiles, a pass the tiles then wait for: worth it only where the int8 weights would not stay
+# in cache (Zen 4, only the layers of 1 MB and more at 2 bits against all of K >= 256: ResNet-20 1.5-2% and
+# ttt5_224_160 2.5-4.5% faster, yolov2-tiny-voc the same, whose 13x13 layers hold 15 of its 15.7 MB;
+# bench/results/ab_w2_min_bytes_zen4*.json). AMX expands beside the tiles: all of them (BENCHMARKS.md 8g).
+W2_MIN_BYTES = {"avx512": 1 << 20, "amx": 0}
 
 
 def ternary_input_mode(mode: str = "auto") -> str:
@@ -50,14 +55,16 @@ def ternary_input_mode(mode: str = "auto") -> str:
 
 
 def weight_bits_rule(mode="auto"):
-    """K (a conv's kh·kw·padded channels) -> the bits its int8-path weights are kept at."""
+    """(K, N) of a conv (K: kh·kw·padded channels, N: output channels) -> the bits its int8-path weights are
+    kept at."""
     if mode not in WEIGHT_BITS_MODES:
         raise ValueError(f"weight_bits: {mode!r} is not one of {', '.join(map(str, WEIGHT_BITS_MODES))}")
     if mode != "auto":
-        return lambda k: mode
+        return lambda k, n: mode
     from .native import ext
-    kernel, min_k = ext().get_isa() in W2_ISAS, ext().AMX_MIN_K
-    return lambda k: 2 if kernel and k >= min_k else 8
+    isa, min_k = ext().get_isa(), ext().AMX_MIN_K
+    min_bytes = W2_MIN_BYTES.get(isa)
+    return lambda k, n: 2 if min_bytes is not None and k >= min_k and k * n >= min_bytes else 8
 
 
 def _ceil(a, b):
@@ -206,13 +213,13 @@ class Prepared:
                     d["w"], d["kw"] = pack_tt(np.asarray(w))
                 else:
                     d["path"] = "t8t"
-                    d["wbits"] = self.weight_bits(t8_depth(w))
+                    d["wbits"] = self.weight_bits(t8_depth(w), n)
                     d["w"], d["wsum"], d["cp"] = pack_t8(w, d["wbits"])
                 d["act_a"] = pm.tensors[t["act_a"]].astype(np.float32)
                 d["act_b"] = pm.tensors[t["act_b"]].astype(np.float32)
             else:
                 d["path"] = "t8"
-                d["wbits"] = self.weight_bits(t8_depth(w))
+                d["wbits"] = self.weight_bits(t8_depth(w), n)
                 d["w"], d["wsum"], d["cp"] = pack_t8(w, d["wbits"])
         else:
             d["path"] = "f32"

@@ -423,16 +423,23 @@ def test_ternary_input_modes():
 
 
 def test_weight_bits_rule():
-    """auto keeps a layer's weights at 2 bits (K >= AMX_MIN_K) only on the ISAs with a 2-bit kernel (AMX expands in
-    the tiles, AVX-512 into a buffer); 8 and 2 force."""
+    """auto keeps a layer's weights at 2 bits (K >= AMX_MIN_K) only on the ISAs with a 2-bit kernel: on AMX every
+    such layer (it expands beside the tiles), on AVX-512 those of 1 MB of int8 weights and more (it expands ahead
+    of the tiles); 8 and 2 force."""
     from tritnet_rt.plan import weight_bits_rule
     min_k = tritnet_rt._ext().AMX_MIN_K
-    assert min_k == 256 and weight_bits_rule(8)(10 ** 6) == 8 and weight_bits_rule(2)(4) == 2
+    assert min_k == 256 and weight_bits_rule(8)(10 ** 6, 64) == 8 and weight_bits_rule(2)(4, 1) == 2
     tritnet_rt.set_isa("avx2" if "avx2" in ISAS else "serial")
-    assert weight_bits_rule()(10 ** 6) == 8
-    for isa in {"avx512", "amx"} & set(ISAS):
-        tritnet_rt.set_isa(isa)
-        assert weight_bits_rule()(min_k) == 2 and weight_bits_rule()(min_k - 4) == 8
+    assert weight_bits_rule()(10 ** 6, 1024) == 8
+    if "amx" in ISAS:
+        tritnet_rt.set_isa("amx")
+        assert weight_bits_rule()(min_k, 16) == 2 and weight_bits_rule()(min_k - 4, 4096) == 8
+    if "avx512" in ISAS:
+        tritnet_rt.set_isa("avx512")
+        rule = weight_bits_rule()
+        # yolov2-tiny-voc's 13x13 convs (1.2 MB and more) at 2 bits; ResNet-20's (36 KB at most) at 8
+        assert rule(2304, 512) == 2 and rule(9216, 1024) == 2 and rule(1152, 256) == 8 and rule(576, 64) == 8
+        assert rule(4096, 256) == 2 and rule(4096, 255) == 8 and rule(min_k - 4, 1 << 20) == 8
     with pytest.raises(ValueError, match="weight_bits: 4 is not one of auto, 8, 2"):
         weight_bits_rule(4)
 
