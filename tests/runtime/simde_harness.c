@@ -1,5 +1,6 @@
 /* Runs the AVX-512 and NEON kernels (compiled against SIMDe's emulation, -DTN_SIMDE) on random problems and
  * compares them with the serial kernels; prints "N passed, M failed". Built by test_emulated_isas.py. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,23 @@ int main(void) {
         tn_quant_u8_avx512(x, o2, n, inv, zp);
         int ok = memcmp(o1, o2, (size_t)n) == 0;
         if (!ok) printf("FAIL quant_u8_avx512 n=%d\n", n);
+        if (ok) passed++; else failed++;
+    }
+    /* every half step from -520 to 520 at scale 1 (ties both ways, both clamps), infinities and NaN */
+    {
+        float x[2100];
+        uint8_t o1[2100], o2[2100];
+        int n = 0;
+        for (int h = -1040; h <= 1040; h++) x[n++] = (float)h / 2.f;
+        x[n++] = INFINITY; x[n++] = -INFINITY; x[n++] = NAN;
+        int ok = 1;
+        for (int zp = 0; zp < 256; zp += 51) {
+            tn_quant_u8_serial(x, o1, n, 1.f, zp);
+            tn_quant_u8_avx512(x, o2, n, 1.f, zp);
+            ok &= memcmp(o1, o2, (size_t)n) == 0 && o1[1040 + 5] == (uint8_t)(zp + 2 > 255 ? 255 : zp + 2)
+                  && o1[n - 3] == 255 && o1[n - 2] == 0 && o1[n - 1] == 0;      /* 2.5 -> 2; inf, -inf, NaN */
+        }
+        if (!ok) printf("FAIL quant_u8_avx512 ties\n");
         if (ok) passed++; else failed++;
     }
     /* 2-bit weights (tn.h) expanded to int8: every byte value, K not a multiple of 64, a block range not from 0,

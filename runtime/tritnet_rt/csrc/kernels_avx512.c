@@ -374,16 +374,17 @@ int tn_gemm_t8pool_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb
 }
 
 /* 16 values a step, the AVX2 kernel's operations in its order; the tail as the serial kernel */
+/* The serial kernel's arithmetic in fewer steps: rounding half to even by the conversion itself (the serial
+ * kernel's 1.5·2^23 trick gives the same integers for |v| <= 512), the zero point added and the [0, 255] clamp
+ * done on integers (a max with 0, then the unsigned saturating narrowing); NaN becomes -512 as there, so 0. */
 void tn_quant_u8_avx512(const float *x, uint8_t *o, int n, float inv, int zp) {
     const __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-512.f), hi = _mm512_set1_ps(512.f);
-    const __m512 magic = _mm512_set1_ps(12582912.f), z = _mm512_set1_ps((float)zp);
-    const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(255.f);
+    const __m512i z = _mm512_set1_epi32(zp), zero = _mm512_setzero_si512();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vinv), lo), hi);
-        v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), z);
-        __m512i q = tn_cvttps_epi32_512(_mm512_min_ps(_mm512_max_ps(v, zero), top));
-        _mm_storeu_si128((__m128i *)(o + i), tn_cvtepi32_epi8_512(q));
+        __m512i q = _mm512_max_epi32(_mm512_add_epi32(tn_cvtps_epi32_512(v), z), zero);
+        _mm_storeu_si128((__m128i *)(o + i), tn_cvtusepi32_epi8_512(q));
     }
     tn_quant_u8_serial(x + i, o + i, n - i, inv, zp);
 }
