@@ -38,15 +38,23 @@ def test_calls_are_chosen_from_the_fastest_tool():
 def test_single_thread_convs_are_the_ones_under_the_runtime_threshold(shared_data):
     import tritnet_rt
     from tritnet_rt.net import Net
-    limit = tritnet_rt._ext().PAR_MIN_MACS
     torch.manual_seed(0)
     net = Net(to_packed(random_bn_(tritnet.create_model("resnet20").eval())))
-    assert bench.single_thread_convs(net, 1, 1) == []                     # one thread: nothing held back
-    # ResNet-20's first conv (0.44M multiply-adds) runs on one thread; the others (1.2M-2.4M) are split
-    assert bench.single_thread_convs(net, 1, 2) == [{"layer": "conv1", "macs": 32 * 32 * 16 * 9 * 3}]
-    assert 32 * 32 * 16 * 9 * 3 < limit <= 16 * 16 * 32 * 9 * 16
     yolo = Net(to_packed(darknet_net(shared_data, "yolov2-tiny-voc")))
-    assert bench.single_thread_convs(yolo, 1, 2) == []                   # 21.6M and more: every conv split
+    assert bench.single_thread_convs(net, 1, 1) == []                     # one thread: nothing held back
+    was = tritnet_rt.get_isa()
+    try:
+        for isa in tritnet_rt._ext().supported():
+            tritnet_rt.set_isa(isa)
+            limit = tritnet_rt._ext().par_min_macs()
+            small = bench.single_thread_convs(net, 1, 2)
+            if isa == "amx":          # its convs take a few microseconds: ResNet-20's (2.4M at most) all on one
+                assert limit == 8e6 and len(small) == 19 and all(c["macs"] < limit for c in small)
+            else:                     # the first conv (0.44M multiply-adds) alone; the others (1.2M-2.4M) split
+                assert limit == 1e6 and small == [{"layer": "conv1", "macs": 32 * 32 * 16 * 9 * 3}]
+            assert bench.single_thread_convs(yolo, 1, 2) == []           # 21.6M and more: every conv split
+    finally:
+        tritnet_rt.set_isa(was)
     # batch 8 on two threads: ResNet-20 (0.1 MB of weights) is split into two shares of 4 images, each thread
     # running every layer on its own; yolov2-tiny-voc (4 MB) shares its layers between the threads
     assert [n for _, _, n in net.shares(8, 2)] == [4, 4] and bench.single_thread_convs(net, 8, 2) == []

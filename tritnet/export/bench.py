@@ -134,7 +134,7 @@ def tool(name: str, files: dict, x: np.ndarray, threads: int):
         net = tritnet_rt.load(files["packed" if name == "runtime" else "packed_dynamic"])
         return (lambda: net(x)), {"threads": threads, "isa": tritnet_rt.get_isa(),
                                   "micro_batch": net.micro_batch(batch), "ternary_inputs": net.prep.ternary_inputs,
-                                  "par_min_macs": tritnet_rt._ext().PAR_MIN_MACS,
+                                  "par_min_macs": tritnet_rt._ext().par_min_macs(),
                                   "batch_split": [n for _, _, n in net.shares(batch, threads)] if
                                   len(net.shares(batch, threads)) > 1 else None,
                                   "single_thread_convs": single_thread_convs(net, batch, threads)}
@@ -167,13 +167,13 @@ def tool(name: str, files: dict, x: np.ndarray, threads: int):
 
 def single_thread_convs(net, batch: int, threads: int) -> list:
     """The convs tritnet_rt runs on the calling thread alone although it was given ``threads``: those under
-    ``PAR_MIN_MACS`` multiply-adds (micro-batch·Ho·Wo·N·kh·kw·C), where handing the work to another core costs
+    ``par_min_macs()`` multiply-adds (micro-batch·Ho·Wo·N·kh·kw·C), where handing the work to another core costs
     more than it saves (csrc/ops.c). None where the batch is split between the threads (``Net.shares``): every
     thread then runs its own images through every layer."""
     if threads <= 1 or len(net.shares(batch, threads)) > 1:
         return []
     from tritnet_rt import _ext
-    limit, step = _ext().PAR_MIN_MACS, net.micro_batch(batch)
+    limit, step = _ext().par_min_macs(), net.micro_batch(batch)
     out = []
     for node in net.pm.graph["nodes"]:
         if node["op"] == "conv":

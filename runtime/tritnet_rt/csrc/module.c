@@ -304,6 +304,7 @@ static PyObject *py_set_isa(PyObject *m, PyObject *arg) {
 }
 
 static PyObject *py_get_isa(PyObject *m, PyObject *a) { return PyUnicode_FromString(tn_isa_table[current_isa].name); }
+static PyObject *py_par_min_macs(PyObject *m, PyObject *a) { return PyFloat_FromDouble(tn_par_min_macs(current_isa)); }
 
 static PyObject *py_set_threads(PyObject *m, PyObject *arg) {
     long n = PyLong_AsLong(arg);
@@ -323,6 +324,7 @@ static PyMethodDef methods[] = {
     {"supported", py_supported, METH_NOARGS, "ISA paths this build can run on this CPU"},
     {"set_isa", py_set_isa, METH_O, "force an ISA path by name"},
     {"get_isa", py_get_isa, METH_NOARGS, "the ISA path in use"},
+    {"par_min_macs", py_par_min_macs, METH_NOARGS, "the ISA in use's multiply-adds from which a conv is split"},
     {"set_threads", py_set_threads, METH_O, "number of threads (>= 1)"},
     {"get_threads", py_get_threads, METH_NOARGS, "number of threads"},
     {"run_together", py_run_together, METH_O, "run plans at once, one a thread: [(plan, x or None), ...]"},
@@ -336,7 +338,6 @@ PyMODINIT_FUNC PyInit__tnrt(void) {
     if (!m) return NULL;
     Py_INCREF(&PlanType);
     PyModule_AddObject(m, "Plan", (PyObject *)&PlanType);
-    PyModule_AddObject(m, "PAR_MIN_MACS", PyFloat_FromDouble(TN_PAR_MIN_MACS));
     PyModule_AddIntConstant(m, "AMX_MIN_K", TN_AMX_MIN_K);
     PyObject *slots = PyTuple_New(16);            /* the 2-bit weights' channel order, for plan.py */
     if (slots)

@@ -12,12 +12,15 @@ enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_A
        C_RESIMG, C_FIXQ, C_FIXZP, C_KW, C_NB, C_POOL, C_WO, C_PLANAR, C_XQ, C_QOUT, C_QZP, C_QHP, C_QWP, C_QCP,
        C_QPT, C_QPL, C_TIN, C_W2, C_QSLACK, C_LAST = C_QSLACK };
 
-/* A conv smaller than TN_PAR_MIN_MACS (multiply-adds, ops.h) runs on the calling thread: handing its jobs to
+/* A conv smaller than tn_par_min_macs (multiply-adds, ops.h) runs on the calling thread: handing its jobs to
  * another core costs a few microseconds of synchronisation (the workers spin between a forward pass's layers),
- * more than a second thread saves on a conv of a few microseconds. Set at 1e6 on Zen 4 (ab_builds, 2 threads,
- * batch 1: with ResNet-20's 1.2M-2.4M-MAC convs split the net runs 0.29 -> 0.21 ms, STTN ResNet-20 0.27 ->
- * 0.24, the rest unchanged, bench/results/ab_par_min_macs_zen4.json; 2.5e5 and 0 time as 1e6 within 5%,
- * ab_par_min_macs_1e6_vs_*_zen4.json; the AMX Xeon not measured).
+ * more than a second thread saves on a conv of a few microseconds. 1e6 for the vector ISAs, set on Zen 4
+ * (ab_builds, 2 threads, batch 1, against 8e6: AVX-512 ResNet-20 0.29 -> 0.21 ms and STTN ResNet-20 0.27 ->
+ * 0.24, bench/results/ab_par_min_macs_zen4.json; AVX2 STTN 0.41 -> 0.33 and ttt5_224_160 1.33 -> 1.20,
+ * ResNet-20 the same, ab_par_min_macs_zen4_avx2.json; 2.5e5 and 0 time as 1e6 within 5%,
+ * ab_par_min_macs_1e6_vs_*_zen4.json). 8e6 on AMX, whose convs take a few microseconds: on the Xeon 2e6 made
+ * ResNet-20 on 2 threads 29% slower there (and AVX-512 2% slower, where Zen 4 gained 27%;
+ * ab_par_min_macs_2e6_xeon_*.json).
  * It was 8e6 when idle workers slept between layers (Zen 3: ResNet-20 at batch 1 1.4 ms on 2 threads against
  * 0.9 on one). The tasks and their results are the same either way. Per thread: run_together runs plans on
  * several. */
@@ -29,8 +32,10 @@ static void par(int ntasks, tn_task_fn fn, void *ctx) {
 }
 
 /* k: the multiply-adds of one output value (kh·kw·channels) */
-static int conv_is_small(const int *I, double k) {
-    return (double)I[C_B] * I[C_M] * I[C_N] * k < TN_PAR_MIN_MACS;
+double tn_par_min_macs(int isa) { return isa == TN_ISA_AMX ? TN_PAR_MIN_MACS_AMX : TN_PAR_MIN_MACS; }
+
+static int conv_is_small(const int *I, double k, int isa) {
+    return (double)I[C_B] * I[C_M] * I[C_N] * k < tn_par_min_macs(isa);
 }
 enum { B_X, B_Q, B_PIX, B_SEG, B_W, B_WSUM, B_WSCALE, B_BIAS, B_PRELU, B_OUT, B_RES, B_RESPIX, B_SCR, B_AFF_A,
        B_AFF_B, B_A };
@@ -354,7 +359,7 @@ static void fill_args(tn_gemm_args *g, const tn_op *op, int b, const float *scal
 
 static void conv_t8(const tn_op *op, int isa) {
     const int *I = op->i;
-    serial_op = conv_is_small(I, (double)I[C_S] * I[C_L]);   /* kh rows of kw·cp */
+    serial_op = conv_is_small(I, (double)I[C_S] * I[C_L], isa);   /* kh rows of kw·cp */
     int B = I[C_B], N = I[C_N];
     conv_ctx c = {op, isa};
     float *scr = (float *)op->b[B_SCR];                 /* [B][N] scales, then B zps, B input scales */
@@ -454,7 +459,7 @@ static void im2bits_task(void *p, int t) {
 
 static void conv_tt(const tn_op *op, int isa) {
     const int *I = op->i;
-    serial_op = conv_is_small(I, (double)I[C_S] * I[C_C]);   /* kh·kw taps of C */
+    serial_op = conv_is_small(I, (double)I[C_S] * I[C_C], isa);   /* kh·kw taps of C */
     int B = I[C_B], M = I[C_M];
     conv_ctx c = {op, isa};
     par(B * I[C_HP], tact_task, &c);
@@ -581,7 +586,7 @@ TN_CLONES_512 static void fgemm_task(void *p, int t) {
 
 static void conv_f32(const tn_op *op) {
     const int *I = op->i;
-    serial_op = conv_is_small(I, (double)I[C_S] * I[C_L]);
+    serial_op = conv_is_small(I, (double)I[C_S] * I[C_L], TN_ISA_SERIAL);   /* vector code, no AMX tiles */
     conv_ctx c = {op, 0};
     par(I[C_B] * I[C_HP], fpad_task, &c);
     par(I[C_B] * ((I[C_M] + 15) / 16), fgemm_task, &c);

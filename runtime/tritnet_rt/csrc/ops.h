@@ -10,9 +10,12 @@ enum { OP_CONV_T8 = 1, OP_CONV_TT, OP_CONV_F32, OP_MAXPOOL, OP_AVGPOOL, OP_CONCA
 #define TN_MAX_INTS 40
 #define TN_MAX_BUFS 20
 #define TN_MAX_FLOATS 8
-/* a conv under this many multiply-adds runs on the calling thread (ops.c says why); Python reads it as
- * _tnrt.PAR_MIN_MACS to report which layers run on one thread */
+/* a conv under this many multiply-adds runs on the calling thread (ops.c says why); AMX's tiles run the same
+ * conv several times faster, so their threshold is higher. Python reads the active ISA's as
+ * _tnrt.par_min_macs() to report which layers run on one thread */
 #define TN_PAR_MIN_MACS 1e6
+#define TN_PAR_MIN_MACS_AMX 8e6
+double tn_par_min_macs(int isa);
 
 typedef struct {
     int code;
