@@ -373,8 +373,7 @@ int tn_gemm_t8pool_avx512(const tn_gemm_args *g, int m0, int m1, int nb0, int nb
     return 0;
 }
 
-/* 16 values a step, the AVX2 kernel's operations in its order; the tail as the serial kernel */
-/* The serial kernel's arithmetic in fewer steps: rounding half to even by the conversion itself (the serial
+/* 16 values a step, the tail as the serial kernel. The serial kernel's arithmetic in fewer steps: rounding half to even by the conversion itself (the serial
  * kernel's 1.5·2^23 trick gives the same integers for |v| <= 512), the zero point added and the [0, 255] clamp
  * done on integers (a max with 0, then the unsigned saturating narrowing); NaN becomes -512 as there, so 0. */
 void tn_quant_u8_avx512(const float *x, uint8_t *o, int n, float inv, int zp) {

@@ -18,8 +18,8 @@ enum { C_B, C_H, C_W, C_C, C_CP, C_HP, C_WP, C_PT, C_PL, C_M, C_N, C_S, C_L, C_A
  * (ab_builds, 2 threads, batch 1, against 8e6: AVX-512 ResNet-20 0.29 -> 0.21 ms and STTN ResNet-20 0.27 ->
  * 0.24, bench/results/ab_par_min_macs_zen4.json; AVX2 STTN 0.41 -> 0.33 and ttt5_224_160 1.33 -> 1.20,
  * ResNet-20 the same, ab_par_min_macs_zen4_avx2.json; 2.5e5 and 0 time as 1e6 within 5%,
- * ab_par_min_macs_1e6_vs_*_zen4.json). 8e6 on AMX, whose convs take a few microseconds: on the Xeon 2e6 made
- * ResNet-20 on 2 threads 29% slower there (and AVX-512 2% slower, where Zen 4 gained 27%;
+ * ab_par_min_macs_1e6_vs_*_zen4.json). 8e6 on AMX, whose convs take a few microseconds: on the Xeon, 2e6
+ * made ResNet-20 on 2 threads 29% slower with AMX and 2% slower with AVX-512 (where Zen 4 gained 27%;
  * ab_par_min_macs_2e6_xeon_*.json).
  * It was 8e6 when idle workers slept between layers (Zen 3: ResNet-20 at batch 1 1.4 ms on 2 threads against
  * 0.9 on one). The tasks and their results are the same either way. Per thread: run_together runs plans on
