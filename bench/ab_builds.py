@@ -49,10 +49,11 @@ print(float(np.median(windows)))
 
 
 def package(lib_dir: Path, into: Path) -> Path:
-    """A copy of runtime/tritnet_rt whose extension is the one in ``lib_dir``; or, where ``lib_dir`` holds a
-    whole tritnet_rt package (an older commit's Python beside its library), that package."""
+    """A copy of runtime/tritnet_rt whose extension is the one in ``lib_dir``; or, where ``lib_dir`` is or holds a
+    whole tritnet_rt package (an older commit's Python beside its library), that package: a package folder
+    passed as a library folder would otherwise run this checkout's Python on the old library."""
     dst = into / "tritnet_rt"
-    whole = Path(lib_dir) / "tritnet_rt"
+    whole = Path(lib_dir) if (Path(lib_dir) / "__init__.py").is_file() else Path(lib_dir) / "tritnet_rt"
     if (whole / "__init__.py").is_file():
         shutil.copytree(whole, dst, ignore=shutil.ignore_patterns("__pycache__"))
         return into
@@ -64,7 +65,8 @@ def package(lib_dir: Path, into: Path) -> Path:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--a", required=True, help="folder with build a's _tnrt library (or a whole tritnet_rt package)")
+    ap.add_argument("--a", required=True, help="folder with build a's _tnrt library, or a whole tritnet_rt package "
+                                               "(the package folder or the folder holding it)")
     ap.add_argument("--b", required=True, help="folder with build b's _tnrt library")
     ap.add_argument("--label-a", default="a")
     ap.add_argument("--label-b", default="b")
