@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-# The shared, read-only data sits beside the project root (never copied into it).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests.paths import SHARED_DATA
 
 
 @pytest.fixture(scope="session")

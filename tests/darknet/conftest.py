@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.paths import SHARED_DATA
+
 DARKNET = SHARED_DATA / "darknet"
 
 

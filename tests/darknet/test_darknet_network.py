@@ -1,7 +1,6 @@
 """DarknetNet: every cfg builds with darknet's parameter count; each layer type against a straight copy
 of darknet's C loop (numpy); .weights round trips (float: same bytes; ternary: α·T); errors."""
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from tritnet.darknet import (CfgError, DarknetNet, WeightsError, build_darknet, 
 from tritnet.darknet.layers import LAYERS
 from tritnet.darknet.layers.activations import ACTIVATIONS
 from tritnet.nn import TernaryConv2d
+from tests.paths import SHARED_DATA
 
-DN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet"
+DN = SHARED_DATA / "darknet"
 needs_data = pytest.mark.skipif(not DN.is_dir(), reason=f"darknet data not found at {DN}")
 
 # darknet's own counts (data README), the rest from the weight files / cfg

@@ -4,7 +4,6 @@ real darknet elsewhere): the same (class, box) pairs, boxes within 1 pixel, prob
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +12,11 @@ import tritnet_rt
 from PIL import Image
 from tritnet.darknet import build_darknet, detect_image
 from tritnet_rt.detect import letterbox_size
+from tests.paths import SHARED_DATA
 
 ort = pytest.importorskip("onnxruntime")
 
-DN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet"
+DN = SHARED_DATA / "darknet"
 REF = DN / "reference"
 IMAGES = {"ttt4": ["raccoon__raccoon-105__stb_rgb.png", "kangaroo__00030__stb_rgb.png"],
           "yolov3-tiny": ["bccd__BloodImage_00007__stb_rgb.png", "raccoon__raccoon-126__stb_rgb.png"]}

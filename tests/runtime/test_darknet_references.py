@@ -17,7 +17,6 @@ runtime runs the ternary convs on float activations and prints darknet's lists e
 import hashlib
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,8 +28,9 @@ from tritnet.export import save, to_packed, torch_module
 from tritnet_rt.heads import HEADS_OPS, activate, detect
 from tritnet_rt.net import Net
 import tritnet_rt
+from tests.paths import SHARED_DATA
 
-DN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "darknet"
+DN = SHARED_DATA / "darknet"
 REF2, REF = DN / "reference-alexeyab", DN / "reference"
 pytestmark = [pytest.mark.skipif(not REF2.is_dir(), reason=f"AlexeyAB/darknetTWN references not found at {REF2}"),
               pytest.mark.filterwarnings("ignore::tritnet.darknet.CfgWarning")]

@@ -6,14 +6,14 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tritnet.cli import main
 from tritnet_rt.cli import main as rt_main
+from tests.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = SHARED_DATA
 DN = SHARED / "darknet"
 REF = DN / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"darknet references not found at {REF}")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tests.paths import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED = SHARED_DATA
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cfg"
 
 # tiny detectors: templates whose {fields} write_cfg fills

@@ -3,7 +3,9 @@ from pathlib import Path
 
 import pytest
 
-REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
+from tests.paths import SHARED_DATA
+
+REF = SHARED_DATA / "darknet" / "reference"
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Decoding, NMS and the reported list, fed darknet's own region/yolo outputs: darknet's results exactly."""
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ import pytest
 from tritnet.darknet import infer_layers, parse_cfg
 from tritnet_rt.detect import (Candidates, Detection, Head, box_iou, do_nms_obj, do_nms_sort, format_detection,
                             get_network_boxes, select_detections)
+from tests.paths import SHARED_DATA
 
-REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
+REF = SHARED_DATA / "darknet" / "reference"
 CFGS = {"ttt4": REF / "cfg" / "ttt4_b1.cfg",
         "yolov2-tiny-voc_random_seed0": REF.parent / "cfg" / "yolov2-tiny-voc.cfg",
         "yolov3-tiny_random_seed0": REF.parent / "cfg" / "yolov3-tiny.cfg"}

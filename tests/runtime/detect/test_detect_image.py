@@ -1,13 +1,13 @@
 """Loading and letterboxing images exactly as darknet's image.c."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tritnet_rt.detect import from_uint8, letterbox, letterbox_size, load_image, resize_image
+from tests.paths import SHARED_DATA
 
-REF = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "darknet" / "reference"
+REF = SHARED_DATA / "darknet" / "reference"
 
 
 def _inputs():
