@@ -132,11 +132,11 @@ def tool(name: str, files: dict, x: np.ndarray, threads: int):
         import tritnet_rt
         tritnet_rt.set_num_threads(threads)
         net = tritnet_rt.load(files["packed" if name == "runtime" else "packed_dynamic"])
+        shares = [n for _, _, n in net.shares(batch, threads)]
         return (lambda: net(x)), {"threads": threads, "isa": tritnet_rt.get_isa(),
                                   "micro_batch": net.micro_batch(batch), "ternary_inputs": net.prep.ternary_inputs,
                                   "par_min_macs": tritnet_rt._ext().par_min_macs(),
-                                  "batch_split": [n for _, _, n in net.shares(batch, threads)] if
-                                  len(net.shares(batch, threads)) > 1 else None,
+                                  "batch_split": shares if len(shares) > 1 else None,
                                   "single_thread_convs": single_thread_convs(net, batch, threads)}
     if name == "torch":
         import torch
