@@ -1,5 +1,5 @@
-/* Runs the AVX-512 and NEON kernels (compiled against SIMDe's emulation, -DTN_SIMDE) on random problems and
- * compares them with the serial kernels; prints "N passed, M failed". Built by test_emulated_isas.py. */
+/* Runs the AVX-512 and NEON kernels and the AVX2 quantizer (compiled against SIMDe's emulation, -DTN_SIMDE) on
+ * random problems and compares them with the serial kernels; prints "N passed, M failed". Built by test_emulated_isas.py. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,21 +73,23 @@ int main(void) {
         if (!ok) printf("FAIL tact_codes_avx512 n=%d\n", n);
         if (ok) passed++; else failed++;
     }
-    /* int8 quantization: saturation both ways, ties to even, the serial tail */
-    for (int k = 0; k < 5; k++) {
-        int n = lens[k], zp = rnd(256);
-        float x[100], inv = 1.f / ((float)(rnd(50) + 1) / 100.f);
-        uint8_t o1[100], o2[100];
-        for (int i = 0; i < n; i++) x[i] = (float)(rnd(4001) - 2000) / 40.f;
-        if (n > 3) { x[0] = 2.5f / inv; x[1] = -1e30f; x[2] = 1e30f; }
-        tn_quant_u8_serial(x, o1, n, inv, zp);
-        tn_quant_u8_avx512(x, o2, n, inv, zp);
-        int ok = memcmp(o1, o2, (size_t)n) == 0;
-        if (!ok) printf("FAIL quant_u8_avx512 n=%d\n", n);
-        if (ok) passed++; else failed++;
-    }
-    /* every half step from -520 to 520 at scale 1 (ties both ways, both clamps), infinities and NaN */
-    {
+    /* int8 quantization, each vector kernel against the serial one: saturation both ways, ties to even, the tail */
+    const struct { const char *name; tn_quant_fn fn; } quants[] = {{"avx512", tn_quant_u8_avx512},
+                                                                     {"avx2", tn_quant_u8_avx2}};
+    for (int qk = 0; qk < 2; qk++) {
+        for (int k = 0; k < 5; k++) {
+            int n = lens[k], zp = rnd(256);
+            float x[100], inv = 1.f / ((float)(rnd(50) + 1) / 100.f);
+            uint8_t o1[100], o2[100];
+            for (int i = 0; i < n; i++) x[i] = (float)(rnd(4001) - 2000) / 40.f;
+            if (n > 3) { x[0] = 2.5f / inv; x[1] = -1e30f; x[2] = 1e30f; }
+            tn_quant_u8_serial(x, o1, n, inv, zp);
+            quants[qk].fn(x, o2, n, inv, zp);
+            int ok = memcmp(o1, o2, (size_t)n) == 0;
+            if (!ok) printf("FAIL quant_u8_%s n=%d\n", quants[qk].name, n);
+            if (ok) passed++; else failed++;
+        }
+        /* every half step from -520 to 520 at scale 1 (ties both ways, both clamps), infinities and NaN */
         float x[2100];
         uint8_t o1[2100], o2[2100];
         int n = 0;
@@ -96,11 +98,11 @@ int main(void) {
         int ok = 1;
         for (int zp = 0; zp < 256; zp += 51) {
             tn_quant_u8_serial(x, o1, n, 1.f, zp);
-            tn_quant_u8_avx512(x, o2, n, 1.f, zp);
+            quants[qk].fn(x, o2, n, 1.f, zp);
             ok &= memcmp(o1, o2, (size_t)n) == 0 && o1[1040 + 5] == (uint8_t)(zp + 2 > 255 ? 255 : zp + 2)
                   && o1[n - 3] == 255 && o1[n - 2] == 0 && o1[n - 1] == 0;      /* 2.5 -> 2; inf, -inf, NaN */
         }
-        if (!ok) printf("FAIL quant_u8_avx512 ties\n");
+        if (!ok) printf("FAIL quant_u8_%s ties\n", quants[qk].name);
         if (ok) passed++; else failed++;
     }
     /* 2-bit weights (tn.h) expanded to int8: every byte value, K not a multiple of 64, a block range not from 0,

@@ -15,8 +15,9 @@ CSRC = Path(__file__).resolve().parents[2] / "runtime" / "tritnet_rt" / "csrc"
 def test_avx512_and_neon_kernels_match_serial_under_emulation(tmp_path):
     exe = tmp_path / "harness"
     src = [Path(__file__).with_name("simde_harness.c")] + [CSRC / f for f in
-                                                           ("kernels_serial.c", "kernels_avx512.c", "kernels_neon.c")]
+                                                           ("kernels_serial.c", "kernels_avx512.c", "kernels_avx2.c",
+                                                            "kernels_neon.c")]
     subprocess.run(["gcc", "-O1", "-std=gnu11", "-DTN_SIMDE", "-ffp-contract=off", f"-I{CSRC}", *map(str, src),
                     "-o", str(exe), "-lm"], check=True, capture_output=True, text=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and "44 passed, 0 failed" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "50 passed, 0 failed" in out.stdout, out.stdout + out.stderr

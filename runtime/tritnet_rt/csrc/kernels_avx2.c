@@ -9,15 +9,17 @@
 #include "tn_gconv.h"
 #include "epi_avx2.h"
 
+/* 8 values a step, the tail as the serial kernel. Its arithmetic in fewer steps, as the AVX-512 kernel: rounding
+ * half to even by the conversion, the zero point added on integers, and the [0, 255] clamp by the two saturating
+ * packs (int32 -> uint16 takes negatives to 0; |v| <= 512 keeps every value inside int16 for the second); NaN
+ * becomes -512 as in the serial kernel, so 0. */
 void tn_quant_u8_avx2(const float *x, uint8_t *o, int n, float inv, int zp) {
     const __m256 vinv = _mm256_set1_ps(inv), lo = _mm256_set1_ps(-512.f), hi = _mm256_set1_ps(512.f);
-    const __m256 magic = _mm256_set1_ps(12582912.f), z = _mm256_set1_ps((float)zp);
-    const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.f);
+    const __m256i z = _mm256_set1_epi32(zp);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), lo), hi);
-        v = _mm256_add_ps(_mm256_sub_ps(_mm256_add_ps(v, magic), magic), z);
-        __m256i q = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top));
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
         __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
         _mm_storel_epi64((__m128i *)(o + i), _mm_packus_epi16(w, w));
     }
