@@ -24,7 +24,7 @@ def _fails(argv, capsys) -> str:
     return err
 
 
-def test_export_run_bench_a_classifier(tmp_path, capsys):
+def test_export_run_bench_a_classifier(tmp_path, capsys, shared_data):   # bench reads its images there
     pytest.importorskip("onnxruntime")
     out = _run(["export", "resnet20", str(tmp_path / "r.tnp"), "--random-weights", "--method", "twn", "--per-channel",
                 "--bits", "1.6", "--onnx", str(tmp_path / "r.onnx"), "--json"], capsys)

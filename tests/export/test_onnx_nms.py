@@ -47,7 +47,7 @@ def _onnx_detections(onnx_path, tnp, image):
 
 
 @pytest.mark.parametrize("model", ["ttt4", "yolov3-tiny"])
-def test_the_onnx_detector_gives_detector_tests_detections(model, tmp_path):
+def test_the_onnx_detector_gives_detector_tests_detections(model, tmp_path, shared_data):
     if model == "ttt4":
         cfg, weights, thresh = REF / "cfg" / "ttt4_b1.cfg", DN / "weights" / "ttt4_minloss.weights", 0.05
     else:
