@@ -78,6 +78,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of every run and stage")
+    ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
     ap.add_argument("--threshold", type=float, default=None, help="TWN threshold factor (default 0.7)")
     ap.add_argument("--method", choices=["twn", "ttn"], default="twn", help="the ternarizer of every row")
@@ -105,7 +106,8 @@ def main():
 
     train = {"epochs": a.epochs, "train_per_class": a.train_per_class, "valid_per_class": a.valid_per_class,
              "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine", "warmup": a.warmup,
-             "weight_decay": a.weight_decay, "per_channel": not a.per_layer, "cache_dir": a.cache_dir,
+             "optimizer": a.optimizer, "weight_decay": a.weight_decay, "per_channel": not a.per_layer,
+             "cache_dir": a.cache_dir,
              **({"threshold": a.threshold} if a.threshold is not None else {})}
     kt = {"distill": True, **({"distill_alpha": a.distill_alpha} if a.distill_alpha is not None else {}),
           **({"distill_temperature": a.distill_temperature} if a.distill_temperature is not None else {})}
@@ -161,7 +163,8 @@ def main():
            "budget": {"epochs": a.epochs, "stages": a.stages, "protocol": a.protocol or f"stage epochs {stage_epochs}",
                       "train_images_per_epoch": 10 * a.train_per_class, "test_images": 10 * a.valid_per_class,
                       "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine", "warmup": a.warmup,
-                      "method": a.method, "weight_decay": a.weight_decay, "threshold": a.threshold or "method default",
+                      "method": a.method, "optimizer": a.optimizer, "weight_decay": a.weight_decay,
+                      "threshold": a.threshold or "method default",
                       "per_channel": not a.per_layer, "chain": a.chain, "seeds": seeds,
                       "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults"},
            "start": {k: start[k] for k in ("top1", "top5")} if start else None,
