@@ -1,5 +1,6 @@
 /* Runs the AVX-512 and NEON kernels and the AVX2 quantizer (compiled against SIMDe's emulation, -DTN_SIMDE) on
- * random problems and compares them with the serial kernels; prints "N passed, M failed". Built by test_emulated_isas.py. */
+ * random problems and compares them with the serial kernels; prints "N passed, M failed". Built by
+ * test_emulated_isas.py. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
