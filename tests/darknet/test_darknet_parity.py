@@ -18,9 +18,8 @@ from PIL import Image
 from tritnet.darknet import build_darknet, format_classifier_line, predict_darknet_classifier, top_k
 from tritnet_rt.detect import (Head, do_nms_obj, do_nms_sort, from_uint8, get_network_boxes, letterbox,
                             select_detections)
-from tests.paths import SHARED_DATA
+from tests.paths import SHARED_DATA as DATA
 
-DATA = SHARED_DATA
 DN = DATA / "darknet"
 REF = DN / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"darknet references not found at {REF}")

@@ -12,7 +12,7 @@ CSRC = Path(__file__).resolve().parents[2] / "runtime" / "tritnet_rt" / "csrc"
 
 @pytest.mark.skipif(not Path("/usr/include/simde/x86/avx512.h").exists() or not shutil.which("gcc"),
                     reason="needs gcc and SIMDe headers (apt-get install libsimde-dev)")
-def test_avx512_and_neon_kernels_match_serial_under_emulation(tmp_path):
+def test_avx512_neon_and_avx2_quantizer_kernels_match_serial_under_emulation(tmp_path):
     exe = tmp_path / "harness"
     src = [Path(__file__).with_name("simde_harness.c")] + [CSRC / f for f in
                                                            ("kernels_serial.c", "kernels_avx512.c", "kernels_avx2.c",

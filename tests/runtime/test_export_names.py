@@ -11,9 +11,8 @@ import pytest
 
 from tritnet.cli import main
 from tritnet_rt.cli import main as rt_main
-from tests.paths import SHARED_DATA
+from tests.paths import SHARED_DATA as SHARED
 
-SHARED = SHARED_DATA
 DN = SHARED / "darknet"
 REF = DN / "reference"
 pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"darknet references not found at {REF}")
