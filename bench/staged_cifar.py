@@ -31,6 +31,7 @@ from pathlib import Path
 
 from _meta import mean_std, run_info, write_results
 from tritnet.stage import auto_plan, plan_from_dict, run_plan
+from tritnet.train import ClassifierTrainConfig
 
 DATA = "../shared/data/cifar10/cifar10-jpeg.tar.gz"
 PRETRAINED = "../shared/data/pretrained/resnet_cifar10"
@@ -166,6 +167,7 @@ def main():
                       "method": a.method, "optimizer": a.optimizer, "weight_decay": a.weight_decay,
                       "threshold": a.threshold or "method default",
                       "per_channel": not a.per_layer, "chain": a.chain, "seeds": seeds,
+                      "bn_eval_batches": ClassifierTrainConfig.bn_eval,
                       "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults"},
            "start": {k: start[k] for k in ("top1", "top5")} if start else None,
            "summary": summary, "runs": results}
