@@ -352,10 +352,11 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
 
         if cfg.bn_eval:
             # The running averages mix statistics of weights the last steps have left behind (ternary codes flip
-            # until the end). CIFAR ResNet-20 (BENCHMARKS.md 9h): +0.14 top-1 for nine ternary and +0.13 for two
-            # float 8-epoch runs, +0.04 for three ternary 20-epoch ones. Training uses batch statistics, so this
-            # changes only what is evaluated and saved.
-            recalibrate_batchnorm(model, data.train, cfg.bn_eval, device)
+            # until the end). CIFAR ResNet-20 (BENCHMARKS.md 9i): +0.14 top-1 for nine ternary and +0.13 for two
+            # float 8-epoch runs, +0.04 for three ternary 20-epoch ones. Training uses batch statistics, and the
+            # passes' augmentation draws are given back to the RNG, so this changes only what is evaluated and saved.
+            with torch.random.fork_rng(devices=[]):
+                recalibrate_batchnorm(model, data.train, cfg.bn_eval, device)
         dist.sync_buffers(model, world)
         metrics = evaluate(model, data.valid, device)
         # every process evaluated the same model on its own shard: combine the counts
