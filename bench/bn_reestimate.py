@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _meta import mean_std, run_info  # noqa: E402
+from tritnet.atomic import write_text_atomic  # noqa: E402
 from tritnet.data import build_classification_loaders  # noqa: E402
 from tritnet.eval.classify import evaluate  # noqa: E402
 from tritnet.train import load_classifier  # noqa: E402
@@ -44,7 +44,6 @@ def main():
             data = build_classification_loaders(a.data, batch_size=128, workers=0, train_per_class=a.train_per_class,
                                                 valid_per_class=a.valid_per_class, cache_dir=a.cache_dir,
                                                 seed=a.seed, **input_format(state["arch"]))
-        ternary = bool(state.get("ternary"))
         row = {"checkpoint": path, "ternary_layers": len(state.get("ternary") or []),
                "top1_as_trained": evaluate(model, data.valid)["top1"]}
         for n in counts:
@@ -52,7 +51,7 @@ def main():
             recalibrate_batchnorm(m, data.train, n)
             row[f"top1_bn_{n}"] = evaluate(m.eval(), data.valid)["top1"]
         rows.append(row)
-        print(f"{'ternary' if ternary else 'float  '} {path}: " +
+        print(f"{'ternary' if row['ternary_layers'] else 'float  '} {path}: " +
               " ".join(f"{k[5:]} {v:.2f}" for k, v in row.items() if k.startswith("top1")), flush=True)
     summary = {}
     for kind, chosen in (("ternary", [r for r in rows if r["ternary_layers"]]),
@@ -63,10 +62,7 @@ def main():
     out = {**run_info(), "benchmark": "BN statistics re-estimated after training (CIFAR-10 top-1)",
            "train_per_class": a.train_per_class, "valid_per_class": a.valid_per_class, "seed": a.seed,
            "batch_size": 128, "summary": summary, "runs": rows}
-    path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_name(path.name + ".tmp").write_text(json.dumps(out, indent=2))
-    os.replace(path.with_name(path.name + ".tmp"), path)
+    write_text_atomic(a.out, json.dumps(out, indent=2))
     print(json.dumps(summary, indent=1))
 
 

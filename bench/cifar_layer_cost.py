@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _meta import run_info  # noqa: E402
+from tritnet.atomic import write_text_atomic  # noqa: E402
 from tritnet.data import build_classification_loaders  # noqa: E402
 from tritnet.eval.classify import evaluate  # noqa: E402
 from tritnet.nn.swap import ternarize_, ternary_report  # noqa: E402
@@ -58,10 +58,7 @@ def main():
     out = {**run_info(), "benchmark": "cost of one layer group made ternary (TWN per channel), before training",
            "checkpoint": a.checkpoint, "train_per_class": a.train_per_class, "valid_per_class": a.valid_per_class,
            "seed": a.seed, "bn_batches": BN_BATCHES, "top1_as_saved": base, "rows": rows}
-    path = Path(a.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_name(path.name + ".tmp").write_text(json.dumps(out, indent=2))
-    os.replace(path.with_name(path.name + ".tmp"), path)
+    write_text_atomic(a.out, json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

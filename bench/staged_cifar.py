@@ -81,7 +81,8 @@ def main():
     ap.add_argument("--warmup", type=float, default=0.05, help="warm-up fraction of every run and stage")
     ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
     ap.add_argument("--weight-decay", type=float, default=1e-4)
-    ap.add_argument("--threshold", type=float, default=None, help="threshold factor (the method's default: TWN 0.7, TTN 0.05)")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="threshold factor (the method's default: TWN 0.7, TTN 0.05)")
     ap.add_argument("--method", choices=["twn", "ttn"], default="twn", help="the ternarizer of every row")
     ap.add_argument("--per-layer", action="store_true", help="one TWN scale per layer (default: per channel)")
     ap.add_argument("--chain", choices=["last", "best", "minloss"], default="last")
