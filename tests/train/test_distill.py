@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import tritnet
+from tritnet.nn import is_ternary
 from tritnet.train import ClassifierTrainConfig, DistillConfig, train_classifier
 from tritnet.train.calibrate import batchnorms_after, recalibrate_batchnorm
 from tritnet.train.classifier import lr_factor, newly_ternary
@@ -172,6 +173,37 @@ def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():
     assert lr_factor(cos, 4, 100) == pytest.approx(0.5 * 0.5 * (1 + math.cos(math.pi * 0.04)))
     with pytest.raises(ValueError, match="warmup"):
         ClassifierTrainConfig(data="x", warmup=1.0)
+
+
+def test_a_larger_teacher_is_built_as_named_or_as_its_checkpoint_records(shared_data, tmp_path):
+    """teacher_model builds the teacher as another architecture (ResNet-32 teaching ResNet-20), with the same
+    outputs as that network loaded directly; a tritnet checkpoint of it needs no name; a teacher whose input is
+    prepared otherwise (a darknet classifier cfg: x/255 at its own size) or whose checkpoint records other classes
+    is refused."""
+    from tritnet.models import load_pretrained, model_checkpoint, save_atomic
+    from tritnet.train.classifier import build_teacher
+    pretrained = str(shared_data / "pretrained" / "resnet_cifar10")
+    reference = tritnet.create_model("resnet32")
+    load_pretrained(reference, pretrained, reference.model_info)
+    reference.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    base = dict(data="x", model="resnet20", weights=pretrained, method="twn", distill=True)
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    named = build_teacher(ClassifierTrainConfig(**base, teacher_model="resnet32"), classes, "cpu")
+    assert sum(isinstance(m, nn.Conv2d) for m in named.model.modules()) == 31      # 1 + 3 stages x 5 blocks x 2
+    assert torch.equal(named(x), reference(x))
+    save_atomic(model_checkpoint(reference, class_names=classes), tmp_path / "resnet32.pt")
+    recorded = build_teacher(ClassifierTrainConfig(**base, teacher=str(tmp_path / "resnet32.pt")), classes, "cpu")
+    assert torch.equal(recorded(x), reference(x))
+    with pytest.raises(ValueError, match="resnet32.pt: a teacher of other classes"):
+        build_teacher(ClassifierTrainConfig(**base, teacher=str(tmp_path / "resnet32.pt")), classes[::-1], "cpu")
+    default = build_teacher(ClassifierTrainConfig(**base), classes, "cpu")
+    assert sum(isinstance(m, nn.Conv2d) for m in default.model.modules()) == 19
+    assert not any(is_ternary(m) for m in default.model.modules())     # the student's method not applied
+    cfg = str(shared_data / "darknet" / "weights" / "cifar_minin.cfg")
+    with pytest.raises(ValueError, match="cifar_minin.cfg: takes other input than resnet20"):
+        build_teacher(ClassifierTrainConfig(**base, teacher_model=cfg), classes, "cpu")
 
 
 # ---------------------------------------------------------------------------------------------- a short run

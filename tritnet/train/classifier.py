@@ -27,7 +27,7 @@ from tritnet_rt.cliargs import nonnegative_float, nonnegative_int, positive_floa
 
 from ..atomic import write_bytes_atomic
 from ..eval import evaluate, topk_correct
-from ..models import (get_model_info, load_into, load_model, model_checkpoint, read_checkpoint,
+from ..models import (get_model_info, list_models, load_into, load_model, model_checkpoint, read_checkpoint,
                       save_atomic)
 from ..darknet import is_cfg_name
 from ..models.checkpoint import CheckpointError
@@ -71,6 +71,7 @@ class ClassifierTrainConfig:
     warmup: float = 0.0                     # linear learning-rate warm-up over this fraction of the run
     distill: bool = False                   # knowledge transfer from a frozen float teacher (distill.py)
     teacher: str | None = None              # its checkpoint or pretrained folder (default: weights, built float)
+    teacher_model: str | None = None        # its architecture when not the run's (a checkpoint records its own)
     distill_alpha: float | None = None      # share of the soft (teacher) term; DistillConfig's when None
     distill_temperature: float | None = None  # softening of both logits; DistillConfig's when None
     train_per_class: int | None = None      # use only the first N training images of each class
@@ -110,6 +111,8 @@ class ClassifierTrainConfig:
         "warmup": "linear learning-rate warm-up over this fraction of the run (default 0)",
         "distill": "knowledge transfer from a frozen float teacher",
         "teacher": "the teacher's checkpoint or pretrained folder (default: --weights, built float)",
+        "teacher_model": "the teacher's architecture, e.g. a larger network (default: the one a tritnet checkpoint "
+                         "records, else --model); it must take the same input",
         "distill_alpha": "share of the teacher term (default 0.5)",
         "distill_temperature": "softening temperature of both logits (default 4)",
         "train_per_class": "use only the first N training images of each class",
@@ -209,11 +212,34 @@ def newly_ternary(model: nn.Module, cfg: ClassifierTrainConfig) -> list:
     return [n for n, m in weight_layers(model) if is_ternary(m) and n not in before]
 
 
-def build_teacher(cfg: ClassifierTrainConfig, num_classes: int, device) -> ClassifierTeacher:
-    """The frozen teacher: ``teacher`` (or the starting ``weights``) built as the run's model without the
-    run's ternarization (a checkpoint that records ternary layers keeps them)."""
+def _checkpoint_record(source) -> dict:
+    """What a checkpoint file records (architecture, class names); {} for a folder or a file without a record."""
+    if not source or not Path(source).is_file():
+        return {}
+    try:
+        return read_checkpoint(source)
+    except CheckpointError:
+        return {}
+
+
+def build_teacher(cfg: ClassifierTrainConfig, class_names: list, device) -> ClassifierTeacher:
+    """The frozen teacher: ``teacher`` (or the starting ``weights``) built float as ``teacher_model``, else as the
+    registered architecture its tritnet checkpoint records (a larger trained network teaches without naming it
+    twice), else as the run's model; a checkpoint that records ternary layers keeps them. It sees the student's
+    batches, so it must take the same input, and its logits must mean the run's classes in the run's order."""
     source = cfg.teacher or cfg.weights
-    model = build_model(dataclasses.replace(cfg, weights=source, method=None, layers=None), num_classes)
+    record = _checkpoint_record(source)
+    recorded = record.get("arch") if record.get("arch") in list_models() and not is_cfg_name(cfg.model) else None
+    arch = cfg.teacher_model or recorded or cfg.model
+    if arch != cfg.model and input_format(arch) != input_format(cfg.model):
+        raise ValueError(f"teacher_model {arch}: takes other input than {cfg.model} ({input_format(arch)} against "
+                         f"{input_format(cfg.model)}); the teacher sees the student's batches")
+    taught = record.get("class_names")
+    if taught and list(taught) != list(class_names):
+        raise ValueError(f"{source}: a teacher of other classes ({', '.join(map(str, taught[:5]))}, ...) than the "
+                         f"run's ({', '.join(map(str, class_names[:5]))}, ...)")
+    model = build_model(dataclasses.replace(cfg, model=arch, weights=source, method=None, layers=None),
+                        len(class_names))
     return ClassifierTeacher(model.to(device))
 
 
@@ -276,7 +302,7 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         recalibrate_batchnorm(model, data.train, cfg.bn_recalibrate, device, only=batchnorms_after(model, first))
     if world.is_main and cfg.method:
         log_line(format_report(ternary_report(model)))
-    teacher = build_teacher(cfg, len(class_names), device) if cfg.distill else None
+    teacher = build_teacher(cfg, class_names, device) if cfg.distill else None
     kd = cfg.distill_config() if cfg.distill else None
     net = dist.wrap(model, world, device)
     opt = make_optimizer(cfg, model)
