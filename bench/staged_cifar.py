@@ -14,6 +14,8 @@ ternary (TWN unless ``--method ttn``, one scale per output channel unless ``--pe
     direct+kt (ft)     direct+kt with the float fine-tuned row of the same seed as teacher: the pretrained start
     staged+kt (ft)     scores 81% on the JPEG test set, below what ternary students reach here (~84%), so it
                        teaches less than the float network trained on the same images (``--rows`` to add them)
+    float+kt (ft)      the float network trained with that teacher: what transfer gives float, when the teacher is
+                       another network (``--teacher-runs``: the float_finetuned row of e.g. ``--model resnet56``)
 
 Every run re-estimates batch-norm statistics from its first new ternary layer on and restarts its schedule with
 its warm-up (``--warmup`` of each run). ``--seeds 0,1,2`` repeats every row per seed and reports mean ± std of
@@ -35,7 +37,8 @@ from tritnet.train import ClassifierTrainConfig
 
 DATA = "../shared/data/cifar10/cifar10-jpeg.tar.gz"
 PRETRAINED = "../shared/data/pretrained/resnet_cifar10"
-ROWS = ("float_finetuned", "direct", "direct_kt", "staged", "staged_kt", "direct_kt_ft", "staged_kt_ft")
+ROWS = ("float_finetuned", "direct", "direct_kt", "staged", "staged_kt", "direct_kt_ft", "staged_kt_ft",
+        "float_kt_ft")
 
 
 def run_seconds(folder: Path) -> dict:
@@ -67,6 +70,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--weights", default=PRETRAINED)
+    ap.add_argument("--model", default="resnet20", help="the architecture of every row (a registered CIFAR model)")
+    ap.add_argument("--teacher-runs", default=None,
+                    help="where the _kt_ft rows find their teacher, seedN/float_finetuned of any architecture "
+                         "(default: --runs)")
     ap.add_argument("--epochs", type=int, default=8, help="the budget: the direct run's epochs (and float's)")
     ap.add_argument("--stages", type=int, default=4)
     ap.add_argument("--protocol", choices=["equal", "seeds"], default="equal",
@@ -113,14 +120,15 @@ def main():
              **({"threshold": a.threshold} if a.threshold is not None else {})}
     kt = {"distill": True, **({"distill_alpha": a.distill_alpha} if a.distill_alpha is not None else {}),
           **({"distill_temperature": a.distill_temperature} if a.distill_temperature is not None else {})}
-    plan = auto_plan("resnet20", stages=a.stages, method=a.method, chain=a.chain, data=a.data, weights=a.weights,
-                     train=train, name="resnet20-cifar10")
+    plan = auto_plan(a.model, stages=a.stages, method=a.method, chain=a.chain, data=a.data, weights=a.weights,
+                     train=train, name=f"{a.model}-cifar10")
     for stage, epochs in zip(plan.stages, stage_epochs or []):
         stage.train = {"epochs": epochs}
     budget = dict(protocol=a.protocol, budget=a.epochs) if a.protocol else {}
-    float_plan = plan_from_dict({"name": "resnet20-cifar10", "model": "resnet20", "data": a.data,
+    float_plan = plan_from_dict({"name": f"{a.model}-cifar10", "model": a.model, "data": a.data,
                                  "weights": a.weights, "train": train, "stages": [{"name": "float", "layers": []}]})
     runs = Path(a.runs)
+    teacher_runs = Path(a.teacher_runs or a.runs)
     quiet = dict(workers=a.workers, progress=False, echo=lambda s: None)
     results, start = {r: [] for r in rows}, None
     for seed in seeds:
@@ -131,12 +139,13 @@ def main():
                 continue
             over = {"seed": seed, **(kt if "_kt" in row else {})}
             if row.endswith("_kt_ft"):                  # the teacher: this seed's float fine-tuned network
-                found = sorted((runs / f"seed{seed}" / "float_finetuned" / "float").glob("*_float.pt"))
+                found = sorted((teacher_runs / f"seed{seed}" / "float_finetuned" / "float").glob("*_float.pt"))
                 if not found:
-                    raise SystemExit(f"{row}: run the float_finetuned row of seed {seed} first (its teacher)")
+                    raise SystemExit(f"{row}: run the float_finetuned row of seed {seed} under {teacher_runs} "
+                                     "first (its teacher)")
                 over["teacher"] = str(found[0])
             t = time.time()
-            if row == "float_finetuned":
+            if row.startswith("float"):
                 r = run_plan(float_plan, folder, overrides=over, **quiet)
             elif row.startswith("direct"):
                 r = run_plan(plan, folder, overrides=over, direct=True, **budget, **quiet)
@@ -161,7 +170,8 @@ def main():
             "direct_kt_over_direct_time": mean_std([k["train_seconds"] / d["train_seconds"]
                                                     for k in results["direct_kt"] for d in results["direct"]
                                                     if d["seed"] == k["seed"]])}
-    out = {**run_info(), "benchmark": "CIFAR-10 ResNet-20: staged vs direct, with and without knowledge transfer",
+    out = {**run_info(), "benchmark": f"CIFAR-10 {a.model}: staged vs direct, with and without knowledge transfer",
+           "model": a.model, "teacher_runs": str(teacher_runs),
            "budget": {"epochs": a.epochs, "stages": a.stages, "protocol": a.protocol or f"stage epochs {stage_epochs}",
                       "train_images_per_epoch": 10 * a.train_per_class, "test_images": 10 * a.valid_per_class,
                       "batch_size": a.batch_size, "lr": a.lr, "schedule": "cosine", "warmup": a.warmup,
