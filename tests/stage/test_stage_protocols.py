@@ -106,9 +106,9 @@ def test_staged_run_with_transfer_and_equal_budgets(tmp_path, monkeypatch):
         return real_train(c)
 
     def recal(net, loader, batches, device, only=None):
-        recalibrated.append((batches, sorted(i for i, layer in enumerate(net.layers)
-                                             if getattr(layer, "bn", None) is not None
-                                             and any(layer.bn is m for m in only))))
+        recalibrated.append((batches, "all" if only is None else sorted(i for i, layer in enumerate(net.layers)
+                                                                        if getattr(layer, "bn", None) is not None
+                                                                        and any(layer.bn is m for m in only))))
         return real_recal(net, loader, batches, device, only)
 
     monkeypatch.setattr(yolo_train, "train_detector", train)
@@ -117,7 +117,8 @@ def test_staged_run_with_transfer_and_equal_budgets(tmp_path, monkeypatch):
     assert [c.teacher for c in configs] == [str(start), str(start)]       # the float start, not stage A
     assert configs[1].weights == str(tmp_path / "out" / "A" / "tiny_A.weights")
     assert [c.distill and c.bn_recalibrate for c in configs] == [20, 20]
-    # A: layer 4 is its first ternary layer; B: layer 0 (BN of layers 0, 2, 4 re-estimated; 5 has none)
-    assert recalibrated == [(20, [4]), (20, [0, 2, 4])]
+    # A: layer 4 is its first ternary layer; B: layer 0 (BN of layers 0, 2, 4 re-estimated; 5 has none); each
+    # stage's final weights: every statistic re-estimated (bn_eval)
+    assert recalibrated == [(20, [4]), (40, "all"), (20, [0, 2, 4]), (40, "all")]
     assert [row["budget"] for row in r["rows"][1:]] == [2, 2]
     assert "equal protocol (4 max_batches in all" in r["markdown"]

@@ -99,8 +99,8 @@ def test_bn_reestimation_from_the_first_ternary_layer_matches_a_hand_computation
         return out
 
     monkeypatch.setattr(yolo_train, "recalibrate_batchnorm", spy)
-    run(shapes, path, weights=str(float_start["weights"]), clear=True, bn_recalibrate=3,
-        backup=str(tmp_path / "b"))
+    run(shapes, path, weights=str(float_start["weights"]), clear=True, bn_recalibrate=3, bn_eval=0,
+        backup=str(tmp_path / "b"))                         # bn_eval 0: the start's re-estimation alone
     assert len(seen["batches"]) == 3
     start = DarknetNet(str(path), "twn")
     start.load_weights(float_start["weights"])
@@ -129,10 +129,15 @@ def test_bn_reestimation_from_the_first_ternary_layer_matches_a_hand_computation
     assert not torch.equal(st["layers.4.bn.running_mean"], loaded["layers.4.bn.running_mean"])
 
 
-def test_no_reestimation_by_default_nor_when_resuming(shapes, float_start, tmp_path, monkeypatch):
+def test_no_reestimation_of_the_start_by_default(shapes, float_start, tmp_path, monkeypatch):
+    """bn_recalibrate is 0 by default (darknet's way); bn_eval's re-estimation at the end is the only one."""
     calls = []
-    monkeypatch.setattr(yolo_train, "recalibrate_batchnorm", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(yolo_train, "recalibrate_batchnorm", lambda *a, **k: calls.append(k.get("only", a[4:])))
     run(shapes, float_start["tern"], weights=str(float_start["weights"]), clear=True, backup=str(tmp_path / "b"))
+    assert len(calls) == 1 and not calls[0]                 # one call, every batch norm (bn_eval before the save)
+    calls.clear()
+    run(shapes, float_start["tern"], weights=str(float_start["weights"]), clear=True, bn_eval=0,
+        backup=str(tmp_path / "c"))
     assert calls == []
 
 

@@ -244,3 +244,52 @@ def test_a_killed_run_saves_its_state_and_resumes(shapes, tmp_path):
     log_rows = rows(log)
     assert [int(x["iteration"]) for x in log_rows] == list(range(1, done[-1] + 4)) and r["iterations"] == done[-1] + 3
     assert not any("minloss" in x["saved"] for x in log_rows[done[-1]:])
+
+
+def test_ternary_runs_end_with_bn_statistics_averaged_at_the_final_weights_and_train_as_without(shapes, tmp_path):
+    """bn_eval: the final weights' first BN statistics are the plain average, over bn_eval sub-batches of the
+    documented stream (training's augmentation and sizes, the run's seed + BN_EVAL_STREAM), of the batch mean
+    and (n - 1) variance of the first conv's output, computed here by hand from the saved ternary kernel; every
+    weight is bit-identical to the run without it, whose statistics are darknet's rolling averages (an evaluation
+    halfway re-estimated them too); a float network keeps darknet's rolling averages."""
+    import torch
+    import torch.nn.functional as F
+    from tritnet.yolo.data import open_data
+    from tritnet.yolo.labels import Issues
+    from tritnet.yolo.loader import ImageStore, TrainSampler, TrainSet, train_loader
+    from tritnet.yolo.loss import DetectionLoss
+    from tritnet.yolo.setup import augmentation
+    from tritnet.yolo.train import BN_EVAL_STREAM
+    from tritnet.darknet import build_darknet
+
+    finals = {}
+    for name, bn_eval in (("off", 0), ("on", 3)):
+        cfg = write_cfg(tmp_path / f"{name}.cfg", max_batches=4, ternary=True)
+        run(shapes, cfg, bn_eval=bn_eval, map=True, map_every=2, seed=5)
+        finals[name] = load_weights(parse_cfg(cfg), shapes.parent / "backup" / f"{name}_final.weights").layers
+    assert finals["off"].keys() == finals["on"].keys()
+    for index, off in finals["off"].items():
+        for key in off:
+            same = np.array_equal(off[key], finals["on"][index][key])
+            assert same != key.startswith("rolling"), (index, key)      # only the statistics differ
+
+    net = build_darknet(str(tmp_path / "on.cfg"), None, "twn")
+    issues = Issues()
+    records = [r.trainable() for r in open_data(shapes).records("train", issues)]
+    train_set = TrainSet(records, ImageStore([r.image for r in records], 0, 0, issues), augmentation(net),
+                         DetectionLoss(net).max_boxes)
+    sampler = TrainSampler(len(records), 4, 1, 0, 3, 5 + BN_EVAL_STREAM, 32, 32, "off")   # batch 8 / 2 subdivisions
+    kernel = torch.from_numpy(finals["on"][0]["weights"]).reshape(8, 3, 3, 3)
+    means, variances = [], []
+    for x, _, _ in train_loader(train_set, sampler, 0):
+        y = F.conv2d(x.double(), kernel.double(), padding=1).transpose(0, 1).reshape(8, -1)
+        means.append(y.mean(1))
+        variances.append(y.var(1, unbiased=True))
+    assert len(means) == 3
+    assert np.allclose(finals["on"][0]["rolling_mean"], torch.stack(means).mean(0).numpy(), rtol=1e-4, atol=1e-5)
+    assert np.allclose(finals["on"][0]["rolling_variance"], torch.stack(variances).mean(0).numpy(), rtol=1e-4)
+
+    cfg = write_cfg(tmp_path / "float.cfg", max_batches=2)
+    plain, kept = (load_weights(parse_cfg(cfg), shapes.parent / "backup" / "float_final.weights").layers[0]
+                   for _ in (run(shapes, cfg, bn_eval=0), run(shapes, cfg, bn_eval=3, exist_ok=True)))
+    assert np.array_equal(plain["rolling_mean"], kept["rolling_mean"])

@@ -277,7 +277,8 @@ def train_classifier(cfg: ClassifierTrainConfig) -> dict:
         start_epoch, best_top1 = int(state["epoch"]) + 1, float(state.get("best_top1", -1.0))
         smooth = MinLoss(state.get("avg_loss", -1.0), state.get("min_avg_loss", 1e10))
         if (run_dir / "weights" / "minloss.pt").is_file():   # written between two epoch checkpoints
-            smooth.min = min(smooth.min, float(read_checkpoint(run_dir / "weights" / "minloss.pt").get("avg_loss", 1e10)))
+            saved = read_checkpoint(run_dir / "weights" / "minloss.pt")
+            smooth.min = min(smooth.min, float(saved.get("avg_loss", 1e10)))
     elif world.is_main:
         run_dir = new_run_dir(cfg.project, cfg.name)
     else:

@@ -14,7 +14,9 @@ gradients are averaged and the rate multiplied by the process count (darknet's `
 ``distill`` adds knowledge transfer from a frozen float teacher (``tritnet.train.distill``: head outputs
 weighted by the teacher's objectness, feature mimicking); the log's ``teacher_seconds`` is its share of each
 iteration. ``bn_recalibrate`` re-estimates batch-norm statistics after loading the start (the stage runner's
-boundary step; darknet itself never does).
+boundary step; darknet itself never does). A network with ternary layers also gets every BN statistic
+re-estimated at its final weights before each mAP evaluation and before ``_final.weights`` (``bn_eval``):
+darknet's rolling averages lag the weight flips. A float network keeps darknet's rolling averages.
 """
 from __future__ import annotations
 
@@ -57,6 +59,9 @@ LOG_FIELDS = ["iteration", "seen", "epoch", "loss", "avg_loss", "lr", "seconds",
               "distill_feature", "teacher_seconds"]
 
 
+BN_EVAL_STREAM = 104729      # bn_eval's images: the sampler seed is the run's seed plus this
+
+
 @dataclass
 class DetectorTrainConfig:
     data: str                              # darknet .data file
@@ -76,6 +81,8 @@ class DetectorTrainConfig:
     minloss_epochs: bool = False           # also keep <base>_<epoch>.minloss.weights (darknetTWN)
     bn_recalibrate: int = 0                # sub-batches re-estimating BN statistics from the first ternary
                                            # layer on, after loading the start (0: darknet's way, none)
+    bn_eval: int = 40                      # networks with ternary layers: sub-batches re-estimating every BN
+                                           # statistic before each mAP evaluation and the final save (0: off)
     distill: bool = False                  # knowledge transfer from a frozen float teacher
     teacher: Optional[str] = None          # its .weights or .ckpt (default: weights, the start)
     teacher_cfg: Optional[str] = None      # its cfg (default: this cfg with every layer float)
@@ -94,7 +101,8 @@ class DetectorTrainConfig:
     # the command line (``tritnet detector train``, generated from these fields) and __post_init__ check these
     RULES: ClassVar[dict] = {
         "map_every": positive_int, "thresh": fraction, "workers": nonnegative_int, "cache_mb": nonnegative_float,
-        "save_every": positive_int, "bn_recalibrate": nonnegative_int, "distill_head": nonnegative_float,
+        "save_every": positive_int, "bn_recalibrate": nonnegative_int, "bn_eval": nonnegative_int,
+        "distill_head": nonnegative_float,
         "distill_feature": nonnegative_float}
     CHOICES: ClassVar[dict] = {"method": ("twn", "ttn", "sttn", "float"),
                                "multiscale": ("auto", "darknet", "sdl", "off")}
@@ -116,6 +124,8 @@ class DetectorTrainConfig:
         "save_every": "write <base>_<i>.weights every N iterations",
         "minloss_epochs": "also keep <base>_<epoch>.minloss.weights",
         "bn_recalibrate": "sub-batches re-estimating BN statistics from the first ternary layer on (default 0)",
+        "bn_eval": "with ternary layers: sub-batches re-estimating every BN statistic before each mAP evaluation "
+                   "and the final save (default 40; 0: darknet's rolling averages)",
         "distill": "knowledge transfer from a frozen float teacher",
         "teacher": "the teacher's .weights or .ckpt (default: the initial weights)",
         "teacher_cfg": "the teacher's cfg (default: CFG, every layer float)",
@@ -249,6 +259,19 @@ def train_detector(c: DetectorTrainConfig) -> dict:
         first = net.layers[ternary[0].index]
         recalibrate_batchnorm(net, train_loader(train_set, bn_sampler, c.workers), c.bn_recalibrate, device,
                               only=batchnorms_after(net, first))
+
+    def reestimate_bn():
+        """Every BN statistic as its plain average over ``bn_eval`` sub-batches at the current weights. darknet's
+        rolling averages (momentum 0.01) lag the weight flips of ternary layers, most in the first conv, whose
+        input is the image itself (BENCHMARKS.md 10e: +6 mAP on BCCD). The images are drawn as training draws
+        them, sizes included, from a stream of their own, and the RNG is given back: training is unchanged."""
+        sub = batch // subdivisions
+        sampler = TrainSampler(n_images, sub, 1, 0, c.bn_eval, c.seed + BN_EVAL_STREAM, net.width, net.height, mode,
+                               stride, exclude=store.bad)
+        with torch.random.fork_rng(devices=[]):
+            recalibrate_batchnorm(net, train_loader(train_set, sampler, c.workers), c.bn_eval, device)
+
+    reestimate = reestimate_bn if ternary and c.bn_eval > 0 else (lambda: None)
     distiller = DetectorDistiller(net, load_teacher(c, device), c.distill_config()) if c.distill else None
     if distiller is not None:
         distiller.train_adapters(optimizer, st, cfg.net.param("decay"), device)
@@ -344,6 +367,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                 saved.append(f"{base}_{iteration}.weights")
             map_result = None
             if valid_records and (iteration % map_every == 0 or iteration >= max_batches):
+                reestimate()
                 dets = run_detector(net, valid_records, store=valid_store, workers=c.workers, issues=issues)
                 map_result = score_map(dets, valid_records, data.names, 0.5, c.thresh)
                 final_dets = dets if iteration >= max_batches else None
@@ -402,6 +426,8 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                 tqdm.write(f"knowledge transfer: teacher {1000 * teach:.0f} ms of {1000 * step:.0f} ms an iteration, "
                            f"+{100 * teach / max(step - teach, 1e-9):.0f}% over the iteration without it")
     if world.is_main:
+        if final_dets is None:          # no evaluation at the last iteration, which re-estimated them already
+            reestimate()
         save_all([f"{base}_final.weights"])
         checkpoint()
         plot_chart(log.rows(), run_dir / "chart.png", title, max_batches)
