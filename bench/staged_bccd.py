@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--burn-in", type=int, default=None, help="iterations of warm-up of every run and stage "
                     "(default: 2.5%% of the budget, a tenth of an equal-split stage)")
     ap.add_argument("--per-channel", action="store_true")
+    ap.add_argument("--bn-eval", type=int, default=None,
+                    help="sub-batches re-estimating BN statistics before evaluating and saving (the trainer's "
+                         "default 40 when None; 0: darknet's rolling averages, as runs before it)")
     ap.add_argument("--chain", choices=["minloss", "best", "last"], default="last")
     ap.add_argument("--distill-head", type=float, default=None)
     ap.add_argument("--distill-feature", type=float, default=None)
@@ -140,7 +143,8 @@ def main():
 
     burn_in = a.burn_in if a.burn_in is not None else max(1, a.iters // 40)
     train = {**schedule(a.iters, a.batch, a.subdivisions, a.lr, burn_in),
-             **({"per_channel": True} if a.per_channel else {})}
+             **({"per_channel": True} if a.per_channel else {}),
+             **({"bn_eval": a.bn_eval} if a.bn_eval is not None else {})}
     kt = {"distill": True, **({"distill_head": a.distill_head} if a.distill_head is not None else {}),
           **({"distill_feature": a.distill_feature} if a.distill_feature is not None else {})}
     plan = auto_plan(a.cfg, stages=a.stages, classes=3, data=str(data), weights=float_weights, chain=a.chain,
