@@ -262,9 +262,9 @@ def train_detector(c: DetectorTrainConfig) -> dict:
 
     def reestimate_bn():
         """Every BN statistic as its plain average over ``bn_eval`` sub-batches at the current weights: darknet's
-        rolling averages (momentum 0.01) lag the weight flips of ternary layers (BENCHMARKS.md 10e: +3.0 mAP on
-        average over five all-ternary BCCD runs). The images are drawn as training draws them, sizes included,
-        from a stream of their own, and the RNG is given back: training is unchanged."""
+        rolling averages (momentum 0.01) lag the weight flips of ternary layers (BENCHMARKS.md 10e: +1.7 to +6.0
+        mAP on four all-ternary BCCD runs). The images are drawn as training draws them, sizes included, from a
+        stream of their own, and the RNG is given back: training is unchanged."""
         sub = batch // subdivisions
         sampler = TrainSampler(n_images, sub, 1, 0, c.bn_eval, c.seed + BN_EVAL_STREAM, net.width, net.height, mode,
                                stride, exclude=store.bad)
