@@ -7,7 +7,7 @@ one-stage plan with no ternary layer). Every other row starts from it and ends w
 ``--per-channel``: one scale per output channel), ``--iters`` iterations being the budget B:
 
     direct            every conv ternary at once, B iterations
-    direct_kt         the same with the float detector as teacher (head outputs + feature mimicking)
+    direct_kt         the same with the float detector as teacher (head outputs; --distill-feature adds mimicking)
     staged_equal      the automatic 4-stage plan, B split equally over the stages (the same total cost)
     staged_seeds      the seeds' protocol: every stage B iterations (four times the cost)
     staged_equal_kt   the equal split with the float start as every stage's teacher
