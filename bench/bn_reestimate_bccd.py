@@ -57,8 +57,8 @@ def main():
         before = test_map(data, net)
         issues = Issues()
         records = [r.trainable() for r in data.records("train", issues)]
-        store = yolo_loader.ImageStore([r.image for r in records], 0, 0, issues)
         if a.images == "augmented":
+            store = yolo_loader.ImageStore([r.image for r in records], 0, 0, issues)
             train_set = yolo_loader.TrainSet(records, store, augmentation(net), DetectionLoss(net).max_boxes)
             mode, stride = multiscale_mode(net, a.multiscale)
             sampler = yolo_loader.TrainSampler(len(records), a.batch, 1, 0, a.batches, a.seed + 7919, net.width,
