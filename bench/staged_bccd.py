@@ -22,7 +22,9 @@ the command line, CPU, threads and date; a rerun skips finished runs (the stage 
     python bench/staged_bccd.py --float-weights W --iters 6000 --per-channel --seeds 0,1,2
 
 ``--stage-iters 600,1200,1800,2400`` gives the stages budgets of their own instead (issue 5's comparison: the
-direct rows then train the sum).
+direct rows then train the sum). ``--stage-layers "0,2,4,6;+10;+8;all"`` replaces the automatic plan's ternary
+sets (darknet layer indices, ``;`` between stages, ``+`` adds to the previous stage's set), e.g. to make the
+costly layers ternary first.
 """
 from __future__ import annotations
 
@@ -73,6 +75,22 @@ def train_float(a, data: Path, folder: Path) -> str:
     return str(final)
 
 
+def parse_stage_layers(text: str) -> list:
+    """'0,2,4,6;+10;all' -> [{layers: [0, 2, 4, 6]}, {add: [10]}, {layers: "all"}] (the plan's layer syntax)."""
+    specs = []
+    for part in text.split(";"):
+        part = part.strip()
+        if part == "all":
+            specs.append({"layers": "all"})
+            continue
+        key, part = ("add", part[1:]) if part.startswith("+") else ("layers", part)
+        try:
+            specs.append({key: [int(x) for x in part.split(",")]})
+        except ValueError:
+            raise SystemExit(f"--stage-layers: {part!r} is not a comma-separated list of layer indices") from None
+    return specs
+
+
 def log_seconds(folder: Path) -> dict:
     """Training time of every run under ``folder`` from the trainers' logs: seconds, teacher seconds."""
     total = teacher = 0.0
@@ -100,6 +118,9 @@ def main():
     ap.add_argument("--stage-iters", default=None,
                     help="instead of the protocols: each stage's iterations, e.g. 600,1200,1800,2400 (direct then "
                          "trains their sum; rows direct, direct_kt, staged_equal (these budgets), staged_equal_kt)")
+    ap.add_argument("--stage-layers", default=None,
+                    help="instead of the automatic order: each stage's ternary set, e.g. '0,2,4,6;+10;+8;all' "
+                         "(darknet layer indices; '+' adds to the previous stage's)")
     ap.add_argument("--lr", "--stage-lr", type=float, default=0.001, help="learning rate of the ternary runs")
     ap.add_argument("--burn-in", type=int, default=None, help="iterations of warm-up of every run and stage "
                     "(default: 2.5%% of the budget, a tenth of an equal-split stage)")
@@ -130,6 +151,11 @@ def main():
         if "staged_seeds" in rows:
             raise SystemExit("--stage-iters gives the stages their own budgets: leave staged_seeds out of --rows")
         a.stages, a.iters = len(stage_iters), sum(stage_iters)
+    stage_layers = parse_stage_layers(a.stage_layers) if a.stage_layers else None
+    if stage_layers:
+        if stage_iters and len(stage_iters) != len(stage_layers):
+            raise SystemExit(f"--stage-iters gives {len(stage_iters)} stages, --stage-layers {len(stage_layers)}")
+        a.stages = len(stage_layers)
     runs = Path(a.runs).resolve()
     data = bccd_data(runs)
     quiet = dict(workers=a.workers, progress=False, echo=lambda s: None)
@@ -149,6 +175,8 @@ def main():
           **({"distill_feature": a.distill_feature} if a.distill_feature is not None else {})}
     plan = auto_plan(a.cfg, stages=a.stages, classes=3, data=str(data), weights=float_weights, chain=a.chain,
                      train=train, name="ttt5-bccd")
+    if stage_layers:
+        plan.stages = [Stage(name=f"M{k}", **spec) for k, spec in enumerate(stage_layers)]
     for stage, n in zip(plan.stages, stage_iters or []):
         stage.train = schedule(n, a.batch, a.subdivisions, a.lr, burn_in)
     results, start = {r: [] for r in rows}, None
@@ -183,6 +211,7 @@ def main():
                                                     zip(results["direct_kt"], results["direct"])])}
     out = {**run_info(), "benchmark": "BCCD ttt5_224_160: staged vs direct, with and without knowledge transfer",
            "budget": {"iterations": a.iters, "stages": a.stages, "stage_iterations": stage_iters, "lr": a.lr,
+                      "stage_layers": a.stage_layers or "automatic",
                       "burn_in": burn_in,
                       "batch": a.batch, "subdivisions": a.subdivisions, "per_channel": a.per_channel,
                       "chain": a.chain, "seeds": seeds, "float_weights": float_weights,
