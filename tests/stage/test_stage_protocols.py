@@ -119,6 +119,6 @@ def test_staged_run_with_transfer_and_equal_budgets(tmp_path, monkeypatch):
     assert [c.distill and c.bn_recalibrate for c in configs] == [20, 20]
     # A: layer 4 is its first ternary layer; B: layer 0 (BN of layers 0, 2, 4 re-estimated; 5 has none); each
     # stage's final weights: every statistic re-estimated (bn_eval)
-    assert recalibrated == [(20, [4]), (40, "all"), (20, [0, 2, 4]), (40, "all")]
+    assert recalibrated == [(20, [4]), (200, "all"), (20, [0, 2, 4]), (200, "all")]
     assert [row["budget"] for row in r["rows"][1:]] == [2, 2]
     assert "equal protocol (4 max_batches in all" in r["markdown"]

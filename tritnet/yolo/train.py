@@ -81,7 +81,7 @@ class DetectorTrainConfig:
     minloss_epochs: bool = False           # also keep <base>_<epoch>.minloss.weights (darknetTWN)
     bn_recalibrate: int = 0                # sub-batches re-estimating BN statistics from the first ternary
                                            # layer on, after loading the start (0: darknet's way, none)
-    bn_eval: int = 40                      # networks with ternary layers: sub-batches re-estimating every BN
+    bn_eval: int = 200                     # networks with ternary layers: sub-batches re-estimating every BN
                                            # statistic before each mAP evaluation and the final save (0: off)
     distill: bool = False                  # knowledge transfer from a frozen float teacher
     teacher: Optional[str] = None          # its .weights or .ckpt (default: weights, the start)
@@ -125,7 +125,7 @@ class DetectorTrainConfig:
         "minloss_epochs": "also keep <base>_<epoch>.minloss.weights",
         "bn_recalibrate": "sub-batches re-estimating BN statistics from the first ternary layer on (default 0)",
         "bn_eval": "with ternary layers: sub-batches re-estimating every BN statistic before each mAP evaluation "
-                   "and the final save (default 40; 0: darknet's rolling averages)",
+                   "and the final save (default 200; 0: darknet's rolling averages)",
         "distill": "knowledge transfer from a frozen float teacher",
         "teacher": "the teacher's .weights or .ckpt (default: the initial weights)",
         "teacher_cfg": "the teacher's cfg (default: CFG, every layer float)",
