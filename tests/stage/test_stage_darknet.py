@@ -127,3 +127,56 @@ def test_last_and_best_chains_and_a_real_direct_run(tmp_path):
     assert row["stage"] == "direct" and row["budget"] == 7 and row["ternary_layers"] == 4
     log = list(csv.DictReader(open(Path(direct["out"]) / "direct" / "train" / "results.csv")))
     assert len(log) == 7 and 0 <= row["map"] <= 100
+
+
+def test_the_shadow_chain_carries_the_float_shadow_weights_into_the_next_stage(tmp_path, monkeypatch):
+    """chain: shadow: stage B starts from A's final training state, so layer 4 (ternary in A) starts B with A's
+    float shadow weights, not the α·T its .weights file holds; A's .weights are its final ones."""
+    from pathlib import Path
+    from tritnet.models.load import load_detector_state
+    from tritnet.stage import PlanError, make_backend
+    from tritnet.stage.resolve import resolve_stages
+    data = make_shapes(tmp_path / "shapes")
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(TINY_REGION_CFG)
+    start = tmp_path / "float.weights"
+    torch.manual_seed(0)
+    DarknetNet(str(cfg), None).save_weights(start)
+    d = {"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start), "chain": "shadow",
+         "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16},
+         "stages": [{"name": "A", "layers": [4]}, {"name": "B", "add": "0-2"}]}
+    starts, real_start = [], yolo_train.starting_point
+
+    def starting_point(net, weights, *a, **k):
+        s = real_start(net, weights, *a, **k)
+        starts.append((weights, {n: p.detach().clone() for n, p in net.state_dict().items()}))
+        return s
+
+    monkeypatch.setattr(yolo_train, "starting_point", starting_point)
+    out = Path(run_plan(plan_from_dict(d), tmp_path / "out", workers=0, progress=False, echo=lambda s: None)["out"])
+    a_ckpt = out / "A" / "tiny_A.ckpt"
+    assert starts[1][0] == str(a_ckpt)
+    assert a_ckpt.read_bytes() == (out / "A" / "backup" / "tiny_A.ckpt").read_bytes()
+    assert (out / "A" / "tiny_A.weights").read_bytes() == (out / "A" / "backup" / "tiny_A_final.weights").read_bytes()
+    shadow = load_detector_state(a_ckpt)["model"]["layers.4.conv.weight"]
+    b_layer4 = starts[1][1]["layers.4.conv.weight"]
+    assert torch.equal(b_layer4, shadow)
+    assert len(torch.unique(b_layer4.abs().round(decimals=6))) > 2          # float values, not 0 and α
+    # a rerun after A finished (B never started) starts B from A's checkpoint again, as state.json records it
+    import json
+    import shutil
+    state = json.loads((out / "state.json").read_text())
+    del state["stages"]["B"]
+    (out / "state.json").write_text(json.dumps(state))
+    shutil.rmtree(out / "B")
+    run_plan(plan_from_dict(d), out, workers=0, progress=False, echo=lambda s: None)
+    assert [w for w, _ in starts[2:]] == [str(a_ckpt)]
+    in_file = load_weights(parse_cfg(out / "A" / "tiny_A.cfg"), out / "A" / "tiny_A.weights").layers[4]["weights"]
+    assert len(np.unique(np.abs(in_file[in_file != 0]).round(6))) == 1        # the file holds α·T
+    with pytest.raises(PlanError, match="shadow needs one float tensor"):
+        sttn = plan_from_dict({**d, "method": "sttn"})
+        resolve_stages(sttn, make_backend(sttn))
+    with pytest.raises(PlanError, match="'shadow' is not available for classifier plans"):
+        cls = plan_from_dict({"name": "c", "model": "resnet20", "chain": "shadow",
+                              "stages": [{"name": "A", "layers": "all"}]})
+        resolve_stages(cls, make_backend(cls))

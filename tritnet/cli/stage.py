@@ -45,8 +45,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--stages", type=positive_int, default=None, help="auto: number of stages (default 4)")
     p.add_argument("--fractions", default=None, help="auto: ternary share per stage, e.g. 0.15,0.4,0.9,1")
     p.add_argument("--method", choices=["twn", "ttn", "sttn"], default=None, help="ternarizer (default: the plan's)")
-    p.add_argument("--chain", choices=["minloss", "best", "last"], default=None,
-                   help="checkpoint the next stage starts from (default: minloss for darknet, last for classifiers)")
+    p.add_argument("--chain", choices=["minloss", "best", "last", "shadow"], default=None,
+                   help="checkpoint the next stage starts from (default: minloss for darknet, last for classifiers; "
+                        "shadow, darknet: the last training state, ternary layers' float shadow weights kept)")
     p.add_argument("--classes", type=positive_int, default=None, help="darknet: set the heads' classes (and filters)")
     p.add_argument("--name", default=None, help="plan name (names the files; auto default: the model's name)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -115,6 +115,10 @@ class ClassifierBackend:
             raise FileNotFoundError(f"{path}: stage {run.name} left no {run.chain} checkpoint")
         return path
 
+    def carry(self, run, folder: Path, saved: Path) -> Path:
+        """What the next stage starts from: the saved checkpoint (it keeps the float shadow weights)."""
+        return saved
+
     # ------------------------------------------------------------------ scores
     def evaluate(self, run, weights, folder: Path) -> dict:
         """The valid-split scores the trainer stored in the chosen checkpoint (last, best), or measured now

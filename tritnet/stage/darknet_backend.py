@@ -5,6 +5,9 @@ others, and the stage's [net] schedule) trained by ``tritnet.yolo.train_detector
 schedule restarts at 0, darknet's ``-clear``) from the previous stage's chosen weights. The .weights files
 hold ternary layers as α·T, so a layer that was ternary restarts from W = T (idempotent under TWN), one
 that turns ternary starts from its float values: exactly what chaining on ``.minloss.weights`` did.
+``chain: shadow`` instead starts the next stage from the stage's final training state (``.ckpt``), whose
+ternary layers keep their float shadow weights, as they would in one long run (BENCHMARKS.md 10f: restarting
+from α·T is what cost the seeds' chaining its points on BCCD); the stage's ``.weights`` are its final ones.
 
 Stage folder: ``<name>_<stage>.cfg``, ``backup/`` (the trainer's files: minloss, final, best, .ckpt, log)
 and ``<name>_<stage>.weights``, the copy of the chosen checkpoint the next stage starts from.
@@ -21,19 +24,20 @@ from ..darknet._schema import known_keys
 from ..train.calibrate import BN_BATCHES
 from .plan import PlanError, did_you_mean
 from .resolve import coerce_fields
-from .state import write_text_atomic
+from .state import copy_atomic, write_text_atomic
 
 __all__ = ["DarknetBackend"]
 
 _NET_KEYS = set(known_keys("net"))
 # DetectorTrainConfig fields the runner sets itself (files, chaining, resume); a plan may set the others
 _RESERVED = ("data", "cfg", "weights", "clear", "method", "backup", "resume", "device", "progress", "workers")
-_CHOSEN = {"minloss": "{base}.minloss.weights", "best": "{base}_best.weights", "last": "{base}_final.weights"}
+_CHOSEN = {"minloss": "{base}.minloss.weights", "best": "{base}_best.weights", "last": "{base}_final.weights",
+           "shadow": "{base}_final.weights"}
 
 
 class DarknetBackend:
     kind = "darknet"
-    chains = ("minloss", "best", "last")
+    chains = ("minloss", "best", "last", "shadow")
     budget_key = "max_batches"
     # a stage boundary re-estimates the BN statistics of the newly ternary part (detector train does not by default)
     stage_defaults = {"bn_recalibrate": BN_BATCHES}
@@ -96,6 +100,9 @@ class DarknetBackend:
             from ..darknet import read_data_cfg
             if "valid" not in read_data_cfg(self.plan.data):
                 raise PlanError(f"{at}.chain: best needs mAP on a valid list, and {self.plan.data} has no valid=")
+        if run.chain == "shadow" and (run.method or self.plan.method) == "sttn":
+            raise PlanError(f"{at}.chain: shadow needs one float tensor a layer, and sttn makes its two binary "
+                            "filters from a float layer when it turns ternary; use last")
         if run.chain == "minloss" and p("max_batches") <= p("burn_in"):
             raise PlanError(f"{at}.train.max_batches: {p('max_batches')} iterations end before burn_in="
                             f"{p('burn_in')}, so no min-loss weights are saved; raise it or use chain: last")
@@ -159,6 +166,13 @@ class DarknetBackend:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: stage {run.name} left no {run.chain} weights to chain on")
         return path
+
+    def carry(self, run, folder: Path, saved: Path) -> Path:
+        """What the next stage starts from: the stage's saved .weights, or with ``chain: shadow`` a copy of its
+        final training state, float shadow weights included."""
+        if run.chain != "shadow":
+            return saved
+        return copy_atomic(folder / "backup" / f"{self.file_base(run)}.ckpt", folder / f"{self.file_base(run)}.ckpt")
 
     # ------------------------------------------------------------------ scores
     def evaluate(self, run, weights, folder: Path) -> dict:

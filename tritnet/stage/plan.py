@@ -3,7 +3,7 @@
     name: yolov2-voc              # names the files: yolov2-voc_M0.cfg, yolov2-voc_M0.weights
     model: yolov2-voc.cfg         # a darknet cfg, or a registered classifier such as resnet20
     method: twn                   # ternarizer of the ternary layers (twn | ttn | sttn)
-    chain: minloss                # what the next stage starts from: minloss | best | last
+    chain: minloss                # what the next stage starts from: minloss | best | last | shadow
     train: {batch: 48, subdivisions: 8, max_batches: 41000, steps: [32000, 36900]}   # every stage
     stages:
       - {name: M0, layers: [23, 24, 26, 29], train: {learning_rate: 0.0005}}
@@ -35,7 +35,7 @@ from ..layerspec import parse_spec
 __all__ = ["PlanError", "Stage", "Plan", "CHAINS", "load_plan", "plan_from_dict", "plan_to_dict", "plan_to_yaml",
            "builtin_plans", "did_you_mean"]
 
-CHAINS = ("minloss", "best", "last")
+CHAINS = ("minloss", "best", "last", "shadow")
 PLANS_DIR = Path(__file__).with_name("plans")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 

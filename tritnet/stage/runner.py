@@ -2,7 +2,8 @@
 
     for each stage:  write its cfg → start from the previous stage's chosen weights (the first stage from
                      the plan's weights) → train with its own schedule → keep the chain checkpoint
-                     (min-loss, best or last) → score it → record it in state.json
+                     (min-loss, best, last or, darknet, the last with its shadow weights) → score it →
+                     record it in state.json
     then:            report.md / report.csv / loss.png
 
 Output folder (default ``runs/stage/<plan name>``)::
@@ -179,9 +180,10 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
     start, before = plan.weights, (state.data.get("start") or {}).get("metrics")
     for r in runs:
         folder, rec = out / r.name, state.stage(r.name)
-        if rec and rec.get("status") == "done" and Path(rec["weights"]).is_file():
+        carried = rec.get("carry", rec.get("weights")) if rec else None
+        if rec and rec.get("status") == "done" and Path(rec["weights"]).is_file() and Path(carried).is_file():
             echo(f"stage {r.name}: finished in an earlier run, not repeated")
-            start, before = rec["weights"], rec.get("metrics") or before
+            start, before = carried, rec.get("metrics") or before
             continue
         resume = rec is not None and backend.has_partial(r, folder)
         state.update(r.name, fingerprint=r.fingerprint, status="running", start=start)
@@ -195,10 +197,10 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
         chosen = backend.chosen(r, folder)
         saved = copy_atomic(chosen, folder / backend.weights_name(r))
         scores = backend.evaluate(r, saved, folder)
-        state.update(r.name, status="done", chosen=str(chosen), weights=str(saved), **scores)
+        start = str(backend.carry(r, folder, saved))
+        state.update(r.name, status="done", chosen=str(chosen), weights=str(saved), carry=start, **scores)
         echo(_stage_summary(r.name, backend, scores, before))
         before = scores.get("metrics") or before
-        start = str(saved)
 
     kind = "direct (all layers at once)" if direct else f"{len(runs)} stage{'s' if len(runs) > 1 else ''}"
     if protocol and not direct:
