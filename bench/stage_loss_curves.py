@@ -71,15 +71,17 @@ def main():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    for name, run in result["runs"].items():
+    fig, ax = plt.subplots(figsize=(11, 5))
+    colors = plt.cm.tab20.colors                     # distinct colours for up to 20 runs
+    for k, (name, run) in enumerate(result["runs"].items()):
         x = [(w["from"] + w["to"]) / 2 for w in run["windows"]]
-        line, = ax.plot(x, [w["loss"] for w in run["windows"]], marker="o", ms=3, label=name)
+        line, = ax.plot(x, [w["loss"] for w in run["windows"]], marker="o", ms=3, label=name,
+                        color=colors[2 * k % 20 + (2 * k // 20) % 2])
         for s in run["stage_starts"][1:]:
             ax.axvline(s, color=line.get_color(), ls=":", lw=1)
     ax.set_xlabel("iteration (dotted: a stage begins)")
     ax.set_ylabel(f"training loss, mean of {a.window} iterations")
-    ax.legend()
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, .5), fontsize=8)
     ax.grid(alpha=.3)
     fig.tight_layout()
     png = Path(a.png) if a.png else out.with_suffix(".png")
