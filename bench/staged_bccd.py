@@ -127,7 +127,7 @@ def main():
     ap.add_argument("--per-channel", action="store_true")
     ap.add_argument("--bn-eval", type=int, default=None,
                     help="sub-batches re-estimating BN statistics before evaluating and saving (the trainer's "
-                         "default 40 when None; 0: darknet's rolling averages, as runs before it)")
+                         "default 200 when None; 0: darknet's rolling averages, as runs before it)")
     ap.add_argument("--chain", choices=["minloss", "best", "last", "shadow"], default="last")
     ap.add_argument("--distill-head", type=float, default=None)
     ap.add_argument("--distill-feature", type=float, default=None)

@@ -6,11 +6,12 @@ schedule restarts at 0, darknet's ``-clear``) from the previous stage's chosen w
 hold ternary layers as α·T, so a layer that was ternary restarts from W = T (idempotent under TWN), one
 that turns ternary starts from its float values: exactly what chaining on ``.minloss.weights`` did.
 ``chain: shadow`` instead starts the next stage from the stage's final training state (``.ckpt``), whose
-ternary layers keep their float shadow weights, as they would in one long run (BENCHMARKS.md 10f: restarting
-from α·T is what cost the seeds' chaining its points on BCCD); the stage's ``.weights`` are its final ones.
+ternary layers keep their float shadow weights, as they would in one long run; the stage's ``.weights`` are its
+final ones. (BENCHMARKS.md 10f: on BCCD it scored as chaining on α·T; the schedule's restart cost the points.)
 
 Stage folder: ``<name>_<stage>.cfg``, ``backup/`` (the trainer's files: minloss, final, best, .ckpt, log)
-and ``<name>_<stage>.weights``, the copy of the chosen checkpoint the next stage starts from.
+and ``<name>_<stage>.weights``, the copy of the chosen checkpoint the next stage starts from (with ``chain:
+shadow``, ``<name>_<stage>.ckpt`` beside it, the one it starts from).
 """
 from __future__ import annotations
 
