@@ -7,7 +7,7 @@ hold ternary layers as α·T, so a layer that was ternary restarts from W = T (i
 that turns ternary starts from its float values: exactly what chaining on ``.minloss.weights`` did.
 ``chain: shadow`` instead starts the next stage from the stage's final training state (``.ckpt``), whose
 ternary layers keep their float shadow weights, as they would in one long run; the stage's ``.weights`` are its
-final ones. (BENCHMARKS.md 10f: on BCCD it scored as chaining on α·T; the schedule's restart cost the points.)
+final ones. (BENCHMARKS.md 10f: on BCCD it scored as chaining on α·T; the schedule's restarts cost more.)
 
 Stage folder: ``<name>_<stage>.cfg``, ``backup/`` (the trainer's files: minloss, final, best, .ckpt, log)
 and ``<name>_<stage>.weights``, the copy of the chosen checkpoint the next stage starts from (with ``chain:
