@@ -7,22 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from tritnet.darknet import DarknetNet, load_weights, parse_cfg, ternary_layers
+from tritnet.darknet import load_weights, parse_cfg, ternary_layers
 from tritnet.stage import plan_from_dict, run_plan
 from tritnet.yolo import train as yolo_train
 
-from stage_helpers import TINY_REGION_CFG, make_shapes
+from stage_helpers import tiny_detector
 
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
     root = tmp_path_factory.mktemp("dk")
-    data = make_shapes(root / "shapes")
-    cfg = root / "tiny.cfg"
-    cfg.write_text(TINY_REGION_CFG)
-    start = root / "float.weights"
-    torch.manual_seed(0)
-    DarknetNet(str(cfg), None).save_weights(start)          # a float network to start from
+    data, cfg, start = tiny_detector(root)                  # a float network to start from
     plan = plan_from_dict({"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start),
                            "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16},
                            "stages": [{"name": "A", "layers": [4]},
@@ -106,12 +101,7 @@ def test_report_scores_each_stage(staged):
 def test_last_and_best_chains_and_a_real_direct_run(tmp_path):
     """Stage A chains on its final weights, stage B on its best mAP (evaluated during training); the direct
     comparison trains every conv ternary for the plan's whole budget (3 + 4 iterations) and is reported."""
-    data = make_shapes(tmp_path / "shapes")
-    cfg = tmp_path / "tiny.cfg"
-    cfg.write_text(TINY_REGION_CFG)
-    start = tmp_path / "float.weights"
-    torch.manual_seed(0)
-    DarknetNet(str(cfg), None).save_weights(start)
+    data, cfg, start = tiny_detector(tmp_path)
     plan = plan_from_dict({"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start),
                            "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16, "map_every": 1},
                            "stages": [{"name": "A", "layers": [4], "chain": "last"},
@@ -136,12 +126,7 @@ def test_the_shadow_chain_carries_the_float_shadow_weights_into_the_next_stage(t
     from tritnet.models.load import load_detector_state
     from tritnet.stage import PlanError, make_backend
     from tritnet.stage.resolve import resolve_stages
-    data = make_shapes(tmp_path / "shapes")
-    cfg = tmp_path / "tiny.cfg"
-    cfg.write_text(TINY_REGION_CFG)
-    start = tmp_path / "float.weights"
-    torch.manual_seed(0)
-    DarknetNet(str(cfg), None).save_weights(start)
+    data, cfg, start = tiny_detector(tmp_path)
     d = {"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start), "chain": "shadow",
          "train": {"max_batches": 3, "burn_in": 1, "cache_mb": 16},
          "stages": [{"name": "A", "layers": [4]}, {"name": "B", "add": "0-2"}]}

@@ -2,15 +2,14 @@
 run) and the equal split (the direct run's budget shared by the stages), the teacher every stage learns from,
 and a stage boundary's batch-norm re-estimation, end to end on a tiny detector."""
 import pytest
-import torch
 import yaml
 
-from tritnet.darknet import DarknetNet, parse_cfg
+from tritnet.darknet import parse_cfg
 from tritnet.stage import PlanError, make_backend, plan_from_dict, run_plan
 from tritnet.stage.resolve import protocol_budgets, resolve_stages
 from tritnet.yolo import train as yolo_train
 
-from stage_helpers import TINY_REGION_CFG, make_shapes
+from stage_helpers import TINY_REGION_CFG, tiny_detector
 
 QUIET = dict(echo=lambda s: None)
 
@@ -89,12 +88,7 @@ def test_every_stage_learns_from_the_float_start(tiny_cfg, tmp_path):
 
 
 def test_staged_run_with_transfer_and_equal_budgets(tmp_path, monkeypatch):
-    data = make_shapes(tmp_path / "shapes")
-    cfg = tmp_path / "tiny.cfg"
-    cfg.write_text(TINY_REGION_CFG)
-    start = tmp_path / "float.weights"
-    torch.manual_seed(0)
-    DarknetNet(str(cfg), None).save_weights(start)
+    data, cfg, start = tiny_detector(tmp_path)
     plan = plan_from_dict({"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start),
                            "chain": "last", "train": {"cache_mb": 16, "distill": True},
                            "stages": [{"name": "A", "layers": [4]}, {"name": "B", "add": [0, 2]}]})
