@@ -24,7 +24,8 @@ the command line, CPU, threads and date; a rerun skips finished runs (the stage 
 ``--stage-iters 600,1200,1800,2400`` gives the stages budgets of their own instead (issue 5's comparison: the
 direct rows then train the sum). ``--stage-layers "0,2,4,6;+10;+8;all"`` replaces the automatic plan's ternary
 sets (darknet layer indices, ``;`` between stages, ``+`` adds to the previous stage's set), e.g. to make the
-costly layers ternary first.
+costly layers ternary first. ``--one-schedule`` runs the staged_equal rows under protocol continue: the stages
+are the direct run's one schedule cut in N (burn-in once, steps at 80% and 90% of the whole), not N restarts.
 """
 from __future__ import annotations
 
@@ -129,6 +130,8 @@ def main():
                     help="sub-batches re-estimating BN statistics before evaluating and saving (the trainer's "
                          "default 200 when None; 0: darknet's rolling averages, as runs before it)")
     ap.add_argument("--chain", choices=["minloss", "best", "last", "shadow"], default="last")
+    ap.add_argument("--one-schedule", action="store_true",
+                    help="staged_equal rows: protocol continue (one schedule across the stages, no restarts)")
     ap.add_argument("--distill-head", type=float, default=None)
     ap.add_argument("--distill-feature", type=float, default=None)
     ap.add_argument("--batch", type=int, default=16)
@@ -151,6 +154,8 @@ def main():
         if "staged_seeds" in rows:
             raise SystemExit("--stage-iters gives the stages their own budgets: leave staged_seeds out of --rows")
         a.stages, a.iters = len(stage_iters), sum(stage_iters)
+        if a.one_schedule:
+            raise SystemExit("--one-schedule splits --iters equally; leave --stage-iters out")
     stage_layers = parse_stage_layers(a.stage_layers) if a.stage_layers else None
     if stage_layers:
         if stage_iters and len(stage_iters) != len(stage_layers):
@@ -184,7 +189,7 @@ def main():
         for row in rows:
             folder = runs / f"seed{seed}" / row
             over = {"seed": seed, **(kt if row.endswith("_kt") else {})}
-            protocol = "seeds" if row == "staged_seeds" else "equal"
+            protocol = "seeds" if row == "staged_seeds" else ("continue" if a.one_schedule else "equal")
             budget = {} if stage_iters else dict(protocol=protocol, budget=a.iters)
             t = time.time()
             if row == "float_ft":
@@ -215,6 +220,7 @@ def main():
                       "burn_in": burn_in,
                       "batch": a.batch, "subdivisions": a.subdivisions, "per_channel": a.per_channel,
                       "chain": a.chain, "seeds": seeds, "float_weights": float_weights,
+                      "staged_equal_protocol": "continue" if a.one_schedule else "equal",
                       "distill": {k: v for k, v in kt.items() if k != "distill"} or "defaults",
                       "train_images": "BCCD trainval (292)", "test_images": "BCCD test (72)"},
            "start": {k: start[k] for k in ("map", "avg_iou")} if start else None,

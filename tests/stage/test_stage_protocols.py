@@ -116,3 +116,71 @@ def test_staged_run_with_transfer_and_equal_budgets(tmp_path, monkeypatch):
     assert recalibrated == [(20, [4]), (200, "all"), (20, [0, 2, 4]), (200, "all")]
     assert [row["budget"] for row in r["rows"][1:]] == [2, 2]
     assert "equal protocol (4 max_batches in all" in r["markdown"]
+
+
+def test_the_continue_protocol_runs_the_stages_as_one_schedule(tmp_path, monkeypatch):
+    """protocol continue: 9 iterations over three stages are the direct run's one schedule cut at 3 and 6: only
+    the first stage warms up, the steps fall where the direct run has them, every stage but the first trains
+    without -clear from the previous stage's end (with chain shadow its optimizer too), and each boundary still
+    re-estimates the newly ternary layers' BN statistics."""
+    import csv
+    data, cfg, start = tiny_detector(tmp_path)
+    train = {"max_batches": 9, "burn_in": 2, "policy": "steps", "steps": [5, 8], "scales": [.1, .1],
+             "learning_rate": 0.01, "cache_mb": 16}
+    d = {"name": "tiny", "model": str(cfg), "data": str(data), "weights": str(start), "train": train,
+         "stages": [{"name": "A", "layers": [4], "chain": "shadow"}, {"name": "B", "add": [2], "chain": "last"},
+                    {"name": "C", "layers": "all"}]}
+    configs, recalibrated, restored = [], [], []
+    real_train, real_recal, real_opt = yolo_train.train_detector, yolo_train.recalibrate_batchnorm, \
+        yolo_train.make_optimizer
+
+    def train_detector(c):
+        configs.append(c)
+        return real_train(c)
+
+    def recal(net, loader, batches, device, only=None):
+        recalibrated.append(batches)
+        return real_recal(net, loader, batches, device, only)
+
+    def make_optimizer(net):
+        opt = real_opt(net)
+        real_load = opt.load_state_dict
+        opt.load_state_dict = lambda st: (restored.append(len(configs)), real_load(st))
+        return opt
+
+    monkeypatch.setattr(yolo_train, "train_detector", train_detector)
+    monkeypatch.setattr(yolo_train, "recalibrate_batchnorm", recal)
+    monkeypatch.setattr(yolo_train, "make_optimizer", make_optimizer)
+    plan = plan_from_dict(d)
+    r = run_plan(plan, tmp_path / "out", protocol="continue", workers=0, progress=False, **QUIET)
+    out = tmp_path / "out"
+    assert _stage_budgets(out) == [(3, [5, 8]), (6, [5, 8]), (9, [5, 8])]     # max_batches: where each stage ends
+    assert [(c.clear, c.weights) for c in configs] == [
+        (True, str(start)), (False, str(out / "A" / "tiny_A.ckpt")), (False, str(out / "B" / "tiny_B.weights"))]
+    assert restored == [2]                         # B goes on with A's momentum; C starts a .weights file's own
+    assert recalibrated == [20, 200, 20, 200, 20, 200]
+
+    def lr_column(folder):
+        with open(folder / "train" / "results.csv", newline="") as f:
+            return [(int(row["iteration"]), float(row["lr"])) for row in csv.DictReader(f)]
+
+    # darknet's rate at iteration i: 0.01·(i/2)^4 below burn_in=2, then 0.01, x0.1 from 5 and again from 8
+    expected = [(1, 0.000625), (2, 0.01), (3, 0.01), (4, 0.01), (5, 0.001), (6, 0.001), (7, 0.001), (8, 1e-4),
+                (9, 1e-4)]
+    got = lr_column(out / "A") + lr_column(out / "B") + lr_column(out / "C")
+    assert [i for i, _ in got] == [i for i, _ in expected]
+    assert [lr for _, lr in got] == pytest.approx([lr for _, lr in expected])
+    run_plan(plan, tmp_path / "direct", protocol="continue", direct=True, workers=0, progress=False, **QUIET)
+    assert lr_column(tmp_path / "direct" / "direct") == got                # the direct run's schedule, the same
+    assert [row["budget"] for row in r["rows"][1:]] == [3, 3, 3]
+    assert "continue protocol (9 max_batches in all, one schedule" in r["markdown"]
+
+    with pytest.raises(PlanError, match=r"stages\[0\].chain: --protocol continue .* minloss weights were saved"):
+        run_plan(plan_from_dict({**d, "stages": [{**d["stages"][0], "chain": "minloss"}] + d["stages"][1:]}),
+                 tmp_path / "x", dry_run=True, protocol="continue", **QUIET)
+    with pytest.raises(PlanError, match=r"stages\[1\].train.batch: .* the same batch"):
+        run_plan(plan_from_dict({**d, "stages": [d["stages"][0], {**d["stages"][1], "train": {"batch": 8}}]}),
+                 tmp_path / "y", dry_run=True, protocol="continue", **QUIET)
+    with pytest.raises(PlanError, match="classifier plans restart their schedule every stage; use equal"):
+        run_plan(plan_from_dict({"name": "c", "model": "resnet20", "stages": [{"name": "A", "layers": "all"}]}),
+                 tmp_path / "z", dry_run=True, protocol="continue", **QUIET)

@@ -22,7 +22,7 @@ def _state(tmp_path, maps):
 
 
 def test_a_stage_below_a_quarter_of_the_row_above_is_flagged(tmp_path):
-    runs = [SimpleNamespace(name=n, ternary=t, train={"max_batches": 100})
+    runs = [SimpleNamespace(name=n, ternary=t, train={"max_batches": 100}, start=0)
             for n, t in (("M1", [3]), ("M2", [2, 3]), ("M3", [0, 1, 2, 3]))]
     # M1: 40 -> 10.5 (above 10, a quarter of 40); M2: 10.5 -> 2.6 (below 2.625); M3: 2.6 -> 2.0 (not below 0.65)
     rows = report_rows(_backend(), runs, _state(tmp_path, {"M1": 10.5, "M2": 2.6, "M3": 2.0}))

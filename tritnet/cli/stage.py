@@ -35,9 +35,10 @@ def add_parsers(sub) -> None:
                    help="output folder (default runs/stage/<plan name>, or <plan name>-direct)")
     p.add_argument("--dry-run", action="store_true", help="write every stage's cfg and print the plan; no training")
     p.add_argument("--direct", action="store_true", help="every layer ternary in one stage, same total budget")
-    p.add_argument("--protocol", choices=["seeds", "equal"], default=None,
-                   help="budgets against a direct run of --budget: seeds (every stage that long) or equal (split "
-                        "over the stages); default: the plan's own budgets, direct = their sum")
+    p.add_argument("--protocol", choices=["seeds", "equal", "continue"], default=None,   # resolve.PROTOCOLS
+                   help="budgets against a direct run of --budget: seeds (every stage that long), equal (split "
+                        "over the stages, each restarting its schedule) or continue (split, one schedule going on "
+                        "across the stages; darknet); default: the plan's own budgets, direct = their sum")
     p.add_argument("--budget", type=positive_int, default=None,
                    help="the direct run's epochs or iterations under --protocol (default: the first stage's)")
     p.add_argument("--distill", action="store_true",

@@ -40,6 +40,7 @@ class DarknetBackend:
     kind = "darknet"
     chains = ("minloss", "best", "last", "shadow")
     budget_key = "max_batches"
+    continues = True                # protocol continue: a stage goes on with the schedule (no -clear)
     # a stage boundary re-estimates the BN statistics of the newly ternary part (detector train does not by default)
     stage_defaults = {"bn_recalibrate": BN_BATCHES}
     metric_names = (("map", "mAP@0.5 (VOC07 11-pt)"), ("avg_iou", "avg IoU"))
@@ -156,7 +157,8 @@ class DarknetBackend:
         if run.chain == "best":
             opts["map"] = True
         c = yolo_train.DetectorTrainConfig(
-            data=self.plan.data, cfg=str(folder / f"{self.file_base(run)}.cfg"), weights=start, clear=not resume,
+            data=self.plan.data, cfg=str(folder / f"{self.file_base(run)}.cfg"), weights=start,
+            clear=not resume and not run.start,          # protocol continue: seen from the previous stage's end
             method=run.method or self.plan.method, backup=str(folder / "backup"), resume=resume,
             device=self.device, workers=self.workers, progress=self.progress, project=str(folder), name="train",
             exist_ok=True, **{"plots": False, **opts})

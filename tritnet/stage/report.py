@@ -59,7 +59,7 @@ def report_rows(backend, runs, state) -> list:
     for run in runs:
         rec = state.stage(run.name)
         if rec and rec.get("status") == "done":
-            rows.append(row(run.name, run.ternary, rec, backend.budget(run.train)))
+            rows.append(row(run.name, run.ternary, rec, backend.budget(run.train) - run.start))
             before = rec.get("metrics") or before
     return rows
 

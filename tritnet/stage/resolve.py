@@ -6,8 +6,13 @@ iterations). With knowledge transfer (``distill: true``) every stage's teacher i
 
 Budget protocols (``protocol_budgets``), for comparisons with the direct run (all layers at once) of B:
 
-    seeds   every stage trains B, as long as the direct run (darknetTWN's M0–M3: 41,000 iterations each)
-    equal   the stages share B, B/N each (the same total cost as the direct run)
+    seeds     every stage trains B, as long as the direct run (darknetTWN's M0–M3: 41,000 iterations each)
+    equal     the stages share B, B/N each (the same total cost as the direct run); each restarts its schedule
+    continue  the stages share B as with equal, and run as one schedule, the direct run's: stage k trains its
+              iterations [start, end) (darknet: max_batches = end, trained without -clear from the previous
+              stage's final weights, so only the first stage warms up and the learning rate goes on; with
+              ``chain: shadow`` the float shadow weights and the optimizer's momentum go on too). Darknet
+              plans; every stage but the last chains on last or shadow (weights saved at the stage's end).
 
 The fingerprint covers everything that decides a stage's result (its layers, method, chain, settings and
 the fingerprint of the stage before it, or the initial weights), so a rerun skips a finished stage only if
@@ -29,7 +34,7 @@ from .plan import Plan, PlanError, Stage, did_you_mean, where
 
 __all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields", "PROTOCOLS", "protocol_budgets"]
 
-PROTOCOLS = ("seeds", "equal")
+PROTOCOLS = ("seeds", "equal", "continue")
 
 
 @dataclass
@@ -41,23 +46,30 @@ class StageRun:
     chain: str
     train: dict                 # merged and checked settings
     fingerprint: str
+    start: int = 0              # the iteration its schedule starts at (protocol continue), else 0: from scratch
 
 
 def protocol_budgets(protocol: str, total: int, stages: int) -> list:
     """Each stage's budget (epochs or iterations) when the direct run has ``total``: ``seeds`` gives every
-    stage the whole of it, ``equal`` splits it (the last stages take the remainder: they end ternary)."""
+    stage the whole of it, ``equal`` and ``continue`` split it (the last stages take the remainder: they end
+    ternary)."""
     if protocol == "seeds":
         return [total] * stages
-    if protocol != "equal":
+    if protocol not in PROTOCOLS:
         raise PlanError(f"--protocol: {protocol!r}{did_you_mean(protocol, PROTOCOLS)}")
     base, extra = divmod(total, stages)
     if base < 1:
-        raise PlanError(f"--protocol equal: a budget of {total} cannot be split over {stages} stages; raise it")
+        raise PlanError(f"--protocol {protocol}: a budget of {total} cannot be split over {stages} stages; raise it")
     return [base + (1 if k >= stages - extra else 0) for k in range(stages)]
 
 
-def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budgets: Optional[list] = None) -> list:
-    """The stages to train; ``budgets`` (one per stage) stretches each stage's schedule to that length."""
+def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budgets: Optional[list] = None,
+                   continued: bool = False) -> list:
+    """The stages to train; ``budgets`` (one per stage) stretches each stage's schedule to that length, or
+    with ``continued`` (protocol continue) makes each stage its span of one schedule as long as their sum."""
+    if continued and not getattr(backend, "continues", False):
+        raise PlanError(f"--protocol continue: {plan.kind} plans restart their schedule every stage; use equal")
+    ends = [sum(budgets[:i + 1]) for i in range(len(budgets))] if continued else None
     layers = backend.layers
     src = plan.source
     base = backend.check_train(plan.train, where(src, "train"))
@@ -83,7 +95,16 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budget
                             f"(choose {' or '.join(backend.chains)})")
         train = {**backend.stage_defaults, **base, **backend.check_train(st.train, where(src, path + ".train")),
                  **forced}
-        if budgets is not None:
+        if continued:
+            if i and runs[-1].chain not in ("last", "shadow"):
+                raise PlanError(f"{where(src, f'stages[{i - 1}].chain')}: --protocol continue goes on from the "
+                                f"weights at the stage's end, and {runs[-1].chain} weights were saved before it; "
+                                f"use last or shadow")
+            train = {**backend.stretch(train, ends[-1]), backend.budget_key: ends[i]}   # ends[-1]: the whole
+            if i and backend.net_value(train, "batch") != backend.net_value(runs[-1].train, "batch"):
+                raise PlanError(f"{where(src, path + '.train.batch')}: --protocol continue counts iterations "
+                                f"in images (darknet's seen), so every stage needs the same batch")
+        elif budgets is not None:
             train = backend.stretch(train, budgets[i])
         if train.get("distill") and not train.get("teacher"):
             # knowledge transfer: every stage learns from the float network the plan starts from, never from
@@ -95,9 +116,10 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budget
         if i:   # stage k shuffles with seed + k: the same seed would replay the same first batches every stage
             train["seed"] = train.get("seed", 0) + i
         method = (st.method or plan.method) if chosen else None
-        run = StageRun(i, st.name, chosen, method, chain, train, "")
+        run = StageRun(i, st.name, chosen, method, chain, train, "", ends[i - 1] if continued and i else 0)
         backend.check_stage(run, where(src, path))
-        blob = json.dumps([prev_print, chosen, method, chain, train, inputs[0], plan.classes, inputs[1]],
+        blob = json.dumps([prev_print, chosen, method, chain, train, inputs[0], plan.classes, inputs[1]]
+                          + ([run.start] if run.start else []),
                           sort_keys=True, default=str)
         run.fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
         runs.append(run)

@@ -20,8 +20,8 @@ in the first run (a fingerprint per stage checks it), else the runner stops and 
 
 At each stage boundary the new stage re-estimates the batch-norm statistics of the layers from its first
 ternary one on (``bn_recalibrate``) and restarts its learning-rate schedule with its warm-up (classifiers'
-``warmup``, darknet's ``burn_in``); ``protocol`` sets the stages' budgets against the direct run's
-(``resolve.protocol_budgets``).
+``warmup``, darknet's ``burn_in``), unless protocol ``continue`` makes the stages one schedule; ``protocol``
+sets the stages' budgets against the direct run's (``resolve.protocol_budgets``).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def format_plan(plan: Plan, backend, runs) -> str:
     for r in runs:
         new = sorted(set(r.ternary) - previous)
         lines.append(f"{r.name:<10} {len(r.ternary):>4}/{n:<3} {100 * len(r.ternary) / n:>5.0f}% "
-                     f"{backend.budget(r.train):>12}  {r.chain:<8} {compact(new)}")
+                     f"{backend.budget(r.train) - r.start:>12}  {r.chain:<8} {compact(new)}")
         if backend.layers.by_name and new:
             lines.append(" " * 50 + f"({', '.join(backend.layers.names[i] for i in new)})")
         previous = set(r.ternary)
@@ -149,9 +149,11 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
     total = None
     if protocol is not None:
         total = budget or backend.budget(runs[0].train)
-        runs = resolve_stages(plan, backend, overrides, protocol_budgets(protocol, total, len(runs)))
+        budgets = protocol_budgets(protocol, total, len(runs))
+        if not direct:     # (the direct run stretches the plan's own first schedule: one rounding of its steps)
+            runs = resolve_stages(plan, backend, overrides, budgets, continued=protocol == "continue")
     elif budget is not None:
-        raise PlanError("--budget is the direct run's length under a --protocol (seeds or equal); give one")
+        raise PlanError("--budget is the direct run's length under a --protocol (seeds, equal or continue); give one")
     if direct:
         plan = direct_plan(plan, backend, runs, total)
         runs = resolve_stages(plan, backend)                     # overrides are in the stretched schedule
@@ -205,7 +207,8 @@ def run_plan(plan: Plan, out=None, *, overrides: Optional[dict] = None, dry_run:
     kind = "direct (all layers at once)" if direct else f"{len(runs)} stage{'s' if len(runs) > 1 else ''}"
     if protocol and not direct:
         kind += f", {protocol} protocol ({total} {backend.budget_key} " + \
-            ("each, as the direct run)" if protocol == "seeds" else "in all, as the direct run)")
+            {"seeds": "each, as the direct run)", "equal": "in all, as the direct run)",
+             "continue": "in all, one schedule as the direct run's)"}[protocol]
     report = write_report(out, backend, runs, state, f"{plan.name}: {kind}, {plan.model}")
     echo(report["markdown"])
     return {**result, **report}

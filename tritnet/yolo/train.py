@@ -220,20 +220,23 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     net.to(device).train()
     optimizer = make_optimizer(net)
     st = start.state or {}
+    # a checkpoint given as --weights (a stage going on with the previous stage's schedule) brings its seen and
+    # optimizer; only --resume continues its run too (log, run folder, min-loss and best-mAP records)
+    own = st if c.resume else {}
     seen = start.seen
     iteration = seen // batch
-    if start.state is None and iteration >= max_batches:
+    if not c.resume and iteration >= max_batches:
         # darknet would run no iteration and save the start, untrained, as _final.weights (a resumed checkpoint at
         # max_batches is different: it finishes a run that was killed before its final save)
         raise ValueError(f"{start.source}: header field seen = {seen} is iteration {iteration} at batch={batch}, "
                          f"not below max_batches={max_batches} ({cfg.net.where('max_batches')}): nothing to train; "
                          f"restart the schedule with --clear or raise max_batches")
-    smooth = MinLoss(st.get("avg_loss", -1.0), st.get("min_avg_loss", 1e10))
+    smooth = MinLoss(own.get("avg_loss", -1.0), own.get("min_avg_loss", 1e10))
     avg_loss = smooth.avg
     note = backup / f"{base}.minloss.json"          # the loss the min-loss weights were saved at (see save_all)
-    if start.state and note.is_file():
+    if c.resume and note.is_file():
         smooth.min = min(smooth.min, float(json.loads(note.read_text())["avg_loss"]))
-    best_map = float(st.get("best_map", -1.0))
+    best_map = float(own.get("best_map", -1.0))
 
     issues = Issues()
     train_records = [r.trainable() for r in data.records("train", issues)]
@@ -250,7 +253,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
                            stride, world.rank, world.size, exclude=store.bad)
     loader = train_loader(train_set, sampler, c.workers)
     ternary = [i for i in net.infos if i.ternary and c.method]
-    if start.state is None and c.weights and c.bn_recalibrate > 0 and ternary:
+    if not c.resume and c.weights and c.bn_recalibrate > 0 and ternary:
         # the layers from the first ternary one on see other inputs than the weights were trained with: their
         # BN statistics are re-estimated on augmented training images at the network size, drawn apart from
         # the training stream (its own seed), so training sees the same images with or without this step
@@ -281,7 +284,7 @@ def train_detector(c: DetectorTrainConfig) -> dict:
     map_every = c.map_every or max(1, round(4 * n_images / batch))
     run_dir = log = None
     if world.is_main:
-        run_dir, log = _open_run(c, st if start.state else None, backup, base, iteration)
+        run_dir, log = _open_run(c, own or None, backup, base, iteration)
         how = f"trained ternary with {c.method}" if c.method else "trained as float"
         tqdm.write(f"{c.cfg}: {len(net.infos)} layers ({n_ternary} with ternary=1, {how}); start: {start.source} "
                    f"({start.loaded_layers} layers), seen {seen}, iteration {iteration}/{max_batches}\n"
