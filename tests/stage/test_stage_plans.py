@@ -237,3 +237,22 @@ def test_fingerprints_follow_file_contents_not_paths(cfg_dir, tmp_path):
     assert all(a != b for a, b in zip(first, changed))      # every stage chains on the start
     cfg.write_text(cfg.read_text().replace("learning_rate=0.001", "learning_rate=0.002"))
     assert prints(b"\0" * 64)[0] != first[0]
+
+
+def test_cli_protocol_continue_writes_one_schedule_cut_at_each_stage(cfg_dir, tmp_path, capsys):
+    from tritnet.cli import build_parser, main
+    from tritnet.darknet import parse_cfg
+    from tritnet.stage.resolve import PROTOCOLS
+    stage = next(a for a in build_parser()._subparsers._group_actions[0].choices["stage"]._actions
+                 if a.dest == "protocol")
+    assert tuple(stage.choices) == PROTOCOLS
+    args = ["stage", "yolov2-voc", "--model", str(cfg_dir / "yolov2-voc.cfg"), "--dry-run", "--protocol", "continue",
+            "--budget", "4100", "--set", "burn_in=100"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2            # the seeds' plan chains on min-loss weights
+    assert "--protocol continue goes on from the weights at the stage's end" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "b"), "--chain", "last"]) == 0
+    nets = [parse_cfg(tmp_path / "b" / m / f"yolov2-voc_{m}.cfg").net.param for m in ("M0", "M1", "M2", "M3")]
+    # the plan's schedule: max_batches 41000, steps 32000, 36900 -> on 4100: 3200, 3690 for every stage, which end
+    # at 1025, 2050, 3075 and 4100
+    assert [(p("max_batches"), list(p("steps")), p("burn_in")) for p in nets] == [
+        (1025, [3200, 3690], 100), (2050, [3200, 3690], 100), (3075, [3200, 3690], 100), (4100, [3200, 3690], 100)]
