@@ -2,7 +2,9 @@
 
 Each stage is a cfg (the base network with ``ternary=1`` on the stage's convs, ``ternary=0`` on the
 others, and the stage's [net] schedule) trained by ``tritnet.yolo.train_detector`` with ``clear`` (the
-schedule restarts at 0, darknet's ``-clear``) from the previous stage's chosen weights. The .weights files
+schedule restarts at 0, darknet's ``-clear``) from the previous stage's chosen weights; under protocol
+``continue`` the later stages train without it, their max_batches where they end, so the schedule goes on from
+the seen of the weights they start from. The .weights files
 hold ternary layers as α·T, so a layer that was ternary restarts from W = T (idempotent under TWN), one
 that turns ternary starts from its float values: exactly what chaining on ``.minloss.weights`` did.
 ``chain: shadow`` instead starts the next stage from the stage's final training state (``.ckpt``), whose
