@@ -4,9 +4,9 @@ Each stage is a cfg (the base network with ``ternary=1`` on the stage's convs, `
 others, and the stage's [net] schedule) trained by ``tritnet.yolo.train_detector`` with ``clear`` (the
 schedule restarts at 0, darknet's ``-clear``) from the previous stage's chosen weights; under protocol
 ``continue`` the later stages train without it, their max_batches where they end, so the schedule goes on from
-the seen of the weights they start from. The .weights files
-hold ternary layers as α·T, so a layer that was ternary restarts from W = T (idempotent under TWN), one
-that turns ternary starts from its float values: exactly what chaining on ``.minloss.weights`` did.
+the seen of the weights they start from. The .weights files hold ternary layers as α·T, so a layer that was
+ternary restarts from W = T (idempotent under TWN), one that turns ternary starts from its float values:
+exactly what chaining on ``.minloss.weights`` did.
 ``chain: shadow`` instead starts the next stage from the stage's final training state (``.ckpt``), whose
 ternary layers keep their float shadow weights, as they would in one long run; the stage's ``.weights`` are its
 final ones. (BENCHMARKS.md 10f: on BCCD it scored as chaining on α·T; the schedule's restarts cost more.)
