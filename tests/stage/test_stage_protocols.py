@@ -1,7 +1,6 @@
 """Fair comparisons of staged and direct ternarization: the seeds' protocol (every stage as long as the direct
 run), the equal split (the direct run's budget shared by the stages) and continue (shared as one schedule), the
-teacher every stage learns from,
-and a stage boundary's batch-norm re-estimation, end to end on a tiny detector."""
+teacher every stage learns from, and a stage boundary's batch-norm re-estimation, end to end on a tiny detector."""
 import pytest
 import yaml
 
