@@ -42,7 +42,6 @@ class DarknetBackend:
     kind = "darknet"
     chains = ("minloss", "best", "last", "shadow")
     budget_key = "max_batches"
-    continues = True                # protocol continue: a stage goes on with the schedule (no -clear)
     # a stage boundary re-estimates the BN statistics of the newly ternary part (detector train does not by default)
     stage_defaults = {"bn_recalibrate": BN_BATCHES}
     metric_names = (("map", "mAP@0.5 (VOC07 11-pt)"), ("avg_iou", "avg IoU"))
@@ -110,6 +109,16 @@ class DarknetBackend:
         if run.chain == "minloss" and p("max_batches") <= p("burn_in"):
             raise PlanError(f"{at}.train.max_batches: {p('max_batches')} iterations end before burn_in="
                             f"{p('burn_in')}, so no min-loss weights are saved; raise it or use chain: last")
+
+    def check_continue(self, previous, train: dict, prev_at: str, at: str) -> None:
+        """Protocol continue: the stage goes on from ``previous``'s end (no -clear), counting iterations by the
+        seen of the weights it starts from."""
+        if _CHOSEN[previous.chain] != "{base}_final.weights":      # minloss, best: saved before the end
+            raise PlanError(f"{prev_at}.chain: --protocol continue goes on from the weights at the stage's end, and "
+                            f"{previous.chain} weights were saved before it; use last or shadow")
+        if self.net_value(train, "batch") != self.net_value(previous.train, "batch"):
+            raise PlanError(f"{at}.train.batch: --protocol continue counts iterations in images (darknet's seen), "
+                            f"so every stage needs the same batch")
 
     def budget(self, train: dict) -> int:
         return self.net_value(train, "max_batches")

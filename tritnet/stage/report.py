@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from ..train.runs import save_figure
+from .resolve import stage_budget
 from .state import write_text_atomic
 
 __all__ = ["report_rows", "write_report", "format_markdown", "plot_losses", "collapsed"]
@@ -59,7 +60,7 @@ def report_rows(backend, runs, state) -> list:
     for run in runs:
         rec = state.stage(run.name)
         if rec and rec.get("status") == "done":
-            rows.append(row(run.name, run.ternary, rec, backend.budget(run.train) - run.start))
+            rows.append(row(run.name, run.ternary, rec, stage_budget(backend, run)))
             before = rec.get("metrics") or before
     return rows
 

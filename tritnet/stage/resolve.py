@@ -32,7 +32,8 @@ from typing import Optional, Union
 
 from .plan import Plan, PlanError, Stage, did_you_mean, where
 
-__all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields", "PROTOCOLS", "protocol_budgets"]
+__all__ = ["StageRun", "resolve_stages", "direct_plan", "coerce_fields", "PROTOCOLS", "protocol_budgets",
+           "stage_budget"]
 
 PROTOCOLS = ("seeds", "equal", "continue")
 
@@ -63,11 +64,16 @@ def protocol_budgets(protocol: str, total: int, stages: int) -> list:
     return [base + (1 if k >= stages - extra else 0) for k in range(stages)]
 
 
+def stage_budget(backend, run: StageRun) -> int:
+    """The epochs or iterations the stage itself trains (under protocol continue: from its start to its end)."""
+    return backend.budget(run.train) - run.start
+
+
 def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budgets: Optional[list] = None,
                    continued: bool = False) -> list:
     """The stages to train; ``budgets`` (one per stage) stretches each stage's schedule to that length, or
     with ``continued`` (protocol continue) makes each stage its span of one schedule as long as their sum."""
-    if continued and not getattr(backend, "continues", False):
+    if continued and not hasattr(backend, "check_continue"):
         raise PlanError(f"--protocol continue: {plan.kind} plans restart their schedule every stage; use equal")
     ends = [sum(budgets[:i + 1]) for i in range(len(budgets))] if continued else None
     layers = backend.layers
@@ -96,14 +102,9 @@ def resolve_stages(plan: Plan, backend, overrides: Optional[dict] = None, budget
         train = {**backend.stage_defaults, **base, **backend.check_train(st.train, where(src, path + ".train")),
                  **forced}
         if continued:
-            if i and runs[-1].chain not in ("last", "shadow"):
-                raise PlanError(f"{where(src, f'stages[{i - 1}].chain')}: --protocol continue goes on from the "
-                                f"weights at the stage's end, and {runs[-1].chain} weights were saved before it; "
-                                f"use last or shadow")
             train = {**backend.stretch(train, ends[-1]), backend.budget_key: ends[i]}   # ends[-1]: the whole
-            if i and backend.net_value(train, "batch") != backend.net_value(runs[-1].train, "batch"):
-                raise PlanError(f"{where(src, path + '.train.batch')}: --protocol continue counts iterations "
-                                f"in images (darknet's seen), so every stage needs the same batch")
+            if i:
+                backend.check_continue(runs[-1], train, where(src, f"stages[{i - 1}]"), where(src, path))
         elif budgets is not None:
             train = backend.stretch(train, budgets[i])
         if train.get("distill") and not train.get("teacher"):

@@ -33,7 +33,7 @@ import yaml
 
 from .plan import Plan, PlanError, plan_from_dict, plan_to_dict
 from .report import collapsed, write_report
-from .resolve import direct_plan, protocol_budgets, resolve_stages
+from .resolve import direct_plan, protocol_budgets, resolve_stages, stage_budget
 from .state import State, copy_atomic, write_text_atomic
 
 __all__ = ["run_plan", "make_backend", "format_plan", "compact"]
@@ -81,7 +81,7 @@ def format_plan(plan: Plan, backend, runs) -> str:
     for r in runs:
         new = sorted(set(r.ternary) - previous)
         lines.append(f"{r.name:<10} {len(r.ternary):>4}/{n:<3} {100 * len(r.ternary) / n:>5.0f}% "
-                     f"{backend.budget(r.train) - r.start:>12}  {r.chain:<8} {compact(new)}")
+                     f"{stage_budget(backend, r):>12}  {r.chain:<8} {compact(new)}")
         if backend.layers.by_name and new:
             lines.append(" " * 50 + f"({', '.join(backend.layers.names[i] for i in new)})")
         previous = set(r.ternary)
