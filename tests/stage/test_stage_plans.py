@@ -243,9 +243,8 @@ def test_cli_protocol_continue_writes_one_schedule_cut_at_each_stage(cfg_dir, tm
     from tritnet.cli import build_parser, main
     from tritnet.darknet import parse_cfg
     from tritnet.stage.resolve import PROTOCOLS
-    stage = next(a for a in build_parser()._subparsers._group_actions[0].choices["stage"]._actions
-                 if a.dest == "protocol")
-    assert tuple(stage.choices) == PROTOCOLS
+    parser = build_parser()
+    assert [parser.parse_args(["stage", "x", "--protocol", p]).protocol for p in PROTOCOLS] == list(PROTOCOLS)
     args = ["stage", "yolov2-voc", "--model", str(cfg_dir / "yolov2-voc.cfg"), "--dry-run", "--protocol", "continue",
             "--budget", "4100", "--set", "burn_in=100"]
     assert main(args + ["--out", str(tmp_path / "a")]) == 2            # the seeds' plan chains on min-loss weights
