@@ -50,7 +50,7 @@ def step_times(methods, rounds: int, batch: int = 128) -> dict:
         method, pc, kt = parse_method(m)
         model = tritnet.create_model("resnet20")
         if method:
-            tritnet.ternarize_(model, method=method, layers=**({"per_channel": True} if pc else {}))
+            tritnet.ternarize_(model, method=method, **({"per_channel": True} if pc else {}))
         setups[m] = (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), kt)
     times = {m: [] for m in methods}
     for r in range(rounds + 2):
