@@ -16,6 +16,14 @@ def rows(path):
         return list(csv.DictReader(f))
 
 
+def same_ranking(a, b) -> bool:
+    """The two evaluations ranked the same detections: per class, probabilities (to float32 rounding), images
+    and matched truths."""
+    return len(a.ranked) == len(b.ranked) and all(
+        len(x.prob) == len(y.prob) and np.allclose(x.prob, y.prob, rtol=1e-5, atol=1e-7)
+        and np.array_equal(x.image, y.image) and np.array_equal(x.truth, y.truth) for x, y in zip(a.ranked, b.ranked))
+
+
 def run(data, cfg, **kw):
     kw.setdefault("workers", 0)
     kw.setdefault("progress", False)
@@ -70,8 +78,13 @@ def test_ternary_layers_train_float_and_save_ternary(shapes, tmp_path):
     for index in (0, 2, 4, 6):
         values = np.unique(np.abs(w.layers[index]["weights"]))
         assert len(values) == 2 and values[0] == 0        # {0, α}: darknetTWN writes α·T
-    m = map_detector(shapes, cfg, shapes.parent / "backup" / "tern_final.weights", workers=0)["result"]
-    assert 0 <= m.map11 <= 1 and m.truths == 6
+    # scoring re-ternarizes the file (darknetTWN's rule), which must give back its α·T exactly: the detections
+    # of the re-ternarized network are those of the file's weights read as they are
+    final = shapes.parent / "backup" / "tern_final.weights"
+    m = map_detector(shapes, cfg, final, workers=0, thresh=0.0)["result"]
+    as_saved = map_detector(shapes, cfg, final, workers=0, thresh=0.0, method=None)["result"]
+    assert m.truths == 6 and m.detections == as_saved.detections > 0
+    assert same_ranking(m, as_saved)
 
 
 def test_yolo_v3_heads_and_multiscale_train(shapes, tmp_path):
@@ -160,8 +173,11 @@ def test_per_channel_ternary_training_saves_per_channel_values_and_evaluates_the
     assert np.allclose(net.darknet_layers()[0]["weights"], w, rtol=1e-6, atol=0)   # α = mean of α's: an ulp
     per_layer = build_darknet(str(cfg), str(final), "twn")
     assert np.abs(per_layer.darknet_layers()[0]["weights"] - w).max() > 1e-3
-    r = map_detector(shapes, str(cfg), str(final), per_channel=True, workers=0)
-    assert 0 <= r["result"].map11 <= 1
+    scored = map_detector(shapes, str(cfg), str(final), per_channel=True, workers=0, thresh=0.0)["result"]
+    as_saved = map_detector(shapes, str(cfg), str(final), method=None, workers=0, thresh=0.0)["result"]
+    scored_per_layer = map_detector(shapes, str(cfg), str(final), workers=0, thresh=0.0)["result"]
+    assert scored.detections == as_saved.detections > 0 and same_ranking(scored, as_saved)
+    assert not same_ranking(scored_per_layer, as_saved)
 
 
 def test_weights_already_at_max_batches_are_refused_instead_of_saved_untrained(shapes, tmp_path):

@@ -3,13 +3,15 @@ real command line on a few BCCD images at a small input size: the loss falls, th
 bytes, and ``tritnet stage`` runs the cfg stage by stage."""
 import csv
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tritnet import darknet as dn
 from tritnet.cli import main
-from tritnet.yolo import set_classes, set_schedule, voc_label
+from tritnet.yolo import map_detector, set_classes, set_schedule, voc_label
 
 
 def rows(path):
@@ -59,11 +61,19 @@ def test_yolov4_tiny_trains_with_ciou_and_saves_weights_that_reload_exactly(shar
     assert w.complete and w.header.seen == 12 * 8 and w.header.dialect == "alexeyab"
     net = dn.build_darknet(str(cfg), str(final), None)
     assert net.encode_weights() == final.read_bytes()       # read → write: the same bytes
-    # and the reloaded network scores (detector map on the trained file)
+    # and the reloaded network scores (detector map on the trained file): against every non-difficult object of
+    # the 8 images' VOC annotations, counted here from the XML, and the same figures as the Python API's
     rc = main(["detector", "map", str(data), str(cfg), str(final), "--json", "--workers", "0"])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert 0 <= json.loads(out)["map11"] <= 1
+    cli = json.loads(out)
+    valid = (data.parent / "valid.txt").read_text().split()
+    truths = sum(obj.findtext("difficult", "0") == "0" for image in valid
+                 for obj in ET.parse(shared / "bccd" / "Annotations" / f"{Path(image).stem}.xml").iter("object"))
+    assert len(valid) == 8 and cli["truths"] == truths > 0 and cli["tp"] + cli["fn"] == truths
+    api = map_detector(data, cfg, final, method=None, workers=0)["result"]
+    assert (cli["map11"], cli["map"], cli["detections"]) == \
+        pytest.approx((api.map11 * 100, api.map * 100, api.detections))          # the CLI prints percent
 
 
 def test_stage_runs_an_alexeyab_cfg(shared, tmp_path, capsys):
