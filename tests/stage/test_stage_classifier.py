@@ -130,7 +130,13 @@ def test_report_has_a_row_per_stage_with_scores_sizes_and_times(staged):
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == rows[0]["float32_bytes"]
     model, _ = load_classifier(out / "C" / "r20_C.pt")
     assert sizes[-1] == model_size(model)["packed_2bit_bytes"]
-    assert 0 <= rows[0]["top1"] <= 100 and rows[3]["share_layers"] == 100
+    assert rows[3]["share_layers"] == 100
+    from tritnet.data import build_classification_loaders
+    from tritnet.eval import evaluate
+    from tritnet.models import load_model
+    valid = build_classification_loaders(str(staged["data"]), batch_size=50, workers=0, train=False).valid
+    start = evaluate(load_model("resnet20", staged["plan"].weights).model.eval(), valid)      # the float start
+    assert (rows[0]["top1"], rows[0]["top5"]) == pytest.approx((start["top1"], start["top5"]))
     md = (out / "report.md").read_text()
     assert "| start (float) | 0/20 |" in md and "| C | 20/20 | 100% |" in md and "top-1" in md
     assert list(csv.DictReader(open(out / "report.csv")))[2]["stage"] == "B"

@@ -88,8 +88,15 @@ def test_report_scores_each_stage(staged):
     rows, out = staged["result"]["rows"], staged["out"]
     assert [r["stage"] for r in rows] == ["start (float)", "A", "B"]
     assert [r["ternary_layers"] for r in rows] == [0, 1, 3] and rows[0]["layers"] == 4
-    for r in rows:
-        assert 0 <= r["map"] <= 100 and 0 <= r["avg_iou"] <= 100
+    # each row scores its own stage's files: the start as float, A and B with their ternary layers
+    from tritnet.yolo import map_detector
+    data = staged["configs"][0].data
+    files = [(out / "tiny.cfg", staged["start"], None), (out / "A" / "tiny_A.cfg", out / "A" / "tiny_A.weights", "twn"),
+             (out / "B" / "tiny_B.cfg", out / "B" / "tiny_B.weights", "twn")]
+    for r, (cfg, weights, method) in zip(rows, files):
+        m = map_detector(data, str(cfg), str(weights), method=method, workers=0)["result"]
+        assert (r["map"], r["avg_iou"], r["recall"]) == pytest.approx((100 * m.map11, 100 * m.avg_iou, 100 * m.recall))
+    assert rows[1]["avg_iou"] != rows[2]["avg_iou"]
     assert rows[2]["budget"] == 4 and rows[1]["train_seconds"] > 0
     assert rows[2]["packed_2bit_bytes"] < rows[1]["packed_2bit_bytes"] < rows[0]["float32_bytes"]
     md = (out / "report.md").read_text()
@@ -116,7 +123,11 @@ def test_last_and_best_chains_and_a_real_direct_run(tmp_path):
     row = direct["rows"][-1]
     assert row["stage"] == "direct" and row["budget"] == 7 and row["ternary_layers"] == 4
     log = list(csv.DictReader(open(Path(direct["out"]) / "direct" / "train" / "results.csv")))
-    assert len(log) == 7 and 0 <= row["map"] <= 100
+    assert len(log) == 7
+    from tritnet.yolo import map_detector
+    d = Path(direct["out"]) / "direct"
+    m = map_detector(str(data), str(d / "tiny_direct.cfg"), str(d / "tiny_direct.weights"), workers=0)["result"]
+    assert (row["map"], row["avg_iou"]) == pytest.approx((100 * m.map11, 100 * m.avg_iou))
 
 
 def test_the_shadow_chain_carries_the_float_shadow_weights_into_the_next_stage(tmp_path, monkeypatch):

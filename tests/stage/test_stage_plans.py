@@ -229,7 +229,8 @@ def test_fingerprints_follow_file_contents_not_paths(cfg_dir, tmp_path):
         weights.write_bytes(content)
         plan = load_plan("yolov3-tiny-voc")
         plan.model, plan.weights = str(cfg), str(weights)
-        return [r.fingerprint for r in resolve_stages(plan, make_backend(plan, device="cpu", workers=0, progress=False))]
+        backend = make_backend(plan, device="cpu", workers=0, progress=False)
+        return [r.fingerprint for r in resolve_stages(plan, backend)]
 
     first = prints(b"\0" * 64)
     assert prints(b"\0" * 64) == first                      # same bytes: same stages, a rerun skips them

@@ -69,7 +69,22 @@ def test_float_cfg_from_darknet_weights_scores_as_the_real_network(three_classes
                  "--json"]) == 0
     import json
     r = json.loads(capsys.readouterr().out)
-    assert r["images"] == 30 and 0 <= r["top1"] <= 100
+    # the reference: each test JPEG decoded by Pillow, x/255, the float network, arg max against the folder's
+    # class (classes in name order)
+    from PIL import Image
+    from tritnet.darknet import build_darknet
+    net = build_darknet(cfg, weights, None).eval()
+    logits, labels = [], []
+    for k, cls in enumerate(sorted(p.name for p in (three_classes / "test").iterdir())):
+        for f in sorted((three_classes / "test" / cls).iterdir()):
+            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), np.float32) / 255).permute(2, 0, 1)
+            with torch.no_grad():
+                logits.append(net(x[None]).flatten())
+            labels.append(k)
+    logits, labels = torch.stack(logits), torch.tensor(labels)
+    top1 = 100 * (logits.argmax(1) == labels).double().mean().item()
+    assert r["images"] == len(labels) == 30 and r["top1"] == pytest.approx(top1)
+    assert r["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
 
 
 def test_a_cfg_with_another_class_count_is_a_clear_error(shared_data, minin, tmp_path):
