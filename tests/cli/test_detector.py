@@ -8,6 +8,8 @@ import torch
 
 from tests.yolo.detector_helpers import make_voc, write_cfg
 from tritnet.data import DataWarning
+from tritnet.yolo import map_detector
+from tritnet.yolo.validate import recall_detector
 
 
 def test_train_map_recall_valid(shapes, tmp_path, cli):
@@ -21,12 +23,18 @@ def test_train_map_recall_valid(shapes, tmp_path, cli):
     m = json.loads(out)
     assert {"map11", "map", "precision", "recall", "f1", "tp", "fp", "fn", "avg_iou", "classes"} <= set(m)
     assert [c["name"] for c in m["classes"]] == ["red", "green"] and m["truths"] == 6
+    # the command prints what the API computes (its scoring is tested by hand in tests/eval), in percent
+    api = map_detector(shapes, cfg, weights, workers=0)["result"]
+    assert (m["map11"], m["avg_iou"], m["tp"], m["fp"]) == pytest.approx((100 * api.map11, 100 * api.avg_iou,
+                                                                          api.tp, api.fp))
     rc, out, err = cli(["detector", "map", shapes, cfg, weights, "--workers", "0"])
     assert "class_id = 1, name = green" in out and "mean average precision (mAP@0.50)" in out
     assert "for conf_thresh = 0.25, TP = " in out and "average IoU = " in out
     rc, out, err = cli(["detector", "recall", shapes, cfg, weights, "--workers", "0"])
     lines = out.strip().splitlines()
-    assert rc == 0 and len(lines) == 3 and lines[-1].split()[:3] == ["2", lines[-1].split()[1], "6"]
+    found = recall_detector(shapes, cfg, weights, workers=0)
+    assert found["total"] == 6 and found["images"] == 3
+    assert rc == 0 and len(lines) == 3 and lines[-1].split()[:3] == ["2", str(found["correct"]), "6"]
     assert "RPs/Img:" in lines[-1] and "Recall:" in lines[-1]
     res = tmp_path / "results"
     rc, out, err = cli(["detector", "valid", shapes, cfg, weights, "--outdir", res, "--workers", "0", "--json"])
