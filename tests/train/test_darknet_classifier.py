@@ -28,6 +28,23 @@ def three_classes(shared_data, tmp_path_factory):
     return root
 
 
+def scores_by_hand(net, folder):
+    """(top-1 %, mean cross-entropy, images) of ``net`` on folder/test: each JPEG decoded by Pillow, x/255 (a
+    darknet classifier's input), arg max against the folder's class (classes in name order)."""
+    from PIL import Image
+    net.eval()
+    logits, labels = [], []
+    for k, cls in enumerate(sorted(p.name for p in (folder / "test").iterdir())):
+        for f in sorted((folder / "test" / cls).iterdir()):
+            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), np.float32) / 255).permute(2, 0, 1)
+            with torch.no_grad():
+                logits.append(net(x[None]).flatten())
+            labels.append(k)
+    logits, labels = torch.stack(logits), torch.tensor(labels)
+    top1 = 100 * (logits.argmax(1) == labels).double().mean().item()
+    return top1, torch.nn.functional.cross_entropy(logits, labels).item(), len(labels)
+
+
 @pytest.fixture(scope="module")
 def minin(shared_data):
     w = shared_data / "darknet" / "weights"
@@ -50,7 +67,8 @@ def test_a_darknet_cfg_trains_ternary_and_its_checkpoint_rebuilds_it(three_class
     from tritnet.darknet import load_weights, parse_cfg
     w = load_weights(parse_cfg(cfg), run / "weights" / "last.weights")
     assert w.complete and len(np.unique(np.abs(w.layers[0]["weights"][w.layers[0]["weights"] != 0]))) == 1
-    assert 0 <= r["top1"] <= 100 and np.isfinite(r["loss"])
+    top1, loss, n = scores_by_hand(model, three_classes)     # the saved network scored from the JPEGs
+    assert r["top1"] == pytest.approx(top1) and r["loss"] == pytest.approx(loss, rel=1e-5) and n == 30
     # the checkpoint packed and run by tritnet_rt: the same scores as PyTorch, up to int8 activations
     import tritnet_rt
     from tritnet.export import save, to_packed
@@ -69,22 +87,9 @@ def test_float_cfg_from_darknet_weights_scores_as_the_real_network(three_classes
                  "--json"]) == 0
     import json
     r = json.loads(capsys.readouterr().out)
-    # the reference: each test JPEG decoded by Pillow, x/255, the float network, arg max against the folder's
-    # class (classes in name order)
-    from PIL import Image
     from tritnet.darknet import build_darknet
-    net = build_darknet(cfg, weights, None).eval()
-    logits, labels = [], []
-    for k, cls in enumerate(sorted(p.name for p in (three_classes / "test").iterdir())):
-        for f in sorted((three_classes / "test" / cls).iterdir()):
-            x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), np.float32) / 255).permute(2, 0, 1)
-            with torch.no_grad():
-                logits.append(net(x[None]).flatten())
-            labels.append(k)
-    logits, labels = torch.stack(logits), torch.tensor(labels)
-    top1 = 100 * (logits.argmax(1) == labels).double().mean().item()
-    assert r["images"] == len(labels) == 30 and r["top1"] == pytest.approx(top1)
-    assert r["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
+    top1, loss, n = scores_by_hand(build_darknet(cfg, weights, None), three_classes)
+    assert r["images"] == n == 30 and r["top1"] == pytest.approx(top1) and r["loss"] == pytest.approx(loss, rel=1e-5)
 
 
 def test_a_cfg_with_another_class_count_is_a_clear_error(shared_data, minin, tmp_path):
