@@ -191,6 +191,10 @@ def test_degenerate_inputs_are_finite(w, dtype):
         assert out.dtype == dtype and torch.isfinite(out.float()).all()
     if w.abs().sum() == 0:
         assert twn_ternarize(w).abs().sum() == 0 and ttn_ternarize(w).abs().sum() == 0
+    else:   # one weight keeps its value in every dtype; TTN's REL sums t_ex terms of the same W (methods.md 2.3)
+        for out in (twn_ternarize(w), twn_ternarize(w, per_channel=True), ttn_ternarize(w)):
+            assert torch.equal(out, w)
+        assert torch.equal(ttn_ternarize(w, t_ex=4), 4 * w)
 
 
 def test_single_weight_keeps_its_value():

@@ -222,12 +222,23 @@ def test_c_refuses_a_conv_whose_pixel_table_reads_past_the_padded_input():
 
 
 def test_a_valid_file_still_runs(seeds, tmp_path):
+    """Every seed the fuzzer mutates reads and runs as PyTorch runs its graph (8-bit activations at the
+    ternary convs: within 2% of the output's range)."""
+    import torch
+    from tritnet.export import torch_module
+    assert set(seeds) == {"resnet20", "resnet20_sttn", "yolo", "region", "classifier", "alexeyab"}
     for name, blob in seeds.items():
         (tmp_path / f"{name}.tnp").write_bytes(blob)
-        net = Net(load_packed(tmp_path / f"{name}.tnp"))
-        c, h, w = net.input_shape
-        y = net(np.zeros((1, c, h, w), np.float32))
-        assert all(np.isfinite(o).all() for o in y), name
+        pm = load_packed(tmp_path / f"{name}.tnp")
+        net = Net(pm)
+        x = np.random.default_rng(1).random((2, *net.input_shape), np.float32)
+        got = net(x)
+        with torch.no_grad():
+            ref = torch_module(pm)(torch.from_numpy(x))
+        ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
+        assert len(got) == len(ref), name
+        for g, r in zip(got, ref):
+            assert np.abs(g.reshape(r.shape) - r).max() <= 0.02 * np.abs(r).max(), name
 
 
 def test_c_refuses_bad_fixed_scales_and_quantized_output_fields():
