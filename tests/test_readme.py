@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import torch
 
 from tritnet.cli import build_parser
 
@@ -56,6 +57,13 @@ def test_the_readme_python_block_runs(monkeypatch, capsys):
     if not (ROOT.parent / "shared" / "data" / "pretrained").is_dir():
         pytest.skip("the README's paths need ../shared/data beside the project")
     monkeypatch.chdir(ROOT)
-    for block in _code_blocks("python"):
-        exec(compile(block, "README.md", "exec"), {})
-    assert "twn" in capsys.readouterr().out
+    blocks = _code_blocks("python")
+    space = {}
+    exec(compile(blocks[0], "README.md", "exec"), space)
+    report = capsys.readouterr().out
+    assert "20 of 20 layers ternary" in report and re.search(r"^linear +linear +640 ttn ", report, re.M)
+    # conv1's codes and scale are TWN's by hand: Δ = 0.7·mean|W|, α = mean |W| over |W| > Δ
+    w = space["model"].conv1.weight.detach().double()
+    keep = w.abs() > 0.7 * w.abs().mean()
+    assert space["codes"].tolist() == (torch.sign(w) * keep).to(torch.int8).tolist()
+    assert float(space["scale"]) == pytest.approx(float(w.abs()[keep].mean()), rel=1e-6)

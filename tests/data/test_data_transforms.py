@@ -79,6 +79,11 @@ def test_to_tensor_and_resize():
     assert t.shape == (3, 2, 3) and t.dtype == torch.float32
     torch.testing.assert_close(t[:, 0, 1], torch.tensor([1.0, 0.2, 0.0]))
     assert resize(np.zeros((10, 20, 3), np.uint8), (4, 6)).shape == (4, 6, 3)
+    # a horizontal ramp 8·j halved to 16 columns: a linear filter keeps a line, so output column i (centre at
+    # input 2i + 0.5) is 16i + 4 away from the edges; (h, w) swapped or nearest neighbour would give 16i or 16i + 8
+    ramp = np.broadcast_to((8 * np.arange(32, dtype=np.uint8))[None, :, None], (6, 32, 3)).copy()
+    half = resize(ramp, (6, 16))
+    assert half.shape == (6, 16, 3) and (half[:, 1:-1] == (16 * np.arange(1, 15) + 4)[None, :, None]).all()
     flat = np.full((10, 20, 3), 77, np.uint8)
     assert (resize(flat, 5) == 77).all()
 

@@ -33,8 +33,14 @@ def test_values_and_gradients_match_the_plain_formula(shape, with_bias):
                                      inputs)
 
 
-def test_a_constant_channel_has_no_nan_gradient():
-    x = torch.ones(2, 1, 3, 3, requires_grad=True)
-    y, _, _ = darknet_bn_train(x, torch.ones(1), torch.zeros(1), 1e-6)
-    y.sum().backward()
-    assert torch.isfinite(x.grad).all()
+@pytest.mark.parametrize("eps_on_std,std", [(True, 1e-6), (False, 1e-3)], ids=["pjreddie", "alexeyab"])
+def test_a_constant_channel_has_no_nan_gradient(eps_on_std, std):
+    """A channel with variance 0: y is the bias, and with x̂ = 0 the batch-norm gradient reduces to
+    w·(g − mean g)/σ, σ = √0 + ε (pjreddie's ε on the standard deviation) or √(0 + ε) (AlexeyAB's)."""
+    x = torch.ones(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 1, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    w, b = torch.tensor([1.5], dtype=torch.float64), torch.tensor([0.25], dtype=torch.float64)
+    y, _, _ = darknet_bn_train(x, w, b, 1e-6, eps_on_std)
+    (y * g).sum().backward()
+    assert torch.equal(y, torch.full_like(y, 0.25))
+    torch.testing.assert_close(x.grad, 1.5 * (g - g.mean()) / std)
