@@ -49,6 +49,25 @@ def test_gradients_reach_the_float_weights():
             assert m.weight.grad is not None and m.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("config,window", [(TWNConfig(), False), (TWNConfig(per_channel=True), False),
+                                           (TTNConfig(), True)], ids=["twn", "twn-per-channel", "ttn"])
+def test_the_shadow_gradient_is_the_straight_through_rule(config, window):
+    """∂L/∂W is ∂L/∂(α·T) passed straight through: unchanged for TWN, zeroed where |W| ≥ 1 for TTN (its
+    code's clipped estimator, methods.md 2.1); computed here from a plain linear on α·T as a leaf tensor."""
+    torch.manual_seed(0)
+    lin = nn.Linear(8, 4)
+    with torch.no_grad():
+        lin.weight.mul_(6)                                  # some weights outside [-1, 1]
+    t = TernaryLinear.from_float(lin, config)
+    x, g = torch.randn(3, 8), torch.randn(3, 4)
+    (t(x) * g).sum().backward()
+    q = t.ternary_weight().detach().clone().requires_grad_(True)
+    (F.linear(x, q, t.bias) * g).sum().backward()
+    outside = t.weight.detach().abs() >= 1
+    assert outside.any() and not outside.all()
+    torch.testing.assert_close(t.weight.grad, q.grad * ~outside if window else q.grad)
+
+
 def test_sttn_pair_equals_merged_ternary_conv():
     torch.manual_seed(1)
     pair = TernaryConv2d.from_float(nn.Conv2d(8, 12, 3, padding=1, bias=True), STTNConfig())
