@@ -180,7 +180,7 @@ def test_export_with_calibration_images_fixes_every_int8_convs_scale(tmp_path, c
     assert json.loads(capsys.readouterr().out)["calibrated_int8_convs"] == "19 of 19"
     # (the first conv reads the normalized image, below 0 too; the others relu outputs)
     (folder / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
-    assert "9.png: not a readable image" in _fails(argv[:-2] + ["9"], capsys)
+    assert "9.png: not an image Pillow can read" in _fails(argv[:-2] + ["9"], capsys)
     (folder / "9.png").unlink()
     assert json.loads(_run(argv[:-2] + ["500", "--json"], capsys))["calibrated_convs"] == 19   # all 8 there are
     for f in list(folder.iterdir())[:2]:

@@ -133,13 +133,14 @@ def _found_data(a, want) -> tuple:
     weights (``data:``), else the .data files beside the cfg or the weights (or one folder up) whose names fit the
     network's ``want`` classes, when they all give the same names; (None, None) otherwise."""
     import yaml
+    from tritnet_rt.files import TEXT_LIMIT, read_text
     places = [Path(a.weights).parent, Path(a.weights).parent.parent] if a.weights else []
     for folder in places:
         args = folder / "args.yaml"
         if args.is_file():
             try:
-                data = (yaml.safe_load(args.read_text()) or {}).get("data")
-            except yaml.YAMLError:
+                data = (yaml.safe_load(read_text(args, "args.yaml", TEXT_LIMIT)) or {}).get("data")
+            except (yaml.YAMLError, ValueError):
                 data = None
             if data and str(data).endswith(".data") and Path(data).is_file():
                 return _data_names(data), str(data)

@@ -29,6 +29,8 @@ import copy
 import re
 from typing import Iterable, Optional
 
+from tritnet_rt.files import MiB, read_bytes
+
 from ._schema import (ACTIVATIONS_BY_DIALECT, ALL_SECTION_ALIASES, DIALECTS, PROGRAMS, REFUSED_SECTIONS,
                       REFUSED_VALUES, SECTION_ALIASES_BY_DIALECT, key_spec)
 from .section import CfgError, CfgWarning, Option, Section, _convert, _warn, _where
@@ -73,6 +75,7 @@ class Cfg(list):
 
 
 # ---- reading ---------------------------------------------------------------------------------------
+CFG_LIMIT = 64 * MiB        # darknet's largest cfgs are tens of kB; this leaves room for comments, not for a disk
 def parse_cfg(path, *, validate: bool = True, dialect: Optional[str] = None) -> Cfg:
     """Read a darknet .cfg file. With ``validate`` (default) also check every value and infer shapes.
 
@@ -80,8 +83,11 @@ def parse_cfg(path, *, validate: bool = True, dialect: Optional[str] = None) -> 
     (:func:`detect_dialect`)."""
     path = str(path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            text = f.read()
+        data = read_bytes(path, "cfg", CFG_LIMIT)
+    except ValueError as e:
+        raise CfgError(str(e).split(": ", 1)[1], path) from None
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise CfgError(f"not a text file ({e})", path) from None
     return parse_cfg_string(text, path=path, validate=validate, dialect=dialect)

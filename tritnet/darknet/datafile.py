@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
+from tritnet_rt.files import TEXT_LIMIT, read_text
+
 from ..errors import DataError
 
 __all__ = ["DataFile", "read_data_cfg", "read_names", "resolve_data_path", "names_from_data"]
@@ -43,9 +45,9 @@ def resolve_data_path(value: str, data_path) -> Path:
 def read_names(path) -> list:
     """One class name per non-blank line, trailing whitespace dropped (darknet's fgetl), inner spaces kept."""
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(path, f"cannot read names file ({getattr(e, 'strerror', None) or e})") from None
+        text = read_text(path, "names file", TEXT_LIMIT)
+    except ValueError as e:
+        raise DataError(path, str(e).split(": ", 1)[1]) from None
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
@@ -56,9 +58,9 @@ class DataFile(Mapping):
     def __init__(self, path):
         self.path = Path(path)
         try:
-            lines = self.path.read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(self.path, f"cannot read .data file ({getattr(e, 'strerror', None) or e})") from None
+            lines = read_text(self.path, ".data file", TEXT_LIMIT).splitlines()
+        except ValueError as e:
+            raise DataError(self.path, str(e).split(": ", 1)[1]) from None
         self.options: dict[str, str] = {}
         for lineno, raw in enumerate(lines, 1):
             line = "".join(raw.split())

@@ -37,7 +37,7 @@ class CfgWarning(UserWarning):
 
 def _where(path, line) -> str:
     p = path if path else "<cfg>"
-    return f"{p}:{line}" if line else f"{p}:<no line>"
+    return f"{p}:{line}" if line else p             # a whole-file problem (unreadable, too large) has no line
 
 
 def _user_stacklevel() -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 import numpy as np
+from tritnet_rt.files import MiB, read_bytes
 
 from .cfg import parse_cfg
 from .shapes import LayerInfo, infer_layers
@@ -183,10 +184,15 @@ def load_weights(sections, path, upto: Optional[int] = None, *, prefix: bool = F
     path = str(path)
     infos = infer_layers(sections)
     cutoff = len(infos) if upto is None else min(upto, len(infos))
-    data = Path(path).read_bytes()
-    header = WeightsHeader.from_bytes(data, path, infos[0].section.dialect if infos else "pjreddie")
     todo = [(i, layer_layout(i, loading=True)) for i in infos[:cutoff] if not i.section.param("dontload")]
     todo = [(i, lay) for i, lay in todo if lay]
+    # the largest header and every layer, and room for the "bytes left over" message to say how many: a file
+    # far larger than its network is refused before it is read
+    try:
+        data = read_bytes(path, "weights file", 20 + sum(_nbytes(lay) for _, lay in todo) + 64 * MiB)
+    except ValueError as e:
+        raise WeightsError(str(e)) from None
+    header = WeightsHeader.from_bytes(data, path, infos[0].section.dialect if infos else "pjreddie")
     expected = header.nbytes + sum(_nbytes(lay) for _, lay in todo)
     out = DarknetWeights(header, path=path)
     off = header.nbytes

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from tritnet_rt.detect.image import IMAGE_LIMIT, check_pixels, rgb_from_pil
+from tritnet_rt.files import read_bytes
 from tritnet_rt.sources import IMAGE_SUFFIXES
 
 from .errors import DataError
@@ -45,6 +48,13 @@ def _as_hw(size) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+def _check_pixels(width: int, height: int, where: str) -> None:
+    try:
+        check_pixels(width, height, where)
+    except ValueError as e:
+        raise DataError(where, str(e).split(": ", 1)[1]) from None
+
+
 def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
     """Decode image bytes to a uint8 RGB array (H, W, 3).
 
@@ -56,20 +66,28 @@ def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
         raise DataError(where, "cannot decode image (the file is empty)")
     try:
         header = jpeg_header(data)
+        if header:
+            _check_pixels(header[1], header[0], where)     # before libjpeg allocates it
         if header and header[2] == 3 and want in (None, header[:2]):
             # Image.open spends ~90 us probing formats and parsing headers in Python, more
             # than the decode itself for a 32x32 CIFAR image; asking the JPEG decoder
             # directly gives the identical pixels in half the time.
             h, w, _ = header
             return np.asarray(Image.frombytes("RGB", (w, h), data, "jpeg", "RGB", ""))
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():         # Pillow's bomb warning: _check_pixels refuses it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+        with opened as im:
+            _check_pixels(*im.size, where)
             if want is not None:
                 # For big JPEGs, let libjpeg decode at 1/2..1/8 scale (never below want).
                 im.draft("RGB", (want[1], want[0]))
-            im = im.convert("RGB")
-            if want is not None and im.size != (want[1], want[0]):
-                im = im.resize((want[1], want[0]), Image.BILINEAR)
-            return np.asarray(im)
+            rgb = rgb_from_pil(im, where)              # 16-bit grayscale: its top 8 bits, not clipped
+            if want is not None and rgb.shape[:2] != want:
+                rgb = np.asarray(Image.fromarray(rgb).resize((want[1], want[0]), Image.BILINEAR))
+            return rgb
+    except DataError:
+        raise
     except UnidentifiedImageError:  # its message names a BytesIO object, not the file
         raise DataError(where, "cannot decode image (not in an image format Pillow reads)") from None
     except Exception as e:  # Pillow raises OSError, ValueError, SyntaxError, bomb errors...
@@ -79,8 +97,7 @@ def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
 def read_image(path, size=None) -> np.ndarray:
     """Read and decode one image file (see decode_image)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise DataError(path, f"cannot read image ({e.strerror or e})") from e
+        data = read_bytes(path, "image", IMAGE_LIMIT)
+    except ValueError as e:
+        raise DataError(path, str(e).split(": ", 1)[1]) from None
     return decode_image(data, str(path), size)

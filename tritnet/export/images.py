@@ -2,11 +2,12 @@
 scales are calibrated on (``tritnet export --calibration``) and what ``tritnet bench`` feeds every tool."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
+from tritnet_rt.detect.image import IMAGE_LIMIT, rgb_from_bytes
+from tritnet_rt.files import read_bytes
 from tritnet_rt.sources import IMAGE_SUFFIXES
 
 
@@ -25,13 +26,11 @@ def load_images(pm, source, n: int, minimum: int | None = None) -> np.ndarray:
     recursively, or a tar(.gz) of them), each pre-processed as tritnet_rt pre-processes one image for this
     model (letterbox or resize and normalise); with ``minimum``, all of them when there are fewer than ``n`` but
     at least ``minimum``. An image that does not decode is an error naming it."""
-    from PIL import Image
-
     from tritnet_rt.net import Net
     source = Path(source)
     if source.is_dir():
         names = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        read = lambda name: Path(name).read_bytes()  # noqa: E731
+        read = lambda name: read_bytes(name, "image", IMAGE_LIMIT)  # noqa: E731
     elif source.is_file():
         from tritnet.data.tarball import read_tar
         files = read_tar(source, lambda name: name.lower().endswith(IMAGE_SUFFIXES))
@@ -46,10 +45,5 @@ def load_images(pm, source, n: int, minimum: int | None = None) -> np.ndarray:
     net = Net(pm)
     out = []
     for name in (names[i * len(names) // n] for i in range(n)):
-        try:
-            with Image.open(io.BytesIO(read(name))) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError, Image.DecompressionBombError) as e:
-            raise ValueError(f"{name}: not a readable image ({e})") from None
-        out.append(net.preprocess(rgb)[0])
+        out.append(net.preprocess(rgb_from_bytes(read(name), name))[0])     # a ValueError naming a bad one
     return np.concatenate(out)

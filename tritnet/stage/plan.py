@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from tritnet_rt.files import TEXT_LIMIT, read_text
 
 from ..quant.configs import METHODS
 from .errors import PlanError, did_you_mean, where
@@ -183,7 +184,7 @@ def load_plan(name_or_path) -> Plan:
                                     f"{did_you_mean(name_or_path, builtins)}")
         p = builtins[str(name_or_path)]
     try:
-        d = yaml.safe_load(p.read_text())
+        d = yaml.safe_load(read_text(p, "plan", TEXT_LIMIT))
     except yaml.YAMLError as e:
         raise PlanError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
     return plan_from_dict(d, str(p))

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import yaml
+from tritnet_rt.files import TEXT_LIMIT, read_text
 from tritnet_rt.sources import new_run_dir  # noqa: F401  (one numbering for every run folder)
 
 from ..atomic import atomic_open, write_text_atomic
@@ -41,7 +42,7 @@ def write_args(run_dir: Path, args: dict, name: str = "args.yaml") -> Path:
 
 
 def read_args(path) -> dict:
-    return yaml.safe_load(Path(path).read_text()) or {}
+    return yaml.safe_load(read_text(path, "args.yaml", TEXT_LIMIT)) or {}
 
 
 class CsvLog:

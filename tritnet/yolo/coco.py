@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+from tritnet_rt.files import MiB, read_text
 
 from ..data.errors import UnknownClasses
 from .labels import Issues, Record, check_box
@@ -27,9 +28,7 @@ COCO_STATS = ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR1", 
 
 def read_coco(path) -> dict:
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileNotFoundError(f"{path}: cannot read the COCO annotation file ({e})") from None
+        data = json.loads(read_text(path, "COCO annotation file", 1024 * MiB))   # train2017's is 448 MB
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
     for key in ("images", "annotations", "categories"):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from tritnet_rt.files import TEXT_LIMIT, read_text
 
 from ..data.errors import DataWarning, Issues
 
@@ -77,9 +78,9 @@ def check_box(cx, cy, w, h, cls, classes: int):
 def read_yolo_labels(path, classes: int, issues: Issues):
     """(boxes (k, 4), classes (k,)) of a YOLO label file; None if the file is missing or unreadable."""
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        issues.report(path, f"label file cannot be read ({type(e).__name__})")
+        text = read_text(path, "label file", TEXT_LIMIT)
+    except ValueError as e:
+        issues.report(path, str(e).split(": ", 1)[1])
         return None
     boxes, ids = [], []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -110,10 +111,7 @@ def read_image_list(list_path, *bases) -> list[str]:
     """Image paths of a darknet list (one per line), resolved as given, else against ``bases`` (the list's and
     the .data file's folders), so a moved project keeps working."""
     list_path = Path(list_path)
-    try:
-        lines = list_path.read_text().splitlines()
-    except OSError as e:
-        raise FileNotFoundError(f"{list_path}: cannot read the image list ({e.strerror or e})") from None
+    lines = read_text(list_path, "image list", TEXT_LIMIT).splitlines()     # a ValueError naming it
     out = []
     for line in lines:
         line = line.strip()

@@ -10,16 +10,14 @@
 """
 from __future__ import annotations
 
-import io
 import os
 from multiprocessing import get_all_start_methods, get_context
 from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image
 
-from tritnet_rt.detect import from_uint8, letterbox, resize_image
+from tritnet_rt.detect import from_uint8, letterbox, read_rgb, resize_image
 from .augment import augment_detection, train_size
 from .labels import Issues
 
@@ -28,13 +26,7 @@ __all__ = ["ImageStore", "decode", "TrainSampler", "TrainSet", "EvalSet", "train
 
 def decode(path) -> np.ndarray:
     """HWC uint8 RGB of an image file; ValueError naming the file if it cannot be decoded completely."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:          # PIL raises OSError (truncated), UnidentifiedImageError, SyntaxError...
-        raise ValueError(f"{path}: cannot decode the image ({type(e).__name__}: {e})") from None
+    return read_rgb(path)
 
 
 def _try_decode(path):

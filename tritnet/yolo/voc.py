@@ -21,6 +21,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional, Sequence
 
+from tritnet_rt.files import TEXT_LIMIT, read_text
+
 from ..atomic import write_text_atomic
 from ..data.errors import UnknownClasses
 from .labels import Issues, Record, check_box
@@ -79,10 +81,7 @@ def voc_root_of(imageset) -> Path:
 
 
 def _ids(imageset) -> list[str]:
-    try:
-        lines = Path(imageset).read_text().splitlines()
-    except OSError as e:
-        raise FileNotFoundError(f"{imageset}: cannot read ({e.strerror or e})") from None
+    lines = read_text(imageset, "image set", TEXT_LIMIT).splitlines()        # a ValueError naming it
     return [ln.split()[0] for ln in lines if ln.strip()]
 
 

@@ -12,7 +12,8 @@ AlexeyAB's detector test (resize or letterbox, new_coords, greedy/DIoU NMS, draw
 from .alexeyab import (box_diou, correct_yolo_boxes, diounms_sort, format_detection_v3, get_network_boxes_alexeyab,
                        nms_alexeyab, select_detections_v3)
 from .boxes import Candidates, Head, correct_boxes, get_network_boxes, region_candidates, yolo_candidates
-from .image import from_uint8, letterbox, letterbox_size, load_image, resize_image
+from .image import (MAX_PIXELS, check_pixels, from_uint8, letterbox, letterbox_size, load_image, read_rgb,
+                    resize_image, rgb_from_bytes, rgb_from_pil)
 from .nms import box_iou, do_nms_obj, do_nms_sort
 from .results import Detection, format_detection, select_detections
 
@@ -20,7 +21,8 @@ __all__ = ["Candidates", "Head", "correct_boxes", "get_network_boxes", "region_c
            "from_uint8", "letterbox", "letterbox_size", "load_image", "resize_image", "box_iou", "do_nms_obj",
            "do_nms_sort", "Detection", "format_detection", "select_detections", "draw_detections",
            "box_diou", "correct_yolo_boxes", "diounms_sort", "format_detection_v3", "get_network_boxes_alexeyab",
-           "nms_alexeyab", "select_detections_v3"]
+           "nms_alexeyab", "select_detections_v3", "read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels",
+           "MAX_PIXELS"]
 
 
 def __getattr__(name):

@@ -13,24 +13,63 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["read_rgb", "load_image", "letterbox", "letterbox_size", "resize_image"]
+from ..files import MiB, read_bytes
+
+__all__ = ["read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "MAX_PIXELS", "load_image", "letterbox",
+           "letterbox_size", "resize_image"]
 
 _F = np.float32
+
+
+IMAGE_LIMIT = 256 * MiB        # bytes of one image file
+MAX_PIXELS = 50_000_000        # about 8,000 x 6,000: a camera's largest photo; the float copies of a bigger
+                               # image take gigabytes (12 bytes a pixel each)
+
+
+def check_pixels(width: int, height: int, where) -> None:
+    """A ValueError naming ``where`` when an image declares more than MAX_PIXELS (before it is decoded)."""
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{where}: {width}x{height} pixels, more than the {MAX_PIXELS:,} an image may have "
+                         "here; shrink it first")
+
+
+def rgb_from_pil(im, where) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an opened Pillow image: grayscale becomes R=G=B, and 16-bit grayscale keeps its
+    top 8 bits, as stb_image (darknet's decoder) converts it; Pillow's convert("RGB") would clip it to white."""
+    check_pixels(*im.size, where)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        gray = (np.asarray(im).astype(np.int64) >> 8).clip(0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def rgb_from_bytes(data: bytes, where) -> np.ndarray:
+    """The image in ``data`` as (H, W, 3) uint8 RGB (see :func:`rgb_from_pil`); any failure is a ValueError
+    naming ``where``, in one line."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():         # Pillow's bomb warning: check_pixels refuses it in one line
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+        with im:
+            return rgb_from_pil(im, where)
+    except UnidentifiedImageError:
+        raise ValueError(f"{where}: not an image Pillow can read") from None
+    except ValueError:
+        raise
+    except OSError as e:
+        raise ValueError(f"{where}: cannot read the image ({e.strerror or e})") from None
+    except Exception as e:        # Pillow raises SyntaxError, DecompressionBombError, ...
+        raise ValueError(f"{where}: cannot read the image ({type(e).__name__}: {e})") from None
 
 
 def read_rgb(path) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB, as darknet's ``load_image_color`` and ``tritnet_rt`` read it
     (Pillow; grayscale becomes R=G=B). Any failure is a ValueError naming the file, in one line."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image Pillow can read") from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the image ({e.strerror or e})") from None
-    except Exception as e:        # Pillow raises ValueError, SyntaxError, DecompressionBombError, ...
-        raise ValueError(f"{path}: cannot read the image ({type(e).__name__}: {e})") from None
+    return rgb_from_bytes(read_bytes(path, "image", IMAGE_LIMIT), path)
 
 
 def load_image(path) -> np.ndarray:

@@ -1,0 +1,114 @@
+"""Files a user names may be hostile: a FIFO or a device (which would block or never end), a file far larger than
+its kind, an image that declares more pixels than memory holds, a 16-bit image that a plain conversion clips.
+Each is refused in one line naming the file, before it is read, or read as darknet reads it."""
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tritnet.cli import main
+from tritnet_rt.files import file_size, read_bytes, read_text
+
+
+def _fails(argv, capsys) -> str:
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tritnet: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "pipe.weights"
+    os.mkfifo(path)
+    return path
+
+
+def test_only_regular_files_are_read_and_never_past_the_limit(tmp_path, fifo):
+    with pytest.raises(ValueError, match="pipe.weights: not a regular file"):
+        read_bytes(fifo, "weights file", 100)                       # returns at once: os.stat does not open it
+    with pytest.raises(ValueError, match="/dev/zero: not a regular file"):
+        read_bytes("/dev/zero", "weights file", 100)
+    with pytest.raises(ValueError, match=f"{tmp_path}: is a folder, not a cfg"):
+        file_size(tmp_path, "cfg")
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:                                      # 3 GB, sparse: nothing is written
+        f.truncate(3 << 30)
+    with pytest.raises(ValueError, match=r"big.txt: 3,221,225,472 bytes, more than a names file can hold here "
+                                         r"\(1,000\)"):
+        read_text(big, "names file", 1000)
+    (tmp_path / "latin1.txt").write_bytes("café".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt: cannot read names file \(not UTF-8 text: byte 3"):
+        read_text(tmp_path / "latin1.txt", "names file", 1000)
+    (tmp_path / "ok.txt").write_bytes(b"\xef\xbb\xbfa\r\nb\n")
+    assert read_text(tmp_path / "ok.txt", "names file", 100) == "a\r\nb\n"     # BOM dropped, line ends kept
+
+
+def test_weights_cfgs_and_data_files_that_are_devices_fifos_or_huge(shared_data, tmp_path, fifo, capsys):
+    ref, w = shared_data / "darknet" / "reference" / "cfg", shared_data / "darknet" / "weights"
+    image = shared_data / "darknet" / "reference" / "inputs" / "bccd__BloodImage_00007__stb_rgb.png"
+    data = tmp_path / "three.data"
+    data.write_text(f"classes=3\nnames={w / 'labels5.txt'}\n")
+    # the weights argument of darknet's argument order (only checked to exist before): /dev/zero, a FIFO
+    for bad in ("/dev/zero", fifo):
+        err = _fails(["classifier", "predict", data, w / "cifar_minin.cfg", bad, image], capsys)
+        assert f"{bad}: not a regular file" in err
+    # a weights file far larger than its network is refused before it is read (was: read whole, 3.4 GB)
+    big = tmp_path / "big.weights"
+    with open(big, "wb") as f:
+        f.truncate(3 << 30)
+    err = _fails(["info", ref / "ttt4_b1.cfg", big], capsys)
+    assert "big.weights: 3,221,225,472 bytes, more than a weights file can hold here" in err
+    huge_cfg = tmp_path / "huge.cfg"
+    with open(huge_cfg, "wb") as f:
+        f.truncate(3 << 30)
+    assert "huge.cfg: 3,221,225,472 bytes, more than a cfg can hold here" in _fails(["info", huge_cfg], capsys)
+    # names= in a .data file: a device, a FIFO
+    for bad in ("/dev/zero", fifo):
+        data.write_text(f"classes=2\nnames={bad}\n")
+        err = _fails(["detector", "test", data, ref / "ttt4_b1.cfg", w / "ttt4_minloss.weights", image, "--out", ""],
+                     capsys)
+        assert f"{bad}: not a regular file" in err
+
+
+def _png(path, width, height, mode_bytes=b"\x08\x02"):
+    """A PNG of all-zero rows, written by hand: a few hundred kB that declares width x height pixels."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    rows = zlib.compress(b"\x00" * ((width * 3 + 1) * height), 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">II", width, height) + mode_bytes + b"\0\0\0")
+                     + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(tmp_path, shared_data, capsys):
+    """13,000 x 13,000 is under Pillow's own bomb limit (179 M pixels) and took 6.7 GB through detector test."""
+    from tritnet.data.decode import read_image
+    from tritnet.data.errors import DataError
+    from tritnet_rt.detect import MAX_PIXELS, read_rgb
+    bomb = _png(tmp_path / "bomb.png", 13000, 13000)
+    assert bomb.stat().st_size < 1 << 20 and 13000 * 13000 > MAX_PIXELS
+    with pytest.raises(ValueError, match=r"bomb.png: 13000x13000 pixels, more than the 50,000,000 an image may"):
+        read_rgb(bomb)
+    with pytest.raises(DataError, match=r"bomb.png: 13000x13000 pixels, more than"):
+        read_image(bomb)
+    ref, w = shared_data / "darknet" / "reference" / "cfg", shared_data / "darknet" / "weights"
+    err = _fails(["detector", "test", ref / "ttt4.data", ref / "ttt4_b1.cfg", w / "ttt4_minloss.weights", bomb,
+                  "--out", ""], capsys)
+    assert "bomb.png: 13000x13000 pixels" in err
+
+
+def test_16_bit_grayscale_keeps_its_top_8_bits_as_stb_image_reads_it(tmp_path):
+    """stb_image (darknet's loader) converts 16-bit samples to 8 by v >> 8; Pillow's convert("RGB") clips
+    every value above 255 to white."""
+    from tritnet.data.decode import read_image
+    from tritnet_rt.detect import read_rgb
+    gray = (np.arange(12 * 16).reshape(12, 16) * 341).astype(np.uint16)        # 0 .. 65,131
+    Image.fromarray(gray).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    want = np.repeat((gray >> 8).astype(np.uint8)[:, :, None], 3, axis=2)
+    assert np.array_equal(read_rgb(tmp_path / "g16.png"), want)
+    assert np.array_equal(read_image(tmp_path / "g16.png"), want)
