@@ -112,3 +112,43 @@ def test_16_bit_grayscale_keeps_its_top_8_bits_as_stb_image_reads_it(tmp_path):
     want = np.repeat((gray >> 8).astype(np.uint8)[:, :, None], 3, axis=2)
     assert np.array_equal(read_rgb(tmp_path / "g16.png"), want)
     assert np.array_equal(read_image(tmp_path / "g16.png"), want)
+
+
+def test_values_darknet_would_misread_are_refused_naming_file_and_line(shared_data, tmp_path, capsys):
+    from tritnet.darknet import CfgError, parse_cfg
+    from tritnet.darknet.datafile import DataFile
+    from tritnet.errors import DataError
+    ref, w = shared_data / "darknet" / "reference" / "cfg", shared_data / "darknet" / "weights"
+    text = (ref / "ttt4_b1.cfg").read_text()
+    (tmp_path / "neg.cfg").write_text(text.replace("anchors = 1.08,1.19", "anchors = -1.08,1.19"))
+    with pytest.raises(CfgError, match=r"neg.cfg:84: \[region\]: anchors: -1.08 is not a box size"):
+        parse_cfg(tmp_path / "neg.cfg")                  # darknet drew boxes of negative width from it
+    (tmp_path / "arabic.cfg").write_text(text.replace("filters=6\n", "filters=\u0666\n", 1))
+    with pytest.raises(CfgError, match=r"arabic.cfg:25: \[convolutional\]: bad value for filters: '٦' is not an "
+                                       r"integer"):
+        parse_cfg(tmp_path / "arabic.cfg")               # int() reads it as 6, darknet's atoi as 0
+    for line, shown in (("top=0", "'0'"), ("top=-3", "'-3'"), ("classes=\u0662", "'٢'")):
+        key = line.split("=")[0]
+        (tmp_path / "x.data").write_text(f"{line}\n" if key == "classes" else f"classes=2\n{line}\n")
+        with pytest.raises(DataError, match=rf"x.data: '{key}' must be an integer >= 1, got {shown}"):
+            DataFile(tmp_path / "x.data")
+    # fewer names than the detector has classes: was a bare "1" for the class without a name
+    (tmp_path / "one.names").write_text("cell\n")
+    (tmp_path / "one.data").write_text(f"classes=2\nnames={tmp_path / 'one.names'}\n")
+    image = shared_data / "darknet" / "reference" / "inputs" / "bccd__BloodImage_00007__stb_rgb.png"
+    err = _fails(["detector", "test", tmp_path / "one.data", ref / "ttt4_b1.cfg", w / "ttt4_minloss.weights", image,
+                  "--out", ""], capsys)
+    assert err.endswith("one.data: its names file lists 1 names, " + str(ref / "ttt4_b1.cfg") + " detects 2 classes")
+
+
+def test_mismatched_files_are_named_in_the_error(shared_data, tmp_path, capsys):
+    w, ref = shared_data / "darknet" / "weights", shared_data / "darknet" / "reference" / "cfg"
+    image = shared_data / "darknet" / "reference" / "inputs" / "bccd__BloodImage_00007__stb_rgb.png"
+    (tmp_path / "two.names").write_text("a\nb\n")
+    (tmp_path / "two.data").write_text(f"classes=2\nnames={tmp_path / 'two.names'}\n")
+    err = _fails(["classifier", "predict", tmp_path / "two.data", w / "cifar_minin.cfg", w / "cifar_minin.weights",
+                  image], capsys)
+    assert err.endswith(f"two.data: 2 labels for the 3 outputs of {w / 'cifar_minin.cfg'}")
+    err = _fails(["detector", "test", tmp_path / "two.data", w / "cifar_minin.cfg", w / "cifar_minin.weights", image,
+                  "--out", ""], capsys)
+    assert f"{w / 'cifar_minin.cfg'}: no [region] or [yolo] layer to detect with" in err

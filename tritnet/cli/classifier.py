@@ -209,7 +209,7 @@ def _predict_darknet(a, data, cfg, weights, sources):
     from ..darknet.predict import classifier_input, top_k
     from ..quant import method_name
     names = read_names(a.labels) if a.labels else (names_from_data(data) if data else None)
-    k = a.top or (int(read_data_cfg(data).get("top", 5)) if data else 5)     # darknet: -t, else the .data's top
+    k = a.top or ((read_data_cfg(data).top or 5) if data else 5)          # darknet: -t, else the .data's top
     net = build_darknet(cfg, weights, method_name(a.method))
 
     def infer(frame):
@@ -217,7 +217,7 @@ def _predict_darknet(a, data, cfg, weights, sources):
             out = net(classifier_input(net, from_uint8(frame.rgb)))[0].reshape(-1).float().cpu().numpy()
         labels = list(names) if names is not None else [str(i) for i in range(out.size)]
         if len(labels) < out.size:
-            raise ValueError(f"{len(labels)} labels for a network with {out.size} outputs")
+            raise ValueError(f"{a.labels or data}: {len(labels)} labels for the {out.size} outputs of {cfg}")
         top = [(labels[i], float(out[i])) for i in top_k(out.tolist(), min(k, out.size))]
         records = [{"class": n, "value": v} for n, v in top]
         return ({"top": records}, [format_classifier_line(n, v) for n, v in top],

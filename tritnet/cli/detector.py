@@ -210,7 +210,11 @@ def cmd_detector_test(a: argparse.Namespace) -> None:
     method = method_name(a.method)
     net = build_darknet(a.cfg, a.weights, method, dialect=a.dialect,
                         **ternarizer_options(None if method == "darknettwn" else method, per_channel=a.per_channel))
-    classes = net.infos[net.head_indices[-1]].attrs["classes"] if net.head_indices else 0
+    if not net.head_indices:
+        raise ValueError(f"{a.cfg}: no [region] or [yolo] layer to detect with (a classifier? classifier predict)")
+    classes = net.infos[net.head_indices[-1]].attrs["classes"]
+    if len(names) < classes:          # darknet reads past its names array; a label would be a bare number
+        raise ValueError(f"{a.data}: its names file lists {len(names)} names, {a.cfg} detects {classes} classes")
     if net.dialect == "alexeyab":     # -ext_output's box: rounded, not clamped
         from ..darknet.detect_alexeyab import format_detection_v3
 

@@ -15,6 +15,7 @@ works from anywhere. Class names keep their inner spaces ("traffic light").
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
@@ -73,12 +74,13 @@ class DataFile(Mapping):
         self.classes, self.top = self._integer("classes"), self._integer("top")
 
     def _integer(self, key) -> Optional[int]:
+        """A count (classes, top): at least 1, ASCII digits (int() would take "٦" as 6, darknet's atoi as 0)."""
         if key not in self.options:
             return None
-        try:
-            return int(self.options[key])
-        except ValueError:
-            raise DataError(self.path, f"'{key}' must be an integer, got {self.options[key]!r}") from None
+        value = self.options[key]
+        if not re.fullmatch(r"\+?[0-9]{1,9}", value) or int(value) < 1:
+            raise DataError(self.path, f"'{key}' must be an integer >= 1, got {value!r}")
+        return int(value)
 
     def __getitem__(self, key):
         return self.options[key]

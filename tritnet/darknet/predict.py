@@ -124,11 +124,12 @@ def predict_darknet_classifier(cfg_path, weights_path, image_path, labels=None, 
     x = classifier_input(net, image_path)
     with torch.no_grad():
         out = net(x)[0].reshape(-1).float().cpu().numpy()
+    source = labels if labels is not None and not isinstance(labels, (list, tuple)) else "the labels given"
     if labels is not None and not isinstance(labels, (list, tuple)):
         labels = read_names(labels)
     names = list(labels) if labels is not None else [str(i) for i in range(out.size)]
     if len(names) < out.size:
-        raise ValueError(f"{len(names)} labels for a network with {out.size} outputs")
+        raise ValueError(f"{source}: {len(names)} labels for the {out.size} outputs of {cfg_path}")
     return [(names[i], float(out[i])) for i in top_k(out.tolist(), min(top, out.size))]
 
 

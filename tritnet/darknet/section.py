@@ -16,8 +16,9 @@ from ._schema import (ACTIVATION_SECTIONS, ACTIVATIONS_BY_DIALECT, ALL_SECTION_A
 
 __all__ = ["CfgError", "CfgWarning", "Option", "Section"]
 
-_INT_RE = re.compile(r"[+-]?\d{1,19}")  # 64-bit at most (Python's int() refuses 4300 digits, naming no file)
-_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: Python's \d and int() take other scripts' digits ("٦" is 6), darknet's atoi reads them as 0
+_INT_RE = re.compile(r"[+-]?\d{1,19}", re.ASCII)  # 64-bit at most (int() refuses 4300 digits, naming no file)
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 
 class CfgError(ValueError):

@@ -307,6 +307,10 @@ def _anchors(sec, n_pairs, notes):
     a = sec.param("anchors")
     if a is None:
         return None
+    bad = next((v for v in a if not v > 0), None)
+    if bad is not None:     # darknet takes it and draws boxes of negative or zero width
+        raise sec.error(f"anchors: {bad:g} is not a box size (every anchor width and height must be > 0)",
+                        key="anchors")
     if len(a) > 2 * n_pairs:
         what = ("pjreddie darknet writes past its buffer (heap corruption)" if sec.dialect == "pjreddie" else
                 "AlexeyAB's darknet ignores the rest")
