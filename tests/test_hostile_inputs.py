@@ -152,3 +152,32 @@ def test_mismatched_files_are_named_in_the_error(shared_data, tmp_path, capsys):
     err = _fails(["detector", "test", tmp_path / "two.data", w / "cifar_minin.cfg", w / "cifar_minin.weights", image,
                   "--out", ""], capsys)
     assert f"{w / 'cifar_minin.cfg'}: no [region] or [yolo] layer to detect with" in err
+
+
+def test_a_too_thin_image_is_named_alone_and_skipped_among_others(shared_data, tmp_path, capsys):
+    """1 x 5,000 letterboxes to 0 x 360 in ttt4's 360 x 360 input: darknet divides by that zero (numpy printed
+    two divide-by-zero warnings and boxes of infinite size)."""
+    ref, w = shared_data / "darknet" / "reference" / "cfg", shared_data / "darknet" / "weights"
+    Image.new("RGB", (1, 5000)).save(tmp_path / "thin.png")
+    good = shared_data / "darknet" / "reference" / "inputs" / "bccd__BloodImage_00007__stb_rgb.png"
+    cmd = ["detector", "test", ref / "ttt4.data", ref / "ttt4_b1.cfg", w / "ttt4_minloss.weights"]
+    err = _fails(cmd + [tmp_path / "thin.png", "--out", ""], capsys)
+    assert err.endswith("thin.png: a 1x5000 image letterboxes to 0x360 pixels in a 360x360 network: too thin to "
+                        "detect in")
+    assert main([str(a) for a in cmd + [tmp_path / "thin.png", good, "--out", ""]]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0].endswith("thin.png: a 1x5000 image letterboxes to 0x360 pixels in a 360x360 "
+                                        "network: too thin to detect in; skipped")
+    assert "1 image (1 skipped)" in out + err and "RuntimeWarning" not in err
+
+
+def test_cfg_warnings_are_one_line_naming_the_cfg(shared_data, tmp_path):
+    text = (shared_data / "darknet" / "reference" / "cfg" / "ttt4_b1.cfg").read_text()
+    (tmp_path / "extra.cfg").write_text(text.replace("width=360\n", "width=360\nfoo=1\n", 1))
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "tritnet", "info", str(tmp_path / "extra.cfg")], capture_output=True,
+                          text=True, timeout=120)                # pytest captures warnings in-process
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"warning: {tmp_path / 'extra.cfg'}:5: [net]: unknown key 'foo' (pjreddie's darknet " \
+                          "ignores it: 'Unused field')\n"

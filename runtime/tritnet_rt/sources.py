@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy as np
 
-from .detect.image import read_rgb
+from .detect.image import ImageError, read_rgb
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "Source", "Frame", "expand_sources", "frames", "read_rgb",
            "new_run_dir", "predict", "draw_top", "warn", "OPENCV_MISSING"]
@@ -374,7 +374,14 @@ def predict(sources, infer: Callable, *, as_json: bool = False, save: bool = Tru
                 skipped += 1
                 continue
             t0 = time.perf_counter()
-            record, lines, draw = infer(item)
+            try:
+                record, lines, draw = infer(item)
+            except ImageError as e:                           # an image the network cannot take
+                if single:
+                    raise ValueError(f"{item.name}: {e}") from None
+                warn(f"{item.name}: {e}; skipped")
+                skipped += 1
+                continue
             took = time.perf_counter() - t0
             infer_s += took
             written = None

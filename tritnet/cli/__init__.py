@@ -45,15 +45,16 @@ VERBS = {**classifier_cli.VERBS, **detector_cli.VERBS, **darknet_cli.VERBS, **st
 
 
 def _plain_warnings() -> None:
-    """Skipped data entries print as one line each (``warning: FILE: problem; skipped``), not as a source
-    listing: the file at fault is the data file, not tritnet's."""
+    """tritnet's warnings print as one line each (``warning: FILE: problem; skipped``), not as a source
+    listing: the file at fault is the user's data or cfg, not tritnet's."""
     original = warnings.formatwarning
     if getattr(original, "tritnet_plain", False):
         return
 
     def fmt(message, category, filename, lineno, line=None):
-        errors = sys.modules.get("tritnet.data.errors")     # imported by whatever warned about data
-        if errors is not None and issubclass(category, errors.DataWarning):
+        # tritnet's own warnings (data entries skipped, cfg keys darknet ignores) name the user's file and line
+        # in their message: one line, without the tritnet source line that raised them
+        if category.__module__.split(".")[0] in ("tritnet", "tritnet_rt"):
             return f"warning: {message}\n"
         return original(message, category, filename, lineno, line)
     fmt.tritnet_plain = True

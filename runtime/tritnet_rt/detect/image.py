@@ -15,10 +15,15 @@ import numpy as np
 
 from ..files import MiB, read_bytes
 
-__all__ = ["read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "MAX_PIXELS", "load_image", "letterbox",
-           "letterbox_size", "resize_image"]
+__all__ = ["ImageError", "read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "MAX_PIXELS", "load_image",
+           "letterbox", "letterbox_size", "resize_image"]
 
 _F = np.float32
+
+
+class ImageError(ValueError):
+    """An image that decodes but that a network cannot take (one side letterboxes to no pixel): the caller names
+    the file, and skips it among many."""
 
 
 IMAGE_LIMIT = 256 * MiB        # bytes of one image file
@@ -83,10 +88,16 @@ def from_uint8(u8: np.ndarray) -> np.ndarray:
 
 
 def letterbox_size(im_w: int, im_h: int, net_w: int, net_h: int) -> tuple[int, int]:
-    """(new_w, new_h) of the resized image inside the canvas (also what ``correct_*_boxes`` undo)."""
+    """(new_w, new_h) of the resized image inside the canvas (also what ``correct_*_boxes`` undo); a
+    ValueError for an image so thin that one side rounds to no pixel (darknet divides by that zero)."""
     if _F(net_w) / _F(im_w) < _F(net_h) / _F(im_h):
-        return net_w, (im_h * net_w) // im_w
-    return (im_w * net_h) // im_h, net_h
+        new_w, new_h = net_w, (im_h * net_w) // im_w
+    else:
+        new_w, new_h = (im_w * net_h) // im_h, net_h
+    if not (new_w and new_h):
+        raise ImageError(f"a {im_w}x{im_h} image letterboxes to {new_w}x{new_h} pixels in a {net_w}x{net_h} "
+                         "network: too thin to detect in")
+    return new_w, new_h
 
 
 def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:
