@@ -22,8 +22,8 @@ _F = np.float32
 
 
 class ImageError(ValueError):
-    """An image that decodes but that a network cannot take (one side letterboxes to no pixel): the caller names
-    the file, and skips it among many."""
+    """An image refused for its size (more pixels than memory should hold, or one side that letterboxes to no
+    pixel) rather than for its bytes; among many images it is skipped, as an unreadable one is."""
 
 
 IMAGE_LIMIT = 256 * MiB        # bytes of one image file
@@ -32,9 +32,9 @@ MAX_PIXELS = 50_000_000        # about 8,000 x 6,000: a camera's largest photo; 
 
 
 def check_pixels(width: int, height: int, where) -> None:
-    """A ValueError naming ``where`` when an image declares more than MAX_PIXELS (before it is decoded)."""
+    """An ImageError naming ``where`` when an image declares more than MAX_PIXELS (before it is decoded)."""
     if width * height > MAX_PIXELS:
-        raise ValueError(f"{where}: {width}x{height} pixels, more than the {MAX_PIXELS:,} an image may have "
+        raise ImageError(f"{where}: {width}x{height} pixels, more than the {MAX_PIXELS:,} an image may have "
                          "here; shrink it first")
 
 
@@ -63,7 +63,7 @@ def rgb_from_bytes(data: bytes, where) -> np.ndarray:
             return rgb_from_pil(im, where)
     except UnidentifiedImageError:
         raise ValueError(f"{where}: not an image Pillow can read") from None
-    except ValueError:
+    except ImageError:
         raise
     except OSError as e:
         raise ValueError(f"{where}: cannot read the image ({e.strerror or e})") from None
