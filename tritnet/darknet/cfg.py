@@ -29,7 +29,7 @@ import copy
 import re
 from typing import Iterable, Optional
 
-from tritnet_rt.files import MiB, read_bytes
+from tritnet_rt.files import FileError, MiB, read_bytes
 
 from ._schema import (ACTIVATIONS_BY_DIALECT, ALL_SECTION_ALIASES, DIALECTS, PROGRAMS, REFUSED_SECTIONS,
                       REFUSED_VALUES, SECTION_ALIASES_BY_DIALECT, key_spec)
@@ -84,8 +84,8 @@ def parse_cfg(path, *, validate: bool = True, dialect: Optional[str] = None) -> 
     path = str(path)
     try:
         data = read_bytes(path, "cfg", CFG_LIMIT)
-    except ValueError as e:
-        raise CfgError(str(e).split(": ", 1)[1], path) from None
+    except FileError as e:
+        raise CfgError(e.reason, path) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

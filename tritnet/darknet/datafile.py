@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional
 
-from tritnet_rt.files import TEXT_LIMIT, read_text
+from tritnet_rt.files import TEXT_LIMIT, FileError, read_text
 
 from ..errors import DataError
 
@@ -47,8 +47,8 @@ def read_names(path) -> list:
     """One class name per non-blank line, trailing whitespace dropped (darknet's fgetl), inner spaces kept."""
     try:
         text = read_text(path, "names file", TEXT_LIMIT)
-    except ValueError as e:
-        raise DataError(path, str(e).split(": ", 1)[1]) from None
+    except FileError as e:
+        raise DataError(path, e.reason) from None
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
@@ -60,8 +60,8 @@ class DataFile(Mapping):
         self.path = Path(path)
         try:
             lines = read_text(self.path, ".data file", TEXT_LIMIT).splitlines()
-        except ValueError as e:
-            raise DataError(self.path, str(e).split(": ", 1)[1]) from None
+        except FileError as e:
+            raise DataError(self.path, e.reason) from None
         self.options: dict[str, str] = {}
         for lineno, raw in enumerate(lines, 1):
             line = "".join(raw.split())

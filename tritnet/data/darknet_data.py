@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tritnet_rt.files import TEXT_LIMIT, read_text
+from tritnet_rt.files import TEXT_LIMIT, FileError, read_text
 
 from ..darknet.datafile import DataFile, read_data_cfg, read_names, resolve_data_path  # noqa: F401 (DataFile: re-exported)
 from .datasets import ImageList, take_per_class
@@ -28,8 +28,8 @@ def read_lines(path, what: str) -> list[tuple[int, str]]:
     """(line number, stripped text) of the non-blank lines of a text file."""
     try:
         lines = read_text(path, what, TEXT_LIMIT).splitlines()
-    except ValueError as e:
-        raise DataError(path, str(e).split(": ", 1)[1]) from None
+    except FileError as e:
+        raise DataError(path, e.reason) from None
     return [(n, s.strip()) for n, s in enumerate(lines, 1) if s.strip()]
 
 

@@ -7,8 +7,8 @@ import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tritnet_rt.detect.image import IMAGE_LIMIT, check_pixels, rgb_from_pil
-from tritnet_rt.files import read_bytes
+from tritnet_rt.detect.image import IMAGE_LIMIT, rgb_from_pil, too_many_pixels
+from tritnet_rt.files import FileError, read_bytes
 from tritnet_rt.sources import IMAGE_SUFFIXES
 
 from .errors import DataError
@@ -49,10 +49,9 @@ def _as_hw(size) -> tuple[int, int]:
 
 
 def _check_pixels(width: int, height: int, where: str) -> None:
-    try:
-        check_pixels(width, height, where)
-    except ValueError as e:
-        raise DataError(where, str(e).split(": ", 1)[1]) from None
+    reason = too_many_pixels(width, height)
+    if reason:
+        raise DataError(where, reason)
 
 
 def decode_image(data: bytes, where: str = "<bytes>", size=None) -> np.ndarray:
@@ -98,6 +97,6 @@ def read_image(path, size=None) -> np.ndarray:
     """Read and decode one image file (see decode_image)."""
     try:
         data = read_bytes(path, "image", IMAGE_LIMIT)
-    except ValueError as e:
-        raise DataError(path, str(e).split(": ", 1)[1]) from None
+    except FileError as e:
+        raise DataError(path, e.reason) from None
     return decode_image(data, str(path), size)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from tritnet_rt.files import TEXT_LIMIT, read_text
+from tritnet_rt.files import TEXT_LIMIT, FileError, read_text
 
 from ..data.errors import DataWarning, Issues
 
@@ -79,8 +79,8 @@ def read_yolo_labels(path, classes: int, issues: Issues):
     """(boxes (k, 4), classes (k,)) of a YOLO label file; None if the file is missing or unreadable."""
     try:
         text = read_text(path, "label file", TEXT_LIMIT)
-    except ValueError as e:
-        issues.report(path, str(e).split(": ", 1)[1])
+    except FileError as e:
+        issues.report(path, e.reason)
         return None
     boxes, ids = [], []
     for lineno, line in enumerate(text.splitlines(), 1):

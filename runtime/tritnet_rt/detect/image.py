@@ -15,8 +15,8 @@ import numpy as np
 
 from ..files import MiB, read_bytes
 
-__all__ = ["ImageError", "read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "MAX_PIXELS", "load_image",
-           "letterbox", "letterbox_size", "resize_image"]
+__all__ = ["ImageError", "read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "too_many_pixels",
+           "MAX_PIXELS", "load_image", "letterbox", "letterbox_size", "resize_image"]
 
 _F = np.float32
 
@@ -31,11 +31,18 @@ MAX_PIXELS = 50_000_000        # about 8,000 x 6,000: a camera's largest photo; 
                                # image take gigabytes (12 bytes a pixel each)
 
 
+def too_many_pixels(width: int, height: int) -> str | None:
+    """Why an image of this size is refused (more than MAX_PIXELS), or None."""
+    if width * height > MAX_PIXELS:
+        return f"{width}x{height} pixels, more than the {MAX_PIXELS:,} an image may have here; shrink it first"
+    return None
+
+
 def check_pixels(width: int, height: int, where) -> None:
     """An ImageError naming ``where`` when an image declares more than MAX_PIXELS (before it is decoded)."""
-    if width * height > MAX_PIXELS:
-        raise ImageError(f"{where}: {width}x{height} pixels, more than the {MAX_PIXELS:,} an image may have "
-                         "here; shrink it first")
+    reason = too_many_pixels(width, height)
+    if reason:
+        raise ImageError(f"{where}: {reason}")
 
 
 def rgb_from_pil(im, where) -> np.ndarray:
