@@ -181,3 +181,31 @@ def test_cfg_warnings_are_one_line_naming_the_cfg(shared_data, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == f"warning: {tmp_path / 'extra.cfg'}:5: [net]: unknown key 'foo' (pjreddie's darknet " \
                           "ignores it: 'Unused field')\n"
+
+
+def test_a_gzip_bomb_member_of_an_image_tarball_is_refused_and_other_big_members_skipped(tmp_path):
+    """A 300 MB member compresses to a few hundred kB: read whole, a small .tar.gz could claim gigabytes."""
+    import gzip
+    import io
+    import tarfile
+    from tritnet.data.errors import DataError
+    from tritnet.data.tarball import MEMBER_LIMIT, read_tar
+    big = 300 << 20
+    assert big > MEMBER_LIMIT
+
+    def archive(path, members):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for name, size in members:
+                info = tarfile.TarInfo(name)
+                info.size = size
+                tar.addfile(info, io.BytesIO(bytes(size)))
+        path.write_bytes(gzip.compress(raw.getvalue(), 1))
+        return path
+    bomb = archive(tmp_path / "bomb.tar.gz", [("train/cat/a.jpg", big)])
+    assert bomb.stat().st_size < 2 << 20
+    with pytest.raises(DataError, match=r"bomb.tar.gz: the member at byte 0 declares 314,572,800 bytes, more than "
+                                        r"one can hold here"):
+        read_tar(bomb, lambda name: name.endswith(".jpg"))
+    mixed = archive(tmp_path / "mixed.tar.gz", [("video.bin", big), ("train/cat/b.jpg", 3)])
+    assert read_tar(mixed, lambda name: name.endswith(".jpg")) == {"train/cat/b.jpg": b"\0\0\0"}

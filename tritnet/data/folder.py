@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tritnet_rt.detect.image import IMAGE_LIMIT
+from tritnet_rt.files import FileError, read_bytes
+
 from .datasets import ImageList
 from .decode import is_image_name
 from .errors import DataError
@@ -23,7 +26,10 @@ class DirFiles:
             for d, _, files in os.walk(self.root) for f in files if is_image_name(f))
 
     def read(self, name: str) -> bytes:
-        return (self.root / name).read_bytes()
+        try:
+            return read_bytes(self.root / name, "image", IMAGE_LIMIT)      # not a FIFO named x.jpg
+        except FileError as e:
+            raise DataError(e.path, e.reason) from None
 
     def where(self, name: str) -> str:
         return str(self.root / name)

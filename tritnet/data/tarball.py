@@ -42,6 +42,27 @@ def _pax_path(data: bytes) -> str | None:
     return None
 
 
+MEMBER_LIMIT = 256 << 20    # the largest member read into memory: an image, a label file
+
+
+def _member_name(header: bytes) -> str:
+    """The member's name from its ustar header ('prefix/name'), as stored."""
+    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
+    prefix = header[345:500].split(b"\0", 1)[0]
+    if header[257:263] == b"ustar\0" and prefix:
+        name = prefix.decode("utf-8", "replace") + "/" + name
+    return name
+
+
+def _skip(f, count: int, path, offset: int) -> None:
+    """Read past ``count`` bytes of the stream in 1 MB pieces."""
+    while count:
+        piece = f.read(min(count, 1 << 20))
+        if not piece:
+            raise DataError(path, f"truncated member at byte {offset}")
+        count -= len(piece)
+
+
 def read_tar(path, keep: Callable[[str], bool] = lambda name: True) -> dict[str, bytes]:
     """{member name: bytes} for the regular files whose name passes keep().
 
@@ -67,6 +88,15 @@ def read_tar(path, keep: Callable[[str], bool] = lambda name: True) -> dict[str,
                     raise DataError(path, f"{what} (bad header at byte {offset})")
                 kind = header[156:157]
                 padded = size + (-size % _BLOCK)  # members are padded to whole blocks
+                if size > MEMBER_LIMIT:           # passed over in pieces, never held (a gzip bomb's member)
+                    wanted = kind in (b"0", b"\0", b"7") and keep(long_name or _member_name(header))
+                    if kind in (b"L", b"x") or wanted:
+                        raise DataError(path, f"the member at byte {offset} declares {size:,} bytes, more than "
+                                              f"one can hold here ({MEMBER_LIMIT:,})")
+                    _skip(f, padded, path, offset)
+                    offset += _BLOCK + padded
+                    long_name = None
+                    continue
                 data = f.read(padded)
                 if len(data) < padded:
                     raise DataError(path, f"truncated member at byte {offset}")
@@ -79,13 +109,8 @@ def read_tar(path, keep: Callable[[str], bool] = lambda name: True) -> dict[str,
                 if kind == b"x":  # pax: attributes of the next member, maybe its name
                     long_name = _pax_path(data)
                     continue
-                name = long_name
+                name = long_name if long_name is not None else _member_name(header)
                 long_name = None
-                if name is None:
-                    name = header[:100].split(b"\0", 1)[0].decode("utf-8", "replace")
-                    prefix = header[345:500].split(b"\0", 1)[0]
-                    if header[257:263] == b"ustar\0" and prefix:
-                        name = prefix.decode("utf-8", "replace") + "/" + name
                 while name.startswith("./"):
                     name = name[2:]
                 if kind in (b"0", b"\0", b"7") and keep(name):
