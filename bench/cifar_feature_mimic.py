@@ -54,18 +54,23 @@ def classifier_loss(student_logits, teacher_logits, labels, cfg):
     return loss + BETA * mimic, parts
 
 
-classifier.build_model, classifier.build_teacher, classifier.classifier_loss = build_model, build_teacher, \
-    classifier_loss
-
-if __name__ == "__main__":
+def main():
+    global BETA, LAYERS
     import staged_cifar
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--feature-weight", type=float, default=BETA)
     ap.add_argument("--feature-layers", default=",".join(LAYERS))
     ours, rest = ap.parse_known_args()
     BETA, LAYERS = ours.feature_weight, ours.feature_layers.split(",")
+    # the wrapping happens here, not at import, so importing this file (tests/test_bench_scripts.py) changes nothing
+    classifier.build_model, classifier.build_teacher, classifier.classifier_loss = build_model, build_teacher, \
+        classifier_loss
     command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
     sys.argv = sys.argv[:1] + rest
     run_info = staged_cifar.run_info
     staged_cifar.run_info = lambda: {**run_info(), "command": command}
     staged_cifar.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,10 @@ def test_a_bench_script_imports(script, monkeypatch):
     monkeypatch.syspath_prepend(str(BENCH))
     spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
+    import tritnet.train.classifier as classifier
+    before = dict(vars(classifier))
     spec.loader.exec_module(module)         # runs the module's top level, not its __main__ block
+    # importing a script changes nothing of the library (one wrapped the trainer at import and broke later tests)
+    assert {k: v for k, v in vars(classifier).items() if before.get(k) is not v} == {}
     assert 'if __name__ == "__main__":' in script.read_text(), f"{script.name}: not a command"
     sys.modules.pop(f"bench_{script.stem}", None)
