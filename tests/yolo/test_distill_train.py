@@ -13,7 +13,7 @@ from tritnet.train.calibrate import recalibrate_batchnorm
 from tritnet.train.distill import DetectorDistiller, DistillConfig, default_feature_layers, head_loss
 from tritnet.yolo import DetectorTrainConfig, open_data, train_detector
 from tritnet.yolo import train as yolo_train
-from tritnet.yolo.loader import decode
+from tritnet_rt.detect import read_rgb
 from tritnet.yolo.saving import load_state
 
 
@@ -47,7 +47,7 @@ def _images(data, n=6):
     import numpy as np
     from tritnet_rt.detect import from_uint8, resize_image
     recs = open_data(data).records("train")[:n]
-    return torch.from_numpy(np.stack([resize_image(from_uint8(decode(r.image)), 32, 32) for r in recs]))
+    return torch.from_numpy(np.stack([resize_image(from_uint8(read_rgb(r.image)), 32, 32) for r in recs]))
 
 
 def _head_distance(cfg, weights, teacher, x) -> float:

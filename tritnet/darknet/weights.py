@@ -186,14 +186,15 @@ def load_weights(sections, path, upto: Optional[int] = None, *, prefix: bool = F
     cutoff = len(infos) if upto is None else min(upto, len(infos))
     todo = [(i, layer_layout(i, loading=True)) for i in infos[:cutoff] if not i.section.param("dontload")]
     todo = [(i, lay) for i, lay in todo if lay]
+    values_bytes = sum(_nbytes(lay) for _, lay in todo)
     # the largest header and every layer, and room for the "bytes left over" message to say how many: a file
     # far larger than its network is refused before it is read
     try:
-        data = read_bytes(path, "weights file", 20 + sum(_nbytes(lay) for _, lay in todo) + 64 * MiB)
+        data = read_bytes(path, "weights file", 20 + values_bytes + 64 * MiB)
     except ValueError as e:
         raise WeightsError(str(e)) from None
     header = WeightsHeader.from_bytes(data, path, infos[0].section.dialect if infos else "pjreddie")
-    expected = header.nbytes + sum(_nbytes(lay) for _, lay in todo)
+    expected = header.nbytes + values_bytes
     out = DarknetWeights(header, path=path)
     off = header.nbytes
     for info, layout in todo:

@@ -21,17 +21,12 @@ from tritnet_rt.detect import from_uint8, letterbox, read_rgb, resize_image
 from .augment import augment_detection, train_size
 from .labels import Issues
 
-__all__ = ["ImageStore", "decode", "TrainSampler", "TrainSet", "EvalSet", "train_loader", "eval_loader"]
-
-
-def decode(path) -> np.ndarray:
-    """HWC uint8 RGB of an image file; ValueError naming the file if it cannot be decoded completely."""
-    return read_rgb(path)
+__all__ = ["ImageStore", "TrainSampler", "TrainSet", "EvalSet", "train_loader", "eval_loader"]
 
 
 def _try_decode(path):
     try:
-        return decode(path), None
+        return read_rgb(path), None
     except ValueError as e:
         return None, str(e).split(": ", 1)[1]
 
@@ -71,7 +66,7 @@ class ImageStore:
             if self.images[i] is None:
                 raise ValueError(f"{self.paths[i]}: cannot decode the image")
             return self.images[i]
-        return decode(self.paths[i])
+        return read_rgb(self.paths[i])
 
     def __len__(self) -> int:
         return len(self.paths)
