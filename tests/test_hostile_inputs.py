@@ -209,3 +209,47 @@ def test_a_gzip_bomb_member_of_an_image_tarball_is_refused_and_other_big_members
         read_tar(bomb, lambda name: name.endswith(".jpg"))
     mixed = archive(tmp_path / "mixed.tar.gz", [("video.bin", big), ("train/cat/b.jpg", 3)])
     assert read_tar(mixed, lambda name: name.endswith(".jpg")) == {"train/cat/b.jpg": b"\0\0\0"}
+
+
+def test_a_cfg_too_large_for_memory_fails_in_one_line(shared_data, tmp_path):
+    """A valid cfg may ask for more memory than the machine has: ttt4 at 8192x8192 needs 1.5 GiB for one conv's
+    output. Under a 6 GB address-space limit the allocation fails; the command prints one line and exits 2
+    (was: PyTorch's allocator traceback)."""
+    import resource
+    import subprocess
+    import sys
+    w = shared_data / "darknet" / "weights"
+    cfg = (w / "ttt4.cfg").read_text()
+    cfg = "\n".join("width=8192" if line.startswith("width=") else "height=8192" if line.startswith("height=")
+                    else line for line in cfg.splitlines())
+    (tmp_path / "big.cfg").write_text(cfg + "\n")
+    (tmp_path / "t.data").write_text(f"classes=2\nnames={w / 'labels5.txt'}\n")
+    Image.new("RGB", (64, 64)).save(tmp_path / "x.png")
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+    done = subprocess.run([sys.executable, "-m", "tritnet", "detector", "test", tmp_path / "t.data",
+                           tmp_path / "big.cfg", w / "ttt4_minloss.weights", tmp_path / "x.png", "--no-save"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("warning: ")]
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert errors == ["tritnet: error: out of memory: could not allocate 1.50 GiB; a smaller input (the cfg's "
+                      "width and height, or the images'), batch or subdivisions needs less"]
+
+
+def test_out_of_memory_is_told_from_other_runtime_errors():
+    from tritnet_rt.cliargs import out_of_memory, run_main
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                       "you tried to allocate 1073741824 bytes. Error code 12 (Cannot allocate memory)")
+    assert out_of_memory(cpu) == "could not allocate 1.00 GiB"
+    cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.11 GiB total capacity)\nmore")
+    assert out_of_memory(cuda) == "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 79.11 GiB total capacity)"
+    assert out_of_memory(MemoryError()) == "MemoryError"
+    assert out_of_memory(RuntimeError("shape mismatch")) is None
+    assert out_of_memory(ValueError("out of memory")) is None
+
+    def bug(_):
+        raise RuntimeError("shape mismatch")
+    with pytest.raises(RuntimeError, match="shape mismatch"):      # a bug keeps its traceback
+        run_main("tritnet", lambda: None, bug)

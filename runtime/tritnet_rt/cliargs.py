@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -291,11 +292,26 @@ def _describe(e: BaseException) -> str:
     return str(e)
 
 
+def out_of_memory(e: BaseException) -> str | None:
+    """The allocator's own words when ``e`` is a failed allocation (Python's MemoryError, or PyTorch's
+    RuntimeError from its CPU or CUDA allocator, told by its message: this module imports no torch), else None."""
+    if isinstance(e, MemoryError):
+        return str(e) or "MemoryError"
+    text = str(e)
+    if not isinstance(e, RuntimeError) or not ("can't allocate memory" in text or "out of memory" in text.lower()):
+        return None
+    asked = re.search(r"tried to allocate (\d+) bytes", text)       # PyTorch's CPU allocator
+    if asked:
+        return f"could not allocate {int(asked.group(1)) / 2**30:.2f} GiB"
+    return text.split("\n")[0]
+
+
 def run_main(prog: str, parse: Callable[[], object], run: Callable[[object], None],
              errors: tuple = (ValueError, OSError)) -> int:
     """Parse the command line and run the verb: 0 when it worked; 2 with one line ``PROG: error: …`` for
-    ``errors`` (what the user can fix: every checked value, every unreadable file); 141, quietly, when the
-    reader of stdout went away (``tritnet info x.cfg | head``), as a process killed by SIGPIPE."""
+    ``errors`` (what the user can fix: every checked value, every unreadable file) and for running out of
+    memory; 141, quietly, when the reader of stdout went away (``tritnet info x.cfg | head``), as a process
+    killed by SIGPIPE."""
     try:
         run(parse())
         sys.stdout.flush()          # a closed pipe shows here, not in the flush at exit
@@ -305,5 +321,14 @@ def run_main(prog: str, parse: Callable[[], object], run: Callable[[object], Non
         return 141
     except errors as e:
         print(f"{prog}: error: {_describe(e)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:
+        # a cfg's input size or batch can ask for more memory than the machine has (a valid cfg at 8192x8192
+        # needs tens of GB): one line, not an allocator's traceback; any other RuntimeError is a bug, raised
+        detail = out_of_memory(e)
+        if detail is None:
+            raise
+        print(f"{prog}: error: out of memory: {detail}; a smaller input (the cfg's width and height, or the "
+              "images'), batch or subdivisions needs less", file=sys.stderr)
         return 2
     return 0
