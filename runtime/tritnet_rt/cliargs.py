@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["UsageError", "Parser", "run_main", "json_option", "threads_option", "positive_int", "nonnegative_int",
-           "positive_float", "nonnegative_float", "finite_float", "fraction", "existing_file", "existing_dir", "existing_path",
-           "output_file", "output_dir", "device_ids", "darknet_ignored", "add_prediction_options"]
+__all__ = ["UsageError", "Parser", "run_main", "out_of_memory", "json_option", "threads_option", "positive_int",
+           "nonnegative_int", "positive_float", "nonnegative_float", "finite_float", "fraction", "existing_file",
+           "existing_dir", "existing_path", "output_file", "output_dir", "device_ids", "darknet_ignored",
+           "add_prediction_options"]
 
 
 class UsageError(argparse.ArgumentTypeError, ValueError):
