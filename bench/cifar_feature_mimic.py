@@ -9,7 +9,6 @@ classifier transfer stays logits only: at 8 epochs of 10,000 images this term di
     python bench/cifar_feature_mimic.py --feature-weight 1 --epochs 8 --train-per-class 1000 --rows direct_kt_ft ...
 """
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -65,11 +64,7 @@ def main():
     # the wrapping happens here, not at import, so importing this file (tests/test_bench_scripts.py) changes nothing
     classifier.build_model, classifier.build_teacher, classifier.classifier_loss = build_model, build_teacher, \
         classifier_loss
-    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
-    sys.argv = sys.argv[:1] + rest
-    run_info = staged_cifar.run_info
-    staged_cifar.run_info = lambda: {**run_info(), "command": command}
-    staged_cifar.main()
+    staged_cifar.main_for(rest)
 
 
 if __name__ == "__main__":

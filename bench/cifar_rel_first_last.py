@@ -9,7 +9,6 @@ layers=--rel-layers, t_ex=--rel-tex)`` after the row's own ternarization. Every 
     python bench/cifar_rel_first_last.py --rel-tex 2 --epochs 8 --rows direct_kt_ft ...
 """
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -37,11 +36,7 @@ def main():
     REL.update(layers=ours.rel_layers, t_ex=ours.rel_tex)
     # the wrapping happens here, not at import, so importing this file (tests/test_bench_scripts.py) changes nothing
     classifier.build_model = build_model
-    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
-    sys.argv = sys.argv[:1] + rest
-    run_info = staged_cifar.run_info
-    staged_cifar.run_info = lambda: {**run_info(), "command": command}
-    staged_cifar.main()
+    staged_cifar.main_for(rest)
 
 
 if __name__ == "__main__":

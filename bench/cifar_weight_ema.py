@@ -15,7 +15,6 @@ weights' top-1 and each EMA's.
 import argparse
 import json
 import math
-import shlex
 import sys
 from pathlib import Path
 
@@ -95,11 +94,7 @@ def main():
     # the wrapping happens here, not at import, so importing this file (tests/test_bench_scripts.py) changes nothing
     classifier.make_optimizer, classifier.recalibrate_batchnorm, classifier.evaluate = (
         make_optimizer, recalibrate_batchnorm, evaluate)
-    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
-    sys.argv = sys.argv[:1] + rest + (["--out", ours.out] if ours.out else [])
-    run_info = staged_cifar.run_info
-    staged_cifar.run_info = lambda: {**run_info(), "command": command}
-    staged_cifar.main()
+    staged_cifar.main_for(rest + (["--out", ours.out] if ours.out else []))
     if ours.out:
         results = json.loads(Path(ours.out).read_text())
         results["ema"] = {"decays": watch["decays"], "ramp_steps": watch["ramp"], "bn_batches": BN_BATCHES,

@@ -185,5 +185,18 @@ def main():
     write_results(a.out, out, "top1", "top-1", ('top5', 'top-5'), "step")
 
 
+def main_for(arguments: list) -> None:
+    """Run this benchmark with ``arguments`` from a script that changed the trainer first (bench/cifar_*.py):
+    the results file records that script's command line, not this one's."""
+    global run_info
+    import shlex
+    import sys
+    command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
+    recorded = run_info
+    run_info = lambda: {**recorded(), "command": command}  # noqa: E731
+    sys.argv = sys.argv[:1] + list(arguments)
+    main()
+
+
 if __name__ == "__main__":
     main()
