@@ -324,8 +324,8 @@ def run_main(prog: str, parse: Callable[[], object], run: Callable[[object], Non
         print(f"{prog}: error: {_describe(e)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:
-        # a cfg's input size or batch can ask for more memory than the machine has (a valid cfg at 8192x8192
-        # needs tens of GB): one line, not an allocator's traceback; any other RuntimeError is a bug, raised
+        # a cfg's input size or batch can ask for more memory than the machine has (ttt4 at 8192x8192 wants
+        # 1.5 GiB for one tensor): one line, not an allocator's traceback; any other RuntimeError is a bug: raised
         detail = out_of_memory(e)
         if detail is None:
             raise
