@@ -253,3 +253,24 @@ def test_out_of_memory_is_told_from_other_runtime_errors():
         raise RuntimeError("shape mismatch")
     with pytest.raises(RuntimeError, match="shape mismatch"):      # a bug keeps its traceback
         run_main("tritnet", lambda: None, bug)
+
+
+def test_an_image_in_a_folder_named_with_a_colon_is_reported_by_its_whole_path(tmp_path):
+    """The loader takes the reason of an image error from the error, not by splitting its message at ': ' (a path
+    'a: b/x.png' gave the reason 'b/x.png: not an image ...'); cached, decoded on demand and for evaluation."""
+    from tritnet.yolo.labels import Issues
+    from tritnet.yolo.loader import EvalSet, ImageStore, TrainSet
+    folder = tmp_path / "day: 1"
+    folder.mkdir()
+    (folder / "bad.png").write_bytes(b"not an image")
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(folder / "good.png")
+    paths = [str(folder / "bad.png"), str(folder / "good.png")]
+    issues = Issues(warn=False)
+    store = ImageStore(paths, cache_mb=100, workers=0, issues=issues)
+    assert store.cached and issues.items == [(paths[0], "not an image Pillow can read")]
+    lazy = ImageStore(paths, cache_mb=0, workers=0)
+    records = [type("Record", (), {"boxes": np.zeros((0, 4), np.float32), "classes": np.zeros(0, np.int64)})()] * 2
+    aug = dict(jitter=0, hue=0, saturation=1, exposure=1, flip=False)
+    _, _, skipped = TrainSet(records, lazy, aug, 4)[(0, 16, 16, 0)]
+    assert skipped == [(paths[0], "not an image Pillow can read")]
+    assert EvalSet(records, lazy, 16, 16)[0][4] == "not an image Pillow can read"

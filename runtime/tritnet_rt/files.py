@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["MiB", "TEXT_LIMIT", "FileError", "file_size", "read_bytes", "read_text"]
+__all__ = ["MiB", "TEXT_LIMIT", "FileError", "reason_of", "file_size", "read_bytes", "read_text"]
 
 MiB = 1 << 20
 TEXT_LIMIT = 64 * MiB       # a names, .data, image-list or label file: lines of text, never this many
@@ -21,6 +21,12 @@ class FileError(ValueError):
 
     def __reduce__(self):
         return type(self), (self.path, self.reason)
+
+
+def reason_of(e: ValueError) -> str:
+    """What is wrong, without the file's name: ``reason`` of a FileError or an ImageError, else the message (a
+    path may hold ': ', so the message is never split to find it)."""
+    return getattr(e, "reason", None) or str(e)
 
 
 def file_size(path, what: str = "file") -> int:

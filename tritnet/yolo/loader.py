@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from tritnet_rt.detect import from_uint8, letterbox, read_rgb, resize_image
+from tritnet_rt.files import FileError, reason_of
+
 from .augment import augment_detection, train_size
 from .labels import Issues
 
@@ -28,7 +30,7 @@ def _try_decode(path):
     try:
         return read_rgb(path), None
     except ValueError as e:
-        return None, str(e).split(": ", 1)[1]
+        return None, reason_of(e)
 
 
 class ImageStore:
@@ -64,7 +66,7 @@ class ImageStore:
         """The image (raises ValueError if it cannot be decoded)."""
         if self.images is not None:
             if self.images[i] is None:
-                raise ValueError(f"{self.paths[i]}: cannot decode the image")
+                raise FileError(self.paths[i], "cannot decode the image")
             return self.images[i]
         return read_rgb(self.paths[i])
 
@@ -118,7 +120,7 @@ class TrainSet(torch.utils.data.Dataset):
             try:
                 image = self.store.get(j)
             except ValueError as e:
-                skipped.append((self.store.paths[j], str(e).split(": ", 1)[1]))
+                skipped.append((self.store.paths[j], reason_of(e)))
                 continue
             r = self.records[j]
             x, truth = augment_detection(image, r.boxes, r.classes, w, h, np.random.default_rng(seed),
@@ -145,7 +147,7 @@ class EvalSet(torch.utils.data.Dataset):
         try:
             image = self.store.get(i)
         except ValueError as e:
-            return torch.zeros(3, self.h, self.w), i, 0, 0, str(e).split(": ", 1)[1]
+            return torch.zeros(3, self.h, self.w), i, 0, 0, reason_of(e)
         im = from_uint8(image)                       # darknet's load_image_color: u8/255 as float32
         x = letterbox(im, self.w, self.h) if self.letterbox else resize_image(im, self.w, self.h)
         return torch.from_numpy(x), i, image.shape[1], image.shape[0], None

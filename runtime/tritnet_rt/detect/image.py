@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..files import MiB, read_bytes
+from ..files import FileError, MiB, read_bytes
 
 __all__ = ["ImageError", "read_rgb", "rgb_from_bytes", "rgb_from_pil", "check_pixels", "too_many_pixels",
            "MAX_PIXELS", "load_image", "letterbox", "letterbox_size", "resize_image"]
@@ -23,7 +23,15 @@ _F = np.float32
 
 class ImageError(ValueError):
     """An image refused for its size (more pixels than memory should hold, or one side that letterboxes to no
-    pixel) rather than for its bytes; among many images it is skipped, as an unreadable one is."""
+    pixel) rather than for its bytes; among many images it is skipped, as an unreadable one is. ``path`` (None
+    where the caller names the image) and ``reason``, as :class:`FileError`."""
+
+    def __init__(self, reason: str, path=None):
+        self.path, self.reason = (None if path is None else str(path)), reason
+        super().__init__(reason if path is None else f"{path}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.reason, self.path)
 
 
 IMAGE_LIMIT = 256 * MiB        # bytes of one image file
@@ -42,7 +50,7 @@ def check_pixels(width: int, height: int, where) -> None:
     """An ImageError naming ``where`` when an image declares more than MAX_PIXELS (before it is decoded)."""
     reason = too_many_pixels(width, height)
     if reason:
-        raise ImageError(f"{where}: {reason}")
+        raise ImageError(reason, where)
 
 
 def rgb_from_pil(im, where) -> np.ndarray:
@@ -57,7 +65,7 @@ def rgb_from_pil(im, where) -> np.ndarray:
 
 def rgb_from_bytes(data: bytes, where) -> np.ndarray:
     """The image in ``data`` as (H, W, 3) uint8 RGB (see :func:`rgb_from_pil`); any failure is a ValueError
-    naming ``where``, in one line."""
+    naming ``where``, in one line, with ``reason`` alone (a FileError, or an ImageError for its size)."""
     import io
     import warnings
 
@@ -69,13 +77,13 @@ def rgb_from_bytes(data: bytes, where) -> np.ndarray:
         with im:
             return rgb_from_pil(im, where)
     except UnidentifiedImageError:
-        raise ValueError(f"{where}: not an image Pillow can read") from None
+        raise FileError(where, "not an image Pillow can read") from None
     except ImageError:
         raise
     except OSError as e:
-        raise ValueError(f"{where}: cannot read the image ({e.strerror or e})") from None
+        raise FileError(where, f"cannot read the image ({e.strerror or e})") from None
     except Exception as e:        # Pillow raises SyntaxError, DecompressionBombError, ...
-        raise ValueError(f"{where}: cannot read the image ({type(e).__name__}: {e})") from None
+        raise FileError(where, f"cannot read the image ({type(e).__name__}: {e})") from None
 
 
 def read_rgb(path) -> np.ndarray:
