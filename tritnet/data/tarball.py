@@ -43,6 +43,7 @@ def _pax_path(data: bytes) -> str | None:
 
 
 MEMBER_LIMIT = 256 << 20    # the largest member read into memory: an image, a label file
+_FILE_KINDS = (b"0", b"\0", b"7")   # typeflags of a regular file (7: contiguous)
 
 
 def _member_name(header: bytes) -> str:
@@ -89,7 +90,7 @@ def read_tar(path, keep: Callable[[str], bool] = lambda name: True) -> dict[str,
                 kind = header[156:157]
                 padded = size + (-size % _BLOCK)  # members are padded to whole blocks
                 if size > MEMBER_LIMIT:           # passed over in pieces, never held (a gzip bomb's member)
-                    wanted = kind in (b"0", b"\0", b"7") and keep(long_name or _member_name(header))
+                    wanted = kind in _FILE_KINDS and keep(long_name or _member_name(header))
                     if kind in (b"L", b"x") or wanted:
                         raise DataError(path, f"the member at byte {offset} declares {size:,} bytes, more than "
                                               f"one can hold here ({MEMBER_LIMIT:,})")
@@ -113,7 +114,7 @@ def read_tar(path, keep: Callable[[str], bool] = lambda name: True) -> dict[str,
                 long_name = None
                 while name.startswith("./"):
                     name = name[2:]
-                if kind in (b"0", b"\0", b"7") and keep(name):
+                if kind in _FILE_KINDS and keep(name):
                     members[name] = data
     except (OSError, EOFError, zlib.error) as e:  # missing file, bad gzip stream
         raise DataError(path, f"cannot read tar archive ({e})") from e
